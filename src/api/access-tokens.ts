@@ -1,0 +1,128 @@
+/**
+ * Verifies bearer tokens in process with jose against the tenant's own published keys: signature,
+ * `typ: at+jwt`, an algorithm allow-list, `iss` = this tenant's issuer in this environment, `aud` =
+ * this host's origin, `exp`/`nbf` with a small skew. Verified claims are cached by the token's
+ * hash until `exp`, keyed by tenant so a token verified for one tenant means nothing for another.
+ */
+import { createHash } from 'node:crypto';
+import { createLocalJWKSet, errors as joseErrors, type JWK, jwtVerify } from 'jose';
+import { LRUCache } from 'lru-cache';
+import { SIGNING_ALGORITHMS } from '../auth/signing-keys.ts';
+import { ApiError } from '../http/problem.ts';
+
+export interface AccessTokenClaims {
+  readonly iss: string;
+  readonly sub: string;
+  readonly aud: string | string[];
+  readonly client_id: string;
+  readonly scope?: string;
+  readonly jti: string;
+  readonly iat: number;
+  readonly exp: number;
+}
+
+export interface TokenExpectation {
+  readonly tenantId: string;
+  readonly issuer: string;
+  readonly audience: string;
+  readonly publicKeys: readonly JWK[];
+}
+
+const CLOCK_SKEW_SECONDS = 5;
+
+export function bearerChallenge(realm: string, error?: { code: string; description: string; scope?: string }): string {
+  const parts = [`realm="${realm}"`];
+  if (error) {
+    parts.push(`error="${error.code}"`, `error_description="${error.description.replace(/["\\]/g, '')}"`);
+    if (error.scope) parts.push(`scope="${error.scope}"`);
+  }
+  return `Bearer ${parts.join(', ')}`;
+}
+
+function invalidToken(realm: string, description: string): ApiError {
+  return new ApiError('invalid-token', description, {
+    headers: { 'WWW-Authenticate': bearerChallenge(realm, { code: 'invalid_token', description }) },
+  });
+}
+
+/** The token from `Authorization: Bearer …`; RFC 6750 §2.1 only (no query or body tokens). */
+export function extractBearerToken(authorization: string | undefined, realm: string): string {
+  // no credentials, or another scheme: a bare challenge, without an error code (RFC 6750 §3.1)
+  if (!authorization || !/^bearer(?: |$)/i.test(authorization)) {
+    throw new ApiError('invalid-token', 'An access token is required: send Authorization: Bearer <token>.', {
+      headers: { 'WWW-Authenticate': bearerChallenge(realm) },
+    });
+  }
+  const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(authorization);
+  if (!match?.[1]) {
+    throw invalidToken(realm, 'The Authorization header must be "Bearer <token>".');
+  }
+  return match[1];
+}
+
+export function createAccessTokenVerifier(options: { cacheSize: number; now?: () => number }) {
+  const now = options.now ?? (() => Date.now());
+  const keySets = new WeakMap<readonly JWK[], ReturnType<typeof createLocalJWKSet>>();
+  const verified = options.cacheSize > 0 ? new LRUCache<string, AccessTokenClaims>({ max: options.cacheSize }) : undefined;
+
+  function keySetFor(keys: readonly JWK[]) {
+    let set = keySets.get(keys);
+    if (!set) {
+      set = createLocalJWKSet({ keys: [...keys] });
+      keySets.set(keys, set);
+    }
+    return set;
+  }
+
+  return async function verifyAccessToken(token: string, expected: TokenExpectation): Promise<AccessTokenClaims> {
+    const cacheKey = verified && `${expected.tenantId}.${expected.audience}.${createHash('sha256').update(token).digest('base64url')}`;
+    const cached = cacheKey ? verified?.get(cacheKey) : undefined;
+    if (cached && cached.exp + CLOCK_SKEW_SECONDS > now() / 1000) return cached;
+
+    let claims: AccessTokenClaims;
+    try {
+      const result = await jwtVerify<AccessTokenClaims>(token, keySetFor(expected.publicKeys), {
+        issuer: expected.issuer,
+        audience: expected.audience,
+        typ: 'at+jwt',
+        algorithms: [...SIGNING_ALGORITHMS],
+        clockTolerance: CLOCK_SKEW_SECONDS,
+        requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id'],
+        currentDate: new Date(now()),
+      });
+      claims = result.payload;
+    } catch (error) {
+      throw invalidToken(expected.audience, describeVerificationFailure(error));
+    }
+    if (typeof claims.client_id !== 'string' || claims.sub !== claims.client_id) {
+      throw invalidToken(expected.audience, 'The access token is not a client credentials token of this tenant.');
+    }
+    if (cacheKey) verified?.set(cacheKey, claims, { ttl: Math.max(1, (claims.exp + CLOCK_SKEW_SECONDS) * 1000 - now()) });
+    return claims;
+  };
+}
+export type AccessTokenVerifier = ReturnType<typeof createAccessTokenVerifier>;
+
+function describeVerificationFailure(error: unknown): string {
+  if (error instanceof joseErrors.JWTExpired) return 'The access token has expired.';
+  if (error instanceof joseErrors.JWTClaimValidationFailed) {
+    if (error.claim === 'aud' || error.claim === 'iss') return 'The access token was not issued for this tenant and environment.';
+    if (error.claim === 'nbf' || error.claim === 'iat') return 'The access token is not valid yet.';
+    if (error.claim === 'typ') return 'The token is not an access token (typ must be at+jwt).';
+    return `The access token has an invalid "${error.claim}" claim.`;
+  }
+  if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'The access token is signed with an algorithm that is not accepted.';
+  return 'The access token is invalid.';
+}
+
+export function requireScope(claims: AccessTokenClaims, scope: string, realm: string): void {
+  const granted = (claims.scope ?? '').split(' ');
+  if (!granted.includes(scope)) {
+    throw new ApiError('insufficient-scope', `This request requires the scope "${scope}".`, {
+      headers: {
+        'WWW-Authenticate': bearerChallenge(realm, { code: 'insufficient_scope', description: `requires scope ${scope}`, scope }),
+      },
+      members: { required_scope: scope },
+    });
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * Providers are built on demand from the database and kept in a bounded LRU pool, one per
+ * (environment, tenant). Concurrent first requests for one tenant share one build.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LRUCache } from 'lru-cache';
+import type { EnvironmentConfig } from '../config/config.ts';
+import type { PublicUrls } from '../tenancy/hosts.ts';
+import type { Tenant } from '../tenancy/tenants.ts';
+import { createTenantProvider } from './provider.ts';
+import type { TenantCredentials } from './tenant-credentials.ts';
+
+export interface PooledProvider {
+  readonly tenant: Tenant;
+  readonly settingsKey: string;
+  readonly handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+}
+
+export class TenantNotProvisionedError extends Error {
+  override name = 'TenantNotProvisionedError';
+}
+
+export function createProviderPool(deps: { credentials: TenantCredentials; urls: PublicUrls; max: number }) {
+  const pool = new LRUCache<string, PooledProvider>({ max: deps.max });
+  const building = new Map<string, Promise<PooledProvider>>();
+
+  async function build(environment: EnvironmentConfig, tenant: Tenant): Promise<PooledProvider> {
+    const keys = await deps.credentials.getKeys(tenant.id);
+    if (!keys) throw new TenantNotProvisionedError(`tenant ${tenant.environment}/${tenant.slug} has no current signing key`);
+    const provider = createTenantProvider({
+      tenant,
+      issuer: deps.urls.issuer(environment, tenant.slug),
+      audience: deps.urls.tenantOrigin(environment, tenant.slug),
+      keys,
+      findClient: (clientId) => deps.credentials.getClient(tenant.id, clientId),
+    });
+    const callback = provider.callback();
+    return { tenant, settingsKey: JSON.stringify(tenant.settings), handle: (req, res) => callback(req, res) as unknown as Promise<void> };
+  }
+
+  return {
+    async getProvider(environment: EnvironmentConfig, tenant: Tenant): Promise<PooledProvider> {
+      const key = tenant.id;
+      const pooled = pool.get(key);
+      // a tenant whose settings changed since the build gets a fresh Provider
+      if (pooled && (pooled.tenant.settings === tenant.settings || pooled.settingsKey === JSON.stringify(tenant.settings))) {
+        return pooled;
+      }
+      let pending = building.get(key);
+      if (!pending) {
+        pending = build(environment, tenant).finally(() => building.delete(key));
+        building.set(key, pending);
+      }
+      const built = await pending;
+      pool.set(key, built);
+      return built;
+    },
+    evict(tenantId: string): void {
+      pool.delete(tenantId);
+    },
+    get size(): number {
+      return pool.size;
+    },
+  };
+}
+export type ProviderPool = ReturnType<typeof createProviderPool>;

@@ -1,0 +1,189 @@
+/**
+ * One oidc-provider per (environment, tenant): the client_credentials grant, JWT access tokens
+ * per RFC 9068 for the tenant's API, and discovery that advertises only what is real.
+ *
+ * This is the one file that reaches past oidc-provider's configuration: Client#compareClientSecret
+ * is replaced so secrets are stored as hashes (the maintainers' answer in panva/node-oidc-provider#104:
+ * it is compatible as long as no HS* / client_secret_jwt feature needs the clear secret, and none
+ * is enabled here).
+ */
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import Provider, { errors, type Configuration } from 'oidc-provider';
+import type { Tenant } from '../tenancy/tenants.ts';
+import { DEFAULT_ACCESS_TOKEN_TTL, DEFAULT_SCOPES } from '../tenancy/tenants.ts';
+import { verifyClientSecret } from './client-secrets.ts';
+import type { ClientRecord, TenantKeys } from './tenant-credentials.ts';
+
+export const TOKEN_PATH = '/connect/token';
+export const JWKS_PATH = '/.well-known/jwks.json';
+export const OIDC_DISCOVERY_PATH = '/.well-known/openid-configuration';
+export const OAUTH_METADATA_PATH = '/.well-known/oauth-authorization-server';
+
+/** Marks a request for the RFC 8414 document, which the same discovery route serves. */
+export const OAUTH_METADATA_REQUEST = Symbol('oauth-authorization-server metadata');
+
+export interface TenantProviderInput {
+  readonly tenant: Tenant;
+  readonly issuer: string;
+  /** the tenant's API origin in this environment: the access tokens' audience */
+  readonly audience: string;
+  readonly keys: TenantKeys;
+  readonly findClient: (clientId: string) => Promise<ClientRecord | undefined>;
+}
+
+export function tenantScopes(tenant: Tenant): string[] {
+  return [...(tenant.settings.scopes ?? DEFAULT_SCOPES)];
+}
+
+/** Only fields that describe something this server really does (RFC 8414 / OIDC Discovery). */
+function describeMetadata(body: Record<string, unknown>, oauthOnly: boolean): Record<string, unknown> {
+  const kept: Record<string, unknown> = {
+    issuer: body.issuer,
+    token_endpoint: body.token_endpoint,
+    jwks_uri: body.jwks_uri,
+    grant_types_supported: body.grant_types_supported,
+    token_endpoint_auth_methods_supported: body.token_endpoint_auth_methods_supported,
+    // oidc-provider always lists "openid"; no ID token is ever issued here
+    scopes_supported: (body.scopes_supported as string[]).filter((s) => s !== 'openid'),
+    // no authorization endpoint exists, so no response type is supported
+    response_types_supported: [],
+  };
+  if (!oauthOnly) {
+    // OpenID Discovery requires these two even of a server that issues no ID tokens; strict
+    // parsers (Nimbus, Spring Security) refuse the document without them.
+    kept.subject_types_supported = body.subject_types_supported;
+    kept.id_token_signing_alg_values_supported = body.id_token_signing_alg_values_supported;
+  }
+  return kept;
+}
+
+class NoPersistence {
+  readonly name: string;
+  constructor(name: string) {
+    this.name = name;
+  }
+  async upsert(): Promise<never> {
+    throw new TypeError(`oidc-provider model ${this.name} is not persisted: enable its storage before its feature`);
+  }
+  async find(_id: string): Promise<unknown> {
+    return undefined;
+  }
+  async findByUserCode(): Promise<undefined> {
+    return undefined;
+  }
+  async findByUid(): Promise<undefined> {
+    return undefined;
+  }
+  async consume(): Promise<void> {}
+  async destroy(): Promise<void> {}
+  async revokeByGrantId(): Promise<void> {}
+}
+
+function clientMetadata(client: ClientRecord) {
+  const now = Math.floor(Date.now() / 1000);
+  const live = client.secrets.filter((s) => s.expiresAt === null || s.expiresAt > now);
+  if (live.length === 0) return undefined;
+  const method = client.authMethods.find((m) => m === 'client_secret_basic' || m === 'client_secret_post');
+  if (!method) return undefined;
+  return {
+    client_id: client.clientId,
+    client_name: client.name,
+    // not a secret: the hashes, read back only by compareClientSecret below
+    client_secret: live.map((s) => s.hash).join(' '),
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+    token_endpoint_auth_method: method,
+    scope: client.scopes.join(' '),
+    access_token_ttl: client.accessTokenTtl ?? undefined,
+  };
+}
+
+export function createTenantProvider(input: TenantProviderInput): Provider {
+  const { tenant, audience, keys } = input;
+  const scopes = tenantScopes(tenant);
+  const ttl = tenant.settings.access_token_ttl ?? DEFAULT_ACCESS_TOKEN_TTL;
+
+  const Adapter = class extends NoPersistence {
+    override async find(id: string) {
+      if (this.name !== 'Client') return undefined;
+      const client = await input.findClient(id);
+      return client ? (clientMetadata(client) as never) : undefined;
+    }
+  };
+
+  const configuration: Configuration = {
+    adapter: Adapter as never,
+    jwks: { keys: [keys.signingKey as never] },
+    clients: [],
+    extraClientMetadata: { properties: ['access_token_ttl'] },
+    responseTypes: [],
+    scopes,
+    claims: {},
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
+    clientDefaults: {
+      grant_types: ['client_credentials'],
+      response_types: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: keys.signingKey.alg,
+    },
+    enabledJWA: {
+      // no symmetric algorithm anywhere: the stored "secret" is a hash and must never become a key
+      clientAuthSigningAlgValues: ['ES256', 'EdDSA', 'PS256', 'RS256'],
+      idTokenSigningAlgValues: [keys.signingKey.alg],
+    },
+    cookies: { keys: [randomBytes(32).toString('base64url')] },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: false },
+      revocation: { enabled: false },
+      userinfo: { enabled: false },
+      rpInitiatedLogout: { enabled: false },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => audience,
+        useGrantedResource: () => true,
+        getResourceServerInfo: (_ctx, resourceIndicator, client) => {
+          if (resourceIndicator !== audience) {
+            throw new errors.InvalidTarget(`this authorization server issues tokens only for ${audience}`);
+          }
+          return {
+            scope: scopes.join(' '),
+            audience,
+            // extra client metadata is exposed camel-cased on the Client instance
+            accessTokenTTL: (client as unknown as { accessTokenTtl?: number }).accessTokenTtl ?? ttl,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: keys.signingKey.alg } },
+          };
+        },
+      },
+    },
+    routes: { token: TOKEN_PATH, jwks: JWKS_PATH },
+    ttl: { ClientCredentials: ttl },
+    renderError: async (ctx, out) => {
+      ctx.type = 'application/json';
+      ctx.body = out;
+    },
+  };
+
+  const provider = new Provider(input.issuer, configuration);
+  // URLs come from the canonical Host and X-Forwarded-Proto that the tenancy layer sets; the
+  // caller's own headers never reach this point.
+  provider.proxy = true;
+
+  provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret: string }, presented: string) {
+    return verifyClientSecret(presented, this.clientSecret.split(' '));
+  };
+
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.oidc?.route === 'discovery' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
+      const oauthOnly = (ctx.req as IncomingMessage & { [OAUTH_METADATA_REQUEST]?: boolean })[OAUTH_METADATA_REQUEST] === true;
+      ctx.body = describeMetadata(ctx.body as Record<string, unknown>, oauthOnly);
+    }
+  });
+
+  return provider;
+}

@@ -1,0 +1,107 @@
+/**
+ * What a tenant's authorization server and resource server need from the database, loaded in one
+ * scoped transaction and cached: its clients (with secret hashes) and its signing keys. Bounded,
+ * and short-lived until the operator plane's notifications invalidate entries by name.
+ */
+import type { JWK } from 'jose';
+import { LRUCache } from 'lru-cache';
+import type { Database } from '../db/database.ts';
+import type { KeyEncryption } from './key-encryption.ts';
+import { findPublishedSigningKeys, type SigningAlgorithm } from './signing-keys.ts';
+
+export interface ClientRecord {
+  readonly clientId: string;
+  readonly name: string;
+  readonly authMethods: readonly string[];
+  readonly scopes: readonly string[];
+  readonly accessTokenTtl: number | null;
+  /** live secret hashes with their expiry (epoch seconds, null = none) */
+  readonly secrets: readonly { readonly hash: string; readonly expiresAt: number | null }[];
+}
+
+export interface TenantKeys {
+  /** decrypted private JWK of the current key: goes only into the tenant's Provider */
+  readonly signingKey: JWK & { kid: string; alg: SigningAlgorithm };
+  /** every published public key (next, current, retired): what the resource server accepts */
+  readonly publicKeys: readonly JWK[];
+}
+
+export interface CredentialCacheOptions {
+  readonly clientCacheSize: number;
+  readonly keyCacheSize: number;
+  readonly ttlMs: number;
+}
+
+export function createTenantCredentials(db: Database, encryption: KeyEncryption, options: CredentialCacheOptions) {
+  const clients = new LRUCache<string, { client: ClientRecord | undefined }>({ max: options.clientCacheSize, ttl: options.ttlMs || 1 });
+  const keys = new LRUCache<string, TenantKeys>({ max: options.keyCacheSize });
+
+  async function loadClient(tenantId: string, clientId: string): Promise<ClientRecord | undefined> {
+    const rows = await db.scoped(tenantId, (tx) =>
+      tx.query<{
+        client_id: string;
+        name: string;
+        auth_methods: string[];
+        scopes: string[];
+        access_token_ttl: number | null;
+        secret_hash: string | null;
+        expires_at: Date | null;
+      }>(
+        `SELECT c.client_id, c.name, c.auth_methods, c.scopes, c.access_token_ttl, s.secret_hash, s.expires_at
+           FROM clients c
+           LEFT JOIN client_secrets s
+             ON s.tenant_id = c.tenant_id AND s.client_id = c.id AND (s.expires_at IS NULL OR s.expires_at > now())
+          WHERE c.tenant_id = $1 AND c.client_id = $2 AND c.disabled_at IS NULL`,
+        [tenantId, clientId],
+      ),
+    );
+    const [first] = rows;
+    if (!first) return undefined;
+    return {
+      clientId: first.client_id,
+      name: first.name,
+      authMethods: first.auth_methods,
+      scopes: first.scopes,
+      accessTokenTtl: first.access_token_ttl,
+      secrets: rows
+        .filter((r) => r.secret_hash !== null)
+        .map((r) => ({
+          hash: r.secret_hash as string,
+          expiresAt: r.expires_at ? Math.floor(new Date(r.expires_at).getTime() / 1000) : null,
+        })),
+    };
+  }
+
+  async function loadKeys(tenantId: string): Promise<TenantKeys | undefined> {
+    const records = await db.scoped(tenantId, (tx) => findPublishedSigningKeys(tx, tenantId));
+    const current = records.find((r) => r.state === 'current');
+    if (!current) return undefined;
+    const signingKey = JSON.parse(encryption.decrypt(current.privateJwkEncrypted)) as TenantKeys['signingKey'];
+    return { signingKey, publicKeys: records.map((r) => r.publicJwk) };
+  }
+
+  return {
+    async getClient(tenantId: string, clientId: string): Promise<ClientRecord | undefined> {
+      const key = `${tenantId}\u0000${clientId}`;
+      const hit = options.ttlMs > 0 ? clients.get(key) : undefined;
+      if (hit) return hit.client;
+      const client = await loadClient(tenantId, clientId);
+      clients.set(key, { client });
+      return client;
+    },
+    async getKeys(tenantId: string): Promise<TenantKeys | undefined> {
+      const hit = keys.get(tenantId);
+      if (hit) return hit;
+      const loaded = await loadKeys(tenantId);
+      if (loaded) keys.set(tenantId, loaded);
+      return loaded;
+    },
+    invalidateClient(tenantId: string, clientId: string): void {
+      clients.delete(`${tenantId}\u0000${clientId}`);
+    },
+    invalidateKeys(tenantId: string): void {
+      keys.delete(tenantId);
+    },
+  };
+}
+export type TenantCredentials = ReturnType<typeof createTenantCredentials>;

@@ -1,0 +1,39 @@
+/**
+ * Everything a running instance needs, in order: database, migrations, key-encryption key,
+ * demo data (development only), the app. Shared by main.ts and the tests, so tests boot exactly
+ * what production boots.
+ */
+import type { Logger } from 'pino';
+import { type DemoCredential, seedDemo } from '../seeds/demo.ts';
+import { createKeyEncryption, loadKeyEncryptionKey } from './auth/key-encryption.ts';
+import type { Config } from './config/config.ts';
+import { createDatabase, type Database } from './db/database.ts';
+import { migrate } from './db/migrate.ts';
+import { createApp, type App } from './server.ts';
+
+export interface Booted {
+  readonly db: Database;
+  readonly app: App;
+  readonly demoCredentials: DemoCredential[];
+  readonly generatedKeyFile: string | undefined;
+  readonly appliedMigrations: string[];
+}
+
+export async function boot(config: Config, log: Logger, options: { inMemory?: boolean; now?: () => number } = {}): Promise<Booted> {
+  const db = await createDatabase({
+    databaseUrl: config.databaseUrl,
+    databaseAppUrl: config.databaseAppUrl,
+    dataDir: options.inMemory ? undefined : config.dataDir,
+  });
+  try {
+    const appliedMigrations = await migrate(db);
+    const kek = loadKeyEncryptionKey(config.keyEncryptionKey, config.dataDir);
+    const keyEncryption = createKeyEncryption(kek.key);
+    const demoCredentials = config.seedDemo ? await seedDemo(db, keyEncryption, config) : [];
+    const app = createApp({ config, db, log, keyEncryption, ...(options.now ? { now: options.now } : {}) });
+    return { db, app, demoCredentials, generatedKeyFile: kek.generatedAt, appliedMigrations };
+  } catch (error) {
+    await db.close().catch(() => {});
+    throw error;
+  }
+}

@@ -1,0 +1,239 @@
+import path from 'node:path';
+import { Ajv } from 'ajv';
+
+/**
+ * Configuration comes only from environment variables, validated once at startup.
+ * A bad value stops the process with one line naming the variable (ConfigError).
+ */
+
+export type EnvironmentName = string;
+
+export interface EnvironmentConfig {
+  /** e.g. "production" */
+  readonly name: EnvironmentName;
+  /** e.g. "connect.localhost"; lower-case, no trailing dot */
+  readonly domain: string;
+}
+
+export interface Config {
+  readonly nodeEnv: string;
+  readonly port: number;
+  readonly bindAddress: string;
+  readonly dataDir: string;
+  readonly databaseUrl: string | undefined;
+  readonly databaseAppUrl: string | undefined;
+  readonly environments: readonly EnvironmentConfig[];
+  readonly publicProtocol: 'http' | 'https';
+  readonly publicPort: number;
+  readonly trustProxy: boolean;
+  readonly keyEncryptionKey: string | undefined;
+  readonly seedDemo: boolean;
+  readonly logLevel: string;
+  readonly providerPoolSize: number;
+  readonly tenantCacheSize: number;
+  readonly tenantCacheTtlMs: number;
+  readonly tokenCacheSize: number;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  readonly variable: string;
+  constructor(variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.variable = variable;
+  }
+}
+
+interface OptionSpec {
+  readonly description: string;
+  readonly schema: Record<string, unknown>;
+  readonly default?: string;
+}
+
+const HOSTNAME = '^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$';
+
+/** Every option: its variable, a one-line description, its default. The README's table mirrors this. */
+export const OPTIONS = {
+  NODE_ENV: {
+    description: 'development or production; production refuses demo data and generated keys',
+    schema: { type: 'string', minLength: 1 },
+    default: 'development',
+  },
+  PORT: {
+    description: 'TCP port to listen on (all hosts on one port)',
+    schema: { type: 'integer', minimum: 0, maximum: 65535 },
+    default: '3000',
+  },
+  BIND_ADDRESS: { description: 'address to bind; 0.0.0.0 in containers', schema: { type: 'string', minLength: 1 }, default: '127.0.0.1' },
+  DATA_DIR: {
+    description: 'where the embedded database, generated key-encryption key and demo credentials live',
+    schema: { type: 'string', minLength: 1 },
+    default: './data',
+  },
+  DATABASE_URL: {
+    description: 'postgres://… of a real Postgres (migration owner); unset = embedded PGlite in DATA_DIR',
+    schema: { type: 'string', pattern: '^postgres(ql)?://' },
+  },
+  DATABASE_APP_URL: {
+    description: 'optional postgres://… logging in as the runtime role (tenant_connect_app); default: DATABASE_URL + SET LOCAL ROLE',
+    schema: { type: 'string', pattern: '^postgres(ql)?://' },
+  },
+  ENVIRONMENTS: {
+    description: 'JSON object environment name → domain',
+    schema: { type: 'string' },
+    default: '{"production":"connect.localhost","sandbox":"connect-sandbox.localhost"}',
+  },
+  PUBLIC_PROTOCOL: {
+    description: 'scheme of the public URLs (issuer, audience): http or https',
+    schema: { enum: ['http', 'https'] },
+    default: 'http',
+  },
+  PUBLIC_PORT: {
+    description: 'port of the public URLs; omitted from URLs when 80/443; default PORT',
+    schema: { type: 'integer', minimum: 1, maximum: 65535 },
+  },
+  TRUST_PROXY: {
+    description: 'honour X-Forwarded-Host/-Proto/-For (only behind a proxy that sets them)',
+    schema: { enum: ['true', 'false', '1', '0'] },
+    default: 'false',
+  },
+  KEY_ENCRYPTION_KEY: {
+    description: '32 random bytes, base64url; encrypts signing keys at rest (required in production)',
+    schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}=?$' },
+  },
+  SEED_DEMO: {
+    description: 'create the demo tenants and credentials on start (never in production)',
+    schema: { enum: ['true', 'false', '1', '0'] },
+  },
+  LOG_LEVEL: {
+    description: 'pino log level',
+    schema: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+    default: 'info',
+  },
+  PROVIDER_POOL_SIZE: {
+    description: 'authorization servers (one per tenant and environment) kept in memory',
+    schema: { type: 'integer', minimum: 1 },
+    default: '1000',
+  },
+  TENANT_CACHE_SIZE: {
+    description: 'tenants (status, settings) kept in memory',
+    schema: { type: 'integer', minimum: 1 },
+    default: '10000',
+  },
+  TENANT_CACHE_TTL_MS: {
+    description: 'how long a cached tenant lookup is trusted',
+    schema: { type: 'integer', minimum: 0 },
+    default: '5000',
+  },
+  TOKEN_CACHE_SIZE: {
+    description: 'verified access tokens kept in memory until they expire',
+    schema: { type: 'integer', minimum: 0 },
+    default: '50000',
+  },
+} as const satisfies Record<string, OptionSpec>;
+
+type OptionName = keyof typeof OPTIONS;
+
+const ajv = new Ajv({ allErrors: false, coerceTypes: false });
+const validators = Object.fromEntries(Object.entries(OPTIONS).map(([name, spec]) => [name, ajv.compile(spec.schema)])) as Record<
+  OptionName,
+  ReturnType<typeof ajv.compile>
+>;
+
+const environmentsValidator = ajv.compile({
+  type: 'object',
+  minProperties: 1,
+  propertyNames: { pattern: '^[a-z][a-z0-9_-]{0,31}$' },
+  additionalProperties: { type: 'string', pattern: HOSTNAME },
+});
+
+function describeSchema(schema: Record<string, unknown>): string {
+  if (Array.isArray(schema.enum)) return `one of ${schema.enum.join(', ')}`;
+  if (schema.type === 'integer') {
+    const range = [schema.minimum, schema.maximum].filter((x) => x !== undefined).join('..');
+    return `an integer${range ? ` (${range})` : ''}`;
+  }
+  if (typeof schema.pattern === 'string') return `a string matching ${schema.pattern}`;
+  return 'a non-empty string';
+}
+
+function read(env: NodeJS.ProcessEnv, name: OptionName): string | undefined {
+  const raw = env[name];
+  const spec: OptionSpec = OPTIONS[name];
+  const value = raw === undefined || raw === '' ? spec.default : raw;
+  if (value === undefined) return undefined;
+  const typed = spec.schema.type === 'integer' ? (/^-?\d+$/.test(value) ? Number(value) : value) : value;
+  if (!validators[name](typed)) {
+    throw new ConfigError(name, `expected ${describeSchema(spec.schema)}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+const bool = (value: string | undefined): boolean => value === 'true' || value === '1';
+
+function parseEnvironments(raw: string): EnvironmentConfig[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('ENVIRONMENTS', 'expected a JSON object like {"production":"example.com","sandbox":"examplesandbox.com"}');
+  }
+  const normalized =
+    parsed && typeof parsed === 'object' && !Array.isArray(parsed)
+      ? Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, typeof v === 'string' ? v.toLowerCase().replace(/\.$/, '') : v]))
+      : parsed;
+  if (!environmentsValidator(normalized)) {
+    throw new ConfigError(
+      'ENVIRONMENTS',
+      'expected a JSON object of environment names (lower-case) to hostnames, e.g. {"production":"example.com"}',
+    );
+  }
+  const environments = Object.entries(normalized as Record<string, string>).map(([name, domain]) => ({ name, domain }));
+  // A domain inside another would make "<x>.<domain>" ambiguous between a tenant and an environment.
+  for (const a of environments) {
+    for (const b of environments) {
+      if (a !== b && (a.domain === b.domain || a.domain.endsWith(`.${b.domain}`))) {
+        throw new ConfigError('ENVIRONMENTS', `domains must not overlap: ${a.name}=${a.domain} and ${b.name}=${b.domain}`);
+      }
+    }
+  }
+  return environments;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const nodeEnv = read(env, 'NODE_ENV') ?? 'development';
+  const port = Number(read(env, 'PORT'));
+  const production = nodeEnv === 'production';
+  const keyEncryptionKey = read(env, 'KEY_ENCRYPTION_KEY');
+  if (production && !keyEncryptionKey) {
+    throw new ConfigError(
+      'KEY_ENCRYPTION_KEY',
+      'required when NODE_ENV=production (32 random bytes, base64url: `node -e "console.log(crypto.randomBytes(32).toString(\'base64url\'))"`)',
+    );
+  }
+  const seedDemoRaw = read(env, 'SEED_DEMO');
+  const seedDemo = seedDemoRaw === undefined ? !production : bool(seedDemoRaw);
+  if (production && seedDemo) {
+    throw new ConfigError('SEED_DEMO', 'demo tenants and credentials are never created when NODE_ENV=production');
+  }
+  const publicPortRaw = read(env, 'PUBLIC_PORT');
+  return {
+    nodeEnv,
+    port,
+    bindAddress: read(env, 'BIND_ADDRESS') as string,
+    dataDir: path.resolve(read(env, 'DATA_DIR') as string),
+    databaseUrl: read(env, 'DATABASE_URL'),
+    databaseAppUrl: read(env, 'DATABASE_APP_URL'),
+    environments: parseEnvironments(read(env, 'ENVIRONMENTS') as string),
+    publicProtocol: read(env, 'PUBLIC_PROTOCOL') as 'http' | 'https',
+    publicPort: publicPortRaw === undefined ? port : Number(publicPortRaw),
+    trustProxy: bool(read(env, 'TRUST_PROXY')),
+    keyEncryptionKey,
+    seedDemo,
+    logLevel: read(env, 'LOG_LEVEL') as string,
+    providerPoolSize: Number(read(env, 'PROVIDER_POOL_SIZE')),
+    tenantCacheSize: Number(read(env, 'TENANT_CACHE_SIZE')),
+    tenantCacheTtlMs: Number(read(env, 'TENANT_CACHE_TTL_MS')),
+    tokenCacheSize: Number(read(env, 'TOKEN_CACHE_SIZE')),
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * Request errors: one ApiError type with a stable code, rendered as RFC 9457 problem+json by one
+ * middleware. A 5xx never shows its internals.
+ */
+import type { Context, Next } from 'koa';
+import type { Logger } from 'pino';
+
+export const PROBLEMS = {
+  'not-found': { status: 404, title: 'Not Found' },
+  'method-not-allowed': { status: 405, title: 'Method Not Allowed' },
+  'invalid-token': { status: 401, title: 'Unauthorized' },
+  'insufficient-scope': { status: 403, title: 'Forbidden' },
+  'tenant-suspended': { status: 403, title: 'Tenant Suspended' },
+  'tenant-in-request': { status: 400, title: 'Tenant Given in Request' },
+  'invalid-query': { status: 400, title: 'Invalid Query Parameters' },
+  'invalid-body': { status: 400, title: 'Invalid Request Body' },
+  'payload-too-large': { status: 413, title: 'Payload Too Large' },
+  'unsupported-media-type': { status: 415, title: 'Unsupported Media Type' },
+  'not-acceptable': { status: 406, title: 'Not Acceptable' },
+  'service-unavailable': { status: 503, title: 'Service Unavailable' },
+  internal: { status: 500, title: 'Internal Server Error' },
+} as const;
+
+export type ProblemCode = keyof typeof PROBLEMS;
+
+export const PROBLEM_TYPE_BASE = 'https://tenant-connect.dev/problems/';
+
+export interface ProblemExtras {
+  readonly headers?: Record<string, string>;
+  /** extra members of the problem document, e.g. `errors` with JSON pointers */
+  readonly members?: Record<string, unknown>;
+}
+
+export class ApiError extends Error {
+  override name = 'ApiError';
+  readonly code: ProblemCode;
+  readonly status: number;
+  readonly title: string;
+  readonly headers: Record<string, string>;
+  readonly members: Record<string, unknown>;
+  constructor(code: ProblemCode, detail: string, extras: ProblemExtras = {}) {
+    super(detail);
+    this.code = code;
+    this.status = PROBLEMS[code].status;
+    this.title = PROBLEMS[code].title;
+    this.headers = extras.headers ?? {};
+    this.members = extras.members ?? {};
+  }
+}
+
+export function sendProblem(ctx: Context, error: ApiError): void {
+  ctx.status = error.status;
+  for (const [name, value] of Object.entries(error.headers)) ctx.set(name, value);
+  ctx.type = 'application/problem+json';
+  ctx.body = {
+    type: `${PROBLEM_TYPE_BASE}${error.code}`,
+    title: error.title,
+    status: error.status,
+    detail: error.message,
+    ...error.members,
+  };
+}
+
+/** Errors that mean "the database is not reachable right now": answer 503 + Retry-After, fast. */
+function isDatabaseUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return (
+    typeof code === 'string' &&
+    (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '53300'].includes(code) || code.startsWith('08'))
+  );
+}
+
+export function problemMiddleware(log: Logger) {
+  return async function renderProblems(ctx: Context, next: Next): Promise<void> {
+    try {
+      await next();
+    } catch (error) {
+      if (error instanceof ApiError) {
+        sendProblem(ctx, error);
+        return;
+      }
+      if (isDatabaseUnavailable(error)) {
+        log.warn({ err: error }, 'database unavailable');
+        sendProblem(
+          ctx,
+          new ApiError('service-unavailable', 'The service is temporarily unavailable; retry shortly.', {
+            headers: { 'Retry-After': '1' },
+          }),
+        );
+        return;
+      }
+      log.error({ err: error, method: ctx.method, path: ctx.path }, 'unhandled error');
+      sendProblem(ctx, new ApiError('internal', 'An unexpected error occurred.'));
+    }
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * Composes the HTTP application: the process edge → tenancy (which host is this?) → the
+ * authorization server or the resource API → the database. Everything arrives through one small
+ * context object, so a test can build a whole app on a fresh database in one call.
+ */
+import Koa from 'koa';
+import type { Logger } from 'pino';
+import { createAccessTokenVerifier } from './api/access-tokens.ts';
+import { createResourceApi } from './api/resource-api.ts';
+import { createAuthenticationHost } from './auth/authentication-host.ts';
+import type { KeyEncryption } from './auth/key-encryption.ts';
+import { createProviderPool } from './auth/provider-pool.ts';
+import { createTenantCredentials } from './auth/tenant-credentials.ts';
+import type { Config } from './config/config.ts';
+import type { Database } from './db/database.ts';
+import { ApiError, problemMiddleware } from './http/problem.ts';
+import { createPublicUrls, resolveHostTarget } from './tenancy/hosts.ts';
+import { createTenantCache, createTenantQueries } from './tenancy/tenants.ts';
+
+export interface AppContext {
+  readonly config: Config;
+  readonly db: Database;
+  readonly log: Logger;
+  readonly keyEncryption: KeyEncryption;
+  /** milliseconds since the epoch; tests freeze it */
+  readonly now?: () => number;
+}
+
+export function createApp(context: AppContext) {
+  const { config, db, log } = context;
+  const urls = createPublicUrls(config.publicProtocol, config.publicPort);
+  const tenants = createTenantCache(createTenantQueries(db), { max: config.tenantCacheSize, ttlMs: config.tenantCacheTtlMs });
+  const credentials = createTenantCredentials(db, context.keyEncryption, {
+    clientCacheSize: config.tenantCacheSize,
+    keyCacheSize: config.tenantCacheSize,
+    ttlMs: config.tenantCacheTtlMs,
+  });
+  const providers = createProviderPool({ credentials, urls, max: config.providerPoolSize });
+  const serveAuthenticationHost = createAuthenticationHost({ tenants, providers, urls, protocol: config.publicProtocol });
+  const serveResourceApi = createResourceApi({
+    db,
+    tenants,
+    credentials,
+    urls,
+    verifyAccessToken: createAccessTokenVerifier({ cacheSize: config.tokenCacheSize, ...(context.now ? { now: context.now } : {}) }),
+  });
+
+  const app = new Koa({ proxy: config.trustProxy });
+  app.silent = true; // errors are logged once, by the problem middleware
+
+  app.use(problemMiddleware(log));
+  app.use(async function logRequest(ctx, next) {
+    const started = performance.now();
+    await next();
+    log.debug(
+      { method: ctx.method, host: ctx.get('host'), path: ctx.path, status: ctx.status, ms: +(performance.now() - started).toFixed(2) },
+      'request',
+    );
+  });
+  app.use(async function routeByHost(ctx) {
+    // Behind a trusted proxy the public host arrives in X-Forwarded-Host; otherwise it is ignored.
+    const hostHeader = (config.trustProxy && ctx.get('x-forwarded-host').split(',')[0]?.trim()) || ctx.get('host');
+    const target = resolveHostTarget(hostHeader, config.environments);
+    if (!target) throw new ApiError('not-found', 'Nothing is served at this address.');
+    if (target.kind === 'authentication') await serveAuthenticationHost(ctx, target.environment);
+    else await serveResourceApi(ctx, target.environment, target.slug);
+  });
+
+  return { app, urls, tenants, credentials, providers };
+}
+export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,37 @@
+/**
+ * Provisioning: a tenant and its first signing key are created in one transaction, so a tenant
+ * never exists without a key. Runs as the owner (operator work, never on a request path).
+ */
+import { randomUUID } from 'node:crypto';
+import type { KeyEncryption } from '../auth/key-encryption.ts';
+import { generateSigningKey, insertSigningKey } from '../auth/signing-keys.ts';
+import type { Database } from '../db/database.ts';
+import { isValidTenantSlug } from './hosts.ts';
+import type { TenantSettings, TenantStatus } from './tenants.ts';
+
+export interface NewTenant {
+  readonly environment: string;
+  readonly slug: string;
+  readonly name: string;
+  readonly status?: TenantStatus;
+  readonly settings?: TenantSettings;
+}
+
+export async function provisionTenant(db: Database, encryption: KeyEncryption, input: NewTenant): Promise<{ id: string }> {
+  if (!isValidTenantSlug(input.slug)) throw new TypeError(`invalid or reserved tenant slug: ${JSON.stringify(input.slug)}`);
+  // RSA key generation takes ~140 ms: done here, before the transaction, never on a request path
+  const key = await generateSigningKey(input.settings?.signing_alg ?? 'ES256');
+  const id = randomUUID();
+  await db.owner.scoped(id, async (tx) => {
+    await tx.query(`INSERT INTO tenants (id, environment, slug, name, status, settings) VALUES ($1, $2, $3, $4, $5, $6)`, [
+      id,
+      input.environment,
+      input.slug,
+      input.name,
+      input.status ?? 'ACTIVE',
+      JSON.stringify(input.settings ?? {}),
+    ]);
+    await insertSigningKey(tx, id, key, encryption);
+  });
+  return { id };
+}

@@ -1,0 +1,76 @@
+/**
+ * Tenants by (environment, slug), cached. Lookups of names that do not exist are cached too, so a
+ * flood of random hosts costs no database round trips. Soft-deleted tenants are invisible here:
+ * for every caller they do not exist.
+ */
+import { LRUCache } from 'lru-cache';
+import type { Database } from '../db/database.ts';
+
+export type TenantStatus = 'PENDING' | 'ACTIVE' | 'SUSPENDED';
+
+export interface TenantSettings {
+  /** seconds; default 3600 */
+  readonly access_token_ttl?: number;
+  readonly signing_alg?: 'ES256' | 'EdDSA' | 'PS256' | 'RS256';
+  readonly scopes?: readonly string[];
+}
+
+export interface Tenant {
+  readonly id: string;
+  readonly environment: string;
+  readonly slug: string;
+  readonly name: string;
+  readonly status: TenantStatus;
+  readonly settings: TenantSettings;
+}
+
+export const DEFAULT_ACCESS_TOKEN_TTL = 3600;
+export const DEFAULT_SCOPES = ['employees:read'] as const;
+
+export function createTenantQueries(db: Database) {
+  return {
+    async findTenantBySlug(environment: string, slug: string): Promise<Tenant | undefined> {
+      const [row] = await db.scoped(null, (tx) =>
+        tx.query<Tenant & Record<string, unknown>>(
+          `SELECT id, environment, slug, name, status, settings
+             FROM tenants
+            WHERE environment = $1 AND slug = $2 AND deleted_at IS NULL`,
+          [environment, slug],
+        ),
+      );
+      return row
+        ? { id: row.id, environment: row.environment, slug: row.slug, name: row.name, status: row.status, settings: row.settings }
+        : undefined;
+    },
+  };
+}
+export type TenantQueries = ReturnType<typeof createTenantQueries>;
+
+export interface TenantCacheOptions {
+  readonly max: number;
+  readonly ttlMs: number;
+}
+
+export function createTenantCache(queries: TenantQueries, options: TenantCacheOptions) {
+  const cache = new LRUCache<string, { tenant: Tenant | undefined }>({ max: options.max, ttl: options.ttlMs || 1 });
+  const inflight = new Map<string, Promise<Tenant | undefined>>();
+  return {
+    async getTenant(environment: string, slug: string): Promise<Tenant | undefined> {
+      const key = `${environment}\u0000${slug}`;
+      const hit = options.ttlMs > 0 ? cache.get(key) : undefined;
+      if (hit) return hit.tenant;
+      let pending = inflight.get(key);
+      if (!pending) {
+        pending = queries.findTenantBySlug(environment, slug).finally(() => inflight.delete(key));
+        inflight.set(key, pending);
+      }
+      const tenant = await pending;
+      cache.set(key, { tenant });
+      return tenant;
+    },
+    invalidate(environment: string, slug: string): void {
+      cache.delete(`${environment}\u0000${slug}`);
+    },
+  };
+}
+export type TenantCache = ReturnType<typeof createTenantCache>;
