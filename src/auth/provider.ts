@@ -145,9 +145,20 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
         enabled: true,
         defaultResource: () => audience,
         useGrantedResource: () => true,
-        getResourceServerInfo: (_ctx, resourceIndicator, client) => {
+        // Runs before oidc-provider checks the requested scopes against the client's, so this is
+        // where a scope this tenant does not define is refused (oidc-provider would drop it
+        // silently) and where a request without `scope` gets every scope the client is allowed,
+        // as Auth0 and Keycloak do for client_credentials.
+        getResourceServerInfo: (ctx, resourceIndicator, client) => {
           if (resourceIndicator !== audience) {
             throw new errors.InvalidTarget(`this authorization server issues tokens only for ${audience}`);
+          }
+          const requested = ctx.oidc.params?.scope;
+          if (typeof requested === 'string') {
+            const unknown = requested.split(' ').find((s) => !scopes.includes(s));
+            if (unknown !== undefined) throw new errors.InvalidScope('requested scope is not allowed', unknown);
+          } else if (ctx.oidc.params && client.scope) {
+            ctx.oidc.params.scope = client.scope;
           }
           return {
             scope: scopes.join(' '),
