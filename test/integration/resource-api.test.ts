@@ -2,6 +2,7 @@
  * The resource API: listing and reading employees with a tenant's token, and every way a token
  * or request can be wrong, with the exact status, problem body and challenge.
  */
+import type { Response as UndiciResponse } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabaseKinds } from '../helpers/databases.ts';
 import { accessToken, startTestServer, type TestServer } from '../helpers/server.ts';
@@ -119,7 +120,7 @@ describe.each(testDatabaseKinds())('resource API on %s', (kind) => {
 
   describe('tokens', () => {
     const realm = () => new URL(api()).origin;
-    const expectInvalidToken = async (response: Response | import('undici').Response, detail: string) => {
+    const expectInvalidToken = async (response: UndiciResponse, detail: string) => {
       expect(response.status).toBe(401);
       expect(response.headers.get('www-authenticate')).toBe(
         `Bearer realm="${realm()}", error="invalid_token", error_description="${detail.replace(/"/g, '')}"`,
