@@ -12,7 +12,13 @@ import type { TenantCache } from '../tenancy/tenants.ts';
 import type { ProviderPool } from './provider-pool.ts';
 import { JWKS_PATH, OAUTH_METADATA_PATH, OAUTH_METADATA_REQUEST, OIDC_DISCOVERY_PATH, TOKEN_PATH } from './provider.ts';
 
-const PROVIDER_PATHS = new Set([TOKEN_PATH, JWKS_PATH, OIDC_DISCOVERY_PATH, OAUTH_METADATA_PATH]);
+/** The endpoints offered, and the methods each answers. */
+const PROVIDER_PATHS = new Map([
+  [TOKEN_PATH, ['POST']],
+  [JWKS_PATH, ['GET', 'HEAD']],
+  [OIDC_DISCOVERY_PATH, ['GET', 'HEAD']],
+  [OAUTH_METADATA_PATH, ['GET', 'HEAD']],
+]);
 const FORWARDING_HEADERS = ['x-forwarded-host', 'x-forwarded-port', 'x-forwarded-for', 'forwarded'];
 
 interface ProviderRequest {
@@ -48,6 +54,12 @@ export function createAuthenticationHost(deps: {
     if (!request || !isValidTenantSlug(request.slug)) throw new ApiError('not-found', 'Nothing is served at this address.');
     const tenant = await deps.tenants.getTenant(environment.name, request.slug);
     if (!tenant) throw new ApiError('not-found', 'Nothing is served at this address.');
+    const methods = PROVIDER_PATHS.get(request.endpoint) ?? [];
+    if (!methods.includes(ctx.method)) {
+      ctx.set('Allow', methods.join(', '));
+      oauthError(ctx, 405, 'invalid_request', `${ctx.method} is not allowed here; use ${methods.join(' or ')}`);
+      return;
+    }
 
     if (request.endpoint === TOKEN_PATH && tenant.status !== 'ACTIVE') {
       oauthError(ctx, 400, 'unauthorized_client', 'tenant is not active');

@@ -1,0 +1,166 @@
+/**
+ * The second isolation layer, proven on the database itself: Postgres row level security under
+ * the runtime role, independent of the application's own tenant filters. One test per rule.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../../src/db/database.ts';
+import { testDatabaseKinds } from '../helpers/databases.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+const TENANT_TABLES = [
+  'clients',
+  'client_secrets',
+  'signing_keys',
+  'org_units',
+  'employees',
+  'contracts',
+  'activity_definitions',
+  'clockings',
+  'absences',
+];
+
+describe.each(testDatabaseKinds())('row level security on %s', (kind) => {
+  let server: TestServer;
+  let db: Database;
+  let acme: string;
+  let globex: string;
+
+  beforeAll(async () => {
+    server = await startTestServer(kind);
+    db = server.booted.db;
+    const ids = await db.owner.query<{ id: string; slug: string }>(`SELECT id, slug FROM tenants WHERE environment = 'sandbox'`);
+    acme = ids.find((t) => t.slug === 'acme')?.id ?? '';
+    globex = ids.find((t) => t.slug === 'globex')?.id ?? '';
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('returns only the tenant’s rows to a query that forgets the tenant filter', async () => {
+    const rows = await db.scoped(acme, (tx) => tx.query<{ employee_number: string }>('SELECT employee_number FROM employees ORDER BY 1'));
+    expect(rows.map((r) => r.employee_number)).toEqual(['A-1001', 'A-1002', 'A-1003', 'A-1004', 'A-1005']);
+  });
+
+  it('hides other tenants’ rows in every tenant-owned table', async () => {
+    for (const table of TENANT_TABLES) {
+      const visible = await db.scoped(acme, (tx) => tx.query<{ tenant_id: string }>(`SELECT DISTINCT tenant_id FROM ${table}`));
+      expect(
+        visible.every((r) => r.tenant_id === acme),
+        table,
+      ).toBe(true);
+    }
+    const [all] = await db.owner.query<{ n: number }>('SELECT count(DISTINCT tenant_id)::int AS n FROM employees');
+    expect(all?.n).toBe(4); // the rows are there; only the policy hides them
+  });
+
+  it('fails closed: no tenant set means no rows at all', async () => {
+    for (const table of TENANT_TABLES) {
+      const rows = await db.scoped(null, (tx) => tx.query(`SELECT 1 FROM ${table}`));
+      expect(rows, table).toHaveLength(0);
+    }
+  });
+
+  it('refuses to write a row for another tenant (WITH CHECK), leaving nothing behind', async () => {
+    const attempt = db.scoped(acme, (tx) =>
+      tx.query(`INSERT INTO employees (tenant_id, employee_number, first_name, last_name) VALUES ($1, 'X-1', 'Mallory', 'Intruder')`, [
+        globex,
+      ]),
+    );
+    await expect(attempt).rejects.toMatchObject({ code: '42501' });
+    const [row] = await db.owner.query<{ n: number }>(`SELECT count(*)::int AS n FROM employees WHERE employee_number = 'X-1'`);
+    expect(row?.n).toBe(0);
+  });
+
+  it('updates and deletes nothing of another tenant even without a tenant filter', async () => {
+    const updated = await db.scoped(acme, (tx) =>
+      tx.query(`UPDATE employees SET first_name = 'Pwned' WHERE employee_number LIKE 'G-%' RETURNING id`),
+    );
+    const deleted = await db.scoped(acme, (tx) => tx.query(`DELETE FROM clockings WHERE tenant_id = $1 RETURNING id`, [globex]));
+    expect(updated).toHaveLength(0);
+    expect(deleted).toHaveLength(0);
+    const [row] = await db.owner.query<{ n: number }>(`SELECT count(*)::int AS n FROM employees WHERE first_name = 'Pwned'`);
+    expect(row?.n).toBe(0);
+  });
+
+  it('keeps the tenant setting and role transaction-local: nothing survives into the next transaction', async () => {
+    for (let i = 0; i < 5; i += 1) {
+      await db.scoped(acme, (tx) => tx.query('SELECT 1'));
+      const [state] = await db.scoped(null, (tx) =>
+        tx.query<{ setting: string | null; role: string }>(
+          `SELECT current_setting('app.tenant_id', true) AS setting, current_user AS role`,
+        ),
+      );
+      expect(state).toEqual({ setting: '', role: 'tenant_connect_app' });
+    }
+    const [outside] = await db.owner.query<{ role: string }>('SELECT current_user AS role');
+    expect(outside?.role).not.toBe('tenant_connect_app');
+  });
+
+  it('runs requests as a role that owns no table, cannot bypass RLS and cannot TRUNCATE', async () => {
+    const [role] = await db.owner.query<{ rolsuper: boolean; rolbypassrls: boolean }>(
+      `SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'tenant_connect_app'`,
+    );
+    expect(role).toEqual({ rolsuper: false, rolbypassrls: false });
+    const owned = await db.owner.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tableowner = 'tenant_connect_app'`);
+    expect(owned).toHaveLength(0);
+    const truncatable = await db.owner.query(
+      `SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'
+          AND has_table_privilege('tenant_connect_app', oid, 'TRUNCATE')`,
+    );
+    expect(truncatable).toHaveLength(0);
+    await expect(db.scoped(acme, (tx) => tx.query('TRUNCATE employees CASCADE'))).rejects.toMatchObject({ code: '42501' });
+    await expect(db.scoped(acme, (tx) => tx.query('ALTER TABLE employees DISABLE ROW LEVEL SECURITY'))).rejects.toMatchObject({
+      code: '42501',
+    });
+  });
+
+  it('cannot change the tenants table or read secrets of another tenant through a join', async () => {
+    await expect(db.scoped(acme, (tx) => tx.query(`UPDATE tenants SET status = 'ACTIVE'`))).rejects.toMatchObject({ code: '42501' });
+    const secrets = await db.scoped(acme, (tx) =>
+      tx.query<{ tenant_id: string }>(`SELECT s.tenant_id FROM client_secrets s JOIN clients c ON c.id = s.client_id`),
+    );
+    expect(secrets.every((s) => s.tenant_id === acme)).toBe(true);
+  });
+
+  describe('schema shape', () => {
+    it('enables and forces RLS with a fail-closed policy on every table that has tenant_id', async () => {
+      const tables = await db.owner.query<{ relname: string; relrowsecurity: boolean; relforcerowsecurity: boolean; policies: number }>(
+        `SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+                (SELECT count(*)::int FROM pg_policy p WHERE p.polrelid = c.oid
+                   AND pg_get_expr(p.polqual, p.polrelid) ILIKE '%nullif(current_setting(''app.tenant_id''::text, true), ''''::text)%') AS policies
+           FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id'
+          WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace
+          ORDER BY 1`,
+      );
+      expect(tables.map((t) => t.relname).sort()).toEqual([...TENANT_TABLES].sort());
+      for (const t of tables) expect(t, t.relname).toMatchObject({ relrowsecurity: true, relforcerowsecurity: true, policies: 2 });
+    });
+
+    it('keys every tenant-owned table by (tenant_id, …) and includes tenant_id in every foreign key and unique constraint', async () => {
+      const constraints = await db.owner.query<{ table: string; name: string; type: string; columns: string[]; first: string }>(
+        `SELECT c.conrelid::regclass::text AS table, c.conname AS name, c.contype AS type,
+                array(SELECT a.attname::text FROM unnest(c.conkey) k JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k) AS columns,
+                (SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.conrelid AND a.attnum = c.conkey[1]) AS first
+           FROM pg_constraint c
+          WHERE c.contype IN ('p', 'u', 'f') AND c.conrelid::regclass::text = ANY($1)`,
+        [TENANT_TABLES],
+      );
+      for (const c of constraints) {
+        if (c.type === 'p') expect(c.first, `${c.table} primary key`).toBe('tenant_id');
+        else if (c.type === 'f' && c.columns.length === 1)
+          expect(c.columns, `${c.name}`).toEqual(['tenant_id']); // the reference to tenants(id)
+        else expect(c.columns, `${c.table} ${c.name}`).toContain('tenant_id');
+      }
+      const uniqueIndexes = await db.owner.query<{ indexdef: string }>(
+        `SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = ANY($1) AND indexdef LIKE 'CREATE UNIQUE%'`,
+        [TENANT_TABLES],
+      );
+      for (const index of uniqueIndexes) expect(index.indexdef).toMatch(/\(tenant_id/);
+    });
+
+    it('has no views and no materialized views over tenant data', async () => {
+      expect(await db.owner.query(`SELECT viewname FROM pg_views WHERE schemaname = 'public'`)).toHaveLength(0);
+      expect(await db.owner.query(`SELECT matviewname FROM pg_matviews WHERE schemaname = 'public'`)).toHaveLength(0);
+    });
+  });
+});
