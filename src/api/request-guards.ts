@@ -32,13 +32,13 @@ export function rejectTenantInQuery(ctx: Context): void {
   if (pointers.length) throw tenantInRequest(pointers);
 }
 
-/** Reads and parses a JSON body (bounded), and refuses one that names a tenant anywhere. */
+/** Reads and parses a JSON body (bounded), and refuses one that names a tenant anywhere. An
+ * empty body is no body. */
 export async function readJsonBody(ctx: Context): Promise<unknown> {
   const length = ctx.request.length;
-  if (length === undefined && !ctx.get('transfer-encoding')) return undefined;
-  if (!ctx.is('application/json', 'application/*+json')) {
-    throw new ApiError('unsupported-media-type', 'Send the request body as application/json.');
-  }
+  if (length === 0 || (length === undefined && !ctx.get('transfer-encoding'))) return undefined;
+  const isJson = ctx.is('application/json', 'application/*+json') !== false;
+  if (ctx.get('content-type') && !isJson) throw new ApiError('unsupported-media-type', 'Send the request body as application/json.');
   if (length !== undefined && length > MAX_BODY_BYTES) {
     throw new ApiError('payload-too-large', `The request body must not exceed ${MAX_BODY_BYTES} bytes.`);
   }
@@ -49,6 +49,8 @@ export async function readJsonBody(ctx: Context): Promise<unknown> {
     if (received > MAX_BODY_BYTES) throw new ApiError('payload-too-large', `The request body must not exceed ${MAX_BODY_BYTES} bytes.`);
     chunks.push(chunk);
   }
+  if (received === 0) return undefined;
+  if (!isJson) throw new ApiError('unsupported-media-type', 'Send the request body as application/json.');
   let body: unknown;
   try {
     body = JSON.parse(Buffer.concat(chunks).toString('utf8'));

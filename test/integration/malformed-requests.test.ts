@@ -1,0 +1,549 @@
+/**
+ * A table of malformed requests: each must get a 4xx with the right error, never a 5xx, and never
+ * a body that echoes a host it did not serve. Sent raw, so Host headers and methods can be anything.
+ */
+import type http from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testDatabaseKinds } from '../helpers/databases.ts';
+import { accessToken, startTestServer, type TestServer } from '../helpers/server.ts';
+
+interface Case {
+  readonly name: string;
+  readonly host?: string | null; // null: no Host header at all
+  readonly method?: string;
+  readonly path: string;
+  readonly headers?: http.OutgoingHttpHeaders;
+  readonly body?: string | Buffer;
+  readonly status: number;
+  /** OAuth error code (auth host) or problem type suffix (everything else) */
+  readonly error?: string;
+}
+
+const AUTH = 'authentication.connect-sandbox.localhost';
+const API = 'acme.connect-sandbox.localhost';
+const TOKEN = '/tenants/acme/connect/token';
+const form = { 'content-type': 'application/x-www-form-urlencoded' };
+const basic = (value: string) => ({ authorization: `Basic ${Buffer.from(value).toString('base64')}`, ...form });
+
+function cases(creds: { id: string; secret: string; token: string }): Case[] {
+  const good = basic(`${creds.id}:${creds.secret}`);
+  const bearer = { authorization: `Bearer ${creds.token}` };
+  const json = { ...bearer, 'content-type': 'application/json' };
+  return [
+    // Hosts
+    { name: 'unknown domain', host: 'authentication.example.com', path: TOKEN, method: 'POST', status: 404, error: 'not-found' },
+    { name: 'an IP address as host', host: '127.0.0.1', path: '/api/v1/employees', status: 404, error: 'not-found' },
+    // HTTP/1.1 requires Host (RFC 9112 §3.2): Node's parser answers 400 before any of our code runs
+    { name: 'no Host header', host: null, path: '/api/v1/employees', status: 400 },
+    {
+      name: 'unknown tenant host',
+      host: 'nobody.connect-sandbox.localhost',
+      path: '/api/v1/employees',
+      headers: bearer,
+      status: 404,
+      error: 'not-found',
+    },
+    {
+      name: 'reserved slug as tenant host',
+      host: 'admin.connect-sandbox.localhost',
+      path: '/api/v1/employees',
+      status: 404,
+      error: 'not-found',
+    },
+    { name: 'nested subdomain', host: `x.${API}`, path: '/api/v1/employees', status: 404, error: 'not-found' },
+    {
+      name: 'configured domain as a prefix of another',
+      host: `${API}.evil.example`,
+      path: '/api/v1/employees',
+      status: 404,
+      error: 'not-found',
+    },
+    { name: 'underscore in host', host: 'ac_me.connect-sandbox.localhost', path: '/api/v1/employees', status: 404, error: 'not-found' },
+    { name: 'unicode host', host: 'acmé.connect-sandbox.localhost', path: '/api/v1/employees', status: 404, error: 'not-found' },
+    {
+      name: 'overlong host label',
+      host: `${'a'.repeat(64)}.connect-sandbox.localhost`,
+      path: '/api/v1/employees',
+      status: 404,
+      error: 'not-found',
+    },
+    { name: 'bare environment domain', host: 'connect-sandbox.localhost', path: '/api/v1/employees', status: 404, error: 'not-found' },
+    // Token endpoint paths and methods
+    {
+      name: 'upper-case tenant in path',
+      host: AUTH,
+      method: 'POST',
+      path: '/tenants/ACME/connect/token',
+      headers: good,
+      body: 'grant_type=client_credentials',
+      status: 404,
+      error: 'not-found',
+    },
+    {
+      name: 'path traversal to another tenant',
+      host: AUTH,
+      method: 'POST',
+      path: '/tenants/acme/../globex/connect/token',
+      headers: good,
+      status: 404,
+      error: 'not-found',
+    },
+    {
+      name: 'encoded slash in tenant',
+      host: AUTH,
+      method: 'POST',
+      path: '/tenants/acme%2Fglobex/connect/token',
+      headers: good,
+      status: 404,
+      error: 'not-found',
+    },
+    { name: 'GET on the token endpoint', host: AUTH, method: 'GET', path: TOKEN, status: 405, error: 'invalid_request' },
+    {
+      name: 'PUT on the token endpoint',
+      host: AUTH,
+      method: 'PUT',
+      path: TOKEN,
+      headers: good,
+      body: 'grant_type=client_credentials',
+      status: 405,
+      error: 'invalid_request',
+    },
+    {
+      name: 'DELETE on discovery',
+      host: AUTH,
+      method: 'DELETE',
+      path: '/tenants/acme/.well-known/openid-configuration',
+      status: 405,
+      error: 'invalid_request',
+    },
+    {
+      name: 'PROPFIND on the jwks',
+      host: AUTH,
+      method: 'PROPFIND',
+      path: '/tenants/acme/.well-known/jwks.json',
+      status: 405,
+      error: 'invalid_request',
+    },
+    // Token endpoint client authentication
+    {
+      name: 'Basic value not base64',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: { authorization: 'Basic !!!not-base64!!!', ...form },
+      body: 'grant_type=client_credentials',
+      status: 400,
+      error: 'invalid_request',
+    },
+    {
+      name: 'Basic without a colon',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: basic('no-colon-here'),
+      body: 'grant_type=client_credentials',
+      status: 400,
+      error: 'invalid_request',
+    },
+    {
+      name: 'Basic with an empty secret',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: basic(`${creds.id}:`),
+      body: 'grant_type=client_credentials',
+      status: 400,
+      error: 'invalid_request',
+    },
+    {
+      name: 'Basic for an unknown client',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: basic('tc_nobody:tcs_nothing'),
+      body: 'grant_type=client_credentials',
+      status: 401,
+      error: 'invalid_client',
+    },
+    {
+      name: 'Basic with a raw (not form-encoded) unicode client id',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: basic('ünïcødé-☃:secret'),
+      body: 'grant_type=client_credentials',
+      status: 400,
+      error: 'invalid_request',
+    },
+    // client_id is VSCHAR (RFC 6749 Appendix A): printable ASCII only, however it is encoded
+    {
+      name: 'Basic with a form-encoded unicode client id',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: basic(`${encodeURIComponent('ünïcødé-☃')}:secret`),
+      body: 'grant_type=client_credentials',
+      status: 400,
+      error: 'invalid_request',
+    },
+    {
+      name: 'Basic with an overlong client id',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: basic(`${'x'.repeat(4000)}:secret`),
+      body: 'grant_type=client_credentials',
+      status: 401,
+      error: 'invalid_client',
+    },
+    {
+      name: 'Basic and client_secret in the body',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: good,
+      body: `grant_type=client_credentials&client_secret=${creds.secret}`,
+      status: 400,
+      error: 'invalid_request',
+    },
+    {
+      name: 'Bearer scheme at the token endpoint',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: { authorization: 'Bearer abc', ...form },
+      body: 'grant_type=client_credentials',
+      status: 400,
+      error: 'invalid_request',
+    },
+    {
+      name: 'no client authentication',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: form,
+      body: 'grant_type=client_credentials',
+      status: 400,
+      error: 'invalid_request',
+    },
+    // Token endpoint bodies and parameters
+    {
+      name: 'JSON body at the token endpoint',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: { ...good, 'content-type': 'application/json' },
+      body: '{"grant_type":"client_credentials"}',
+      status: 400,
+      error: 'invalid_request',
+    },
+    {
+      name: 'text/plain body at the token endpoint',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: { ...good, 'content-type': 'text/plain' },
+      body: 'grant_type=client_credentials',
+      status: 400,
+      error: 'invalid_request',
+    },
+    { name: 'empty body', host: AUTH, method: 'POST', path: TOKEN, headers: good, body: '', status: 400, error: 'invalid_request' },
+    {
+      name: 'body over the size limit',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: good,
+      body: `grant_type=client_credentials&pad=${'x'.repeat(100_000)}`,
+      status: 400,
+      error: 'invalid_request',
+    },
+    {
+      name: 'duplicate grant_type',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: good,
+      body: 'grant_type=client_credentials&grant_type=client_credentials',
+      status: 400,
+      error: 'invalid_request',
+    },
+    {
+      name: 'duplicate scope',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: good,
+      body: 'grant_type=client_credentials&scope=employees:read&scope=employees:read',
+      status: 400,
+      error: 'invalid_request',
+    },
+    {
+      name: 'unicode grant_type',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: good,
+      body: `grant_type=${encodeURIComponent('client_credentíals')}`,
+      status: 400,
+      error: 'unsupported_grant_type',
+    },
+    {
+      name: 'authorization_code grant',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: good,
+      body: 'grant_type=authorization_code&code=x',
+      status: 400,
+      error: 'unsupported_grant_type',
+    },
+    {
+      name: 'overlong scope',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: good,
+      body: `grant_type=client_credentials&scope=${'s'.repeat(10_000)}`,
+      status: 400,
+      error: 'invalid_scope',
+    },
+    {
+      name: 'resource that is not a URL',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: good,
+      body: 'grant_type=client_credentials&resource=not%20a%20url',
+      status: 400,
+      error: 'invalid_target',
+    },
+    {
+      name: 'malformed percent-encoding in the body',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: good,
+      body: 'grant_type=client_credentials&scope=%E0%A4%A',
+      status: 400,
+      error: 'invalid_scope',
+    },
+    // Resource API: authorization header
+    {
+      name: 'Basic credentials at the API',
+      host: API,
+      path: '/api/v1/employees',
+      headers: { authorization: `Basic ${Buffer.from('a:b').toString('base64')}` },
+      status: 401,
+      error: 'invalid-token',
+    },
+    {
+      name: 'Bearer without a token',
+      host: API,
+      path: '/api/v1/employees',
+      headers: { authorization: 'Bearer' },
+      status: 401,
+      error: 'invalid-token',
+    },
+    {
+      name: 'Bearer with two tokens',
+      host: API,
+      path: '/api/v1/employees',
+      headers: { authorization: 'Bearer a b' },
+      status: 401,
+      error: 'invalid-token',
+    },
+    {
+      name: 'token in the query string only',
+      host: API,
+      path: `/api/v1/employees?access_token=${creds.token}`,
+      status: 401,
+      error: 'invalid-token',
+    },
+    {
+      name: 'header over the size limit',
+      host: API,
+      path: '/api/v1/employees',
+      headers: { authorization: `Bearer ${'a'.repeat(20_000)}` },
+      status: 431,
+    },
+    // Resource API: query
+    { name: 'limit=0', host: API, path: '/api/v1/employees?limit=0', headers: bearer, status: 400, error: 'invalid-query' },
+    { name: 'limit=201', host: API, path: '/api/v1/employees?limit=201', headers: bearer, status: 400, error: 'invalid-query' },
+    { name: 'limit not a number', host: API, path: '/api/v1/employees?limit=ten', headers: bearer, status: 400, error: 'invalid-query' },
+    {
+      name: 'limit given twice',
+      host: API,
+      path: '/api/v1/employees?limit=1&limit=2',
+      headers: bearer,
+      status: 400,
+      error: 'invalid-query',
+    },
+    {
+      name: 'garbage cursor',
+      host: API,
+      path: '/api/v1/employees?cursor=%F0%9F%92%A9garbage',
+      headers: bearer,
+      status: 400,
+      error: 'invalid-query',
+    },
+    {
+      name: 'overlong cursor',
+      host: API,
+      path: `/api/v1/employees?cursor=${'A'.repeat(1000)}`,
+      headers: bearer,
+      status: 400,
+      error: 'invalid-query',
+    },
+    {
+      name: 'unknown parameter on a single resource',
+      host: API,
+      path: '/api/v1/employees/00000000-0000-4000-8000-000000000000?expand=all',
+      headers: bearer,
+      status: 400,
+      error: 'invalid-query',
+    },
+    {
+      name: 'tenant_id in the query',
+      host: API,
+      path: '/api/v1/employees?tenant_id=globex',
+      headers: bearer,
+      status: 400,
+      error: 'tenant-in-request',
+    },
+    // Resource API: paths, methods and bodies
+    { name: 'unknown API version', host: API, path: '/api/v2/employees', headers: bearer, status: 404, error: 'not-found' },
+    { name: 'outside the API prefix', host: API, path: '/', headers: bearer, status: 404, error: 'not-found' },
+    { name: 'unknown collection', host: API, path: '/api/v1/payslips', headers: bearer, status: 404, error: 'not-found' },
+    {
+      name: 'malformed percent-encoding in the path',
+      host: API,
+      path: '/api/v1/employees/%E0%A4%A',
+      headers: bearer,
+      status: 404,
+      error: 'not-found',
+    },
+    {
+      name: 'unicode id',
+      host: API,
+      path: `/api/v1/employees/${encodeURIComponent('ümlaut')}`,
+      headers: bearer,
+      status: 404,
+      error: 'not-found',
+    },
+    {
+      name: 'DELETE on an employee',
+      host: API,
+      method: 'DELETE',
+      path: '/api/v1/employees/00000000-0000-4000-8000-000000000000',
+      headers: bearer,
+      status: 405,
+      error: 'method-not-allowed',
+    },
+    {
+      name: 'POST with an empty body',
+      host: API,
+      method: 'POST',
+      path: '/api/v1/employees',
+      headers: bearer,
+      status: 405,
+      error: 'method-not-allowed',
+    },
+    {
+      name: 'POST with a body but no content type',
+      host: API,
+      method: 'POST',
+      path: '/api/v1/employees',
+      headers: bearer,
+      body: '{"a":1}',
+      status: 415,
+      error: 'unsupported-media-type',
+    },
+    {
+      name: 'PATCH with a text/plain body',
+      host: API,
+      method: 'PATCH',
+      path: '/api/v1/employees',
+      headers: { ...bearer, 'content-type': 'text/plain' },
+      body: 'hello',
+      status: 415,
+      error: 'unsupported-media-type',
+    },
+    {
+      name: 'POST with invalid JSON',
+      host: API,
+      method: 'POST',
+      path: '/api/v1/employees',
+      headers: json,
+      body: '{"first_name": ',
+      status: 400,
+      error: 'invalid-body',
+    },
+    {
+      name: 'POST with a body over 1 MiB',
+      host: API,
+      method: 'POST',
+      path: '/api/v1/employees',
+      headers: json,
+      body: JSON.stringify({ pad: 'x'.repeat(1_100_000) }),
+      status: 413,
+      error: 'payload-too-large',
+    },
+    {
+      name: 'tenant in a nested JSON body',
+      host: API,
+      method: 'PUT',
+      path: '/api/v1/employees',
+      headers: json,
+      body: '{"a":[{"company_id":"x"}]}',
+      status: 400,
+      error: 'tenant-in-request',
+    },
+  ];
+}
+
+describe.each(testDatabaseKinds())('malformed requests on %s', (kind) => {
+  let server: TestServer;
+  let table: Case[] = [];
+  beforeAll(async () => {
+    server = await startTestServer(kind);
+    const credential = server.credential('sandbox', 'acme');
+    table = cases({ id: credential.client_id, secret: credential.client_secret, token: await accessToken(server, credential) });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('has at least 40 cases', () => {
+    expect(table.length).toBeGreaterThanOrEqual(40);
+  });
+
+  it('answers each with the expected 4xx and error, never a 5xx', async () => {
+    const failures: string[] = [];
+    for (const c of table) {
+      const headers: http.OutgoingHttpHeaders = { ...c.headers };
+      if (c.host !== null) headers.host = `${c.host ?? API}:${server.port}`;
+      const response = await server.raw({
+        method: c.method ?? 'GET',
+        path: c.path,
+        headers,
+        setHost: false,
+        ...(c.body !== undefined ? { body: c.body } : {}),
+      });
+      let error: string | undefined;
+      try {
+        const parsed = JSON.parse(response.body) as { error?: string; type?: string };
+        error = parsed.error ?? parsed.type?.replace('https://tenant-connect.dev/problems/', '');
+      } catch {
+        error = undefined;
+      }
+      const ok =
+        response.status === c.status &&
+        (c.error === undefined || error === c.error) &&
+        response.status < 500 &&
+        !response.body.includes('evil.example');
+      if (!ok) failures.push(`${c.name}: expected ${c.status} ${c.error ?? ''}, got ${response.status} ${response.body.slice(0, 200)}`);
+    }
+    expect(failures).toEqual([]);
+  });
+});
