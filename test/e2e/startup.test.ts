@@ -1,0 +1,93 @@
+/**
+ * `npm start` as a newcomer meets it: the real entry point on an embedded database in a fresh data
+ * directory; the banner's copy-paste commands are run in a shell with curl, as printed.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const MAIN = path.resolve(import.meta.dirname, '../../src/main.ts');
+const run = promisify(execFile);
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+function start(env: Record<string, string>): { child: ChildProcess; output: () => string; ready: Promise<string> } {
+  const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const ready = new Promise<string>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('curl -s -H')) resolve(output);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('exit', (code) => reject(new Error(`exited with ${code}: ${output}`)));
+  });
+  return { child, output: () => output, ready };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+describe('npm start', () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenant-connect-start-'));
+  afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+  it('prints URLs and demo credentials, and the printed curl gets a token and reads acme’s employees', async () => {
+    const port = await freePort();
+    const server = start({ PORT: String(port), DATA_DIR: dataDir });
+    try {
+      const banner = await server.ready;
+      expect(banner).toContain(`http://authentication.connect-sandbox.localhost:${port}/tenants/<tenant>/connect/token`);
+      expect(banner).toContain(`http://<tenant>.connect.localhost:${port}/api/v1/employees`);
+      const credentials = JSON.parse(fs.readFileSync(path.join(dataDir, 'demo-credentials.json'), 'utf8')) as { environment: string; tenant: string; client_id: string; api_base: string }[];
+      expect(credentials).toHaveLength(4);
+      for (const c of credentials) expect(banner).toContain(c.client_id);
+      expect(fs.statSync(path.join(dataDir, 'demo-credentials.json')).mode & 0o777).toBe(0o600);
+      expect(fs.statSync(path.join(dataDir, 'key-encryption-key')).mode & 0o777).toBe(0o600);
+
+      const tryIt = banner.slice(banner.indexOf('Try it'));
+      const script = tryIt.split('\n').slice(1, 4).join('\n');
+      const { stdout } = await run('bash', ['-c', script]);
+      const body = JSON.parse(stdout) as { data: { employee_number: string }[] };
+      expect(body.data.map((e) => e.employee_number).sort()).toEqual(['A-1001', 'A-1002', 'A-1003', 'A-1004', 'A-1005']);
+    } finally {
+      await stop(server.child);
+    }
+  });
+
+  it('restarts on the same data directory with the same demo credentials', async () => {
+    const before = fs.readFileSync(path.join(dataDir, 'demo-credentials.json'), 'utf8');
+    const port = await freePort();
+    const server = start({ PORT: String(port), DATA_DIR: dataDir });
+    try {
+      await server.ready;
+      expect(fs.readFileSync(path.join(dataDir, 'demo-credentials.json'), 'utf8')).toBe(before.replaceAll(/:\d+\//g, `:${port}/`));
+    } finally {
+      await stop(server.child);
+    }
+  });
+
+  it('stops on a bad setting with one line naming the variable', async () => {
+    const result = await run(process.execPath, [MAIN], { env: { PATH: process.env.PATH ?? '', PORT: 'eighty' } }).then(
+      () => ({ code: 0, stderr: '' }),
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe('configuration error: PORT: expected an integer (0..65535), got "eighty"\n');
+  });
+});
