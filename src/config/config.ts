@@ -116,12 +116,12 @@ export const OPTIONS = {
     default: '1000',
   },
   TENANT_CACHE_SIZE: {
-    description: 'tenants (status, settings) kept in memory',
+    description: 'tenants, client records and key sets kept in memory (each)',
     schema: { type: 'integer', minimum: 1 },
     default: '10000',
   },
   TENANT_CACHE_TTL_MS: {
-    description: 'how long a cached tenant lookup is trusted',
+    description: 'how long a cached tenant or client record is trusted before it is read again',
     schema: { type: 'integer', minimum: 0 },
     default: '5000',
   },

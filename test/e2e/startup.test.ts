@@ -22,7 +22,10 @@ async function freePort(): Promise<number> {
 }
 
 function start(env: Record<string, string>): { child: ChildProcess; output: () => string; ready: Promise<string> } {
-  const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   const ready = new Promise<string>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
@@ -54,7 +57,12 @@ describe('npm start', () => {
       const banner = await server.ready;
       expect(banner).toContain(`http://authentication.connect-sandbox.localhost:${port}/tenants/<tenant>/connect/token`);
       expect(banner).toContain(`http://<tenant>.connect.localhost:${port}/api/v1/employees`);
-      const credentials = JSON.parse(fs.readFileSync(path.join(dataDir, 'demo-credentials.json'), 'utf8')) as { environment: string; tenant: string; client_id: string; api_base: string }[];
+      const credentials = JSON.parse(fs.readFileSync(path.join(dataDir, 'demo-credentials.json'), 'utf8')) as {
+        environment: string;
+        tenant: string;
+        client_id: string;
+        api_base: string;
+      }[];
       expect(credentials).toHaveLength(4);
       for (const c of credentials) expect(banner).toContain(c.client_id);
       expect(fs.statSync(path.join(dataDir, 'demo-credentials.json')).mode & 0o777).toBe(0o600);

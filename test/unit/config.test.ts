@@ -48,7 +48,9 @@ describe('loadConfig', () => {
   });
 
   it('normalises environment domains (case, trailing dot)', () => {
-    expect(loadConfig({ ENVIRONMENTS: '{"production":"Example.COM."}' }).environments).toEqual([{ name: 'production', domain: 'example.com' }]);
+    expect(loadConfig({ ENVIRONMENTS: '{"production":"Example.COM."}' }).environments).toEqual([
+      { name: 'production', domain: 'example.com' },
+    ]);
   });
 
   it('in production requires a key-encryption key and refuses demo data', () => {
