@@ -1,6 +1,7 @@
 /**
- * Demo data: tenants acme and globex in every configured environment, each with a demo client
- * (employees:read) and a few employees, and the credentials written to
+ * Demo data: tenants acme and globex in every configured environment, each a small realistic
+ * organisation (org units, activities, ~50 employees with contracts, the last month of clockings,
+ * some absences) with a demo client allowed every scope, and the credentials written to
  * <DATA_DIR>/demo-credentials.json (mode 0600). Idempotent: a second start reuses what exists and
  * re-issues only credentials the file no longer holds. Never run when NODE_ENV=production.
  */
@@ -11,7 +12,9 @@ import { hashClientSecret } from '../src/auth/client-secrets.ts';
 import type { KeyEncryption } from '../src/auth/key-encryption.ts';
 import type { Config } from '../src/config/config.ts';
 import type { Database } from '../src/db/database.ts';
+import { uuidv7 } from '../src/db/ids.ts';
 import { createPublicUrls } from '../src/tenancy/hosts.ts';
+import { ALL_SCOPES } from '../src/tenancy/scopes.ts';
 import { provisionTenant } from '../src/tenancy/provisioning.ts';
 
 export interface DemoCredential {
@@ -25,30 +28,128 @@ export interface DemoCredential {
   readonly api_base: string;
 }
 
-const DEMO_SCOPE = 'employees:read';
+const DEMO_SCOPE = ALL_SCOPES.join(' ');
 
-const DEMO_TENANTS = {
+interface DemoTenant {
+  readonly name: string;
+  /** employee number prefix and first number */
+  readonly numbers: readonly [string, number];
+  readonly employees: number;
+  /** [code, name, parent code] */
+  readonly units: readonly (readonly [string, string, string | null])[];
+}
+
+const DEMO_TENANTS: Record<string, DemoTenant> = {
   acme: {
     name: 'Acme Corporation',
-    unit: ['ACME-HQ', 'Acme Headquarters'],
-    people: [
-      ['A-1001', 'Ada', 'Lovelace'],
-      ['A-1002', 'Alan', 'Turing'],
-      ['A-1003', 'Grace', 'Hopper'],
-      ['A-1004', 'Edsger', 'Dijkstra'],
-      ['A-1005', 'Barbara', 'Liskov'],
+    numbers: ['A-', 1001],
+    employees: 50,
+    units: [
+      ['ACME', 'Acme Corporation', null],
+      ['ACME-OPS', 'Operations', 'ACME'],
+      ['ACME-WH', 'Warehouse', 'ACME-OPS'],
+      ['ACME-FIN', 'Finance', 'ACME'],
+      ['ACME-HR', 'People & HR', 'ACME'],
     ],
   },
   globex: {
     name: 'Globex Corporation',
-    unit: ['GLX-HQ', 'Globex Headquarters'],
-    people: [
-      ['G-2001', 'Hank', 'Scorpio'],
-      ['G-2002', 'Homer', 'Simpson'],
-      ['G-2003', 'Frank', 'Grimes'],
+    numbers: ['G-', 2001],
+    employees: 40,
+    units: [
+      ['GLX', 'Globex Corporation', null],
+      ['GLX-RD', 'Research & Development', 'GLX'],
+      ['GLX-PLANT', 'Cypress Creek Plant', 'GLX'],
+      ['GLX-SALES', 'Sales', 'GLX'],
     ],
   },
-} as const;
+};
+
+const FIRST_NAMES = [
+  'Ada',
+  'Alan',
+  'Grace',
+  'Edsger',
+  'Barbara',
+  'Donald',
+  'Frances',
+  'Ken',
+  'Margaret',
+  'Dennis',
+  'Radia',
+  'Linus',
+  'Sophie',
+  'Tim',
+  'Hedy',
+  'Niklaus',
+  'Katherine',
+  'John',
+  'Annie',
+  'Bjarne',
+  'Lynn',
+  'Guido',
+  'Karen',
+  'James',
+  'Shafi',
+  'Leslie',
+  'Mary',
+  'Robin',
+  'Anita',
+  'Vint',
+];
+const LAST_NAMES = [
+  'Lovelace',
+  'Turing',
+  'Hopper',
+  'Dijkstra',
+  'Liskov',
+  'Knuth',
+  'Allen',
+  'Thompson',
+  'Hamilton',
+  'Ritchie',
+  'Perlman',
+  'Torvalds',
+  'Wilson',
+  'Berners-Lee',
+  'Lamarr',
+  'Wirth',
+  'Johnson',
+  'McCarthy',
+  'Easley',
+  'Stroustrup',
+  'Conway',
+  'van Rossum',
+  'Spärck Jones',
+  'Gosling',
+  'Goldwasser',
+  'Lamport',
+  'Keller',
+  'Milner',
+  'Borg',
+  'Cerf',
+];
+
+const ACTIVITIES = [
+  ['WORK', 'Regular work', 'work'],
+  ['OVERTIME', 'Overtime', 'work'],
+  ['BREAK', 'Lunch break', 'break'],
+  ['VACATION', 'Paid vacation', 'absence'],
+  ['SICK', 'Sick leave', 'absence'],
+  ['TRAINING', 'Training', 'other'],
+] as const;
+
+/** A small deterministic generator, so every fresh database gets the same organisation. */
+function random(seed: string): () => number {
+  let state = [...seed].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16_777_619), 2_166_136_261) >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
 
 export function demoCredentialsPath(dataDir: string): string {
   return path.join(dataDir, 'demo-credentials.json');
@@ -77,13 +178,8 @@ export async function seedDemo(db: Database, encryption: KeyEncryption, config: 
         slug,
       ]);
       if (!tenant) {
-        tenant = await provisionTenant(db, encryption, {
-          environment: environment.name,
-          slug,
-          name: demo.name,
-          settings: { scopes: [DEMO_SCOPE] },
-        });
-        await seedEmployees(db, tenant.id, demo);
+        tenant = await provisionTenant(db, encryption, { environment: environment.name, slug, name: demo.name });
+        await seedOrganisation(db, tenant.id, demo, random(`${environment.name}/${slug}`));
       }
       const tenantId = tenant.id;
       const previous = existing.find((c) => c.environment === environment.name && c.tenant === slug);
@@ -101,7 +197,7 @@ export async function seedDemo(db: Database, encryption: KeyEncryption, config: 
       const issued =
         stillValid && previous
           ? { clientId: previous.client_id, clientSecret: previous.client_secret }
-          : await createClient(db, tenantId, { name: `${demo.name} demo integration`, scopes: [DEMO_SCOPE] });
+          : await createClient(db, tenantId, { name: `${demo.name} demo integration`, scopes: [...ALL_SCOPES] });
       const issuer = urls.issuer(environment, slug);
       credentials.push({
         environment: environment.name,
@@ -121,24 +217,131 @@ export async function seedDemo(db: Database, encryption: KeyEncryption, config: 
   return credentials;
 }
 
-async function seedEmployees(db: Database, tenantId: string, demo: (typeof DEMO_TENANTS)[keyof typeof DEMO_TENANTS]): Promise<void> {
+const isoDate = (d: Date) => d.toISOString().slice(0, 10);
+
+/** Org units, activities, employees with contracts, the last month of clockings and some absences. */
+async function seedOrganisation(db: Database, tenantId: string, demo: DemoTenant, next: () => number): Promise<void> {
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)] as T;
   await db.owner.scoped(tenantId, async (tx) => {
-    const [unit] = await tx.query<{ id: string }>('INSERT INTO org_units (tenant_id, code, name) VALUES ($1, $2, $3) RETURNING id', [
-      tenantId,
-      ...demo.unit,
-    ]);
-    for (const [index, [number, first, last]] of demo.people.entries()) {
+    const unitIds = new Map<string, string>();
+    for (const [code, name, parent] of demo.units) {
+      const id = uuidv7();
+      unitIds.set(code, id);
+      await tx.query('INSERT INTO org_units (tenant_id, id, code, name, parent_id) VALUES ($1, $2, $3, $4, $5)', [
+        tenantId,
+        id,
+        code,
+        name,
+        parent ? unitIds.get(parent) : null,
+      ]);
+    }
+    const activityIds = new Map<string, string>();
+    for (const [code, name, kind] of ACTIVITIES) {
+      const id = uuidv7();
+      activityIds.set(code, id);
+      await tx.query('INSERT INTO activity_definitions (tenant_id, id, code, name, kind) VALUES ($1, $2, $3, $4, $5)', [
+        tenantId,
+        id,
+        code,
+        name,
+        kind,
+      ]);
+    }
+
+    const units = [...unitIds.values()].slice(1);
+    const employees = Array.from({ length: demo.employees }, (_, i) => {
+      const first = pick(FIRST_NAMES);
+      const last = pick(LAST_NAMES);
+      const hired = new Date(Date.UTC(2012 + Math.floor(next() * 13), Math.floor(next() * 12), 1));
+      return {
+        id: uuidv7(),
+        number: `${demo.numbers[0]}${demo.numbers[1] + i}`,
+        first,
+        last,
+        email: `${first}.${last}.${i + 1}@${demo.name.split(' ')[0]?.toLowerCase()}.example`.toLowerCase().replace(/[^a-z0-9.@-]/g, ''),
+        hired: isoDate(hired),
+        unit: pick(units),
+        hours: pick([38, 38, 38, 30, 19]),
+      };
+    });
+    await tx.query(
+      `INSERT INTO employees (tenant_id, id, employee_number, first_name, last_name, email, hire_date, org_unit_id)
+       SELECT $1, * FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::date[], $8::uuid[])`,
+      [
+        tenantId,
+        employees.map((e) => e.id),
+        employees.map((e) => e.number),
+        employees.map((e) => e.first),
+        employees.map((e) => e.last),
+        employees.map((e) => e.email),
+        employees.map((e) => e.hired),
+        employees.map((e) => e.unit),
+      ],
+    );
+    await tx.query(
+      `INSERT INTO contracts (tenant_id, id, employee_id, org_unit_id, start_date, weekly_hours)
+       SELECT $1, * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::date[], $6::numeric[])`,
+      [
+        tenantId,
+        employees.map(() => uuidv7()),
+        employees.map((e) => e.id),
+        employees.map((e) => e.unit),
+        employees.map((e) => e.hired),
+        employees.map((e) => e.hours),
+      ],
+    );
+
+    // the last 30 days of clockings on workdays, at the terminals' local offset (+01:00)
+    const clockings: { employee: string; at: string; direction: string; device: string }[] = [];
+    const today = new Date();
+    for (let day = 30; day >= 1; day -= 1) {
+      const date = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() - day));
+      if (date.getUTCDay() === 0 || date.getUTCDay() === 6) continue;
+      for (const employee of employees) {
+        if (next() < 0.05) continue; // not every employee clocks every day
+        const inMinutes = 7 * 60 + 30 + Math.floor(next() * 60);
+        const outMinutes = inMinutes + employee.hours * 12 + Math.floor(next() * 45);
+        const device = `terminal-${1 + Math.floor(next() * 4)}`;
+        for (const [direction, minutes] of [
+          ['in', inMinutes],
+          ['out', outMinutes],
+        ] as const) {
+          const hh = String(Math.floor(minutes / 60)).padStart(2, '0');
+          const mm = String(minutes % 60).padStart(2, '0');
+          clockings.push({ employee: employee.id, at: `${isoDate(date)}T${hh}:${mm}:00+01:00`, direction, device });
+        }
+      }
+    }
+    await tx.query(
+      `INSERT INTO clockings (tenant_id, id, employee_id, occurred_at, utc_offset_minutes, direction, activity_definition_id, source_device)
+       SELECT $1, id, employee_id, occurred_at, 60, direction, $2, device FROM unnest($3::uuid[], $4::uuid[], $5::timestamptz[], $6::text[], $7::text[]) AS c(id, employee_id, occurred_at, direction, device)`,
+      [
+        tenantId,
+        activityIds.get('WORK'),
+        clockings.map(() => uuidv7()),
+        clockings.map((c) => c.employee),
+        clockings.map((c) => c.at),
+        clockings.map((c) => c.direction),
+        clockings.map((c) => c.device),
+      ],
+    );
+
+    for (let i = 0; i < Math.ceil(demo.employees / 6); i += 1) {
+      const employee = pick(employees);
+      const start = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() - 20 + Math.floor(next() * 50)));
+      const end = new Date(start.getTime() + Math.floor(next() * 5) * 86_400_000);
       await tx.query(
-        `INSERT INTO employees (tenant_id, employee_number, first_name, last_name, email, hire_date, org_unit_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        `INSERT INTO absences (tenant_id, id, employee_id, activity_definition_id, start_date, end_date, start_half_day, status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
         [
           tenantId,
-          number,
-          first,
-          last,
-          `${first}.${last}@example.com`.toLowerCase(),
-          `20${String(15 + index).padStart(2, '0')}-0${(index % 9) + 1}-01`,
-          unit?.id,
+          uuidv7(),
+          employee.id,
+          activityIds.get(next() < 0.7 ? 'VACATION' : 'SICK'),
+          isoDate(start),
+          isoDate(end),
+          next() < 0.2,
+          pick(['requested', 'approved', 'approved', 'rejected']),
         ],
       );
     }

@@ -16,7 +16,7 @@ function banner(config: Config, booted: Awaited<ReturnType<typeof boot>>): strin
     lines.push(`  ${environment.name}`);
     lines.push(`    token endpoint   ${urls.authenticationOrigin(environment)}/tenants/<tenant>/connect/token`);
     lines.push(`    discovery        ${urls.authenticationOrigin(environment)}/tenants/<tenant>/.well-known/openid-configuration`);
-    lines.push(`    resource API     ${urls.tenantOrigin(environment, '<tenant>')}/api/v1/employees`);
+    lines.push(`    resource API     ${urls.tenantOrigin(environment, '<tenant>')}/api/v1/<collection>   (reference: /api/v1/docs)`);
   }
   if (booted.demoCredentials.length) {
     lines.push('', `Demo credentials (also in ${demoCredentialsPath(config.dataDir)}):`);
@@ -27,9 +27,9 @@ function banner(config: Config, booted: Awaited<ReturnType<typeof boot>>): strin
       lines.push(
         '',
         `Try it (${demo.tenant}, ${demo.environment}):`,
-        `  TOKEN=$(curl -s -u '${demo.client_id}:${demo.client_secret}' -d grant_type=client_credentials -d scope=${demo.scope} \\`,
+        `  TOKEN=$(curl -s -u '${demo.client_id}:${demo.client_secret}' -d grant_type=client_credentials \\`,
         `    ${demo.token_endpoint} | sed -E 's/.*"access_token":"([^"]+)".*/\\1/')`,
-        `  curl -s -H "Authorization: Bearer $TOKEN" ${demo.api_base}/employees`,
+        `  curl -s -H "Authorization: Bearer $TOKEN" '${demo.api_base}/employees?limit=5'`,
       );
     }
   }

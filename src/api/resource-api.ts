@@ -1,75 +1,27 @@
 /**
  * `<tenant>.<domain>/api/v1/…`: the resource server. Each request reads top to bottom: find the
- * tenant from the host, authenticate the bearer token against that tenant's keys, refuse a tenant
- * named in the request, then the route with its scope.
+ * tenant from the host, serve the public reference if asked, authenticate the bearer token
+ * against that tenant's keys, refuse a tenant named in the request, then the route with its scope.
  */
 import Router from '@koa/router';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import type { Context, Next } from 'koa';
+import type { Context } from 'koa';
+import type { TenantCredentials } from '../auth/tenant-credentials.ts';
+import { tenantScopes } from '../auth/provider.ts';
 import type { EnvironmentConfig } from '../config/config.ts';
 import type { Database } from '../db/database.ts';
-import type { TenantCredentials } from '../auth/tenant-credentials.ts';
 import { ApiError } from '../http/problem.ts';
 import type { PublicUrls } from '../tenancy/hosts.ts';
-import type { Tenant, TenantCache } from '../tenancy/tenants.ts';
-import { type AccessTokenClaims, type AccessTokenVerifier, extractBearerToken, requireScope } from './access-tokens.ts';
-import { createEmployeeQueries } from './employee-queries.ts';
-import { DEFAULT_LIMIT, decodeCursor, encodeCursor } from './pagination.ts';
+import type { TenantCache } from '../tenancy/tenants.ts';
+import { type AccessTokenVerifier, extractBearerToken } from './access-tokens.ts';
+import { createApiDocs } from './api-docs.ts';
+import { registerClockingBatch } from './clocking-batch.ts';
+import { registerCollectionRoutes } from './collections/collection-routes.ts';
+import { COLLECTIONS } from './collections/definitions.ts';
+import { buildOpenApiDocument } from './openapi.ts';
 import { readJsonBody, rejectTenantInQuery } from './request-guards.ts';
+import type { ApiState } from './route-steps.ts';
 
-export interface ApiState {
-  tenant: Tenant;
-  origin: string;
-  claims: AccessTokenClaims;
-  body: unknown;
-}
-
-type ApiContext = Context & { state: ApiState };
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const NOT_FOUND_DETAIL = 'Nothing is served at this address.';
-
-const ajv = new Ajv({ allErrors: true, strict: true });
-
-/** Query schemas: values arrive as strings (an array when a parameter repeats, which is refused). */
-const listQuerySchema = {
-  type: 'object',
-  properties: {
-    limit: { type: 'string', pattern: '^(?:[1-9]|[1-9][0-9]|1[0-9][0-9]|200)$' },
-    cursor: { type: 'string', minLength: 1, maxLength: 512 },
-  },
-  additionalProperties: false,
-} as const;
-const noQuerySchema = { type: 'object', properties: {}, additionalProperties: false } as const;
-
-function queryValidator(schema: object) {
-  const validate: ValidateFunction = ajv.compile(schema);
-  return async function validateQuery(ctx: Context, next: Next) {
-    if (!validate({ ...ctx.query })) throw invalidQuery(validate.errors ?? []);
-    await next();
-  };
-}
-
-function invalidQuery(errors: ErrorObject[]): ApiError {
-  const details = errors.map((e) => {
-    if (e.keyword === 'additionalProperties') {
-      const name = String(e.params.additionalProperty);
-      return { pointer: `/query/${name}`, detail: `unknown query parameter "${name}"` };
-    }
-    const name = e.instancePath.slice(1);
-    if (e.keyword === 'type') return { pointer: `/query/${name}`, detail: `"${name}" must be given once` };
-    if (name === 'limit') return { pointer: '/query/limit', detail: 'limit must be an integer from 1 to 200' };
-    return { pointer: `/query/${name}`, detail: `invalid value: ${e.message ?? 'rejected'}` };
-  });
-  return new ApiError('invalid-query', details.map((d) => d.detail).join('; '), { members: { errors: details } });
-}
-
-function scope(name: string) {
-  return async function requireRouteScope(ctx: ApiContext, next: Next) {
-    requireScope(ctx.state.claims, name, ctx.state.origin);
-    await next();
-  };
-}
 
 export function createResourceApi(deps: {
   db: Database;
@@ -78,28 +30,10 @@ export function createResourceApi(deps: {
   verifyAccessToken: AccessTokenVerifier;
   urls: PublicUrls;
 }) {
-  const employees = createEmployeeQueries();
   const router = new Router<ApiState>({ prefix: '/api/v1' });
-
-  router.get('/employees', scope('employees:read'), queryValidator(listQuerySchema), async function listEmployees(ctx) {
-    const limit = ctx.query.limit ? Number(ctx.query.limit) : DEFAULT_LIMIT;
-    const after = typeof ctx.query.cursor === 'string' ? decodeCursor(ctx.query.cursor) : null;
-    const rows = await deps.db.scoped(ctx.state.tenant.id, (tx) => employees.listEmployees(tx, { after, limit: limit + 1 }));
-    const page = rows.slice(0, limit);
-    const last = page.at(-1);
-    const next = rows.length > limit && last ? `${ctx.state.origin}/api/v1/employees?limit=${limit}&cursor=${encodeCursor(last.id)}` : null;
-    if (next) ctx.set('Link', `<${next}>; rel="next"`);
-    ctx.body = { data: page, next };
-  });
-
-  router.get('/employees/:id', scope('employees:read'), queryValidator(noQuerySchema), async function getEmployee(ctx) {
-    const id = ctx.params.id ?? '';
-    // a malformed id and another tenant's id answer exactly like an id that never existed
-    const employee = UUID.test(id) ? await deps.db.scoped(ctx.state.tenant.id, (tx) => employees.findEmployeeById(tx, id)) : undefined;
-    if (!employee) throw new ApiError('not-found', 'No employee with this id.');
-    ctx.set('ETag', `"${employee.version}"`);
-    ctx.body = employee;
-  });
+  // the batch route first: POST /clockings/batch is not POST /clockings/:id
+  registerClockingBatch(router, deps);
+  for (const def of COLLECTIONS) registerCollectionRoutes(router, def, deps);
 
   const routes = router.routes();
   const allowedMethods = router.allowedMethods({
@@ -107,15 +41,39 @@ export function createResourceApi(deps: {
     methodNotAllowed: () => new ApiError('method-not-allowed', 'This method is not allowed on this resource.'),
     notImplemented: () => new ApiError('method-not-allowed', 'This method is not supported.'),
   });
+  const serveApiDocs = createApiDocs();
 
-  return async function serveResourceApi(ctx: Context, environment: EnvironmentConfig, slug: string): Promise<void> {
+  /** Every (method, path) the router answers, for the OpenAPI completeness test. */
+  const routeTable = router.stack.flatMap((layer) =>
+    layer.methods
+      .filter((m) => m !== 'HEAD')
+      .map((method) => ({
+        method,
+        path: String(layer.path)
+          .replace(/^\/api\/v1/, '')
+          .replace(/:(\w+)/g, '{$1}'),
+      })),
+  );
+
+  async function serveResourceApi(ctx: Context, environment: EnvironmentConfig, slug: string): Promise<void> {
     if (ctx.path !== '/api/v1' && !ctx.path.startsWith('/api/v1/')) throw new ApiError('not-found', NOT_FOUND_DETAIL);
     const tenant = await deps.tenants.getTenant(environment.name, slug);
     if (!tenant) throw new ApiError('not-found', NOT_FOUND_DETAIL);
     const keys = await deps.credentials.getKeys(tenant.id);
     if (!keys) throw new ApiError('not-found', NOT_FOUND_DETAIL);
-
     const origin = deps.urls.tenantOrigin(environment, slug);
+
+    if (ctx.path === '/api/v1/openapi.json' && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
+      ctx.body = buildOpenApiDocument({
+        apiBase: `${origin}/api/v1`,
+        tokenUrl: `${deps.urls.issuer(environment, slug)}/connect/token`,
+        scopes: tenantScopes(tenant),
+        tenantName: tenant.name,
+      });
+      return;
+    }
+    if (serveApiDocs(ctx)) return;
+
     const token = extractBearerToken(ctx.get('authorization') || undefined, origin);
     const claims = await deps.verifyAccessToken(token, {
       tenantId: tenant.id,
@@ -135,6 +93,8 @@ export function createResourceApi(deps: {
 
     // allowedMethods turns a path that exists under another method into 405 (with Allow)
     await allowedMethods(ctx as never, () => routes(ctx as never, async () => {}));
-    if (ctx.body === undefined) throw new ApiError('not-found', NOT_FOUND_DETAIL);
-  };
+    if (ctx.body === undefined && ctx.status !== 204) throw new ApiError('not-found', NOT_FOUND_DETAIL);
+  }
+
+  return Object.assign(serveResourceApi, { routeTable });
 }

@@ -5,6 +5,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { Database } from '../db/database.ts';
+import { ALL_SCOPES } from './scopes.ts';
 
 export type TenantStatus = 'PENDING' | 'ACTIVE' | 'SUSPENDED';
 
@@ -25,7 +26,7 @@ export interface Tenant {
 }
 
 export const DEFAULT_ACCESS_TOKEN_TTL = 3600;
-export const DEFAULT_SCOPES = ['employees:read'] as const;
+export const DEFAULT_SCOPES = ALL_SCOPES;
 
 export function createTenantQueries(db: Database) {
   return {

@@ -56,7 +56,7 @@ describe('npm start', () => {
     try {
       const banner = await server.ready;
       expect(banner).toContain(`http://authentication.connect-sandbox.localhost:${port}/tenants/<tenant>/connect/token`);
-      expect(banner).toContain(`http://<tenant>.connect.localhost:${port}/api/v1/employees`);
+      expect(banner).toContain(`http://<tenant>.connect.localhost:${port}/api/v1/<collection>`);
       const credentials = JSON.parse(fs.readFileSync(path.join(dataDir, 'demo-credentials.json'), 'utf8')) as {
         environment: string;
         tenant: string;
@@ -71,8 +71,10 @@ describe('npm start', () => {
       const tryIt = banner.slice(banner.indexOf('Try it'));
       const script = tryIt.split('\n').slice(1, 4).join('\n');
       const { stdout } = await run('bash', ['-c', script]);
-      const body = JSON.parse(stdout) as { data: { employee_number: string }[] };
-      expect(body.data.map((e) => e.employee_number).sort()).toEqual(['A-1001', 'A-1002', 'A-1003', 'A-1004', 'A-1005']);
+      const body = JSON.parse(stdout) as { data: { employee_number: string }[]; next: string };
+      expect(body.data).toHaveLength(5);
+      expect(body.data.every((e) => e.employee_number.startsWith('A-'))).toBe(true);
+      expect(body.next).toContain(`http://acme.connect-sandbox.localhost:${port}/api/v1/employees?limit=5&cursor=`);
     } finally {
       await stop(server.child);
     }

@@ -33,6 +33,7 @@ describe.each(testDatabaseKinds())('migrations on %s', (kind) => {
       'clockings',
       'contracts',
       'employees',
+      'idempotency_keys',
       'org_units',
       'schema_migrations',
       'signing_keys',

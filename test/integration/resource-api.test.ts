@@ -31,13 +31,14 @@ describe.each(testDatabaseKinds())('resource API on %s', (kind) => {
     const response = await get(`${api()}/employees`);
     expect(response.status).toBe(200);
     const body = (await response.json()) as { data: { employee_number: string }[]; next: string | null };
-    expect(body.data.map((e) => e.employee_number).sort()).toEqual(['A-1001', 'A-1002', 'A-1003', 'A-1004', 'A-1005']);
+    expect(body.data).toHaveLength(50);
+    expect(body.data.every((e) => e.employee_number.startsWith('A-'))).toBe(true);
     expect(body.next).toBeNull();
   });
 
   it('pages with an opaque cursor, a next link and a Link header, without repeats or gaps', async () => {
     const seen: string[] = [];
-    let url: string | null = `${api()}/employees?limit=2`;
+    let url: string | null = `${api()}/employees?limit=20`;
     let pages = 0;
     while (url) {
       const response = await get(url);
@@ -50,8 +51,8 @@ describe.each(testDatabaseKinds())('resource API on %s', (kind) => {
       pages += 1;
     }
     expect(pages).toBe(3);
-    expect(seen).toHaveLength(5);
-    expect(new Set(seen).size).toBe(5);
+    expect(seen).toHaveLength(50);
+    expect(new Set(seen).size).toBe(50);
     expect([...seen].sort()).toEqual(seen);
   });
 
@@ -107,12 +108,12 @@ describe.each(testDatabaseKinds())('resource API on %s', (kind) => {
   });
 
   it('names unknown query parameters in a 400', async () => {
-    const response = await get(`${api()}/employees?limit=5&sort=name&foo=1`);
+    const response = await get(`${api()}/employees?limit=5&order=name&foo=1`);
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({
       ...problem('invalid-query', 400),
       errors: [
-        { pointer: '/query/sort', detail: 'unknown query parameter "sort"' },
+        { pointer: '/query/order', detail: 'unknown query parameter "order"' },
         { pointer: '/query/foo', detail: 'unknown query parameter "foo"' },
       ],
     });
@@ -188,7 +189,7 @@ describe.each(testDatabaseKinds())('resource API on %s', (kind) => {
     });
 
     it('answers 403 insufficient_scope when the token lacks the route’s scope', async () => {
-      const noScope = await signWithTenantKey(server, 'sandbox', 'acme', { ...claimsOf(token), scope: 'contracts:read' });
+      const noScope = await signWithTenantKey(server, 'sandbox', 'acme', { ...claimsOf(token), scope: 'contracts:read employees:write' });
       const response = await get(`${api()}/employees`, noScope);
       expect(response.status).toBe(403);
       expect(response.headers.get('www-authenticate')).toBe(

@@ -8,6 +8,7 @@ import { testDatabaseKinds } from '../helpers/databases.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 const TENANT_TABLES = [
+  'idempotency_keys',
   'clients',
   'client_secrets',
   'signing_keys',
@@ -38,7 +39,8 @@ describe.each(testDatabaseKinds())('row level security on %s', (kind) => {
 
   it('returns only the tenant’s rows to a query that forgets the tenant filter', async () => {
     const rows = await db.scoped(acme, (tx) => tx.query<{ employee_number: string }>('SELECT employee_number FROM employees ORDER BY 1'));
-    expect(rows.map((r) => r.employee_number)).toEqual(['A-1001', 'A-1002', 'A-1003', 'A-1004', 'A-1005']);
+    expect(rows).toHaveLength(50);
+    expect(rows.every((r) => r.employee_number.startsWith('A-'))).toBe(true);
   });
 
   it('hides other tenants’ rows in every tenant-owned table', async () => {

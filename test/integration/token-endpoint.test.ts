@@ -5,6 +5,8 @@
 import * as oauth from 'oauth4webapi';
 import * as openid from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient } from '../../src/auth/clients.ts';
+import { ALL_SCOPES } from '../../src/tenancy/scopes.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
 import { accessToken, loopbackFetch, requestToken, startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -74,7 +76,7 @@ describe.each(testDatabaseKinds())('authorization server on %s', (kind) => {
       sub: credential.client_id,
       aud: audience,
       client_id: credential.client_id,
-      scope: 'employees:read',
+      scope: ALL_SCOPES.join(' '),
     });
     expect(typeof claims.jti).toBe('string');
     expect(claims.exp - claims.iat).toBe(3600);
@@ -91,7 +93,7 @@ describe.each(testDatabaseKinds())('authorization server on %s', (kind) => {
       jwks_uri: `${credential.issuer}/.well-known/jwks.json`,
       grant_types_supported: ['client_credentials'],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
-      scopes_supported: ['employees:read'],
+      scopes_supported: [...ALL_SCOPES],
       response_types_supported: [],
       subject_types_supported: ['public'],
       id_token_signing_alg_values_supported: ['ES256'],
@@ -150,8 +152,14 @@ describe.each(testDatabaseKinds())('authorization server on %s', (kind) => {
     expect(((await response.json()) as { error: string }).error).toBe('invalid_client');
   });
 
-  it('answers a scope the client may not have with 400 invalid_scope', async () => {
-    const response = await requestToken(server, sandboxAcme(), { scope: 'employees:write' });
+  it('answers a scope the tenant offers but the client may not have with 400 invalid_scope', async () => {
+    const [tenant] = await server.booted.db.owner.query<{ id: string }>(
+      `SELECT id FROM tenants WHERE environment = 'sandbox' AND slug = 'acme'`,
+    );
+    const reader = await createClient(server.booted.db, tenant?.id ?? '', { name: 'read-only', scopes: ['employees:read'] });
+    const credential = { ...sandboxAcme(), client_id: reader.clientId, client_secret: reader.clientSecret };
+    expect((await requestToken(server, credential, { scope: 'employees:read' })).status).toBe(200);
+    const response = await requestToken(server, credential, { scope: 'employees:read employees:write' });
     expect(response.status).toBe(400);
     expect(((await response.json()) as { error: string }).error).toBe('invalid_scope');
   });
@@ -178,7 +186,7 @@ describe.each(testDatabaseKinds())('authorization server on %s', (kind) => {
       }).toString(),
     });
     expect(response.status).toBe(200);
-    expect(((await response.json()) as { scope: string }).scope).toBe('employees:read');
+    expect(((await response.json()) as { scope: string }).scope).toBe(ALL_SCOPES.join(' '));
   });
 
   it('answers another grant type with 400 unsupported_grant_type', async () => {

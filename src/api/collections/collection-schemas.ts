@@ -1,0 +1,76 @@
+/**
+ * JSON Schemas derived from a collection definition: what a resource looks like, what a create,
+ * replace or patch body may hold, and what a list query accepts. ajv validates with these and the
+ * OpenAPI document is built from the very same objects.
+ */
+import { DEFAULT_LIMIT, MAX_LIMIT } from '../pagination.ts';
+import type { CollectionDefinition, FieldDefinition, JsonSchema } from './definitions.ts';
+
+const nullable = (field: FieldDefinition, schema: JsonSchema): JsonSchema =>
+  field.nullable ? { anyOf: [schema, { type: 'null' }] } : schema;
+
+function fieldSchema(field: FieldDefinition): JsonSchema {
+  return { ...nullable(field, field.schema), description: field.description };
+}
+
+export function resourceSchema(def: CollectionDefinition): JsonSchema {
+  const properties: Record<string, JsonSchema> = { id: { type: 'string', format: 'uuid', description: 'assigned by the server' } };
+  for (const [name, field] of Object.entries(def.fields)) {
+    // in a representation, an optional field without default is null when unset
+    properties[name] = {
+      ...(field.nullable || (!field.required && field.default === undefined) ? { anyOf: [field.schema, { type: 'null' }] } : field.schema),
+      description: field.description,
+    };
+  }
+  properties.created_at = { type: 'string', format: 'date-time' };
+  properties.updated_at = { type: 'string', format: 'date-time' };
+  properties.version = { type: 'integer', minimum: 1, description: 'increases with every change; the ETag' };
+  return { type: 'object', properties, required: Object.keys(properties), additionalProperties: false };
+}
+
+/** Body of POST and PUT: every required field, nothing unknown. */
+export function writeSchema(def: CollectionDefinition): JsonSchema {
+  const properties = Object.fromEntries(Object.entries(def.fields).map(([name, field]) => [name, fieldSchema(field)]));
+  const required = Object.entries(def.fields)
+    .filter(([, f]) => f.required)
+    .map(([name]) => name);
+  return { type: 'object', properties, required, additionalProperties: false };
+}
+
+/** Body of PATCH (JSON merge patch, RFC 7396): any subset; null clears a nullable field. */
+export function patchSchema(def: CollectionDefinition): JsonSchema {
+  const properties = Object.fromEntries(Object.entries(def.fields).map(([name, field]) => [name, fieldSchema(field)]));
+  return { type: 'object', properties, minProperties: 1, additionalProperties: false };
+}
+
+export function sortValues(def: CollectionDefinition): string[] {
+  return ['id', ...def.sortable].flatMap((f) => [f, `-${f}`]);
+}
+
+export function listQuerySchema(def: CollectionDefinition): JsonSchema {
+  const properties: Record<string, JsonSchema> = {
+    limit: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT, description: `page size, 1 to ${MAX_LIMIT}` },
+    cursor: { type: 'string', minLength: 1, maxLength: 512, description: 'from the `next` link of the previous page' },
+    sort: {
+      enum: sortValues(def),
+      default: 'id',
+      description: 'order of the list; `-` for descending. Ids are time-ordered, so `id` is creation order',
+    },
+  };
+  for (const filter of def.filters) properties[filter.name] = { ...filter.schema, description: filter.description };
+  return { type: 'object', properties, additionalProperties: false };
+}
+
+export const NO_QUERY_SCHEMA: JsonSchema = { type: 'object', properties: {}, additionalProperties: false };
+
+export function listSchema(resource: JsonSchema): JsonSchema {
+  return {
+    type: 'object',
+    properties: {
+      data: { type: 'array', items: resource },
+      next: { type: ['string', 'null'], description: 'URL of the next page; null on the last' },
+    },
+    required: ['data', 'next'],
+    additionalProperties: false,
+  };
+}
