@@ -39,7 +39,7 @@ describe.each(testDatabaseKinds())('isolation of every collection on %s', (kind)
       // PUT and PATCH send the resource's own fields, a body that is valid wherever the id exists
       const fields = Object.fromEntries(Object.entries(theirs).filter(([k]) => !['id', 'created_at', 'updated_at', 'version'].includes(k)));
       for (const method of ['GET', 'PUT', 'PATCH', 'DELETE'] as const) {
-        const headers = method === 'GET' ? {} : { 'if-match': `"${theirs.version}"` };
+        const headers: Record<string, string> = method === 'GET' ? {} : { 'if-match': `"${theirs.version}"` };
         const payload = method === 'PUT' || method === 'PATCH' ? fields : undefined;
         const onTheirs = await acme.request(method, `/${path}/${theirs.id}`, { headers, ...(payload ? { body: payload } : {}) });
         const onNever = await acme.request(method, `/${path}/${NEVER}`, { headers, ...(payload ? { body: payload } : {}) });
