@@ -36,11 +36,8 @@ export function createResourceApi(deps: {
   for (const def of COLLECTIONS) registerCollectionRoutes(router, def, deps);
 
   const routes = router.routes();
-  const allowedMethods = router.allowedMethods({
-    throw: true,
-    methodNotAllowed: () => new ApiError('method-not-allowed', 'This method is not allowed on this resource.'),
-    notImplemented: () => new ApiError('method-not-allowed', 'This method is not supported.'),
-  });
+  // without throw, the router sets 405/501 and the Allow header; they become problem+json below
+  const allowedMethods = router.allowedMethods();
   const serveApiDocs = createApiDocs();
 
   /** Every (method, path) the router answers, for the OpenAPI completeness test. */
@@ -93,6 +90,9 @@ export function createResourceApi(deps: {
 
     // allowedMethods turns a path that exists under another method into 405 (with Allow)
     await allowedMethods(ctx as never, () => routes(ctx as never, async () => {}));
+    if (ctx.status === 405 || ctx.status === 501) {
+      throw new ApiError('method-not-allowed', `${ctx.method} is not allowed here.`, { headers: { Allow: ctx.response.get('Allow') } });
+    }
     if (ctx.body === undefined && ctx.status !== 204) throw new ApiError('not-found', NOT_FOUND_DETAIL);
   }
 

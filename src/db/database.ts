@@ -13,6 +13,25 @@ import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 
+/** Inline parameters as SQL literals (for the single-round-trip read, where a multi-statement
+ * query cannot carry parameters). Only plain values; anything else is a programming error. */
+export function inlineParameters(sql: string, params: readonly unknown[]): string {
+  return sql.replace(/\$(\d+)/g, (_, n: string) => {
+    const value = params[Number(n) - 1];
+    if (value === null || value === undefined) return 'NULL';
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) throw new TypeError(`parameter $${n} is not a finite number`);
+      return String(value);
+    }
+    if (typeof value === 'boolean') return value ? 'TRUE' : 'FALSE';
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) throw new TypeError(`parameter $${n} contains a NUL character`);
+      return pg.escapeLiteral(value);
+    }
+    throw new TypeError(`parameter $${n} of type ${typeof value} cannot be inlined`);
+  });
+}
+
 export const APP_ROLE = 'tenant_connect_app';
 
 export type Row = Record<string, unknown>;
@@ -26,10 +45,23 @@ export interface ScopedTransaction extends Queryable {
   readonly tenantId: string | null;
 }
 
+export type ChangeHandler = (payload: string) => void;
+
 export interface Database {
   readonly kind: 'pglite' | 'postgres';
   /** Run `work` in one transaction as the runtime role with app.tenant_id = tenantId. */
   scoped<T>(tenantId: string | null, work: (tx: ScopedTransaction) => Promise<T>): Promise<T>;
+  /**
+   * One read-only statement under the same scope, in a single round trip: role, setting and
+   * statement travel as one multi-statement query, which Postgres runs as one implicit
+   * transaction (SET LOCAL and set_config(…, true) hold for it and are gone after it).
+   */
+  scopedRead<T extends Row = Row>(tenantId: string, sql: string, params?: readonly unknown[]): Promise<T[]>;
+  /**
+   * LISTEN on a channel; `onReset` runs after a reconnect, when notifications may have been
+   * missed. Resolves once listening; the returned function stops.
+   */
+  listen(channel: string, onNotification: ChangeHandler, onReset: () => void): Promise<() => Promise<void>>;
   /** The owner's connection, for migrations, provisioning, seeds and tests; never on a request path. */
   readonly owner: Queryable & {
     exec(sql: string): Promise<void>;
@@ -49,6 +81,15 @@ function openScope(tenantId: string | null, switchRole: boolean): string {
   }
   const role = switchRole ? `SET LOCAL ROLE ${APP_ROLE};` : '';
   return `BEGIN;${role}SELECT set_config('app.tenant_id', '${tenantId ?? ''}', true)`;
+}
+
+/**
+ * A ScopedTransaction for reads through scopedRead: each query is its own single-round-trip
+ * implicit transaction, so use it for work that issues one statement (or can live with one
+ * snapshot per statement).
+ */
+export function readScope(db: Database, tenantId: string): ScopedTransaction {
+  return { tenantId, query: (sql, params) => db.scopedRead(tenantId, sql, params) };
 }
 
 export interface DatabaseOptions {
@@ -94,10 +135,18 @@ async function createPgliteDatabase(dataDir: string | undefined): Promise<Databa
       }
     },
   };
+  const runtime = scoped(true);
   return {
     kind: 'pglite',
     owner,
-    scoped: scoped(true),
+    scoped: runtime,
+    // in process there are no round trips to save: the ordinary scoped transaction
+    scopedRead: <T extends Row>(tenantId: string, sql: string, params: readonly unknown[] = []) =>
+      runtime(tenantId, (tx) => tx.query<T>(sql, params)),
+    async listen(channel, onNotification) {
+      const unsubscribe = await db.listen(channel, onNotification);
+      return async () => unsubscribe();
+    },
     close: () => db.close(),
   };
 }
@@ -146,8 +195,54 @@ async function createPostgresDatabase(databaseUrl: string, databaseAppUrl: strin
     }
   }
 
+  async function listen(channel: string, onNotification: ChangeHandler, onReset: () => void): Promise<() => Promise<void>> {
+    if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new TypeError(`invalid channel name ${channel}`);
+    let stopped = false;
+    let client: pg.Client | undefined;
+    let retryDelay = 100;
+    const connect = async (): Promise<void> => {
+      // LISTEN needs a session of its own: a direct connection, never a transaction-pooled one
+      const next = new pg.Client({ connectionString: databaseUrl });
+      next.on('notification', (message) => {
+        if (message.channel === channel && message.payload !== undefined) onNotification(message.payload);
+      });
+      next.on('error', () => {
+        next.end().catch(() => {});
+        if (!stopped) reconnect();
+      });
+      await next.connect();
+      await next.query(`LISTEN ${channel}`);
+      client = next;
+      retryDelay = 100;
+    };
+    const reconnect = () => {
+      setTimeout(() => {
+        if (stopped) return;
+        connect().then(onReset, () => {
+          retryDelay = Math.min(retryDelay * 2, 5_000);
+          reconnect();
+        });
+      }, retryDelay).unref();
+    };
+    await connect();
+    return async () => {
+      stopped = true;
+      await client?.end().catch(() => {});
+    };
+  }
+
+  const rolePrefix = switchRole ? `SET LOCAL ROLE ${APP_ROLE};` : '';
+
   return {
     kind: 'postgres',
+    listen,
+    async scopedRead<T extends Row>(tenantId: string, sql: string, params: readonly unknown[] = []): Promise<T[]> {
+      if (!UUID.test(tenantId)) throw new TypeError(`tenant id must be a lower-case uuid, got ${JSON.stringify(tenantId)}`);
+      const results = (await appPool.query(
+        `${rolePrefix}SELECT set_config('app.tenant_id', '${tenantId}', true);${inlineParameters(sql, params)}`,
+      )) as unknown as pg.QueryResult<T>[];
+      return results.at(-1)?.rows ?? [];
+    },
     owner: {
       scoped: (tenantId, work) => scoped(ownerPool, openScope(tenantId, false), tenantId, work),
       async query<T extends Row>(sql: string, params: readonly unknown[] = []) {

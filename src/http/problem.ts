@@ -14,6 +14,7 @@ export const PROBLEMS = {
   'tenant-in-request': { status: 400, title: 'Tenant Given in Request' },
   'invalid-query': { status: 400, title: 'Invalid Query Parameters' },
   'invalid-body': { status: 400, title: 'Invalid Request Body' },
+  'invalid-value': { status: 400, title: 'Invalid Value' },
   'validation-failed': { status: 422, title: 'Validation Failed' },
   'invalid-reference': { status: 422, title: 'Invalid Reference' },
   conflict: { status: 409, title: 'Conflict' },
@@ -85,6 +86,12 @@ export function problemMiddleware(log: Logger) {
     } catch (error) {
       if (error instanceof ApiError) {
         sendProblem(ctx, error);
+        return;
+      }
+      // a value validation let through but Postgres refused (22xxx: data exception): the caller's, not ours
+      if (typeof (error as { code?: unknown })?.code === 'string' && (error as { code: string }).code.startsWith('22')) {
+        log.warn({ err: error, path: ctx.path }, 'value refused by the database');
+        sendProblem(ctx, new ApiError('invalid-value', 'A value in the request is out of range.'));
         return;
       }
       if (isDatabaseUnavailable(error)) {

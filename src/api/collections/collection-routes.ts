@@ -3,7 +3,7 @@
  * patch and delete. Each reads top to bottom as named steps.
  */
 import type Router from '@koa/router';
-import type { Database } from '../../db/database.ts';
+import { type Database, readScope } from '../../db/database.ts';
 import { uuidv7 } from '../../db/ids.ts';
 import { ApiError } from '../../http/problem.ts';
 import { deleteError, writeError } from '../database-errors.ts';
@@ -33,8 +33,8 @@ export function registerCollectionRoutes(router: Router<ApiState>, def: Collecti
   const checkResource = compileResponseValidator(resource, def.title);
   const checkList = compileResponseValidator(listSchema(resource), `${def.title}List`);
   const base = `/${def.path}`;
-  const readScope = scope(`${def.path}:read`);
-  const writeScope = scope(`${def.path}:write`);
+  const requireRead = scope(`${def.path}:read`);
+  const requireWrite = scope(`${def.path}:write`);
 
   const respondWith = (ctx: ApiContext, status: number, body: Resource) => {
     checkResource(body);
@@ -55,14 +55,14 @@ export function registerCollectionRoutes(router: Router<ApiState>, def: Collecti
     return current;
   };
 
-  router.get(base, readScope, async function listResources(ctx: ApiContext) {
+  router.get(base, requireRead, async function listResources(ctx: ApiContext) {
     const query = validateListQuery(ctx.query);
     const sortSpec = query.sort as string;
     const sort = { field: sortSpec.replace(/^-/, ''), descending: sortSpec.startsWith('-') };
     const after = typeof query.cursor === 'string' ? decodeCursor(query.cursor, sortSpec) : null;
     const limit = query.limit as number;
     const filters = def.filters.filter((f) => query[f.name] !== undefined).map((f) => ({ condition: f.condition, value: query[f.name] }));
-    const page = await deps.db.scoped(ctx.state.tenant.id, (tx) => queries.list(tx, { filters, sort, after, limit: limit + 1 }));
+    const page = await queries.list(readScope(deps.db, ctx.state.tenant.id), { filters, sort, after, limit: limit + 1 });
     const data = page.resources.slice(0, limit);
     const last = data.at(-1);
     let next: string | null = null;
@@ -79,7 +79,7 @@ export function registerCollectionRoutes(router: Router<ApiState>, def: Collecti
     ctx.body = body;
   });
 
-  router.post(base, writeScope, async function createResource(ctx: ApiContext) {
+  router.post(base, requireWrite, async function createResource(ctx: ApiContext) {
     validateNoQuery(ctx.query);
     const body = validateWrite(ctx.state.body);
     checkRules(def, body);
@@ -109,15 +109,15 @@ export function registerCollectionRoutes(router: Router<ApiState>, def: Collecti
     ctx.body = result.body;
   });
 
-  router.get(`${base}/:id`, readScope, async function getResource(ctx: ApiContext) {
+  router.get(`${base}/:id`, requireRead, async function getResource(ctx: ApiContext) {
     validateNoQuery(ctx.query);
     const id = resourceId(ctx, def.singular);
-    const found = await deps.db.scoped(ctx.state.tenant.id, (tx) => queries.findById(tx, id));
+    const found = await queries.findById(readScope(deps.db, ctx.state.tenant.id), id);
     if (!found) throw notFound(def.singular);
     respondWith(ctx, 200, found);
   });
 
-  router.put(`${base}/:id`, writeScope, async function replaceResource(ctx: ApiContext) {
+  router.put(`${base}/:id`, requireWrite, async function replaceResource(ctx: ApiContext) {
     validateNoQuery(ctx.query);
     const { versions } = requireIfMatch(ctx);
     const id = resourceId(ctx, def.singular);
@@ -133,7 +133,7 @@ export function registerCollectionRoutes(router: Router<ApiState>, def: Collecti
     respondWith(ctx, 200, updated);
   });
 
-  router.patch(`${base}/:id`, writeScope, async function patchResource(ctx: ApiContext) {
+  router.patch(`${base}/:id`, requireWrite, async function patchResource(ctx: ApiContext) {
     validateNoQuery(ctx.query);
     const { versions } = requireIfMatch(ctx);
     const id = resourceId(ctx, def.singular);
@@ -150,7 +150,7 @@ export function registerCollectionRoutes(router: Router<ApiState>, def: Collecti
     respondWith(ctx, 200, updated);
   });
 
-  router.delete(`${base}/:id`, writeScope, async function deleteResource(ctx: ApiContext) {
+  router.delete(`${base}/:id`, requireWrite, async function deleteResource(ctx: ApiContext) {
     validateNoQuery(ctx.query);
     const { versions } = requireIfMatch(ctx);
     const id = resourceId(ctx, def.singular);

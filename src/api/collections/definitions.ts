@@ -55,13 +55,17 @@ export interface CollectionDefinition {
 
 export type CollectionName = 'employees' | 'org_units' | 'contracts' | 'activity_definitions' | 'clockings' | 'absences';
 
-const uuid = { type: 'string', format: 'uuid' } as const;
-const date = { type: 'string', format: 'date' } as const;
+// ajv's formats are looser than what we store: "uuid" accepts a urn:uuid: prefix and "date-time"
+// accepts offsets without a colon and years Postgres cannot round-trip. The patterns narrow them.
+const uuid = { type: 'string', format: 'uuid', pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' } as const;
+const date = { type: 'string', format: 'date', pattern: '^(1[89]|2[0-9])[0-9]{2}-' } as const;
+/** RFC 3339 with a colon in the offset, years 1970 to 2999 */
+const instant = { type: 'string', format: 'date-time', pattern: '^(19[7-9][0-9]|2[0-9]{3})-.*(Z|z|[+-][0-9]{2}:[0-9]{2})$' } as const;
 const text = (maxLength: number) => ({ type: 'string', minLength: 1, maxLength }) as const;
 
 const updatedSince: FilterDefinition = {
   name: 'updated_since',
-  schema: { type: 'string', format: 'date-time' },
+  schema: instant,
   description: 'only rows changed at or after this instant (RFC 3339): incremental sync',
   condition: 'updated_at >= $?::timestamptz',
 };
@@ -252,7 +256,7 @@ export const COLLECTIONS: readonly CollectionDefinition[] = [
         column: 'occurred_at',
         type: 'timestamptz',
         offsetColumn: 'utc_offset_minutes',
-        schema: { type: 'string', format: 'date-time' },
+        schema: instant,
         required: true,
         description: 'when, as an RFC 3339 timestamp with the offset of the terminal (kept as sent)',
       },
@@ -278,13 +282,13 @@ export const COLLECTIONS: readonly CollectionDefinition[] = [
       byEmployee,
       {
         name: 'from',
-        schema: { type: 'string', format: 'date-time' },
+        schema: instant,
         description: 'only clockings at or after this instant',
         condition: 'occurred_at >= $?::timestamptz',
       },
       {
         name: 'to',
-        schema: { type: 'string', format: 'date-time' },
+        schema: instant,
         description: 'only clockings before this instant',
         condition: 'occurred_at < $?::timestamptz',
       },
