@@ -1,0 +1,73 @@
+/**
+ * Starts a server (ours or a baseline) as a child process on the pinned Node, waits for it to say
+ * it is ready, and stops it. A child process has its own CPU and memory, read from /proc.
+ */
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { log } from './console.ts';
+import { CHILD_OPTIONS_ENV, type ChildMessage, type ParentMessage } from './protocol.ts';
+
+export interface ServerProcess<I> {
+  readonly name: string;
+  readonly pid: number;
+  readonly info: I;
+  stop(): Promise<void>;
+}
+
+const READY_TIMEOUT_MS = 15 * 60_000;
+
+/** BENCH_CPU_PROF=<dir>: V8 CPU profiles of every server process, written there when it stops. */
+function profileFlags(name: string): string[] {
+  const dir = process.env.BENCH_CPU_PROF;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : [];
+}
+
+export async function startServerProcess<I>(name: string, script: URL, options: unknown): Promise<ServerProcess<I>> {
+  const child = fork(fileURLToPath(script), [], {
+    execPath: process.execPath,
+    execArgv: ['--disable-warning=ExperimentalWarning', ...profileFlags(name)],
+    env: { ...process.env, [CHILD_OPTIONS_ENV]: JSON.stringify(options), NODE_ENV: 'development' },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString('utf8')).slice(-20_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+
+  const info = await new Promise<I>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name}: not ready after ${READY_TIMEOUT_MS / 1000} s`)), READY_TIMEOUT_MS);
+    child.on('message', (message: ChildMessage) => {
+      if (message.type === 'progress') log(`  [${name}] ${message.message}`);
+      else if (message.type === 'ready') {
+        clearTimeout(timer);
+        resolve(message.info as I);
+      } else {
+        clearTimeout(timer);
+        reject(new Error(`${name} failed to start: ${message.message}`));
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited before it was ready (code ${code}, signal ${signal})\n${output}`));
+    });
+  });
+
+  if (child.pid === undefined) throw new Error(`${name}: no pid`);
+  const pid = child.pid;
+  return {
+    name,
+    pid,
+    info,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const stop: ParentMessage = { type: 'stop' };
+      child.send(stop);
+      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(killer);
+    },
+  };
+}

@@ -1,0 +1,178 @@
+/**
+ * bench/RESULTS.md from bench/results/*.json: the latest result of every scenario, ours against
+ * the baseline with the ratio and the target, the machine, and how to reproduce.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import * as prettier from 'prettier';
+import { BUSY_MACHINE_PCT, type Comparison, type LatencySeries, type ScenarioResult } from './measurements.ts';
+import { summarize } from './summary.ts';
+
+export const RESULTS_DIR = new URL('./results/', import.meta.url);
+export const RESULTS_FILE = new URL('./RESULTS.md', import.meta.url);
+
+export function resultFile(date: string, scenario: string): URL {
+  return new URL(`${date}-${scenario}.json`, RESULTS_DIR);
+}
+
+/** The newest result of each scenario, in the given scenario order. */
+export function latestResults(order: readonly string[]): ScenarioResult[] {
+  const dir = RESULTS_DIR.pathname;
+  if (!fs.existsSync(dir)) return [];
+  const latest = new Map<string, ScenarioResult>();
+  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.json'))) {
+    const result = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as ScenarioResult;
+    const seen = latest.get(result.scenario);
+    if (!seen || seen.finishedAt < result.finishedAt) latest.set(result.scenario, result);
+  }
+  const rank = (name: string) => (order.includes(name) ? order.indexOf(name) : order.length);
+  return [...latest.values()].sort((a, b) => rank(a.scenario) - rank(b.scenario) || a.scenario.localeCompare(b.scenario));
+}
+
+const show = (value: number | undefined, digits = 2) =>
+  value === undefined || !Number.isFinite(value) ? '–' : String(+value.toFixed(digits));
+const verdict = (c: Comparison) => (c.target === undefined ? '' : c.pass === undefined ? 'not measured' : c.pass ? 'pass' : '**FAIL**');
+const row = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
+
+function loadTable(result: ScenarioResult): string[] {
+  const lines = [
+    row(['variant', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'non-2xx', 'server CPU µs/req', 'server RSS MB', 'client CPU %', 'other CPU %']),
+    row(['---', '--:', '--:', '--:', '--:', '--:', '--:', '--:', '--:', '--:']),
+  ];
+  for (const variant of result.variants) {
+    const s = summarize(result.loadRuns, variant.name);
+    if (!s) continue;
+    lines.push(
+      row([
+        variant.name,
+        show(s.reqPerSec, 0),
+        show(s.p50),
+        show(s.p90),
+        show(s.p99),
+        s.non2xx ? `**${s.non2xx}**` : '0',
+        show(s.cpuUsPerRequest, 0),
+        show(s.rssMb, 0),
+        show(s.clientCpuPct, 0),
+        show(s.otherCpuPct, 0),
+      ]),
+    );
+  }
+  return lines;
+}
+
+function latencyTable(result: ScenarioResult): string[] {
+  const pooled = result.latencySeries.filter((s) => s.repeat === 0);
+  const lines = [
+    row(['variant', 'requests', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'non-2xx']),
+    row(['---', '--:', '--:', '--:', '--:', '--:', '--:']),
+  ];
+  for (const s of pooled as LatencySeries[]) {
+    lines.push(
+      row([s.variant, String(s.requests), show(s.p50), show(s.p90), show(s.p99), show(s.max), s.non2xx ? `**${s.non2xx}**` : '0']),
+    );
+  }
+  return lines;
+}
+
+function comparisonTable(result: ScenarioResult): string[] {
+  return [
+    row(['ratio', 'measured', 'target', '']),
+    row(['---', '--:', '---', '---']),
+    ...result.comparisons.map((c) => row([c.label, show(c.value), c.target ?? '', verdict(c)])),
+  ];
+}
+
+function runsLine(result: ScenarioResult): string {
+  const s = result.settings as { durationS?: number; warmupS?: number; connections?: number; repeats?: number };
+  const mode = result.quick ? '**quick** (`--quick`: short runs, one repeat, fewer tenants)' : 'full';
+  const load = result.loadRuns.length
+    ? `${s.repeats} × ${s.durationS} s per variant, alternating, after a ${s.warmupS} s warm-up, ${s.connections} keep-alive connections; medians over repeats`
+    : `${s.repeats} repeat(s), requests one at a time; percentiles over every repeat's samples`;
+  return `${result.date}, ${mode}; ${load}; ${result.machine.database}.`;
+}
+
+function scenarioSection(result: ScenarioResult): string[] {
+  const lines = [`## ${result.scenario}`, '', result.description, '', runsLine(result), ''];
+  lines.push(...(result.loadRuns.length ? loadTable(result) : latencyTable(result)), '');
+  lines.push(...comparisonTable(result), '');
+  for (const variant of result.variants) lines.push(`- **${variant.name}**: ${variant.description}`);
+  for (const note of result.notes) lines.push(`- ${note}`);
+  const busiest = Math.max(0, ...[...result.loadRuns, ...result.latencySeries].map((r) => r.otherCpuPct ?? 0));
+  if (busiest >= BUSY_MACHINE_PCT) {
+    lines.push(
+      '',
+      `> Other processes used up to ${busiest} % of a core during a measured run: the machine was not quiet, the numbers are disturbed.`,
+    );
+  }
+  if (result.problems.length) {
+    lines.push('', '> **PROBLEMS: these numbers are not trustworthy.**');
+    for (const problem of result.problems) lines.push(`> - ${problem}`);
+  }
+  lines.push('');
+  return lines;
+}
+
+function machineLines(results: readonly ScenarioResult[]): string[] {
+  const machines = new Map<string, string[]>();
+  for (const r of results) {
+    const m = r.machine;
+    const key = `${m.cores} cores, ${m.cpuModel}, ${m.memoryGb} GiB; Node ${m.node}; ${m.platform}; ${m.database}`;
+    machines.set(key, [...(machines.get(key) ?? []), r.scenario]);
+  }
+  if (machines.size === 1) return [`- ${[...machines.keys()][0]}`];
+  return [...machines.entries()].map(([key, scenarios]) => `- ${key} (${scenarios.join(', ')})`);
+}
+
+export function renderReport(results: readonly ScenarioResult[]): string {
+  const targets = results.flatMap((r) => r.comparisons.filter((c) => c.target !== undefined).map((c) => ({ r, c })));
+  const lines = [
+    '# Benchmark results',
+    '',
+    'Generated by `npm run bench` from the newest `bench/results/<date>-<scenario>.json` of each scenario; do not edit by',
+    'hand. Each scenario boots our server with the real `boot()` on a fresh database, and a baseline started by the',
+    'benchmark itself, each as its own process, and loads both with the same requests over loopback.',
+    '',
+    '## Targets',
+    '',
+    row(['scenario', 'ratio', 'measured', 'target', '']),
+    row(['---', '---', '--:', '---', '---']),
+    ...targets.map(({ r, c }) => row([r.scenario, c.label, show(c.value), c.target ?? '', verdict(c)])),
+    '',
+    '## Machine',
+    '',
+    ...machineLines(results),
+    '- The load generator (autocannon), the server under test and Postgres share these cores: absolute numbers are',
+    '  lower than on a dedicated machine, and the ratios are what the targets are stated in.',
+    '',
+    ...results.flatMap(scenarioSection),
+    '## How to reproduce',
+    '',
+    '```sh',
+    'npm ci',
+    'npm run bench                      # every scenario, full runs (several minutes)',
+    'npm run bench -- token-single      # one or more scenarios by name',
+    'npm run bench -- --quick           # every scenario in under a minute: a smoke test, not a measurement',
+    '```',
+    '',
+    'Postgres comes from `BENCH_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`); each scenario',
+    'creates a database with a random name there and drops it afterwards. Without a reachable Postgres the embedded',
+    'PGlite is used (also with `BENCH_DATABASE_URL=pglite`) and the API baselines (which need `pg`) are skipped. Knobs: `BENCH_DURATION`, `BENCH_WARMUP`,',
+    '`BENCH_CONNECTIONS`, `BENCH_REPEATS`, `BENCH_TENANTS`, `BENCH_POOL_SIZE`, `BENCH_COLD_SAMPLES`;',
+    '`BENCH_CPU_PROF=<dir>` writes a V8 CPU profile of every server process into that directory.',
+    '',
+    'Server CPU and RSS are read from `/proc/<pid>` of the server process (ours and each baseline run as child',
+    "processes); client CPU is the load generator's share of one core (near 100 % means the client, not the server, is",
+    'the bottleneck) and other CPU what every other process on the machine used meanwhile (a quiet machine shows a',
+    'few %); latency percentiles are computed from every response. Any non-2xx response or connection error is',
+    'printed with `!!!`, recorded under PROBLEMS above, and makes `npm run bench` exit non-zero.',
+    '',
+  ];
+  return lines.join('\n');
+}
+
+/** Written as Prettier would format it, so `npm run lint` (prettier --check .) accepts the generated file. */
+export async function writeReport(order: readonly string[]): Promise<void> {
+  const file = RESULTS_FILE.pathname;
+  const options = (await prettier.resolveConfig(file)) ?? {};
+  fs.writeFileSync(file, await prettier.format(renderReport(latestResults(order)), { ...options, filepath: file }));
+}

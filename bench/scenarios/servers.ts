@@ -1,0 +1,159 @@
+/**
+ * Starting our server and the baselines for a scenario, and the load each one takes: the same
+ * requests, byte for byte where the protocol allows, to 127.0.0.1 with the host in the Host header.
+ */
+import type { ApiBaselineInfo, ApiBaselineOptions } from '../baselines/api-koa.ts';
+import type { TokenBaselineInfo, TokenBaselineOptions } from '../baselines/token-provider.ts';
+import { basicAuthorization, fetchToken, loopbackRequest, TOKEN_CONTENT_TYPE, tokenRequestBody } from '../http.ts';
+import type { LoadTarget } from '../load.ts';
+import type { ServerProcess } from '../processes.ts';
+import type { ScenarioContext } from '../scenario.ts';
+import type { BenchTenant, OursInfo, OursOptions } from '../servers/ours.ts';
+
+export type Ours = ServerProcess<OursInfo>;
+
+export function startOurs(
+  context: ScenarioContext,
+  options: { tenants: number; employees?: number; providerPoolSize?: number },
+): Promise<Ours> {
+  const oursOptions: OursOptions = {
+    databaseUrl: context.database.url,
+    keyEncryptionKey: context.keyEncryptionKey,
+    tenants: options.tenants,
+    employees: options.employees ?? 0,
+    ...(options.providerPoolSize ? { providerPoolSize: options.providerPoolSize } : {}),
+  };
+  return context.start<OursInfo>('ours', new URL('../servers/ours.ts', import.meta.url), oursOptions);
+}
+
+export function authenticationHost(ours: Ours): string {
+  return `authentication.${ours.info.domain}:${ours.info.port}`;
+}
+
+export function tenantHost(ours: Ours, tenant: BenchTenant): string {
+  return `${tenant.slug}.${ours.info.domain}:${ours.info.port}`;
+}
+
+export function issuerOf(ours: Ours, tenant: BenchTenant): string {
+  return `http://${authenticationHost(ours)}/tenants/${tenant.slug}`;
+}
+
+export function audienceOf(ours: Ours, tenant: BenchTenant): string {
+  return `http://${tenantHost(ours, tenant)}`;
+}
+
+export function firstTenant(ours: Ours): BenchTenant {
+  const tenant = ours.info.tenants[0];
+  if (!tenant) throw new Error('our server has no provisioned tenant');
+  return tenant;
+}
+
+export function tokenPath(tenant: BenchTenant): string {
+  return `/tenants/${tenant.slug}/connect/token`;
+}
+
+/** client_credentials POSTs to our token endpoint: one tenant, or a random one of `tenants` each time. */
+export function oursTokenTarget(ours: Ours, variant: string, tenants: readonly BenchTenant[]): LoadTarget {
+  const [first] = tenants;
+  if (!first) throw new Error('no tenant to load');
+  const authorizations = tenants.map((t) => basicAuthorization(t.clientId, t.clientSecret));
+  return {
+    variant,
+    port: ours.info.port,
+    pid: ours.pid,
+    method: 'POST',
+    path: tokenPath(first),
+    headers: { host: authenticationHost(ours), authorization: authorizations[0] as string, 'content-type': TOKEN_CONTENT_TYPE },
+    body: tokenRequestBody(ours.info.scope),
+    ...(tenants.length > 1
+      ? {
+          vary: () => {
+            const index = Math.floor(Math.random() * tenants.length);
+            return { path: tokenPath(tenants[index] as BenchTenant), headers: { authorization: authorizations[index] as string } };
+          },
+        }
+      : {}),
+  };
+}
+
+export type TokenBaseline = ServerProcess<TokenBaselineInfo>;
+
+/** Bare oidc-provider with the same issuer, audience and scope as `tenant` on our server. */
+export async function startTokenBaseline(context: ScenarioContext, ours: Ours, tenant: BenchTenant): Promise<TokenBaseline> {
+  const options: TokenBaselineOptions = {
+    audience: audienceOf(ours, tenant),
+    issuerOrigin: `http://${authenticationHost(ours)}`,
+    slug: tenant.slug,
+    scope: ours.info.scope,
+  };
+  const baseline = await context.start<TokenBaselineInfo>('baseline', new URL('../baselines/token-provider.ts', import.meta.url), options);
+  // fail before any load if it does not issue a token
+  await fetchToken(
+    baseline.info.port,
+    authenticationHost(ours),
+    baseline.info.tokenPath,
+    baseline.info.clientId,
+    baseline.info.clientSecret,
+    ours.info.scope,
+  );
+  return baseline;
+}
+
+export function baselineTokenTarget(ours: Ours, baseline: TokenBaseline): LoadTarget {
+  return {
+    variant: 'baseline',
+    port: baseline.info.port,
+    pid: baseline.pid,
+    method: 'POST',
+    path: baseline.info.tokenPath,
+    headers: {
+      host: authenticationHost(ours),
+      authorization: basicAuthorization(baseline.info.clientId, baseline.info.clientSecret),
+      'content-type': TOKEN_CONTENT_TYPE,
+    },
+    body: tokenRequestBody(ours.info.scope),
+  };
+}
+
+export type ApiBaseline = ServerProcess<ApiBaselineInfo>;
+
+/** The Koa + jose + pg baseline, trusting the same keys, issuer and audience as our API for `tenant`. */
+export async function startApiBaseline(context: ScenarioContext, ours: Ours, tenant: BenchTenant): Promise<ApiBaseline> {
+  if (!context.database.url) throw new Error('the API baseline needs Postgres');
+  const jwks = await loopbackRequest({
+    port: ours.info.port,
+    host: authenticationHost(ours),
+    path: `/tenants/${tenant.slug}/.well-known/jwks.json`,
+  });
+  if (jwks.status !== 200) throw new Error(`JWKS of ${tenant.slug}: ${jwks.status} ${jwks.body}`);
+  const options: ApiBaselineOptions = {
+    databaseUrl: context.database.url,
+    tenantId: tenant.id,
+    issuer: issuerOf(ours, tenant),
+    audience: audienceOf(ours, tenant),
+    publicKeys: (JSON.parse(jwks.body) as { keys: ApiBaselineOptions['publicKeys'] }).keys,
+    scope: ours.info.scope,
+  };
+  return context.start<ApiBaselineInfo>('baseline', new URL('../baselines/api-koa.ts', import.meta.url), options);
+}
+
+/** GETs of `path()` with the same bearer token and Host header, to ours or to the baseline. */
+export function apiTarget(
+  variant: string,
+  server: { port: number; pid: number },
+  host: string,
+  token: string,
+  path: () => string,
+  fixed: boolean,
+): LoadTarget {
+  const headers = { host, authorization: `Bearer ${token}` };
+  return {
+    variant,
+    port: server.port,
+    pid: server.pid,
+    method: 'GET',
+    path: path(),
+    headers,
+    ...(fixed ? {} : { vary: () => ({ path: path(), headers: {} }) }),
+  };
+}

@@ -1,0 +1,127 @@
+/**
+ * Our server as a child process: the real boot() (migrations, demo seed) on the database the
+ * parent created, then `tenants` more tenants provisioned with one client each, and (for the API
+ * scenarios) employees for the first of them. Reports the port and the credentials when listening.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createClient } from '../../src/auth/clients.ts';
+import { createKeyEncryption } from '../../src/auth/key-encryption.ts';
+import { boot } from '../../src/boot.ts';
+import { loadConfig } from '../../src/config/config.ts';
+import type { Database } from '../../src/db/database.ts';
+import { createLogger } from '../../src/observability/logger.ts';
+import { provisionTenant } from '../../src/tenancy/provisioning.ts';
+import { childOptions, progress, serveChild } from '../child.ts';
+
+export interface OursOptions {
+  readonly databaseUrl: string | undefined;
+  readonly keyEncryptionKey: string;
+  /** tenants provisioned besides the demo ones */
+  readonly tenants: number;
+  /** employees created in the first provisioned tenant */
+  readonly employees: number;
+  readonly providerPoolSize?: number;
+}
+
+export interface BenchTenant {
+  readonly slug: string;
+  readonly id: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+}
+
+export interface OursInfo {
+  readonly port: number;
+  readonly database: 'postgres' | 'pglite';
+  /** environment "production" */
+  readonly domain: string;
+  readonly scope: string;
+  readonly tenants: BenchTenant[];
+  readonly employeeIds: string[];
+}
+
+export const BENCH_SCOPE = 'employees:read';
+const ENVIRONMENT = 'production';
+const PROVISIONING_CONCURRENCY = 8;
+
+async function provisionTenants(db: Database, keyEncryptionKey: string, count: number): Promise<BenchTenant[]> {
+  const encryption = createKeyEncryption(Buffer.from(keyEncryptionKey, 'base64url'));
+  const tenants: BenchTenant[] = new Array<BenchTenant>(count);
+  const started = performance.now();
+  let next = 0;
+  let done = 0;
+  async function worker() {
+    while (next < count) {
+      const index = next++;
+      const slug = `bench-${String(index).padStart(4, '0')}`;
+      const { id } = await provisionTenant(db, encryption, {
+        environment: ENVIRONMENT,
+        slug,
+        name: `Bench tenant ${index}`,
+        settings: { scopes: [BENCH_SCOPE] },
+      });
+      const { clientId, clientSecret } = await createClient(db, id, { name: `${slug} bench client`, scopes: [BENCH_SCOPE] });
+      tenants[index] = { slug, id, clientId, clientSecret };
+      done++;
+      if (done % 100 === 0 || done === count) {
+        progress(`provisioned ${done}/${count} tenants (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(PROVISIONING_CONCURRENCY, count) }, worker));
+  return tenants;
+}
+
+async function createEmployees(db: Database, tenantId: string, count: number): Promise<string[]> {
+  if (count === 0) return [];
+  const rows = await db.owner.scoped(tenantId, (tx) =>
+    tx.query<{ id: string }>(
+      `INSERT INTO employees (tenant_id, employee_number, first_name, last_name, email, hire_date)
+       SELECT $1, 'B-' || g, 'First' || g, 'Last' || g, 'employee' || g || '@example.com', date '2015-01-01' + g
+         FROM generate_series(1, $2::int) AS g
+       RETURNING id`,
+      [tenantId, count],
+    ),
+  );
+  return rows.map((r) => r.id);
+}
+
+serveChild<OursInfo>(async () => {
+  const options = childOptions<OursOptions>();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenant-connect-bench-'));
+  const server = http.createServer();
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const config = loadConfig({
+    PORT: String(port),
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'silent',
+    SEED_DEMO: 'true',
+    KEY_ENCRYPTION_KEY: options.keyEncryptionKey,
+    ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
+    ...(options.providerPoolSize ? { PROVIDER_POOL_SIZE: String(options.providerPoolSize) } : {}),
+  });
+  const booted = await boot(config, createLogger(config.logLevel), { inMemory: true });
+  progress(`booted on ${booted.db.kind}, port ${port}`);
+  const tenants = await provisionTenants(booted.db, options.keyEncryptionKey, options.tenants);
+  const first = tenants[0];
+  const employeeIds = first ? await createEmployees(booted.db, first.id, options.employees) : [];
+  server.on('request', booted.app.app.callback());
+
+  const environment = config.environments.find((e) => e.name === ENVIRONMENT);
+  if (!environment) throw new Error(`no ${ENVIRONMENT} environment configured`);
+  return {
+    info: { port, database: booted.db.kind, domain: environment.domain, scope: BENCH_SCOPE, tenants, employeeIds },
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await booted.db.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+});

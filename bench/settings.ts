@@ -1,0 +1,44 @@
+/** How long and how hard: the full run, or --quick (under a minute for every scenario together). */
+
+export interface BenchSettings {
+  readonly quick: boolean;
+  /** seconds per measured run */
+  readonly durationS: number;
+  /** seconds of load per target before the first measured run */
+  readonly warmupS: number;
+  /** fixed keep-alive connections */
+  readonly connections: number;
+  /** measured runs per target, alternating between targets */
+  readonly repeats: number;
+  /** tenants that token-many-tenants spreads its load over */
+  readonly manyTenants: number;
+  /** PROVIDER_POOL_SIZE in token-many-tenants: smaller than the working set on purpose */
+  readonly poolSize: number;
+  /** first-token requests per repeat in token-cold, each to a tenant never asked before */
+  readonly coldSamples: number;
+  /** employees of the API tenant (api-list reads the first 50) */
+  readonly employees: number;
+}
+
+function fromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`${name} must be a positive number, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+export function benchSettings(quick: boolean): BenchSettings {
+  const manyTenants = fromEnv('BENCH_TENANTS', quick ? 200 : 1000);
+  return {
+    quick,
+    durationS: fromEnv('BENCH_DURATION', quick ? 2 : 10),
+    warmupS: fromEnv('BENCH_WARMUP', quick ? 1 : 3),
+    connections: fromEnv('BENCH_CONNECTIONS', 10),
+    repeats: fromEnv('BENCH_REPEATS', quick ? 1 : 3),
+    manyTenants,
+    poolSize: fromEnv('BENCH_POOL_SIZE', Math.max(1, Math.floor(manyTenants / 2))),
+    coldSamples: fromEnv('BENCH_COLD_SAMPLES', quick ? 100 : 300),
+    employees: 200,
+  };
+}
