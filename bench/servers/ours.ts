@@ -44,7 +44,8 @@ export interface OursInfo {
   readonly employeeIds: string[];
 }
 
-export const BENCH_SCOPE = 'employees:read';
+const BENCH_SCOPES = ['employees:read', 'clockings:write'];
+export const BENCH_SCOPE = BENCH_SCOPES.join(' ');
 const ENVIRONMENT = 'production';
 const PROVISIONING_CONCURRENCY = 8;
 
@@ -62,9 +63,9 @@ async function provisionTenants(db: Database, keyEncryptionKey: string, count: n
         environment: ENVIRONMENT,
         slug,
         name: `Bench tenant ${index}`,
-        settings: { scopes: [BENCH_SCOPE] },
+        settings: { scopes: BENCH_SCOPES },
       });
-      const { clientId, clientSecret } = await createClient(db, id, { name: `${slug} bench client`, scopes: [BENCH_SCOPE] });
+      const { clientId, clientSecret } = await createClient(db, id, { name: `${slug} bench client`, scopes: BENCH_SCOPES });
       tenants[index] = { slug, id, clientId, clientSecret };
       done++;
       if (done % 100 === 0 || done === count) {
