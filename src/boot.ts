@@ -17,6 +17,8 @@ export interface Booted {
   readonly demoCredentials: DemoCredential[];
   readonly generatedKeyFile: string | undefined;
   readonly appliedMigrations: string[];
+  /** stops listening for changes and closes the database */
+  close(): Promise<void>;
 }
 
 export async function boot(config: Config, log: Logger, options: { inMemory?: boolean; now?: () => number } = {}): Promise<Booted> {
@@ -31,7 +33,12 @@ export async function boot(config: Config, log: Logger, options: { inMemory?: bo
     const keyEncryption = createKeyEncryption(kek.key);
     const demoCredentials = config.seedDemo ? await seedDemo(db, keyEncryption, config) : [];
     const app = createApp({ config, db, log, keyEncryption, ...(options.now ? { now: options.now } : {}) });
-    return { db, app, demoCredentials, generatedKeyFile: kek.generatedAt, appliedMigrations };
+    const stopInvalidation = await app.startInvalidation();
+    const close = async () => {
+      await stopInvalidation();
+      await db.close();
+    };
+    return { db, app, demoCredentials, generatedKeyFile: kek.generatedAt, appliedMigrations, close };
   } catch (error) {
     await db.close().catch(() => {});
     throw error;

@@ -15,6 +15,7 @@ import type { Config } from './config/config.ts';
 import type { Database } from './db/database.ts';
 import { ApiError, problemMiddleware } from './http/problem.ts';
 import { createPublicUrls, resolveHostTarget } from './tenancy/hosts.ts';
+import { listenForChanges } from './tenancy/change-notifications.ts';
 import { createTenantCache, createTenantQueries } from './tenancy/tenants.ts';
 
 export interface AppContext {
@@ -66,6 +67,27 @@ export function createApp(context: AppContext) {
     else await serveResourceApi(ctx, target.environment, target.slug);
   });
 
-  return { app, urls, tenants, credentials, providers };
+  /** Drops exactly what a change in the database affects, in this instance. */
+  const startInvalidation = () =>
+    listenForChanges(db, log, {
+      onChange(change) {
+        if (change.kind === 'tenant') {
+          tenants.invalidate(change.environment, change.slug);
+          providers.evict(change.tenant);
+        } else if (change.kind === 'client') {
+          credentials.invalidateClientsOf(change.tenant);
+        } else {
+          credentials.invalidateKeys(change.tenant);
+          providers.evict(change.tenant);
+        }
+      },
+      onReset() {
+        tenants.clear();
+        credentials.clear();
+        providers.clear();
+      },
+    });
+
+  return { app, urls, tenants, credentials, providers, startInvalidation };
 }
 export type App = ReturnType<typeof createApp>;

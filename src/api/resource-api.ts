@@ -12,7 +12,7 @@ import type { Database } from '../db/database.ts';
 import { ApiError } from '../http/problem.ts';
 import type { PublicUrls } from '../tenancy/hosts.ts';
 import type { TenantCache } from '../tenancy/tenants.ts';
-import { type AccessTokenVerifier, extractBearerToken } from './access-tokens.ts';
+import { type AccessTokenVerifier, bearerChallenge, extractBearerToken } from './access-tokens.ts';
 import { createApiDocs } from './api-docs.ts';
 import { registerClockingBatch } from './clocking-batch.ts';
 import { registerCollectionRoutes } from './collections/collection-routes.ts';
@@ -78,6 +78,13 @@ export function createResourceApi(deps: {
       audience: origin,
       publicKeys: keys.publicKeys,
     });
+    // a token outlives its client: a disabled or deleted client's tokens stop here (cached record,
+    // dropped by the change notification within a second of the change)
+    if (!(await deps.credentials.getClient(tenant.id, claims.client_id))) {
+      throw new ApiError('invalid-token', 'The client this token was issued to is disabled or no longer exists.', {
+        headers: { 'WWW-Authenticate': bearerChallenge(origin, { code: 'invalid_token', description: 'client disabled or deleted' }) },
+      });
+    }
     if (tenant.status !== 'ACTIVE') {
       throw new ApiError('tenant-suspended', 'This tenant is not active; its API is unavailable.');
     }

@@ -58,6 +58,9 @@ export function createProviderPool(deps: { credentials: TenantCredentials; urls:
     evict(tenantId: string): void {
       pool.delete(tenantId);
     },
+    clear(): void {
+      pool.clear();
+    },
     get size(): number {
       return pool.size;
     },

@@ -99,8 +99,17 @@ export function createTenantCredentials(db: Database, encryption: KeyEncryption,
     invalidateClient(tenantId: string, clientId: string): void {
       clients.delete(`${tenantId}\u0000${clientId}`);
     },
+    /** every client record of a tenant (a notification names the tenant, not the client) */
+    invalidateClientsOf(tenantId: string): void {
+      const prefix = `${tenantId}\u0000`;
+      for (const key of [...clients.keys()]) if (key.startsWith(prefix)) clients.delete(key);
+    },
     invalidateKeys(tenantId: string): void {
       keys.delete(tenantId);
+    },
+    clear(): void {
+      clients.clear();
+      keys.clear();
     },
   };
 }

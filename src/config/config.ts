@@ -121,9 +121,9 @@ export const OPTIONS = {
     default: '10000',
   },
   TENANT_CACHE_TTL_MS: {
-    description: 'how long a cached tenant or client record is trusted before it is read again',
+    description: 'safety net: how long a cached tenant or client record is trusted (changes invalidate at once)',
     schema: { type: 'integer', minimum: 0 },
-    default: '5000',
+    default: '300000',
   },
   TOKEN_CACHE_SIZE: {
     description: 'verified access tokens kept in memory until they expire',

@@ -72,6 +72,12 @@ export function createTenantCache(queries: TenantQueries, options: TenantCacheOp
     invalidate(environment: string, slug: string): void {
       cache.delete(`${environment}\u0000${slug}`);
     },
+    clear(): void {
+      cache.clear();
+    },
+    get size(): number {
+      return cache.size;
+    },
   };
 }
 export type TenantCache = ReturnType<typeof createTenantCache>;

@@ -48,9 +48,11 @@ export interface TestServer {
 
 export async function startTestServer(
   kind: TestDatabaseKind,
-  options: { env?: Record<string, string>; now?: () => number } = {},
+  /** sharedDatabase: run as a second instance on that server's Postgres database and data */
+  options: { env?: Record<string, string>; now?: () => number; sharedDatabase?: TestServer } = {},
 ): Promise<TestServer> {
-  const database = await createFreshDatabase(kind);
+  const shared = options.sharedDatabase?.config.databaseUrl;
+  const database = shared ? { url: shared, drop: async () => {} } : await createFreshDatabase(kind);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenant-connect-test-'));
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -61,6 +63,8 @@ export async function startTestServer(
     LOG_LEVEL: 'silent',
     SEED_DEMO: 'true',
     ...(database.url ? { DATABASE_URL: database.url } : {}),
+    // a second instance reuses the first one's demo data and key-encryption key
+    ...(options.sharedDatabase ? { DATA_DIR: options.sharedDatabase.config.dataDir } : {}),
     ...options.env,
   });
   let booted: Booted;
@@ -100,7 +104,7 @@ export async function startTestServer(
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await booted.db.close();
+      await booted.close();
       await database.drop();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },

@@ -7,12 +7,13 @@ import { createClient } from '../../src/auth/clients.ts';
 import { createKeyEncryption, loadKeyEncryptionKey } from '../../src/auth/key-encryption.ts';
 import { provisionTenant } from '../../src/tenancy/provisioning.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { accessToken, requestToken, startTestServer, type TestServer } from '../helpers/server.ts';
 
 describe.each(testDatabaseKinds())('tenant settings and status on %s', (kind) => {
   let server: TestServer;
   beforeAll(async () => {
-    server = await startTestServer(kind, { env: { TENANT_CACHE_TTL_MS: '0' } });
+    server = await startTestServer(kind);
   });
   afterAll(async () => {
     await server?.close();
@@ -63,6 +64,8 @@ describe.each(testDatabaseKinds())('tenant settings and status on %s', (kind) =>
     const { id, credential } = await newTenant('umbrella');
     const earlier = await accessToken(server, credential);
     await setStatus(id, 'SUSPENDED');
+    // the change reaches the caches through its notification: within a second
+    await eventually(async () => expect((await requestToken(server, credential)).status).toBe(400));
     const token = await requestToken(server, credential);
     expect(token.status).toBe(400);
     expect(await token.json()).toEqual({ error: 'unauthorized_client', error_description: 'tenant is not active' });
@@ -72,12 +75,17 @@ describe.each(testDatabaseKinds())('tenant settings and status on %s', (kind) =>
     expect(await api.json()).toMatchObject({ type: 'https://tenant-connect.dev/problems/tenant-suspended', status: 403 });
 
     await setStatus(id, 'ACTIVE');
-    expect((await server.fetch(`${credential.api_base}/employees`, { headers: { authorization: `Bearer ${earlier}` } })).status).toBe(200);
+    await eventually(async () =>
+      expect((await server.fetch(`${credential.api_base}/employees`, { headers: { authorization: `Bearer ${earlier}` } })).status).toBe(
+        200,
+      ),
+    );
   });
 
   it('pending: the token endpoint refuses like suspended', async () => {
     const { id, credential } = await newTenant('cyberdyne');
     await setStatus(id, 'PENDING');
+    await eventually(async () => expect((await requestToken(server, credential)).status).toBe(400));
     const response = await requestToken(server, credential);
     expect(response.status).toBe(400);
     expect(((await response.json()) as { error: string }).error).toBe('unauthorized_client');
@@ -87,6 +95,7 @@ describe.each(testDatabaseKinds())('tenant settings and status on %s', (kind) =>
     const { id, credential } = await newTenant('tyrell');
     const token = await accessToken(server, credential);
     await setStatus(id, 'SUSPENDED', true);
+    await eventually(async () => expect((await server.fetch(`${credential.issuer}/.well-known/openid-configuration`)).status).toBe(404));
     const never = await server.fetch(
       `http://authentication.connect-sandbox.localhost:${server.port}/tenants/neverexisted/.well-known/openid-configuration`,
     );

@@ -1,0 +1,45 @@
+/**
+ * Every instance listens for the database's change notifications (see the change_notifications
+ * migration) and drops exactly the cache entries a change affects. After a reconnect, when
+ * notifications may have been missed, it drops everything.
+ */
+import type { Logger } from 'pino';
+import type { Database } from '../db/database.ts';
+
+export const CHANGES_CHANNEL = 'tenant_connect_changes';
+
+export type Change =
+  | { readonly kind: 'tenant'; readonly tenant: string; readonly environment: string; readonly slug: string }
+  | { readonly kind: 'client' | 'keys'; readonly tenant: string };
+
+export interface ChangeHandlers {
+  onChange(change: Change): void;
+  onReset(): void;
+}
+
+export function parseChange(payload: string): Change | undefined {
+  try {
+    const value = JSON.parse(payload) as Partial<Change> & Record<string, unknown>;
+    if (typeof value.tenant !== 'string') return undefined;
+    if (value.kind === 'tenant' && typeof value.environment === 'string' && typeof value.slug === 'string') return value as Change;
+    if (value.kind === 'client' || value.kind === 'keys') return value as Change;
+  } catch {
+    // not ours; ignored below
+  }
+  return undefined;
+}
+
+export function listenForChanges(db: Database, log: Logger, handlers: ChangeHandlers): Promise<() => Promise<void>> {
+  return db.listen(
+    CHANGES_CHANNEL,
+    (payload) => {
+      const change = parseChange(payload);
+      if (change) handlers.onChange(change);
+      else log.warn({ payload }, 'unrecognised change notification');
+    },
+    () => {
+      log.warn('change notifications reconnected: dropping every cache');
+      handlers.onReset();
+    },
+  );
+}
