@@ -40,7 +40,7 @@ export const batch: Scenario = {
       tokenPath(tenant),
       tenant.clientId,
       tenant.clientSecret,
-      ours.info.scope,
+      'clockings:write',
     );
     const host = tenantHost(ours, tenant);
     const { employeeIds } = ours.info;
