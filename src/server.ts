@@ -51,6 +51,7 @@ export function createApp(context: AppContext) {
 
   app.use(problemMiddleware(log));
   app.use(async function logRequest(ctx, next) {
+    if (!log.isLevelEnabled('debug')) return next(); // the hot path builds no log record
     const started = performance.now();
     await next();
     log.debug(

@@ -41,6 +41,15 @@ const COMMON_ERRORS = {
   '401': problem('missing, invalid or expired access token (see WWW-Authenticate)'),
   '403': problem('the token lacks the scope, or the tenant is suspended'),
 };
+/** what a PUT or PATCH of one resource may answer besides 200 */
+const CHANGE_ERRORS = {
+  ...COMMON_ERRORS,
+  '404': problem('no such resource in this tenant'),
+  '409': problem('a unique value is taken'),
+  '412': problem('If-Match does not match the current version'),
+  '422': problem('invalid body or a reference to nothing'),
+  '428': problem('If-Match is required'),
+};
 const ifMatch = {
   name: 'If-Match',
   in: 'header',
@@ -121,15 +130,7 @@ function collectionPaths(def: CollectionDefinition): Record<string, unknown> {
         security: write,
         parameters: [ifMatch],
         requestBody: { required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/${name}Write` } } } },
-        responses: {
-          '200': { ...json('replaced', name), headers: etagHeader },
-          ...COMMON_ERRORS,
-          '404': problem('no such resource in this tenant'),
-          '409': problem('a unique value is taken'),
-          '412': problem('If-Match does not match the current version'),
-          '422': problem('invalid body or a reference to nothing'),
-          '428': problem('If-Match is required'),
-        },
+        responses: { '200': { ...json('replaced', name), headers: etagHeader }, ...CHANGE_ERRORS },
       },
       patch: {
         operationId: `patch${name}`,
@@ -144,15 +145,7 @@ function collectionPaths(def: CollectionDefinition): Record<string, unknown> {
             'application/json': { schema: { $ref: `#/components/schemas/${name}Patch` } },
           },
         },
-        responses: {
-          '200': { ...json('changed', name), headers: etagHeader },
-          ...COMMON_ERRORS,
-          '404': problem('no such resource in this tenant'),
-          '409': problem('a unique value is taken'),
-          '412': problem('If-Match does not match the current version'),
-          '422': problem('invalid body or a reference to nothing'),
-          '428': problem('If-Match is required'),
-        },
+        responses: { '200': { ...json('changed', name), headers: etagHeader }, ...CHANGE_ERRORS },
       },
       delete: {
         operationId: `delete${name}`,
