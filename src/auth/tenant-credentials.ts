@@ -96,9 +96,6 @@ export function createTenantCredentials(db: Database, encryption: KeyEncryption,
       if (loaded) keys.set(tenantId, loaded);
       return loaded;
     },
-    invalidateClient(tenantId: string, clientId: string): void {
-      clients.delete(`${tenantId}\u0000${clientId}`);
-    },
     /** every client record of a tenant (a notification names the tenant, not the client) */
     invalidateClientsOf(tenantId: string): void {
       const prefix = `${tenantId}\u0000`;

@@ -22,11 +22,19 @@ describe('cache bounds', () => {
     expect(server.booted.app.providers.size).toBe(2);
   });
 
-  it('verifies tokens of a tenant whose Provider was evicted', async () => {
+  it('rebuilds an evicted tenant’s Provider with the same signing key, so earlier and later tokens both verify', async () => {
     const credential = server.credential('production', 'acme');
-    const token = await accessToken(server, credential);
+    const tenant = await server.booted.app.tenants.getTenant('production', 'acme');
+    const before = await accessToken(server, credential);
+    // the other three tenants push acme's Provider out of a pool of two
     for (const other of server.credentials.filter((c) => c !== credential)) await requestToken(server, other);
-    const response = await server.fetch(`${credential.api_base}/employees?limit=1`, { headers: { authorization: `Bearer ${token}` } });
-    expect(response.status).toBe(200);
+    server.booted.app.providers.evict(tenant?.id ?? '');
+    const after = await accessToken(server, credential);
+    const kid = (token: string) => (JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()) as { kid: string }).kid;
+    expect(kid(after)).toBe(kid(before));
+    for (const token of [before, after]) {
+      const response = await server.fetch(`${credential.api_base}/employees?limit=1`, { headers: { authorization: `Bearer ${token}` } });
+      expect(response.status).toBe(200);
+    }
   });
 });
