@@ -65,6 +65,7 @@ export function createApp(context: AppContext) {
     const target = resolveHostTarget(hostHeader, config.environments);
     if (!target) throw new ApiError('not-found', 'Nothing is served at this address.');
     if (target.kind === 'authentication') await serveAuthenticationHost(ctx, target.environment);
+    else if (target.kind === 'admin') throw new ApiError('not-found', 'Nothing is served at this address.');
     else await serveResourceApi(ctx, target.environment, target.slug);
   });
 
@@ -76,7 +77,8 @@ export function createApp(context: AppContext) {
           tenants.invalidate(change.environment, change.slug);
           providers.evict(change.tenant);
         } else if (change.kind === 'client') {
-          credentials.invalidateClientsOf(change.tenant);
+          if (change.id === null) credentials.invalidateClientsOf(change.tenant);
+          else credentials.invalidateClient(change.tenant, change.id);
         } else {
           credentials.invalidateKeys(change.tenant);
           providers.evict(change.tenant);

@@ -96,7 +96,10 @@ export function createTenantCredentials(db: Database, encryption: KeyEncryption,
       if (loaded) keys.set(tenantId, loaded);
       return loaded;
     },
-    /** every client record of a tenant (a notification names the tenant, not the client) */
+    invalidateClient(tenantId: string, clientId: string): void {
+      clients.delete(`${tenantId}\u0000${clientId}`);
+    },
+    /** every client record of a tenant (when a notification cannot name the client) */
     invalidateClientsOf(tenantId: string): void {
       const prefix = `${tenantId}\u0000`;
       for (const key of [...clients.keys()]) if (key.startsWith(prefix)) clients.delete(key);

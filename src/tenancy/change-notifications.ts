@@ -8,9 +8,12 @@ import type { Database } from '../db/database.ts';
 
 export const CHANGES_CHANNEL = 'tenant_connect_changes';
 
+/** What changed: `id` is the client's client_id for clients (null when it cannot be told, e.g. a
+ * secret whose client was deleted with it) and the kid for keys. */
 export type Change =
   | { readonly kind: 'tenant'; readonly tenant: string; readonly environment: string; readonly slug: string }
-  | { readonly kind: 'client' | 'keys'; readonly tenant: string };
+  | { readonly kind: 'client'; readonly tenant: string; readonly id: string | null }
+  | { readonly kind: 'keys'; readonly tenant: string; readonly id: string | null };
 
 export interface ChangeHandlers {
   onChange(change: Change): void;
@@ -22,7 +25,9 @@ export function parseChange(payload: string): Change | undefined {
     const value = JSON.parse(payload) as Partial<Change> & Record<string, unknown>;
     if (typeof value.tenant !== 'string') return undefined;
     if (value.kind === 'tenant' && typeof value.environment === 'string' && typeof value.slug === 'string') return value as Change;
-    if (value.kind === 'client' || value.kind === 'keys') return value as Change;
+    if (value.kind === 'client' || value.kind === 'keys') {
+      return { kind: value.kind, tenant: value.tenant, id: typeof value.id === 'string' ? value.id : null };
+    }
   } catch {
     // not ours; ignored below
   }

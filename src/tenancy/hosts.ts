@@ -50,6 +50,7 @@ export const RESERVED_SLUGS: ReadonlySet<string> = new Set([
 
 export type HostTarget =
   | { readonly kind: 'authentication'; readonly environment: EnvironmentConfig }
+  | { readonly kind: 'admin'; readonly environment: EnvironmentConfig }
   | { readonly kind: 'tenant'; readonly environment: EnvironmentConfig; readonly slug: string };
 
 export function isValidTenantSlug(slug: string): boolean {
@@ -74,6 +75,7 @@ export function resolveHostTarget(hostHeader: string | undefined, environments: 
     if (!hostname.endsWith(suffix)) continue;
     const label = hostname.slice(0, -suffix.length);
     if (label === 'authentication') return { kind: 'authentication', environment };
+    if (label === 'admin') return { kind: 'admin', environment };
     if (isValidTenantSlug(label)) return { kind: 'tenant', environment, slug: label };
     return undefined;
   }
@@ -85,6 +87,10 @@ export interface PublicUrls {
   authenticationOrigin(environment: EnvironmentConfig): string;
   tenantOrigin(environment: EnvironmentConfig, slug: string): string;
   issuer(environment: EnvironmentConfig, slug: string): string;
+  /** the platform issuer: tokens for platform admin clients */
+  platformIssuer(environment: EnvironmentConfig): string;
+  /** the admin API's origin: the audience of admin tokens */
+  adminOrigin(environment: EnvironmentConfig): string;
   host(hostname: string): string;
 }
 
@@ -97,5 +103,7 @@ export function createPublicUrls(protocol: 'http' | 'https', port: number): Publ
     authenticationOrigin,
     tenantOrigin: (environment, slug) => `${protocol}://${host(`${slug}.${environment.domain}`)}`,
     issuer: (environment, slug) => `${authenticationOrigin(environment)}/tenants/${slug}`,
+    platformIssuer: (environment) => `${authenticationOrigin(environment)}/platform`,
+    adminOrigin: (environment) => `${protocol}://${host(`admin.${environment.domain}`)}`,
   };
 }

@@ -16,8 +16,12 @@ export interface TenantSettings {
   readonly scopes?: readonly string[];
 }
 
+/** 'platform' is the row behind the platform issuer (authentication.<domain>/platform). */
+export type TenantKind = 'tenant' | 'platform';
+
 export interface Tenant {
   readonly id: string;
+  readonly kind: TenantKind;
   readonly environment: string;
   readonly slug: string;
   readonly name: string;
@@ -33,14 +37,22 @@ export function createTenantQueries(db: Database) {
     async findTenantBySlug(environment: string, slug: string): Promise<Tenant | undefined> {
       const [row] = await db.scoped(null, (tx) =>
         tx.query<Tenant & Record<string, unknown>>(
-          `SELECT id, environment, slug, name, status, settings
+          `SELECT id, kind, environment, slug, name, status, settings
              FROM tenants
             WHERE environment = $1 AND slug = $2 AND deleted_at IS NULL`,
           [environment, slug],
         ),
       );
       return row
-        ? { id: row.id, environment: row.environment, slug: row.slug, name: row.name, status: row.status, settings: row.settings }
+        ? {
+            id: row.id,
+            kind: row.kind,
+            environment: row.environment,
+            slug: row.slug,
+            name: row.name,
+            status: row.status,
+            settings: row.settings,
+          }
         : undefined;
     },
   };

@@ -28,6 +28,7 @@ describe.each(testDatabaseKinds())('migrations on %s', (kind) => {
     expect(tables.map((t) => t.tablename)).toEqual([
       'absences',
       'activity_definitions',
+      'audit_events',
       'client_secrets',
       'clients',
       'clockings',

@@ -19,6 +19,9 @@ const TENANT_TABLES = [
   'clockings',
   'absences',
 ];
+/** Tables with a tenant_id that are the platform's, not a tenant's: the runtime role has no grant
+ * on them at all, so RLS would guard nothing (the admin API reads them as the owner). */
+const PLATFORM_TABLES = ['audit_events'];
 
 describe.each(testDatabaseKinds())('row level security on %s', (kind) => {
   let server: TestServer;
@@ -124,6 +127,13 @@ describe.each(testDatabaseKinds())('row level security on %s', (kind) => {
     expect(secrets.every((s) => s.tenant_id === acme)).toBe(true);
   });
 
+  it('gives the runtime role no access at all to the platform tables (audit log)', async () => {
+    for (const table of PLATFORM_TABLES) {
+      await expect(db.scoped(acme, (tx) => tx.query(`SELECT 1 FROM ${table} LIMIT 1`))).rejects.toMatchObject({ code: '42501' });
+      await expect(db.scoped(null, (tx) => tx.query(`DELETE FROM ${table}`))).rejects.toMatchObject({ code: '42501' });
+    }
+  });
+
   describe('schema shape', () => {
     it('enables and forces RLS with a fail-closed policy on every table that has tenant_id', async () => {
       const tables = await db.owner.query<{ relname: string; relrowsecurity: boolean; relforcerowsecurity: boolean; policies: number }>(
@@ -134,8 +144,9 @@ describe.each(testDatabaseKinds())('row level security on %s', (kind) => {
           WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace
           ORDER BY 1`,
       );
-      expect(tables.map((t) => t.relname).sort()).toEqual([...TENANT_TABLES].sort());
-      for (const t of tables) expect(t, t.relname).toMatchObject({ relrowsecurity: true, relforcerowsecurity: true, policies: 2 });
+      expect(tables.map((t) => t.relname).sort()).toEqual([...TENANT_TABLES, ...PLATFORM_TABLES].sort());
+      for (const t of tables.filter((t) => !PLATFORM_TABLES.includes(t.relname)))
+        expect(t, t.relname).toMatchObject({ relrowsecurity: true, relforcerowsecurity: true, policies: 2 });
     });
 
     it('keys every tenant-owned table by (tenant_id, …) and includes tenant_id in every foreign key and unique constraint', async () => {

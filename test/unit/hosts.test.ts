@@ -12,6 +12,7 @@ describe('resolveHostTarget', () => {
   it.each([
     ['authentication.example.com', { kind: 'authentication', environment: production }],
     ['authentication.examplesandbox.com:3000', { kind: 'authentication', environment: sandbox }],
+    ['admin.examplesandbox.com', { kind: 'admin', environment: sandbox }],
     ['acme.example.com', { kind: 'tenant', environment: production, slug: 'acme' }],
     ['ACME.Example.COM', { kind: 'tenant', environment: production, slug: 'acme' }],
     ['acme.example.com.', { kind: 'tenant', environment: production, slug: 'acme' }],
@@ -28,7 +29,9 @@ describe('resolveHostTarget', () => {
     'evil.com',
     'acme.example.com.evil.com',
     'x.acme.example.com',
-    'admin.example.com',
+    'admin.evil.com',
+    'x.admin.example.com',
+    'platform.example.com',
     'www.example.com',
     'api.example.com',
     '-acme.example.com',
