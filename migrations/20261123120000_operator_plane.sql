@@ -14,6 +14,19 @@ ALTER TABLE signing_keys ADD COLUMN retired_at timestamptz;
 ALTER TABLE signing_keys ADD CONSTRAINT signing_keys_next_has_promote_at CHECK (state <> 'next' OR promote_at IS NOT NULL);
 CREATE INDEX signing_keys_due ON signing_keys (promote_at) WHERE state = 'next';
 
+-- The promotion schedule, readable across tenants by the rotation worker (signing_keys itself is
+-- behind RLS, and the worker must not scan every tenant to find the few keys that are due). One
+-- row per staged key; the worker claims due rows with FOR UPDATE SKIP LOCKED, so any number of
+-- instances promote each key exactly once.
+CREATE TABLE key_promotions (
+  tenant_id  uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+  kid        text NOT NULL,
+  promote_at timestamptz NOT NULL,
+  PRIMARY KEY (tenant_id, kid)
+);
+CREATE INDEX key_promotions_due ON key_promotions (promote_at);
+REVOKE ALL ON key_promotions FROM PUBLIC;
+
 -- Every admin change, written in the transaction of the change itself. Not tenant-scoped by RLS:
 -- only the owner (the admin API) reads or writes it, and a purged tenant's history outlives it
 -- (no foreign key on purpose). Secrets never enter before/after.

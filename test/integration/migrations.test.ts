@@ -35,6 +35,7 @@ describe.each(testDatabaseKinds())('migrations on %s', (kind) => {
       'contracts',
       'employees',
       'idempotency_keys',
+      'key_promotions',
       'org_units',
       'schema_migrations',
       'signing_keys',

@@ -21,7 +21,7 @@ const TENANT_TABLES = [
 ];
 /** Tables with a tenant_id that are the platform's, not a tenant's: the runtime role has no grant
  * on them at all, so RLS would guard nothing (the admin API reads them as the owner). */
-const PLATFORM_TABLES = ['audit_events'];
+const PLATFORM_TABLES = ['audit_events', 'key_promotions'];
 
 describe.each(testDatabaseKinds())('row level security on %s', (kind) => {
   let server: TestServer;
@@ -127,7 +127,7 @@ describe.each(testDatabaseKinds())('row level security on %s', (kind) => {
     expect(secrets.every((s) => s.tenant_id === acme)).toBe(true);
   });
 
-  it('gives the runtime role no access at all to the platform tables (audit log)', async () => {
+  it('gives the runtime role no access at all to the platform tables (audit log, key promotion schedule)', async () => {
     for (const table of PLATFORM_TABLES) {
       await expect(db.scoped(acme, (tx) => tx.query(`SELECT 1 FROM ${table} LIMIT 1`))).rejects.toMatchObject({ code: '42501' });
       await expect(db.scoped(null, (tx) => tx.query(`DELETE FROM ${table}`))).rejects.toMatchObject({ code: '42501' });
