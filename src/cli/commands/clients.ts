@@ -1,0 +1,159 @@
+/** clients create | list | get | rotate-secret | disable | enable | delete */
+import { apiPath, collectAll, type Page } from '../admin-client.ts';
+import type { Client } from '../api-types.ts';
+import { defineCommand, type Command, type CommandContext } from '../command.ts';
+import { formatDuration } from '../duration.ts';
+import { readOptions } from '../option-values.ts';
+import { formatRecord, type Column } from '../output.ts';
+
+export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
+
+export const SECRET_WARNING = 'Store the client_secret now: it will not be shown again.';
+
+export const CLIENT_COLUMNS: readonly Column<Client>[] = [
+  { header: 'CLIENT ID', value: (c) => c.client_id },
+  { header: 'NAME', value: (c) => c.name },
+  { header: 'STATUS', value: (c) => c.status },
+  { header: 'SCOPES', value: (c) => c.scopes },
+  { header: 'SECRETS', value: (c) => c.secrets?.length },
+  { header: 'LAST USED', value: (c) => c.last_used_at },
+  { header: 'CREATED', value: (c) => c.created_at },
+];
+
+export function clientRecord(c: Client, secret?: string): string {
+  const secrets = c.secrets ?? [];
+  return formatRecord([
+    ['client_id', c.client_id],
+    ...(secret === undefined ? [] : [['client_secret', secret] as const]),
+    ['name', c.name],
+    ['status', c.status],
+    ['scopes', c.scopes],
+    ['auth method', c.token_endpoint_auth_method],
+    ['token ttl', c.access_token_ttl === null || c.access_token_ttl === undefined ? 'tenant default' : `${c.access_token_ttl}s`],
+    ['last used', c.last_used_at],
+    ['disabled', c.disabled_at],
+    ['created', c.created_at],
+    ['updated', c.updated_at],
+    ...secrets.map(
+      (s, i) =>
+        [
+          `secret ${i + 1}`,
+          `${s.id}  created ${fmt(s.created_at)}  expires ${fmt(s.expires_at)}  last used ${fmt(s.last_used_at)}`,
+        ] as const,
+    ),
+  ]);
+}
+
+function fmt(value: string | null | undefined): string {
+  return value ? `${new Date(value).toISOString().slice(0, 19)}Z` : '-';
+}
+
+function clientAction(action: 'disable' | 'enable', summary: string): Command {
+  return defineCommand({
+    path: ['clients', action],
+    summary,
+    args: ['tenant', 'client_id'],
+    async run(ctx) {
+      const client = await ctx
+        .api()
+        .post<Client>(apiPath`/tenants/${ctx.args.tenant as string}/clients/${ctx.args.client_id as string}/${action}`);
+      ctx.out.result(client, () => `Client ${client.client_id} is ${client.status}.\n`);
+    },
+  });
+}
+
+function printSecret(ctx: CommandContext, value: unknown, human: string): void {
+  ctx.out.result(value, () => `${human}\n${SECRET_WARNING}\n`);
+  if (ctx.out.json) ctx.out.note(SECRET_WARNING);
+}
+
+export const clientCommands: Command[] = [
+  defineCommand({
+    path: ['clients', 'create'],
+    summary: 'Create a client of a tenant; prints its secret once.',
+    args: ['tenant'],
+    options: {
+      name: { type: 'string', value: 'name', description: 'display name (required)' },
+      scopes: { type: 'string', value: 'a,b', description: 'scopes it may ask for, comma-separated (required)' },
+      'access-token-ttl': {
+        type: 'string',
+        value: 'seconds',
+        description: "its tokens' lifetime, e.g. 600 or 10m (default: the tenant's)",
+      },
+      'auth-method': { type: 'string', value: 'method', description: `${AUTH_METHODS.join(' or ')} (default: client_secret_basic)` },
+    },
+    async run(ctx) {
+      const o = readOptions(ctx.options, 'clients create');
+      const body = {
+        name: o.required('name'),
+        scopes: o.list('scopes') ?? o.required('scopes'),
+        access_token_ttl: o.duration('access-token-ttl'),
+        token_endpoint_auth_method: o.choice('auth-method', AUTH_METHODS),
+      };
+      const client = await ctx.api().post<Client & { client_secret: string }>(apiPath`/tenants/${ctx.args.tenant as string}/clients`, body);
+      printSecret(
+        ctx,
+        client,
+        `Created client ${client.client_id} for ${ctx.args.tenant}.\n\n${clientRecord(client, client.client_secret)}`,
+      );
+    },
+  }),
+  defineCommand({
+    path: ['clients', 'list'],
+    summary: "List a tenant's clients.",
+    args: ['tenant'],
+    async run(ctx) {
+      const api = ctx.api();
+      const first = await api.get<Page<Client>>(apiPath`/tenants/${ctx.args.tenant as string}/clients`);
+      const page = await collectAll(api, first, (n) => ctx.out.progress.update(`${n} clients…`));
+      ctx.out.progress.done();
+      if (ctx.out.json) return ctx.out.result(page, () => undefined);
+      ctx.out.table(CLIENT_COLUMNS, page.data, 'No clients.');
+    },
+  }),
+  defineCommand({
+    path: ['clients', 'get'],
+    summary: 'Show one client, with its live secrets (ids and dates only).',
+    args: ['tenant', 'client_id'],
+    async run(ctx) {
+      const client = await ctx.api().get<Client>(apiPath`/tenants/${ctx.args.tenant as string}/clients/${ctx.args.client_id as string}`);
+      ctx.out.result(client, () => clientRecord(client));
+    },
+  }),
+  defineCommand({
+    path: ['clients', 'rotate-secret'],
+    summary: 'Issue a new secret; the old one keeps working for a grace period.',
+    args: ['tenant', 'client_id'],
+    options: {
+      'expires-in': {
+        type: 'string',
+        value: 'duration',
+        description: 'how long the old secret keeps working: seconds, 7d, 12h, 30m; 0 = stops now (server default: 7d)',
+      },
+    },
+    async run(ctx) {
+      const o = readOptions(ctx.options, 'clients rotate-secret');
+      const expiresIn = o.duration('expires-in');
+      const result = await ctx.api().post<{
+        client: Client;
+        client_secret: string;
+      }>(apiPath`/tenants/${ctx.args.tenant as string}/clients/${ctx.args.client_id as string}/rotate-secret`, { expires_in: expiresIn });
+      const old =
+        expiresIn === 0
+          ? 'The old secret no longer works.'
+          : `The old secret keeps working for ${expiresIn === undefined ? 'the default grace period' : formatDuration(expiresIn)}.`;
+      printSecret(ctx, result, `New secret for ${result.client.client_id}. ${old}\n\n${clientRecord(result.client, result.client_secret)}`);
+    },
+  }),
+  clientAction('disable', 'Disable a client: it gets no new tokens and its tokens stop working.'),
+  clientAction('enable', 'Enable a disabled client.'),
+  defineCommand({
+    path: ['clients', 'delete'],
+    summary: 'Delete a client for good.',
+    args: ['tenant', 'client_id'],
+    async run(ctx) {
+      await ctx.api().delete<unknown>(apiPath`/tenants/${ctx.args.tenant as string}/clients/${ctx.args.client_id as string}`);
+      ctx.out.result(undefined, () => `Deleted client ${ctx.args.client_id}.\n`);
+    },
+  }),
+];

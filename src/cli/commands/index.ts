@@ -1,0 +1,8 @@
+/** Every command, in the order help lists them. */
+import type { Command } from '../command.ts';
+import { auditCommands } from './audit.ts';
+import { clientCommands } from './clients.ts';
+import { keyCommands } from './keys.ts';
+import { tenantCommands } from './tenants.ts';
+
+export const COMMANDS: readonly Command[] = [...tenantCommands, ...clientCommands, ...keyCommands, ...auditCommands];
