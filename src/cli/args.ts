@@ -50,10 +50,10 @@ function takesValue(name: string, commands: readonly Command[]): boolean {
   return commands.some((c) => c.options?.[name]?.type === 'string');
 }
 
-/** The leading words of the command line that are not options or option values (at most two). */
+/** The leading words of the command line that are not options or option values (at most three: `help tenants create`). */
 export function commandWords(argv: readonly string[], commands: readonly Command[]): string[] {
   const words: string[] = [];
-  for (let i = 0; i < argv.length && words.length < 2; i++) {
+  for (let i = 0; i < argv.length && words.length < 3; i++) {
     const token = argv[i] as string;
     if (token === '--') break;
     if (token.startsWith('--')) {
