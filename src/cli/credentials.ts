@@ -72,7 +72,10 @@ export function readCredentialsFile(file: string): CredentialsFile {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
-      throw new CliError(`no admin credentials: ${file} does not exist (the server writes it when it starts: npm start)`, FLAGS_HINT);
+      throw new CliError(
+        `no admin credentials: ${file} does not exist (the server writes it on its first start: npm start, with BOOTSTRAP_ADMIN=true in production)`,
+        FLAGS_HINT,
+      );
     }
     if (code === 'EACCES')
       throw new CliError(`cannot read ${file}: permission denied (it is mode 0600: run as the user who runs the server)`);

@@ -56,9 +56,11 @@ function problemMessage(status: number, problem: Problem): string {
 
 function problemDetails(problem: Problem): string[] {
   if (!Array.isArray(problem.errors)) return [];
-  return problem.errors.map(
-    (e) => '- ' + (e.pointer !== undefined && e.pointer !== '' ? `${e.pointer}: ${e.detail ?? ''}` : (e.detail ?? '')),
-  );
+  const errors = problem.errors.filter((e) => typeof e === 'object' && e !== null);
+  // a lone error the detail already spells out adds nothing
+  const only = errors.length === 1 ? errors[0] : undefined;
+  if (only?.detail && problem.detail?.includes(only.detail)) return [];
+  return errors.map((e) => '- ' + (e.pointer !== undefined && e.pointer !== '' ? `${e.pointer}: ${e.detail ?? ''}` : (e.detail ?? '')));
 }
 
 export function isProblem(value: unknown): value is Problem {

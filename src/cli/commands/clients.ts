@@ -3,6 +3,7 @@ import { apiPath, collectAll, type Page } from '../admin-client.ts';
 import type { Client } from '../api-types.ts';
 import { defineCommand, type Command, type CommandContext } from '../command.ts';
 import { formatDuration } from '../duration.ts';
+import { UsageError } from '../errors.ts';
 import { readOptions } from '../option-values.ts';
 import { formatRecord, type Column } from '../output.ts';
 
@@ -81,6 +82,7 @@ export const clientCommands: Command[] = [
         description: "its tokens' lifetime, e.g. 600 or 10m (default: the tenant's)",
       },
       'auth-method': { type: 'string', value: 'method', description: `${AUTH_METHODS.join(' or ')} (default: client_secret_basic)` },
+      id: { type: 'string', value: 'client_id', description: 'choose its client_id (default: generated)' },
     },
     async run(ctx) {
       const o = readOptions(ctx.options, 'clients create');
@@ -89,6 +91,7 @@ export const clientCommands: Command[] = [
         scopes: o.list('scopes') ?? o.required('scopes'),
         access_token_ttl: o.duration('access-token-ttl'),
         token_endpoint_auth_method: o.choice('auth-method', AUTH_METHODS),
+        client_id: o.string('id'),
       };
       const client = await ctx.api().post<Client & { client_secret: string }>(apiPath`/tenants/${ctx.args.tenant as string}/clients`, body);
       printSecret(
@@ -118,6 +121,38 @@ export const clientCommands: Command[] = [
     async run(ctx) {
       const client = await ctx.api().get<Client>(apiPath`/tenants/${ctx.args.tenant as string}/clients/${ctx.args.client_id as string}`);
       ctx.out.result(client, () => clientRecord(client));
+    },
+  }),
+  defineCommand({
+    path: ['clients', 'update'],
+    summary: "Change a client's name, scopes, token lifetime or authentication method.",
+    args: ['tenant', 'client_id'],
+    options: {
+      name: { type: 'string', value: 'name', description: 'new display name' },
+      scopes: { type: 'string', value: 'a,b', description: 'the scopes it may ask for from now on (replaces the list)' },
+      'access-token-ttl': {
+        type: 'string',
+        value: 'seconds',
+        description: "its tokens' lifetime (600, 10m), or 'default' for the tenant's",
+      },
+      'auth-method': { type: 'string', value: 'method', description: AUTH_METHODS.join(' or ') },
+    },
+    async run(ctx) {
+      const o = readOptions(ctx.options, 'clients update');
+      const ttl = o.string('access-token-ttl')?.toLowerCase() === 'default' ? null : o.duration('access-token-ttl');
+      const body = {
+        name: o.string('name'),
+        scopes: o.list('scopes'),
+        access_token_ttl: ttl,
+        token_endpoint_auth_method: o.choice('auth-method', AUTH_METHODS),
+      };
+      if (Object.values(body).every((v) => v === undefined)) {
+        throw new UsageError('nothing to change: give --name, --scopes, --access-token-ttl or --auth-method', 'clients update');
+      }
+      const client = await ctx
+        .api()
+        .patch<Client>(apiPath`/tenants/${ctx.args.tenant as string}/clients/${ctx.args.client_id as string}`, body);
+      ctx.out.result(client, () => `Updated client ${client.client_id}.\n\n${clientRecord(client)}`);
     },
   }),
   defineCommand({

@@ -73,12 +73,25 @@ export function tenantRecord(t: Tenant): string {
 }
 
 function tenantAction(action: 'suspend' | 'activate' | 'restore', summary: string, done: string): Command {
+  const restore = action === 'restore';
   return defineCommand({
     path: ['tenants', action],
     summary,
     args: ['slug'],
+    ...(restore
+      ? {
+          options: {
+            status: {
+              type: 'string',
+              value: 'status',
+              description: `status after the restore: ${TENANT_STATUSES.join(', ')} (default ACTIVE)`,
+            },
+          },
+        }
+      : {}),
     async run(ctx) {
-      const tenant = await ctx.api().post<Tenant>(apiPath`/tenants/${ctx.args.slug as string}/${action}`);
+      const body = restore ? { status: readOptions(ctx.options, 'tenants restore').choice('status', TENANT_STATUSES) } : {};
+      const tenant = await ctx.api().post<Tenant>(apiPath`/tenants/${ctx.args.slug as string}/${action}`, body);
       ctx.out.result(tenant, () => `Tenant ${tenant.slug} ${done}: status ${tenant.status}${tenant.deleted_at ? ' (deleted)' : ''}.\n`);
     },
   });
@@ -198,7 +211,7 @@ export const tenantCommands: Command[] = [
       ctx.out.progress.update(`syncing ${ctx.args.slug} to the sandbox…`);
       const result = await ctx
         .api()
-        .post<{ tenant: Tenant; clients_created: number; clients_updated: number }>(
+        .post<{ tenant: Tenant; created?: boolean; clients_created: number; clients_updated: number }>(
           apiPath`/tenants/${ctx.args.slug as string}/sandbox-sync`,
           {},
           {
@@ -209,7 +222,7 @@ export const tenantCommands: Command[] = [
       ctx.out.result(
         result,
         () =>
-          `Synced ${result.tenant.slug} to ${result.tenant.environment}: ${result.clients_created} clients created, ${result.clients_updated} updated.\n`,
+          `Synced ${result.tenant.slug} to ${result.tenant.environment}${result.created ? ' (tenant created)' : ''}: ${result.clients_created} clients created, ${result.clients_updated} updated.\n`,
       );
     },
   }),
