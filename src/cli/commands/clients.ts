@@ -49,6 +49,16 @@ function fmt(value: string | null | undefined): string {
   return value ? `${new Date(value).toISOString().slice(0, 19)}Z` : '-';
 }
 
+/** the tenant's token endpoint, beside the platform's (or another tenant's) one the CLI uses */
+export function tenantTokenUrl(adminTokenUrl: string, slug: string): string | undefined {
+  const url = new URL(adminTokenUrl);
+  const base = url.pathname.replace(/\/(platform|tenants\/[^/]+)\/connect\/token\/?$/, '');
+  if (base === url.pathname) return undefined;
+  url.pathname = `${base}/tenants/${encodeURIComponent(slug)}/connect/token`;
+  url.search = '';
+  return url.toString();
+}
+
 function clientAction(action: 'disable' | 'enable', summary: string): Command {
   return defineCommand({
     path: ['clients', action],
@@ -63,8 +73,8 @@ function clientAction(action: 'disable' | 'enable', summary: string): Command {
   });
 }
 
-function printSecret(ctx: CommandContext, value: unknown, human: string): void {
-  ctx.out.result(value, () => `${human}\n${SECRET_WARNING}\n`);
+function printSecret(ctx: CommandContext, value: unknown, human: string, footer = ''): void {
+  ctx.out.result(value, () => `${human}\n${footer}${SECRET_WARNING}\n`);
   if (ctx.out.json) ctx.out.note(SECRET_WARNING);
 }
 
@@ -94,10 +104,13 @@ export const clientCommands: Command[] = [
         client_id: o.string('id'),
       };
       const client = await ctx.api().post<Client & { client_secret: string }>(apiPath`/tenants/${ctx.args.tenant as string}/clients`, body);
+      const tokenUrl = tenantTokenUrl(ctx.api().target.tokenUrl, ctx.args.tenant as string);
+      const where = tokenUrl ? `Its token endpoint: ${tokenUrl}\n` : '';
       printSecret(
         ctx,
         client,
         `Created client ${client.client_id} for ${ctx.args.tenant}.\n\n${clientRecord(client, client.client_secret)}`,
+        where,
       );
     },
   }),
