@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { type DemoCredential, seedDemo } from '../seeds/demo.ts';
+import { type BootstrapResult, bootstrapPlatform } from './admin/bootstrap.ts';
 import { createKeyEncryption, loadKeyEncryptionKey } from './auth/key-encryption.ts';
 import type { Config } from './config/config.ts';
 import { createDatabase, type Database } from './db/database.ts';
@@ -15,6 +16,8 @@ export interface Booted {
   readonly db: Database;
   readonly app: App;
   readonly demoCredentials: DemoCredential[];
+  /** the platform issuer's bootstrap admin credentials, per environment */
+  readonly admin: BootstrapResult;
   readonly generatedKeyFile: string | undefined;
   readonly appliedMigrations: string[];
   /** stops listening for changes and closes the database */
@@ -31,14 +34,17 @@ export async function boot(config: Config, log: Logger, options: { inMemory?: bo
     const appliedMigrations = await migrate(db);
     const kek = loadKeyEncryptionKey(config.keyEncryptionKey, config.dataDir);
     const keyEncryption = createKeyEncryption(kek.key);
+    const admin = await bootstrapPlatform(db, keyEncryption, config);
     const demoCredentials = config.seedDemo ? await seedDemo(db, keyEncryption, config) : [];
     const app = createApp({ config, db, log, keyEncryption, ...(options.now ? { now: options.now } : {}) });
     const stopInvalidation = await app.startInvalidation();
+    app.usage.start();
     const close = async () => {
+      await app.usage.stop();
       await stopInvalidation();
       await db.close();
     };
-    return { db, app, demoCredentials, generatedKeyFile: kek.generatedAt, appliedMigrations, close };
+    return { db, app, demoCredentials, admin, generatedKeyFile: kek.generatedAt, appliedMigrations, close };
   } catch (error) {
     await db.close().catch(() => {});
     throw error;

@@ -17,6 +17,21 @@ function banner(config: Config, booted: Awaited<ReturnType<typeof boot>>): strin
     lines.push(`    token endpoint   ${urls.authenticationOrigin(environment)}/tenants/<tenant>/connect/token`);
     lines.push(`    discovery        ${urls.authenticationOrigin(environment)}/tenants/<tenant>/.well-known/openid-configuration`);
     lines.push(`    resource API     ${urls.tenantOrigin(environment, '<tenant>')}/api/v1/<collection>   (reference: /api/v1/docs)`);
+    lines.push(`    admin API        ${urls.adminOrigin(environment)}/v1   (token: ${urls.platformIssuer(environment)}/connect/token)`);
+  }
+  const { admin } = booted;
+  if (admin.file) {
+    lines.push(
+      '',
+      `Platform admin credentials (scope platform:admin) are in ${admin.file} (mode 0600).`,
+      '  The CLI reads them from there:  npm run cli -- tenants list   (npm run cli -- --help for every command)',
+    );
+  }
+  if (admin.unknownToFile.length) {
+    lines.push(
+      '',
+      `The platform of ${admin.unknownToFile.join(', ')} has admin clients already; their credentials are not in this DATA_DIR.`,
+    );
   }
   if (booted.demoCredentials.length) {
     lines.push('', `Demo credentials (also in ${demoCredentialsPath(config.dataDir)}):`);
@@ -46,7 +61,8 @@ function banner(config: Config, booted: Awaited<ReturnType<typeof boot>>): strin
 async function main(): Promise<void> {
   let config: Config;
   try {
-    config = loadConfig();
+    // `npm start -- --bootstrap-admin`: create the platform admin client even in production
+    config = loadConfig(process.argv.includes('--bootstrap-admin') ? { ...process.env, BOOTSTRAP_ADMIN: 'true' } : process.env);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`configuration error: ${error.message}\n`);

@@ -5,9 +5,11 @@
  */
 import Koa from 'koa';
 import type { Logger } from 'pino';
+import { createAdminApi } from './admin/admin-api.ts';
 import { createAccessTokenVerifier } from './api/access-tokens.ts';
 import { createResourceApi } from './api/resource-api.ts';
 import { createAuthenticationHost } from './auth/authentication-host.ts';
+import { createClientUsageRecorder } from './auth/client-usage.ts';
 import type { KeyEncryption } from './auth/key-encryption.ts';
 import { createProviderPool } from './auth/provider-pool.ts';
 import { createTenantCredentials } from './auth/tenant-credentials.ts';
@@ -36,15 +38,12 @@ export function createApp(context: AppContext) {
     keyCacheSize: config.tenantCacheSize,
     ttlMs: config.tenantCacheTtlMs,
   });
-  const providers = createProviderPool({ credentials, urls, max: config.providerPoolSize });
+  const usage = createClientUsageRecorder(db, log, { flushIntervalMs: config.lastUsedFlushMs });
+  const providers = createProviderPool({ credentials, urls, max: config.providerPoolSize, usage });
+  const verifyAccessToken = createAccessTokenVerifier({ cacheSize: config.tokenCacheSize, ...(context.now ? { now: context.now } : {}) });
   const serveAuthenticationHost = createAuthenticationHost({ tenants, providers, urls, protocol: config.publicProtocol });
-  const serveResourceApi = createResourceApi({
-    db,
-    tenants,
-    credentials,
-    urls,
-    verifyAccessToken: createAccessTokenVerifier({ cacheSize: config.tokenCacheSize, ...(context.now ? { now: context.now } : {}) }),
-  });
+  const serveResourceApi = createResourceApi({ db, tenants, credentials, urls, verifyAccessToken });
+  const serveAdminApi = createAdminApi({ config, db, tenants, credentials, verifyAccessToken, urls, keyEncryption: context.keyEncryption });
 
   const app = new Koa({ proxy: config.trustProxy });
   app.silent = true; // errors are logged once, by the problem middleware
@@ -65,7 +64,7 @@ export function createApp(context: AppContext) {
     const target = resolveHostTarget(hostHeader, config.environments);
     if (!target) throw new ApiError('not-found', 'Nothing is served at this address.');
     if (target.kind === 'authentication') await serveAuthenticationHost(ctx, target.environment);
-    else if (target.kind === 'admin') throw new ApiError('not-found', 'Nothing is served at this address.');
+    else if (target.kind === 'admin') await serveAdminApi(ctx, target.environment);
     else await serveResourceApi(ctx, target.environment, target.slug);
   });
 
@@ -91,6 +90,6 @@ export function createApp(context: AppContext) {
       },
     });
 
-  return { app, urls, tenants, credentials, providers, startInvalidation };
+  return { app, urls, tenants, credentials, providers, usage, serveAdminApi, startInvalidation };
 }
 export type App = ReturnType<typeof createApp>;

@@ -35,6 +35,15 @@ export function rejectTenantInQuery(ctx: Context): void {
 /** Reads and parses a JSON body (bounded), and refuses one that names a tenant anywhere. An
  * empty body is no body. */
 export async function readJsonBody(ctx: Context): Promise<unknown> {
+  const body = await parseJsonBody(ctx);
+  const pointers: string[] = [];
+  findTenantPointers(body, '', pointers);
+  if (pointers.length) throw tenantInRequest(pointers);
+  return body;
+}
+
+/** Reads and parses a JSON body (bounded); an empty body is no body. */
+export async function parseJsonBody(ctx: Context): Promise<unknown> {
   const length = ctx.request.length;
   if (length === 0 || (length === undefined && !ctx.get('transfer-encoding'))) return undefined;
   const isJson = ctx.is('application/json', 'application/*+json') !== false;
@@ -57,8 +66,5 @@ export async function readJsonBody(ctx: Context): Promise<unknown> {
   } catch {
     throw new ApiError('invalid-body', 'The request body is not valid JSON.');
   }
-  const pointers: string[] = [];
-  findTenantPointers(body, '', pointers);
-  if (pointers.length) throw tenantInRequest(pointers);
   return body;
 }

@@ -6,7 +6,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { TenantCredentials } from '../auth/tenant-credentials.ts';
-import { tenantScopes } from '../auth/provider.ts';
+import { apiScopes } from '../auth/provider.ts';
 import type { EnvironmentConfig } from '../config/config.ts';
 import type { Database } from '../db/database.ts';
 import { ApiError } from '../http/problem.ts';
@@ -64,7 +64,7 @@ export function createResourceApi(deps: {
       ctx.body = buildOpenApiDocument({
         apiBase: `${origin}/api/v1`,
         tokenUrl: `${deps.urls.issuer(environment, slug)}/connect/token`,
-        scopes: tenantScopes(tenant),
+        scopes: apiScopes(tenant),
         tenantName: tenant.name,
       });
       return;

@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Context } from 'koa';
 import type { EnvironmentConfig } from '../config/config.ts';
 import { ApiError } from '../http/problem.ts';
-import { isValidTenantSlug, type PublicUrls } from '../tenancy/hosts.ts';
+import { isValidTenantSlug, PLATFORM_SLUG, type PublicUrls } from '../tenancy/hosts.ts';
 import type { TenantCache } from '../tenancy/tenants.ts';
 import type { ProviderPool } from './provider-pool.ts';
 import { JWKS_PATH, OAUTH_METADATA_PATH, OAUTH_METADATA_REQUEST, OIDC_DISCOVERY_PATH, TOKEN_PATH } from './provider.ts';
@@ -22,19 +22,27 @@ const PROVIDER_PATHS = new Map([
 const FORWARDING_HEADERS = ['x-forwarded-host', 'x-forwarded-port', 'x-forwarded-for', 'forwarded'];
 
 interface ProviderRequest {
+  /** the issuer's path below the origin: /tenants/<slug> or /platform */
+  readonly base: string;
+  readonly kind: 'tenant' | 'platform';
   readonly slug: string;
   readonly endpoint: string;
   readonly oauthMetadata: boolean;
 }
 
-/** /tenants/<slug><endpoint>, or RFC 8414's /.well-known/oauth-authorization-server/tenants/<slug>. */
+/** /tenants/<slug><endpoint> or /platform<endpoint>, or RFC 8414's
+ * /.well-known/oauth-authorization-server/tenants/<slug> (…/platform). */
 export function parseProviderPath(path: string): ProviderRequest | undefined {
-  const rfc8414 = /^\/\.well-known\/oauth-authorization-server\/tenants\/([^/]+)$/.exec(path);
-  if (rfc8414?.[1]) return { slug: rfc8414[1], endpoint: OIDC_DISCOVERY_PATH, oauthMetadata: true };
-  const match = /^\/tenants\/([^/]+)(\/.*)$/.exec(path);
-  if (!match?.[1] || !match[2] || !PROVIDER_PATHS.has(match[2])) return undefined;
-  if (match[2] === OAUTH_METADATA_PATH) return { slug: match[1], endpoint: OIDC_DISCOVERY_PATH, oauthMetadata: true };
-  return { slug: match[1], endpoint: match[2], oauthMetadata: false };
+  const rfc8414 = /^\/\.well-known\/oauth-authorization-server(\/tenants\/[^/]+|\/platform)$/.exec(path);
+  const match = rfc8414 ? [path, rfc8414[1], OAUTH_METADATA_PATH] : /^(\/tenants\/[^/]+|\/platform)(\/.*)$/.exec(path);
+  const base = match?.[1];
+  const endpoint = match?.[2];
+  if (!base || !endpoint || !PROVIDER_PATHS.has(endpoint)) return undefined;
+  const platform = base === `/${PLATFORM_SLUG}`;
+  const slug = platform ? PLATFORM_SLUG : base.slice('/tenants/'.length);
+  if (!platform && !isValidTenantSlug(slug)) return undefined;
+  const oauthMetadata = endpoint === OAUTH_METADATA_PATH;
+  return { base, kind: platform ? 'platform' : 'tenant', slug, endpoint: oauthMetadata ? OIDC_DISCOVERY_PATH : endpoint, oauthMetadata };
 }
 
 function oauthError(ctx: Context, status: number, error: string, description: string): void {
@@ -51,9 +59,9 @@ export function createAuthenticationHost(deps: {
 }) {
   return async function serveAuthenticationHost(ctx: Context, environment: EnvironmentConfig): Promise<void> {
     const request = parseProviderPath(ctx.path);
-    if (!request || !isValidTenantSlug(request.slug)) throw new ApiError('not-found', 'Nothing is served at this address.');
+    if (!request) throw new ApiError('not-found', 'Nothing is served at this address.');
     const tenant = await deps.tenants.getTenant(environment.name, request.slug);
-    if (!tenant) throw new ApiError('not-found', 'Nothing is served at this address.');
+    if (!tenant || tenant.kind !== request.kind) throw new ApiError('not-found', 'Nothing is served at this address.');
     const methods = PROVIDER_PATHS.get(request.endpoint) ?? [];
     if (!methods.includes(ctx.method)) {
       ctx.set('Allow', methods.join(', '));
@@ -70,7 +78,7 @@ export function createAuthenticationHost(deps: {
     const req = ctx.req as IncomingMessage & { originalUrl?: string; [OAUTH_METADATA_REQUEST]?: boolean };
     const search = ctx.querystring ? `?${ctx.querystring}` : '';
     // oidc-provider derives its mount path from originalUrl minus url (the Express convention)
-    req.originalUrl = `/tenants/${request.slug}${request.endpoint}${search}`;
+    req.originalUrl = `${request.base}${request.endpoint}${search}`;
     req.url = `${request.endpoint}${search}`;
     req.headers.host = deps.urls.host(`authentication.${environment.domain}`);
     req.headers['x-forwarded-proto'] = deps.protocol;

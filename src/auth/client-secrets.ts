@@ -23,14 +23,19 @@ export function hashClientSecret(secret: string): string {
   return `sha256:${createHash('sha256').update(secret, 'utf8').digest('base64url')}`;
 }
 
-/** True when `presented` matches one of the stored hashes. */
-export function verifyClientSecret(presented: string, storedHashes: readonly string[]): boolean {
+/** The stored hash `presented` matches, if any (which one tells last_used_at per secret). */
+export function matchClientSecret(presented: string, storedHashes: readonly string[]): string | undefined {
   const candidate = Buffer.from(hashClientSecret(presented));
-  let matched = false;
+  let matched: string | undefined;
   for (const stored of storedHashes) {
     const expected = Buffer.from(stored);
     // every stored hash is checked: the time taken does not depend on which one matched
-    if (expected.length === candidate.length && timingSafeEqual(expected, candidate)) matched = true;
+    if (expected.length === candidate.length && timingSafeEqual(expected, candidate)) matched = stored;
   }
   return matched;
+}
+
+/** True when `presented` matches one of the stored hashes. */
+export function verifyClientSecret(presented: string, storedHashes: readonly string[]): boolean {
+  return matchClientSecret(presented, storedHashes) !== undefined;
 }

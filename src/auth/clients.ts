@@ -1,11 +1,16 @@
 /** Creating integration clients: the secret is generated here and returned exactly once. */
-import type { Database } from '../db/database.ts';
+import type { Database, Queryable } from '../db/database.ts';
 import { generateClientId, generateClientSecret, hashClientSecret } from './client-secrets.ts';
+
+export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
+export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
 
 export interface NewClient {
   readonly name: string;
   readonly scopes: readonly string[];
   readonly clientId?: string;
+  readonly accessTokenTtl?: number | null;
+  readonly authMethod?: ClientAuthMethod;
 }
 
 export interface IssuedClientCredentials {
@@ -13,19 +18,171 @@ export interface IssuedClientCredentials {
   readonly clientSecret: string;
 }
 
-export async function createClient(db: Database, tenantId: string, input: NewClient): Promise<IssuedClientCredentials> {
+/** Inserts the client and its first secret in the caller's transaction (scoped to the tenant). */
+export async function insertClient(tx: Queryable, tenantId: string, input: NewClient): Promise<IssuedClientCredentials & { id: string }> {
   const clientId = input.clientId ?? generateClientId();
   const clientSecret = generateClientSecret();
-  await db.owner.scoped(tenantId, async (tx) => {
-    const [client] = await tx.query<{ id: string }>(
-      `INSERT INTO clients (tenant_id, client_id, name, scopes) VALUES ($1, $2, $3, $4) RETURNING id`,
-      [tenantId, clientId, input.name, input.scopes],
-    );
-    await tx.query(`INSERT INTO client_secrets (tenant_id, client_id, secret_hash) VALUES ($1, $2, $3)`, [
-      tenantId,
-      client?.id,
-      hashClientSecret(clientSecret),
-    ]);
-  });
+  const [client] = await tx.query<{ id: string }>(
+    `INSERT INTO clients (tenant_id, client_id, name, scopes, access_token_ttl, auth_methods)
+     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+    [tenantId, clientId, input.name, input.scopes, input.accessTokenTtl ?? null, [input.authMethod ?? 'client_secret_basic']],
+  );
+  if (!client) throw new Error('client insert returned no row');
+  await tx.query(`INSERT INTO client_secrets (tenant_id, client_id, secret_hash) VALUES ($1, $2, $3)`, [
+    tenantId,
+    client.id,
+    hashClientSecret(clientSecret),
+  ]);
+  return { id: client.id, clientId, clientSecret };
+}
+
+export async function createClient(db: Database, tenantId: string, input: NewClient): Promise<IssuedClientCredentials> {
+  const { clientId, clientSecret } = await db.owner.scoped(tenantId, (tx) => insertClient(tx, tenantId, input));
   return { clientId, clientSecret };
+}
+
+/** The admin API's view of a client: never a secret or a hash, only each secret's metadata. */
+export interface ClientRepresentation {
+  readonly client_id: string;
+  readonly name: string;
+  readonly scopes: string[];
+  readonly access_token_ttl: number | null;
+  readonly token_endpoint_auth_method: ClientAuthMethod;
+  readonly status: 'enabled' | 'disabled';
+  readonly disabled_at: string | null;
+  readonly last_used_at: string | null;
+  readonly created_at: string;
+  readonly updated_at: string;
+  readonly secrets: { id: string; created_at: string; expires_at: string | null; last_used_at: string | null }[];
+}
+
+const iso = (value: Date | string | null): string | null => (value === null ? null : new Date(value).toISOString());
+
+/** Clients of the tenant the transaction is scoped to, with their secrets' metadata (expired ones
+ * included, so an operator sees what stopped working and when). */
+export async function findClients(tx: Queryable, tenantId: string, clientId?: string): Promise<ClientRepresentation[]> {
+  const rows = await tx.query<{
+    client_id: string;
+    name: string;
+    scopes: string[];
+    access_token_ttl: number | null;
+    auth_methods: string[];
+    disabled_at: Date | null;
+    last_used_at: Date | null;
+    created_at: Date;
+    updated_at: Date;
+    secrets: { id: string; created_at: string; expires_at: string | null; last_used_at: string | null }[];
+  }>(
+    `SELECT c.client_id, c.name, c.scopes, c.access_token_ttl, c.auth_methods, c.disabled_at, c.last_used_at, c.created_at, c.updated_at,
+            coalesce((SELECT json_agg(json_build_object('id', s.id, 'created_at', s.created_at, 'expires_at', s.expires_at,
+                                                        'last_used_at', s.last_used_at) ORDER BY s.created_at DESC)
+                        FROM client_secrets s WHERE s.tenant_id = c.tenant_id AND s.client_id = c.id), '[]') AS secrets
+       FROM clients c
+      WHERE c.tenant_id = $1 ${clientId === undefined ? '' : 'AND c.client_id = $2'}
+      ORDER BY c.created_at, c.client_id`,
+    clientId === undefined ? [tenantId] : [tenantId, clientId],
+  );
+  return rows.map((r) => ({
+    client_id: r.client_id,
+    name: r.name,
+    scopes: r.scopes,
+    access_token_ttl: r.access_token_ttl,
+    token_endpoint_auth_method: (r.auth_methods.find((m) => (CLIENT_AUTH_METHODS as readonly string[]).includes(m)) ??
+      'client_secret_basic') as ClientAuthMethod,
+    status: r.disabled_at ? 'disabled' : 'enabled',
+    disabled_at: iso(r.disabled_at),
+    last_used_at: iso(r.last_used_at),
+    created_at: iso(r.created_at) as string,
+    updated_at: iso(r.updated_at) as string,
+    secrets: r.secrets.map((s) => ({
+      id: s.id,
+      created_at: iso(s.created_at) as string,
+      expires_at: iso(s.expires_at),
+      last_used_at: iso(s.last_used_at),
+    })),
+  }));
+}
+
+export interface ClientChanges {
+  readonly name?: string;
+  readonly scopes?: readonly string[];
+  readonly accessTokenTtl?: number | null;
+  readonly authMethod?: ClientAuthMethod;
+  readonly disabled?: boolean;
+}
+
+/** Applies the changes; false when no such client. */
+export async function updateClient(tx: Queryable, tenantId: string, clientId: string, changes: ClientChanges): Promise<boolean> {
+  const sets = ['updated_at = now()'];
+  const params: unknown[] = [tenantId, clientId];
+  const set = (sql: string, value: unknown) => {
+    params.push(value);
+    sets.push(sql.replace('?', `$${params.length}`));
+  };
+  if (changes.name !== undefined) set('name = ?', changes.name);
+  if (changes.scopes !== undefined) set('scopes = ?', changes.scopes);
+  if (changes.accessTokenTtl !== undefined) set('access_token_ttl = ?', changes.accessTokenTtl);
+  if (changes.authMethod !== undefined) set('auth_methods = ?', [changes.authMethod]);
+  if (changes.disabled === true) sets.push('disabled_at = coalesce(disabled_at, now())');
+  if (changes.disabled === false) sets.push('disabled_at = NULL');
+  const rows = await tx.query(`UPDATE clients SET ${sets.join(', ')} WHERE tenant_id = $1 AND client_id = $2 RETURNING 1`, params);
+  return rows.length > 0;
+}
+
+export async function deleteClient(tx: Queryable, tenantId: string, clientId: string): Promise<boolean> {
+  const rows = await tx.query(`DELETE FROM clients WHERE tenant_id = $1 AND client_id = $2 RETURNING 1`, [tenantId, clientId]);
+  return rows.length > 0;
+}
+
+export const MAX_LIVE_SECRETS = 2;
+/** How long a rotated-out secret keeps working unless the caller says otherwise: 7 days. */
+export const DEFAULT_SECRET_GRACE_SECONDS = 7 * 86400;
+
+export class TooManyLiveSecretsError extends Error {
+  override name = 'TooManyLiveSecretsError';
+  readonly expiresAt: string;
+  constructor(expiresAt: string) {
+    super(`the client already has ${MAX_LIVE_SECRETS} live secrets; the older one expires at ${expiresAt}`);
+    this.expiresAt = expiresAt;
+  }
+}
+
+/**
+ * A new secret; every live one keeps working until now + graceSeconds (or its own earlier
+ * expiry); 0 ends them at once. At most two live at once: rotating again while a previous secret
+ * is still in its grace period is refused rather than cutting that one short silently.
+ */
+export async function rotateClientSecret(
+  tx: Queryable,
+  tenantId: string,
+  clientId: string,
+  graceSeconds: number,
+): Promise<{ clientSecret: string } | undefined> {
+  const [client] = await tx.query<{ id: string }>(`SELECT id FROM clients WHERE tenant_id = $1 AND client_id = $2 FOR UPDATE`, [
+    tenantId,
+    clientId,
+  ]);
+  if (!client) return undefined;
+  const live = await tx.query<{ id: string; expires_at: Date | null }>(
+    `SELECT id, expires_at FROM client_secrets
+      WHERE tenant_id = $1 AND client_id = $2 AND (expires_at IS NULL OR expires_at > now())
+      ORDER BY created_at`,
+    [tenantId, client.id],
+  );
+  const expiring = live.find((s) => s.expires_at !== null);
+  if (live.length >= MAX_LIVE_SECRETS && graceSeconds > 0 && expiring)
+    throw new TooManyLiveSecretsError(iso(expiring.expires_at) as string);
+  await tx.query(
+    `UPDATE client_secrets SET expires_at = LEAST(coalesce(expires_at, now() + make_interval(secs => $3)), now() + make_interval(secs => $3))
+      WHERE tenant_id = $1 AND client_id = $2 AND (expires_at IS NULL OR expires_at > now())`,
+    [tenantId, client.id, graceSeconds],
+  );
+  const clientSecret = generateClientSecret();
+  await tx.query(`INSERT INTO client_secrets (tenant_id, client_id, secret_hash) VALUES ($1, $2, $3)`, [
+    tenantId,
+    client.id,
+    hashClientSecret(clientSecret),
+  ]);
+  await tx.query(`UPDATE clients SET updated_at = now() WHERE tenant_id = $1 AND id = $2`, [tenantId, client.id]);
+  return { clientSecret };
 }

@@ -7,6 +7,7 @@ import { LRUCache } from 'lru-cache';
 import type { EnvironmentConfig } from '../config/config.ts';
 import type { PublicUrls } from '../tenancy/hosts.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
+import type { ClientUsageRecorder } from './client-usage.ts';
 import { createTenantProvider } from './provider.ts';
 import type { TenantCredentials } from './tenant-credentials.ts';
 
@@ -20,19 +21,22 @@ export class TenantNotProvisionedError extends Error {
   override name = 'TenantNotProvisionedError';
 }
 
-export function createProviderPool(deps: { credentials: TenantCredentials; urls: PublicUrls; max: number }) {
+export function createProviderPool(deps: { credentials: TenantCredentials; urls: PublicUrls; max: number; usage?: ClientUsageRecorder }) {
   const pool = new LRUCache<string, PooledProvider>({ max: deps.max });
   const building = new Map<string, Promise<PooledProvider>>();
 
   async function build(environment: EnvironmentConfig, tenant: Tenant): Promise<PooledProvider> {
     const keys = await deps.credentials.getKeys(tenant.id);
     if (!keys) throw new TenantNotProvisionedError(`tenant ${tenant.environment}/${tenant.slug} has no current signing key`);
+    const platform = tenant.kind === 'platform';
     const provider = createTenantProvider({
       tenant,
-      issuer: deps.urls.issuer(environment, tenant.slug),
-      audience: deps.urls.tenantOrigin(environment, tenant.slug),
+      issuer: platform ? deps.urls.platformIssuer(environment) : deps.urls.issuer(environment, tenant.slug),
+      audience: platform ? deps.urls.adminOrigin(environment) : deps.urls.tenantOrigin(environment, tenant.slug),
+      ...(platform ? {} : { adminAudience: deps.urls.adminOrigin(environment) }),
       keys,
       findClient: (clientId) => deps.credentials.getClient(tenant.id, clientId),
+      ...(deps.usage ? { onClientAuthenticated: (clientId: string, hash: string) => deps.usage?.record(tenant.id, clientId, hash) } : {}),
     });
     const callback = provider.callback();
     return { tenant, settingsKey: JSON.stringify(tenant.settings), handle: (req, res) => callback(req, res) as unknown as Promise<void> };

@@ -10,9 +10,10 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import Provider, { errors, type Configuration } from 'oidc-provider';
+import { PLATFORM_ADMIN_SCOPE, TENANT_ADMIN_SCOPE } from '../tenancy/scopes.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
 import { DEFAULT_ACCESS_TOKEN_TTL, DEFAULT_SCOPES } from '../tenancy/tenants.ts';
-import { verifyClientSecret } from './client-secrets.ts';
+import { matchClientSecret } from './client-secrets.ts';
 import type { ClientRecord, TenantKeys } from './tenant-credentials.ts';
 
 export const TOKEN_PATH = '/connect/token';
@@ -26,14 +27,25 @@ export const OAUTH_METADATA_REQUEST = Symbol('oauth-authorization-server metadat
 export interface TenantProviderInput {
   readonly tenant: Tenant;
   readonly issuer: string;
-  /** the tenant's API origin in this environment: the access tokens' audience */
+  /** the default resource: the tenant's API origin (the platform's: the admin API origin) */
   readonly audience: string;
+  /** the admin API origin, for a tenant's `tenant:admin` tokens (RFC 8707 resource) */
+  readonly adminAudience?: string;
   readonly keys: TenantKeys;
   readonly findClient: (clientId: string) => Promise<ClientRecord | undefined>;
+  /** a client authenticated with the secret whose hash is given (feeds last_used_at) */
+  readonly onClientAuthenticated?: (clientId: string, secretHash: string) => void;
 }
 
+/** Every scope the tenant's issuer can grant. */
 export function tenantScopes(tenant: Tenant): string[] {
+  if (tenant.kind === 'platform') return [PLATFORM_ADMIN_SCOPE];
   return [...(tenant.settings.scopes ?? DEFAULT_SCOPES)];
+}
+
+/** The scopes of the tenant's resource API (what its OpenAPI document lists). */
+export function apiScopes(tenant: Tenant): string[] {
+  return tenantScopes(tenant).filter((s) => s !== TENANT_ADMIN_SCOPE);
 }
 
 /** Only fields that describe something this server really does (RFC 8414 / OIDC Discovery). */
@@ -101,8 +113,14 @@ function clientMetadata(client: ClientRecord) {
 }
 
 export function createTenantProvider(input: TenantProviderInput): Provider {
-  const { tenant, audience, keys } = input;
+  const { tenant, audience, adminAudience, keys } = input;
   const scopes = tenantScopes(tenant);
+  // A tenant's issuer serves two resources: its API (every scope but tenant:admin) and, for
+  // tenant:admin alone, the admin API. The platform issuer serves only the admin API.
+  const resourceScopes = (resource: string) =>
+    resource === adminAudience ? scopes.filter((s) => s === TENANT_ADMIN_SCOPE) : scopes.filter((s) => s !== TENANT_ADMIN_SCOPE);
+  const requestedScopes = (ctx: { oidc: { params?: Record<string, unknown> } }) =>
+    typeof ctx.oidc.params?.scope === 'string' ? ctx.oidc.params.scope.split(' ') : undefined;
   const ttl = tenant.settings.access_token_ttl ?? DEFAULT_ACCESS_TOKEN_TTL;
 
   const Adapter = class extends NoPersistence {
@@ -143,26 +161,47 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
       rpInitiatedLogout: { enabled: false },
       resourceIndicators: {
         enabled: true,
-        defaultResource: () => audience,
+        // asking for tenant:admin means asking for the admin API, without naming it as `resource`
+        // (or, without `scope`, when tenant:admin is all the client may have)
+        defaultResource: (ctx, client) => {
+          if (!adminAudience) return audience;
+          const requested = requestedScopes(ctx);
+          const wanted = requested ?? client.scope?.split(' ') ?? [];
+          const forAdmin = requested
+            ? wanted.includes(TENANT_ADMIN_SCOPE)
+            : wanted.length > 0 && wanted.every((s) => s === TENANT_ADMIN_SCOPE);
+          return forAdmin ? adminAudience : audience;
+        },
         useGrantedResource: () => true,
         // Runs before oidc-provider checks the requested scopes against the client's, so this is
         // where a scope this tenant does not define is refused (oidc-provider would drop it
-        // silently) and where a request without `scope` gets every scope the client is allowed,
-        // as Auth0 and Keycloak do for client_credentials.
+        // silently) and where a request without `scope` gets every scope the client is allowed
+        // for that resource, as Auth0 and Keycloak do for client_credentials.
         getResourceServerInfo: (ctx, resourceIndicator, client) => {
-          if (resourceIndicator !== audience) {
-            throw new errors.InvalidTarget(`this authorization server issues tokens only for ${audience}`);
+          if (resourceIndicator !== audience && resourceIndicator !== adminAudience) {
+            throw new errors.InvalidTarget(
+              `this authorization server issues tokens only for ${[audience, adminAudience].filter(Boolean).join(' and ')}`,
+            );
           }
-          const requested = ctx.oidc.params?.scope;
-          if (typeof requested === 'string') {
-            const unknown = requested.split(' ').find((s) => !scopes.includes(s));
-            if (unknown !== undefined) throw new errors.InvalidScope('requested scope is not allowed', unknown);
+          const offered = resourceScopes(resourceIndicator);
+          const requested = requestedScopes(ctx);
+          if (requested) {
+            const unknown = requested.find((s) => !offered.includes(s));
+            if (unknown !== undefined) {
+              const detail = scopes.includes(unknown)
+                ? `${TENANT_ADMIN_SCOPE} is for the admin API: request it alone`
+                : 'requested scope is not allowed';
+              throw new errors.InvalidScope(detail, unknown);
+            }
           } else if (ctx.oidc.params && client.scope) {
-            ctx.oidc.params.scope = client.scope;
+            ctx.oidc.params.scope = client.scope
+              .split(' ')
+              .filter((s) => offered.includes(s))
+              .join(' ');
           }
           return {
-            scope: scopes.join(' '),
-            audience,
+            scope: offered.join(' '),
+            audience: resourceIndicator,
             // extra client metadata is exposed camel-cased on the Client instance
             accessTokenTTL: (client as unknown as { accessTokenTtl?: number }).accessTokenTtl ?? ttl,
             accessTokenFormat: 'jwt',
@@ -184,8 +223,13 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
   // caller's own headers never reach this point.
   provider.proxy = true;
 
-  provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret: string }, presented: string) {
-    return verifyClientSecret(presented, this.clientSecret.split(' '));
+  provider.Client.prototype.compareClientSecret = function compareClientSecret(
+    this: { clientId: string; clientSecret: string },
+    presented: string,
+  ) {
+    const matched = matchClientSecret(presented, this.clientSecret.split(' '));
+    if (matched !== undefined) input.onClientAuthenticated?.(this.clientId, matched);
+    return matched !== undefined;
   };
 
   provider.use(async (ctx, next) => {

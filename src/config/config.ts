@@ -33,6 +33,9 @@ export interface Config {
   readonly tenantCacheSize: number;
   readonly tenantCacheTtlMs: number;
   readonly tokenCacheSize: number;
+  readonly bootstrapAdmin: boolean;
+  readonly tenantPurgeAfterDays: number;
+  readonly lastUsedFlushMs: number;
 }
 
 export class ConfigError extends Error {
@@ -130,6 +133,21 @@ export const OPTIONS = {
     schema: { type: 'integer', minimum: 0 },
     default: '50000',
   },
+  BOOTSTRAP_ADMIN: {
+    description:
+      'create a platform admin client on first start, credentials in DATA_DIR/admin-credentials.json (default: on, except in production; or npm start -- --bootstrap-admin)',
+    schema: { enum: ['true', 'false', '1', '0'] },
+  },
+  TENANT_PURGE_AFTER_DAYS: {
+    description: 'days a soft-deleted tenant must stay deleted before it may be purged',
+    schema: { type: 'integer', minimum: 0 },
+    default: '30',
+  },
+  LAST_USED_FLUSH_MS: {
+    description: "how often clients' and secrets' last_used_at is written (at most once per interval per row)",
+    schema: { type: 'integer', minimum: 100 },
+    default: '10000',
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 type OptionName = keyof typeof OPTIONS;
@@ -217,6 +235,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('SEED_DEMO', 'demo tenants and credentials are never created when NODE_ENV=production');
   }
   const publicPortRaw = read(env, 'PUBLIC_PORT');
+  const bootstrapAdminRaw = read(env, 'BOOTSTRAP_ADMIN');
   return {
     nodeEnv,
     port,
@@ -235,5 +254,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tenantCacheSize: Number(read(env, 'TENANT_CACHE_SIZE')),
     tenantCacheTtlMs: Number(read(env, 'TENANT_CACHE_TTL_MS')),
     tokenCacheSize: Number(read(env, 'TOKEN_CACHE_SIZE')),
+    bootstrapAdmin: bootstrapAdminRaw === undefined ? !production : bool(bootstrapAdminRaw),
+    tenantPurgeAfterDays: Number(read(env, 'TENANT_PURGE_AFTER_DAYS')),
+    lastUsedFlushMs: Number(read(env, 'LAST_USED_FLUSH_MS')),
   };
 }

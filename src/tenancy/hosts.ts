@@ -6,6 +6,9 @@ import type { EnvironmentConfig } from '../config/config.ts';
 
 export const TENANT_SLUG = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
+/** The platform issuer's tenant row (authentication.<domain>/platform); reserved below. */
+export const PLATFORM_SLUG = 'platform';
+
 /** Subdomains that name a platform service, never a tenant. */
 export const RESERVED_SLUGS: ReadonlySet<string> = new Set([
   'authentication',

@@ -5,26 +5,36 @@
 import { randomUUID } from 'node:crypto';
 import type { KeyEncryption } from '../auth/key-encryption.ts';
 import { generateSigningKey, insertSigningKey } from '../auth/signing-keys.ts';
-import type { Database } from '../db/database.ts';
-import { isValidTenantSlug } from './hosts.ts';
-import type { TenantSettings, TenantStatus } from './tenants.ts';
+import type { Database, ScopedTransaction } from '../db/database.ts';
+import { isValidTenantSlug, PLATFORM_SLUG } from './hosts.ts';
+import type { TenantKind, TenantSettings, TenantStatus } from './tenants.ts';
 
 export interface NewTenant {
   readonly environment: string;
   readonly slug: string;
   readonly name: string;
+  readonly kind?: TenantKind;
   readonly status?: TenantStatus;
   readonly settings?: TenantSettings;
 }
 
-export async function provisionTenant(db: Database, encryption: KeyEncryption, input: NewTenant): Promise<{ id: string }> {
-  if (!isValidTenantSlug(input.slug)) throw new TypeError(`invalid or reserved tenant slug: ${JSON.stringify(input.slug)}`);
+export async function provisionTenant(
+  db: Database,
+  encryption: KeyEncryption,
+  input: NewTenant,
+  /** more work in the same transaction (the audit record, synced clients), after the tenant row */
+  within?: (tx: ScopedTransaction, tenantId: string) => Promise<void>,
+): Promise<{ id: string }> {
+  const kind = input.kind ?? 'tenant';
+  const slugOk = kind === 'platform' ? input.slug === PLATFORM_SLUG : isValidTenantSlug(input.slug);
+  if (!slugOk) throw new TypeError(`invalid or reserved tenant slug: ${JSON.stringify(input.slug)}`);
   // RSA key generation takes ~140 ms: done here, before the transaction, never on a request path
   const key = await generateSigningKey(input.settings?.signing_alg ?? 'ES256');
   const id = randomUUID();
   await db.owner.scoped(id, async (tx) => {
-    await tx.query(`INSERT INTO tenants (id, environment, slug, name, status, settings) VALUES ($1, $2, $3, $4, $5, $6)`, [
+    await tx.query(`INSERT INTO tenants (id, kind, environment, slug, name, status, settings) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
       id,
+      kind,
       input.environment,
       input.slug,
       input.name,
@@ -32,6 +42,7 @@ export async function provisionTenant(db: Database, encryption: KeyEncryption, i
       JSON.stringify(input.settings ?? {}),
     ]);
     await insertSigningKey(tx, id, key, encryption);
+    if (within) await within(tx, id);
   });
   return { id };
 }

@@ -6,3 +6,11 @@ export const COLLECTION_PATHS = ['employees', 'org-units', 'contracts', 'activit
 export type CollectionPath = (typeof COLLECTION_PATHS)[number];
 
 export const ALL_SCOPES: readonly string[] = COLLECTION_PATHS.flatMap((path) => [`${path}:read`, `${path}:write`]);
+
+/** Lets a tenant's own client manage that tenant's clients (and webhooks) on the admin API. */
+export const TENANT_ADMIN_SCOPE = 'tenant:admin';
+/** The platform issuer's only scope: everything on the admin API. */
+export const PLATFORM_ADMIN_SCOPE = 'platform:admin';
+
+/** What a tenant may offer: the API's scopes and self-service administration. */
+export const TENANT_SCOPES: readonly string[] = [...ALL_SCOPES, TENANT_ADMIN_SCOPE];

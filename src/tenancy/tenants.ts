@@ -5,7 +5,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { Database } from '../db/database.ts';
-import { ALL_SCOPES } from './scopes.ts';
+import { TENANT_SCOPES } from './scopes.ts';
 
 export type TenantStatus = 'PENDING' | 'ACTIVE' | 'SUSPENDED';
 
@@ -14,6 +14,9 @@ export interface TenantSettings {
   readonly access_token_ttl?: number;
   readonly signing_alg?: 'ES256' | 'EdDSA' | 'PS256' | 'RS256';
   readonly scopes?: readonly string[];
+  /** requests per second */
+  readonly rate_limit?: { readonly per_client?: number; readonly per_tenant?: number };
+  readonly webhooks?: { readonly enabled?: boolean; readonly max_subscriptions?: number };
 }
 
 /** 'platform' is the row behind the platform issuer (authentication.<domain>/platform). */
@@ -30,7 +33,7 @@ export interface Tenant {
 }
 
 export const DEFAULT_ACCESS_TOKEN_TTL = 3600;
-export const DEFAULT_SCOPES = ALL_SCOPES;
+export const DEFAULT_SCOPES = TENANT_SCOPES;
 
 export function createTenantQueries(db: Database) {
   return {

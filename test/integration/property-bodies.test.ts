@@ -293,7 +293,9 @@ describe.each(testDatabaseKinds())('property-based request bodies on %s', (kind)
     const credential = server.credential('sandbox', 'acme');
     token = await accessToken(server, credential);
     const owner = server.booted.db.owner;
-    const tenants = await owner.query<{ id: string; environment: string; slug: string }>('SELECT id, environment, slug FROM tenants');
+    const tenants = await owner.query<{ id: string; environment: string; slug: string }>(
+      `SELECT id, environment, slug FROM tenants WHERE kind = 'tenant'`,
+    );
     const acmeId = tenants.find((t) => t.environment === 'sandbox' && t.slug === 'acme')?.id;
     others = tenants.filter((t) => t.id !== acmeId).map((t) => t.id);
     expect(others).toHaveLength(3); // both globex tenants and production acme

@@ -93,7 +93,7 @@ describe.each(testDatabaseKinds())('authorization server on %s', (kind) => {
       jwks_uri: `${credential.issuer}/.well-known/jwks.json`,
       grant_types_supported: ['client_credentials'],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
-      scopes_supported: [...ALL_SCOPES],
+      scopes_supported: [...ALL_SCOPES, 'tenant:admin'],
       response_types_supported: [],
       subject_types_supported: ['public'],
       id_token_signing_alg_values_supported: ['ES256'],

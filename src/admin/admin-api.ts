@@ -1,0 +1,74 @@
+/**
+ * `admin.<domain>/v1/…`: the platform admin API of one environment. Each request reads top to
+ * bottom: a request id, the public OpenAPI document if asked, the caller's token (platform
+ * admin or a tenant's own admin client), the body, then the route.
+ */
+import { randomUUID } from 'node:crypto';
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { parseJsonBody } from '../api/request-guards.ts';
+import type { EnvironmentConfig } from '../config/config.ts';
+import { ApiError } from '../http/problem.ts';
+import { createAdminAuthenticator } from './admin-auth.ts';
+import { buildAdminOpenApiDocument } from './admin-openapi.ts';
+import type { AdminDeps, AdminState } from './admin-steps.ts';
+import { registerAuditRoutes } from './audit-routes.ts';
+import { registerClientRoutes } from './client-routes.ts';
+import { registerTenantRoutes } from './tenant-routes.ts';
+
+const NOT_FOUND_DETAIL = 'Nothing is served at this address.';
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function createAdminApi(deps: AdminDeps, extraRoutes: ((router: Router<AdminState>, deps: AdminDeps) => void)[] = []) {
+  const router = new Router<AdminState>({ prefix: '/v1' });
+  registerTenantRoutes(router, deps);
+  registerClientRoutes(router, deps);
+  registerAuditRoutes(router, deps);
+  for (const register of extraRoutes) register(router, deps);
+  const routes = router.routes();
+  const allowedMethods = router.allowedMethods();
+  const authenticateAdmin = createAdminAuthenticator(deps);
+
+  /** Every (method, path) the router answers, for the OpenAPI completeness test. */
+  const routeTable = router.stack.flatMap((layer) =>
+    layer.methods
+      .filter((m) => m !== 'HEAD')
+      .map((method) => ({
+        method,
+        path: String(layer.path)
+          .replace(/^\/v1/, '')
+          .replace(/:(\w+)/g, '{$1}'),
+      })),
+  );
+
+  async function serveAdminApi(ctx: Context, environment: EnvironmentConfig): Promise<void> {
+    const requestId = REQUEST_ID.test(ctx.get('x-request-id')) ? ctx.get('x-request-id') : randomUUID();
+    ctx.set('X-Request-Id', requestId);
+    if (ctx.path !== '/v1' && !ctx.path.startsWith('/v1/')) throw new ApiError('not-found', NOT_FOUND_DETAIL);
+    const base = `${deps.urls.adminOrigin(environment)}/v1`;
+    if (ctx.path === '/v1/openapi.json' && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
+      ctx.body = buildAdminOpenApiDocument({
+        adminBase: base,
+        platformTokenUrl: `${deps.urls.platformIssuer(environment)}/connect/token`,
+        tenantTokenUrlTemplate: `${deps.urls.authenticationOrigin(environment)}/tenants/{tenant}/connect/token`,
+      });
+      return;
+    }
+    const principal = await authenticateAdmin(ctx, environment);
+    ctx.set('Cache-Control', 'no-store');
+    const state = ctx.state as AdminState;
+    state.environment = environment;
+    state.principal = principal;
+    state.requestId = requestId;
+    state.base = base;
+    if (['POST', 'PUT', 'PATCH', 'DELETE'].includes(ctx.method)) state.body = await parseJsonBody(ctx);
+
+    await allowedMethods(ctx as never, () => routes(ctx as never, async () => {}));
+    if (ctx.status === 405 || ctx.status === 501) {
+      throw new ApiError('method-not-allowed', `${ctx.method} is not allowed here.`, { headers: { Allow: ctx.response.get('Allow') } });
+    }
+    if (ctx.body === undefined && ctx.status !== 204) throw new ApiError('not-found', NOT_FOUND_DETAIL);
+  }
+
+  return Object.assign(serveAdminApi, { routeTable });
+}

@@ -1,0 +1,272 @@
+/**
+ * The admin API's OpenAPI 3.1 document, from the same schemas its routes validate with. The
+ * security scheme is the platform issuer's client_credentials flow (platform:admin); operations
+ * a tenant's own client may call say so (tenant:admin, from the tenant's token endpoint).
+ */
+import { ADMIN_SCHEMAS } from './admin-schemas.ts';
+
+type Operation = Record<string, unknown>;
+
+const problem = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+});
+const json = (description: string, schema: Record<string, unknown>) => ({ description, content: { 'application/json': { schema } } });
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const list = (name: string) => ({
+  type: 'object',
+  properties: { data: { type: 'array', items: ref(name) }, next: { type: ['string', 'null'], description: 'URL of the next page' } },
+  required: ['data', 'next'],
+});
+
+const COMMON = {
+  '400': problem('malformed request or query'),
+  '401': problem('missing, invalid or expired access token'),
+  '403': problem('the token lacks the scope, or the tenant admin is suspended'),
+  '404': problem('no such tenant or client in this environment (or not yours)'),
+  '422': problem('the body breaks the schema or a rule; `errors` has one JSON pointer per member'),
+};
+
+function op(
+  summary: string,
+  options: {
+    operationId: string;
+    tags: string[];
+    body?: string;
+    query?: keyof typeof ADMIN_SCHEMAS;
+    ok: [status: string, description: string, schema?: Record<string, unknown>];
+    tenantAdmin?: boolean;
+    extra?: Record<string, unknown>;
+  },
+): Operation {
+  const parameters = options.query
+    ? Object.entries((ADMIN_SCHEMAS[options.query] as { properties: Record<string, unknown> }).properties).map(([name, schema]) => ({
+        name,
+        in: 'query',
+        required: false,
+        schema,
+      }))
+    : [];
+  const [status, description, schema] = options.ok;
+  return {
+    summary,
+    operationId: options.operationId,
+    tags: options.tags,
+    ...(parameters.length ? { parameters } : {}),
+    ...(options.body ? { requestBody: { required: true, content: { 'application/json': { schema: ref(options.body) } } } } : {}),
+    security: [{ platformAdmin: ['platform:admin'] }, ...(options.tenantAdmin ? [{ tenantAdmin: ['tenant:admin'] }] : [])],
+    responses: { [status]: schema ? json(description, schema) : { description }, ...COMMON, ...options.extra },
+  };
+}
+
+const slug = { name: 'slug', in: 'path', required: true, schema: { type: 'string' } };
+const clientId = { name: 'clientId', in: 'path', required: true, schema: { type: 'string' } };
+const conflict = { '409': problem('conflicts with the current state (taken slug, not deleted, too early to purge, …)') };
+
+export function buildAdminOpenApiDocument(input: { adminBase: string; platformTokenUrl: string; tenantTokenUrlTemplate: string }) {
+  const T = ['Tenants'];
+  const C = ['Clients'];
+  const K = ['Signing keys'];
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'tenant-connect admin API',
+      version: '1.0.0',
+      description:
+        'Operate the platform: tenants, their integration clients and signing keys, and the audit log. ' +
+        `Get a token from ${input.platformTokenUrl} (client_credentials, scope platform:admin). A tenant's own client with ` +
+        `the scope tenant:admin (token from ${input.tenantTokenUrlTemplate}) may manage that tenant's clients.`,
+    },
+    servers: [{ url: input.adminBase }],
+    components: {
+      securitySchemes: {
+        platformAdmin: {
+          type: 'oauth2',
+          flows: { clientCredentials: { tokenUrl: input.platformTokenUrl, scopes: { 'platform:admin': 'everything on this API' } } },
+        },
+        tenantAdmin: {
+          type: 'oauth2',
+          description: "a tenant's own client; only that tenant's clients",
+          flows: { clientCredentials: { tokenUrl: input.tenantTokenUrlTemplate, scopes: { 'tenant:admin': "the tenant's clients" } } },
+        },
+      },
+      schemas: {
+        Problem: {
+          type: 'object',
+          properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' } },
+          required: ['type', 'title', 'status', 'detail'],
+        },
+        ...ADMIN_SCHEMAS,
+      },
+    },
+    paths: {
+      '/tenants': {
+        get: op('List tenants', { operationId: 'listTenants', tags: T, query: 'TenantListQuery', ok: ['200', 'a page', list('Tenant')] }),
+        post: op('Provision a tenant (and its signing key)', {
+          operationId: 'createTenant',
+          tags: T,
+          body: 'TenantCreate',
+          ok: ['201', 'created', ref('Tenant')],
+          extra: conflict,
+        }),
+      },
+      '/tenants/{slug}': {
+        parameters: [slug],
+        get: op('Get a tenant', {
+          operationId: 'getTenant',
+          tags: T,
+          query: 'TenantGetQuery',
+          ok: ['200', 'the tenant', ref('Tenant')],
+          tenantAdmin: true,
+        }),
+        patch: op('Change name or settings (JSON merge patch; null resets a setting)', {
+          operationId: 'updateTenant',
+          tags: T,
+          body: 'TenantUpdate',
+          ok: ['200', 'changed', ref('Tenant')],
+        }),
+        delete: op('Soft-delete: SUSPENDED, hidden, slug kept; restorable', {
+          operationId: 'deleteTenant',
+          tags: T,
+          ok: ['200', 'deleted', ref('Tenant')],
+        }),
+      },
+      ...Object.fromEntries(
+        (
+          [
+            ['suspend', 'Suspend: tokens refused, API answers 403', undefined],
+            ['activate', 'Activate', undefined],
+            ['restore', 'Restore a soft-deleted tenant', 'TenantRestore'],
+          ] as const
+        ).map(([action, summary, body]) => [
+          `/tenants/{slug}/${action}`,
+          {
+            parameters: [slug],
+            post: op(summary, {
+              operationId: `${action}Tenant`,
+              tags: T,
+              ...(body ? { body } : {}),
+              ok: ['200', 'the tenant', ref('Tenant')],
+              extra: conflict,
+            }),
+          },
+        ]),
+      ),
+      '/tenants/{slug}/purge': {
+        parameters: [slug],
+        post: op('Delete a soft-deleted tenant and all its data for good (after TENANT_PURGE_AFTER_DAYS)', {
+          operationId: 'purgeTenant',
+          tags: T,
+          body: 'TenantPurge',
+          ok: ['204', 'purged'],
+          extra: conflict,
+        }),
+      },
+      '/tenants/{slug}/sandbox-sync': {
+        parameters: [slug],
+        post: op("Copy the tenant's settings and clients (same ids and secrets) into the sandbox", {
+          operationId: 'syncSandbox',
+          tags: T,
+          ok: ['200', 'synced', ref('SandboxSyncResult')],
+          extra: conflict,
+        }),
+      },
+      '/tenants/{slug}/clients': {
+        parameters: [slug],
+        get: op('List clients (never secrets)', {
+          operationId: 'listClients',
+          tags: C,
+          ok: ['200', 'all clients', list('Client')],
+          tenantAdmin: true,
+        }),
+        post: op('Create a client; the secret is returned once', {
+          operationId: 'createClient',
+          tags: C,
+          body: 'ClientCreate',
+          ok: ['201', 'created', ref('ClientWithSecret')],
+          tenantAdmin: true,
+          extra: conflict,
+        }),
+      },
+      '/tenants/{slug}/clients/{clientId}': {
+        parameters: [slug, clientId],
+        get: op('Get a client', { operationId: 'getClient', tags: C, ok: ['200', 'the client', ref('Client')], tenantAdmin: true }),
+        patch: op('Change name, scopes, token lifetime or auth method', {
+          operationId: 'updateClient',
+          tags: C,
+          body: 'ClientUpdate',
+          ok: ['200', 'changed', ref('Client')],
+          tenantAdmin: true,
+        }),
+        delete: op('Delete a client; its tokens stop working within a second', {
+          operationId: 'deleteClient',
+          tags: C,
+          ok: ['204', 'deleted'],
+          tenantAdmin: true,
+        }),
+      },
+      '/tenants/{slug}/clients/{clientId}/rotate-secret': {
+        parameters: [slug, clientId],
+        post: op('Issue a new secret; the previous one works until expires_in (default 7 days)', {
+          operationId: 'rotateClientSecret',
+          tags: C,
+          body: 'SecretRotation',
+          ok: ['200', 'the new secret, shown once', ref('SecretRotationResult')],
+          tenantAdmin: true,
+          extra: conflict,
+        }),
+      },
+      ...Object.fromEntries(
+        (['disable', 'enable'] as const).map((action) => [
+          `/tenants/{slug}/clients/{clientId}/${action}`,
+          {
+            parameters: [slug, clientId],
+            post: op(action === 'disable' ? 'Disable: no tokens, existing tokens refused within a second' : 'Enable', {
+              operationId: `${action}Client`,
+              tags: C,
+              ok: ['200', 'the client', ref('Client')],
+              tenantAdmin: true,
+            }),
+          },
+        ]),
+      ),
+      '/tenants/{slug}/keys': {
+        parameters: [slug],
+        get: op('List signing keys (next, current, retired)', { operationId: 'listKeys', tags: K, ok: ['200', 'the keys', list('Key')] }),
+      },
+      '/tenants/{slug}/keys/rotate': {
+        parameters: [slug],
+        post: op('Stage a next key, promoted after the delay; immediate: an emergency rotation that drops the old key', {
+          operationId: 'rotateKeys',
+          tags: K,
+          body: 'KeyRotation',
+          ok: ['200', 'what changed', { type: 'object', properties: { key: ref('Key'), retired: { type: 'array', items: ref('Key') } } }],
+          extra: conflict,
+        }),
+      },
+      '/key-encryption-key/rotate': {
+        post: op('Re-encrypt every private signing key under the current key-encryption key', {
+          operationId: 'rotateKeyEncryptionKey',
+          tags: K,
+          ok: [
+            '200',
+            'counts',
+            {
+              type: 'object',
+              properties: { tenants: { type: 'integer' }, reencrypted: { type: 'integer' }, already_current: { type: 'integer' } },
+            },
+          ],
+        }),
+      },
+      '/audit-events': {
+        get: op('The audit log, newest first', {
+          operationId: 'listAuditEvents',
+          tags: ['Audit'],
+          query: 'AuditQuery',
+          ok: ['200', 'a page', list('AuditEvent')],
+          tenantAdmin: true,
+        }),
+      },
+    },
+  };
+}

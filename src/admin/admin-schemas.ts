@@ -1,0 +1,246 @@
+/**
+ * The admin API's request and response schemas: ajv validates requests with them and the OpenAPI
+ * document publishes the very same objects.
+ */
+import { CLIENT_AUTH_METHODS, DEFAULT_SECRET_GRACE_SECONDS } from '../auth/clients.ts';
+import { SIGNING_ALGORITHMS } from '../auth/signing-keys.ts';
+import { TENANT_SLUG } from '../tenancy/hosts.ts';
+import { TENANT_SETTINGS_SCHEMA } from '../tenancy/tenant-settings.ts';
+import type { JsonSchema } from '../api/collections/definitions.ts';
+
+const TENANT_STATUSES = ['PENDING', 'ACTIVE', 'SUSPENDED'];
+const timestamp = { type: 'string', format: 'date-time' };
+const nullableTimestamp = { type: ['string', 'null'], format: 'date-time' };
+const name = { type: 'string', minLength: 1, maxLength: 200 };
+const scopeList = { type: 'array', items: { type: 'string', pattern: '^[a-z][a-z0-9:_-]{0,63}$' }, uniqueItems: true, maxItems: 64 };
+
+/** Settings in a PATCH: any key may be null (back to its default). */
+function nullableMembers(schema: typeof TENANT_SETTINGS_SCHEMA): JsonSchema {
+  const properties: Record<string, unknown> = {};
+  for (const [key, member] of Object.entries(schema.properties)) {
+    const m = member as Record<string, unknown>;
+    const inner =
+      m.type === 'object'
+        ? {
+            ...m,
+            properties: Object.fromEntries(
+              Object.entries(m.properties as Record<string, Record<string, unknown>>).map(([k, v]) => [
+                k,
+                { anyOf: [v, { type: 'null' }] },
+              ]),
+            ),
+          }
+        : m;
+    properties[key] = { anyOf: [inner, { type: 'null' }] };
+  }
+  return { type: 'object', additionalProperties: false, properties };
+}
+
+export const ADMIN_SCHEMAS = {
+  TenantSettings: TENANT_SETTINGS_SCHEMA as unknown as JsonSchema,
+  Tenant: {
+    type: 'object',
+    properties: {
+      id: { type: 'string', format: 'uuid' },
+      slug: { type: 'string' },
+      environment: { type: 'string' },
+      name: { type: 'string' },
+      status: { enum: TENANT_STATUSES },
+      settings: { $ref: '#/components/schemas/TenantSettings' },
+      created_at: timestamp,
+      updated_at: timestamp,
+      deleted_at: { ...nullableTimestamp, description: 'set when soft-deleted' },
+    },
+    required: ['id', 'slug', 'environment', 'name', 'status', 'settings', 'created_at', 'updated_at', 'deleted_at'],
+  },
+  TenantCreate: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      slug: { type: 'string', pattern: TENANT_SLUG.source, description: 'the tenant API host name label; not one of the reserved names' },
+      name,
+      status: { enum: TENANT_STATUSES, default: 'ACTIVE' },
+      settings: TENANT_SETTINGS_SCHEMA,
+    },
+    required: ['slug', 'name'],
+  },
+  TenantUpdate: {
+    type: 'object',
+    additionalProperties: false,
+    minProperties: 1,
+    properties: { name, settings: nullableMembers(TENANT_SETTINGS_SCHEMA) },
+  },
+  TenantRestore: {
+    type: 'object',
+    additionalProperties: false,
+    properties: { status: { enum: TENANT_STATUSES, default: 'ACTIVE', description: 'status after the restore' } },
+  },
+  TenantPurge: {
+    type: 'object',
+    additionalProperties: false,
+    properties: { confirm: { type: 'string', description: 'the slug again' } },
+    required: ['confirm'],
+  },
+  SandboxSyncResult: {
+    type: 'object',
+    properties: {
+      tenant: { $ref: '#/components/schemas/Tenant' },
+      created: { type: 'boolean', description: 'whether the sandbox tenant was created by this sync' },
+      clients_created: { type: 'integer' },
+      clients_updated: { type: 'integer' },
+    },
+    required: ['tenant', 'created', 'clients_created', 'clients_updated'],
+  },
+  Client: {
+    type: 'object',
+    properties: {
+      client_id: { type: 'string' },
+      name: { type: 'string' },
+      scopes: { type: 'array', items: { type: 'string' } },
+      access_token_ttl: { type: ['integer', 'null'] },
+      token_endpoint_auth_method: { enum: [...CLIENT_AUTH_METHODS] },
+      status: { enum: ['enabled', 'disabled'] },
+      disabled_at: nullableTimestamp,
+      last_used_at: { ...nullableTimestamp, description: 'last successful authentication (recorded at most once per interval)' },
+      created_at: timestamp,
+      updated_at: timestamp,
+      secrets: {
+        type: 'array',
+        items: {
+          type: 'object',
+          properties: {
+            id: { type: 'string', format: 'uuid' },
+            created_at: timestamp,
+            expires_at: nullableTimestamp,
+            last_used_at: nullableTimestamp,
+          },
+          required: ['id', 'created_at', 'expires_at', 'last_used_at'],
+        },
+      },
+    },
+    required: ['client_id', 'name', 'scopes', 'access_token_ttl', 'token_endpoint_auth_method', 'status', 'created_at', 'secrets'],
+  },
+  ClientWithSecret: {
+    allOf: [
+      { $ref: '#/components/schemas/Client' },
+      { type: 'object', properties: { client_secret: { type: 'string', description: 'shown once' } }, required: ['client_secret'] },
+    ],
+  },
+  ClientCreate: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      name,
+      scopes: scopeList,
+      access_token_ttl: { type: 'integer', minimum: 60, maximum: 86400 },
+      token_endpoint_auth_method: { enum: [...CLIENT_AUTH_METHODS], default: 'client_secret_basic' },
+      client_id: { type: 'string', pattern: '^[A-Za-z0-9._~-]{1,128}$', description: 'default: generated' },
+    },
+    required: ['name', 'scopes'],
+  },
+  ClientUpdate: {
+    type: 'object',
+    additionalProperties: false,
+    minProperties: 1,
+    properties: {
+      name,
+      scopes: scopeList,
+      access_token_ttl: { anyOf: [{ type: 'integer', minimum: 60, maximum: 86400 }, { type: 'null' }] },
+      token_endpoint_auth_method: { enum: [...CLIENT_AUTH_METHODS] },
+    },
+  },
+  SecretRotation: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      expires_in: {
+        type: 'integer',
+        minimum: 0,
+        maximum: 90 * 86400,
+        default: DEFAULT_SECRET_GRACE_SECONDS,
+        description: 'seconds the previous secret keeps working; 0 ends it now',
+      },
+    },
+  },
+  SecretRotationResult: {
+    type: 'object',
+    properties: { client: { $ref: '#/components/schemas/Client' }, client_secret: { type: 'string', description: 'shown once' } },
+    required: ['client', 'client_secret'],
+  },
+  KeyRotation: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      delay_seconds: { type: 'integer', minimum: 0, maximum: 30 * 86400, description: 'default: KEY_ROTATION_DELAY_SECONDS' },
+      immediate: { type: 'boolean', default: false, description: 'emergency: sign with the new key now and drop the old one' },
+      alg: { enum: [...SIGNING_ALGORITHMS], description: "default: the tenant's signing_alg" },
+    },
+  },
+  ListQuery: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
+      cursor: { type: 'string', minLength: 1, maxLength: 512 },
+    },
+  },
+  TenantListQuery: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      status: { enum: TENANT_STATUSES },
+      q: { type: 'string', minLength: 1, maxLength: 200, description: 'substring of slug or name' },
+      include_deleted: { type: 'boolean', default: false },
+      limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
+      cursor: { type: 'string', minLength: 1, maxLength: 512 },
+    },
+  },
+  TenantGetQuery: {
+    type: 'object',
+    additionalProperties: false,
+    properties: { include_deleted: { type: 'boolean', default: false } },
+  },
+  AuditQuery: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      tenant: { type: 'string', pattern: TENANT_SLUG.source },
+      action: { type: 'string', pattern: '^[a-z_]+(\\.[a-z_]+|\\.\\*)?$', description: 'e.g. client.rotate_secret, or client.*' },
+      actor: { type: 'string', minLength: 1, maxLength: 128, description: 'client_id of the actor' },
+      since: { type: 'string', format: 'date-time' },
+      until: { type: 'string', format: 'date-time' },
+      limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
+      cursor: { type: 'string', minLength: 1, maxLength: 512 },
+    },
+  },
+  AuditEvent: {
+    type: 'object',
+    properties: {
+      id: { type: 'string', format: 'uuid' },
+      occurred_at: timestamp,
+      environment: { type: 'string' },
+      tenant: { type: ['object', 'null'], properties: { id: { type: 'string' }, slug: { type: 'string' } } },
+      actor: { type: 'object', properties: { client_id: { type: 'string' }, issuer: { type: 'string' } } },
+      action: { type: 'string' },
+      target: { type: 'object', properties: { type: { type: 'string' }, id: { type: 'string' } } },
+      before: {},
+      after: {},
+      request_id: { type: 'string' },
+    },
+    required: ['id', 'occurred_at', 'environment', 'tenant', 'actor', 'action', 'target', 'request_id'],
+  },
+  Key: {
+    type: 'object',
+    properties: {
+      kid: { type: 'string' },
+      alg: { enum: [...SIGNING_ALGORITHMS] },
+      state: { enum: ['next', 'current', 'retired'] },
+      published: { type: 'boolean', description: 'listed in the JWKS' },
+      created_at: timestamp,
+      promote_at: nullableTimestamp,
+      retired_at: nullableTimestamp,
+      not_after: nullableTimestamp,
+    },
+    required: ['kid', 'alg', 'state', 'published', 'created_at'],
+  },
+} satisfies Record<string, JsonSchema>;

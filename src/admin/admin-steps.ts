@@ -1,0 +1,97 @@
+/** Small named steps the admin API's routes are composed of. */
+import type { Context } from 'koa';
+import type { KeyEncryption } from '../auth/key-encryption.ts';
+import type { TenantCredentials } from '../auth/tenant-credentials.ts';
+import type { AccessTokenVerifier } from '../api/access-tokens.ts';
+import type { Config, EnvironmentConfig } from '../config/config.ts';
+import type { Database, Queryable } from '../db/database.ts';
+import { ApiError } from '../http/problem.ts';
+import type { PublicUrls } from '../tenancy/hosts.ts';
+import { findTenantRecord, type TenantRecord } from '../tenancy/tenant-lifecycle.ts';
+import type { TenantCache } from '../tenancy/tenants.ts';
+import type { AdminPrincipal } from './admin-auth.ts';
+import { recordAudit } from './audit-log.ts';
+
+export interface AdminDeps {
+  readonly config: Config;
+  readonly db: Database;
+  readonly tenants: TenantCache;
+  readonly credentials: TenantCredentials;
+  readonly verifyAccessToken: AccessTokenVerifier;
+  readonly urls: PublicUrls;
+  readonly keyEncryption: KeyEncryption;
+}
+
+export interface AdminState {
+  environment: EnvironmentConfig;
+  principal: AdminPrincipal;
+  requestId: string;
+  /** https://admin.<domain>/v1 */
+  base: string;
+  body: unknown;
+}
+
+export type AdminContext = Context & { state: AdminState; params: Record<string, string> };
+
+export function requirePlatformAdmin(ctx: AdminContext): void {
+  if (ctx.state.principal.kind !== 'platform') {
+    throw new ApiError('insufficient-scope', 'This request requires the scope "platform:admin".', {
+      members: { required_scope: 'platform:admin' },
+    });
+  }
+}
+
+export function tenantNotFound(slug: string): ApiError {
+  return new ApiError('not-found', `No tenant "${slug}" in this environment.`);
+}
+
+/**
+ * The tenant a route is about. A tenant admin reaches only its own tenant; any other slug answers
+ * exactly like one that does not exist.
+ */
+export async function findRouteTenant(
+  q: Queryable,
+  ctx: AdminContext,
+  options: { tenantAdmin?: boolean; includeDeleted?: boolean; lock?: boolean } = {},
+): Promise<TenantRecord> {
+  const slug = ctx.params.slug ?? '';
+  const { principal, environment } = ctx.state;
+  if (principal.kind === 'tenant') {
+    if (!options.tenantAdmin) requirePlatformAdmin(ctx);
+    if (principal.tenant.slug !== slug) throw tenantNotFound(slug);
+  }
+  const record = await findTenantRecord(q, environment.name, slug, options);
+  if (!record) throw tenantNotFound(slug);
+  return record;
+}
+
+export async function audit(
+  tx: Queryable,
+  ctx: AdminContext,
+  entry: { tenant: TenantRecord | null; action: string; target: { type: string; id: string }; before?: unknown; after?: unknown },
+): Promise<void> {
+  await recordAudit(tx, {
+    environment: ctx.state.environment.name,
+    tenant: entry.tenant ? { id: entry.tenant.id, slug: entry.tenant.slug } : null,
+    actor: ctx.state.principal.actor,
+    action: entry.action,
+    target: entry.target,
+    before: entry.before,
+    after: entry.after,
+    requestId: ctx.state.requestId,
+  });
+}
+
+/** `{ data, next }` with the next page's absolute URL, as the resource API lists do. */
+export function page<T>(ctx: AdminContext, rows: T[], limit: number, cursorOf: (last: T) => string): { data: T[]; next: string | null } {
+  const data = rows.slice(0, limit);
+  const last = data[data.length - 1];
+  let next: string | null = null;
+  if (rows.length > limit && last !== undefined) {
+    const params = new URLSearchParams(ctx.querystring);
+    params.set('cursor', cursorOf(last));
+    next = `${ctx.state.base}${ctx.path.replace(/^\/v1/, '')}?${params}`;
+    ctx.set('Link', `<${next}>; rel="next"`);
+  }
+  return { data, next };
+}

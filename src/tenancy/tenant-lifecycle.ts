@@ -1,0 +1,156 @@
+/**
+ * Tenant lifecycle in SQL: find, list, change, soft delete, restore and purge. Callers (the admin
+ * API) run these as the owner inside a transaction that also writes the audit record; the
+ * change triggers then tell every instance to drop what it cached of the tenant.
+ */
+import type { Queryable } from '../db/database.ts';
+import { effectiveSettings, type EffectiveTenantSettings } from './tenant-settings.ts';
+import type { TenantKind, TenantSettings, TenantStatus } from './tenants.ts';
+
+export interface TenantRecord {
+  readonly id: string;
+  readonly kind: TenantKind;
+  readonly environment: string;
+  readonly slug: string;
+  readonly name: string;
+  readonly status: TenantStatus;
+  readonly settings: TenantSettings;
+  readonly created_at: Date;
+  readonly updated_at: Date;
+  readonly deleted_at: Date | null;
+}
+
+/** The admin API's view of a tenant: effective settings (defaults filled in). */
+export interface TenantRepresentation {
+  readonly id: string;
+  readonly slug: string;
+  readonly environment: string;
+  readonly name: string;
+  readonly status: TenantStatus;
+  readonly settings: EffectiveTenantSettings;
+  readonly created_at: string;
+  readonly updated_at: string;
+  readonly deleted_at: string | null;
+}
+
+export function tenantRepresentation(record: TenantRecord): TenantRepresentation {
+  return {
+    id: record.id,
+    slug: record.slug,
+    environment: record.environment,
+    name: record.name,
+    status: record.status,
+    settings: effectiveSettings(record.settings),
+    created_at: new Date(record.created_at).toISOString(),
+    updated_at: new Date(record.updated_at).toISOString(),
+    deleted_at: record.deleted_at ? new Date(record.deleted_at).toISOString() : null,
+  };
+}
+
+const COLUMNS = 'id, kind, environment, slug, name, status, settings, created_at, updated_at, deleted_at';
+
+/** A customer tenant by slug (never the platform row); `lock` takes the row for an update. */
+export async function findTenantRecord(
+  q: Queryable,
+  environment: string,
+  slug: string,
+  options: { includeDeleted?: boolean; lock?: boolean } = {},
+): Promise<TenantRecord | undefined> {
+  const [row] = await q.query<TenantRecord & Record<string, unknown>>(
+    `SELECT ${COLUMNS} FROM tenants
+      WHERE environment = $1 AND slug = $2 AND kind = 'tenant' ${options.includeDeleted ? '' : 'AND deleted_at IS NULL'}
+      ${options.lock ? 'FOR UPDATE' : ''}`,
+    [environment, slug],
+  );
+  return row;
+}
+
+export interface TenantListQuery {
+  readonly environment: string;
+  readonly status?: TenantStatus;
+  /** case-insensitive substring of slug or name */
+  readonly search?: string;
+  readonly includeDeleted?: boolean;
+  readonly after?: { readonly slug: string };
+  readonly limit: number;
+}
+
+/** Ordered by slug (unique per environment), keyset-paginated. */
+export async function listTenantRecords(q: Queryable, query: TenantListQuery): Promise<TenantRecord[]> {
+  const conditions = [`environment = $1`, `kind = 'tenant'`];
+  const params: unknown[] = [query.environment];
+  const add = (sql: string, value: unknown) => {
+    params.push(value);
+    conditions.push(sql.replaceAll('?', `$${params.length}`));
+  };
+  if (!query.includeDeleted) conditions.push('deleted_at IS NULL');
+  if (query.status) add('status = ?', query.status);
+  if (query.search) add(`(slug ILIKE ? OR name ILIKE ?)`, `%${query.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+  if (query.after) add('slug > ?', query.after.slug);
+  params.push(query.limit);
+  return q.query<TenantRecord & Record<string, unknown>>(
+    `SELECT ${COLUMNS} FROM tenants WHERE ${conditions.join(' AND ')} ORDER BY slug LIMIT $${params.length}`,
+    params,
+  );
+}
+
+export interface TenantChanges {
+  readonly name?: string;
+  readonly status?: TenantStatus;
+  readonly settings?: TenantSettings;
+  /** 'now' soft-deletes, null restores */
+  readonly deletedAt?: 'now' | null;
+}
+
+export async function updateTenantRecord(tx: Queryable, id: string, changes: TenantChanges): Promise<TenantRecord> {
+  const sets = ['updated_at = now()'];
+  const params: unknown[] = [id];
+  const set = (column: string, value: unknown, cast = '') => {
+    params.push(value);
+    sets.push(`${column} = $${params.length}${cast}`);
+  };
+  if (changes.name !== undefined) set('name', changes.name);
+  if (changes.status !== undefined) set('status', changes.status);
+  if (changes.settings !== undefined) set('settings', JSON.stringify(changes.settings), '::jsonb');
+  if (changes.deletedAt === 'now') sets.push('deleted_at = now()');
+  if (changes.deletedAt === null) sets.push('deleted_at = NULL');
+  const [row] = await tx.query<TenantRecord & Record<string, unknown>>(
+    `UPDATE tenants SET ${sets.join(', ')} WHERE id = $1 RETURNING ${COLUMNS}`,
+    params,
+  );
+  if (!row) throw new Error(`tenant ${id} vanished during an update`);
+  return row;
+}
+
+/**
+ * Every table holding a tenant's rows, children before parents. A test checks it names every
+ * table with a tenant_id column (the audit log excepted: a purge is itself audited and the
+ * history outlives the tenant), so a new table cannot be forgotten here.
+ */
+export const TENANT_OWNED_TABLES = [
+  'idempotency_keys',
+  'clockings',
+  'absences',
+  'contracts',
+  'employees',
+  'activity_definitions',
+  'org_units',
+  'client_secrets',
+  'clients',
+  'key_promotions',
+  'signing_keys',
+] as const;
+
+/** Deletes the tenant and everything it owns; the caller's transaction must be scoped to it. */
+export async function purgeTenantRows(tx: Queryable, id: string): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const table of TENANT_OWNED_TABLES) {
+    const rows = await tx.query<{ n: number }>(
+      `WITH gone AS (DELETE FROM ${table} WHERE tenant_id = $1 RETURNING 1) SELECT count(*)::int AS n FROM gone`,
+      [id],
+    );
+    counts[table] = rows[0]?.n ?? 0;
+  }
+  await tx.query(`DELETE FROM tenants WHERE id = $1`, [id]);
+  return counts;
+}

@@ -1,0 +1,84 @@
+/**
+ * A tenant's settings: one JSON Schema (validated by ajv on the admin API, published in its
+ * OpenAPI document) and the defaults that apply to every key a tenant leaves unset. Unknown keys
+ * are refused, so a typo never silently does nothing.
+ */
+import { SIGNING_ALGORITHMS } from '../auth/signing-keys.ts';
+import { TENANT_SCOPES } from './scopes.ts';
+import type { TenantSettings } from './tenants.ts';
+
+export const TENANT_SETTINGS_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    access_token_ttl: {
+      type: 'integer',
+      minimum: 60,
+      maximum: 86400,
+      description: 'lifetime of access tokens in seconds (60 s – 24 h); a client may override it',
+    },
+    signing_alg: { enum: [...SIGNING_ALGORITHMS], description: 'algorithm of the signing key; a change takes effect by key rotation' },
+    scopes: {
+      type: 'array',
+      items: { enum: [...TENANT_SCOPES] },
+      uniqueItems: true,
+      description: 'scopes this tenant offers; tenant:admin enables self-service administration',
+    },
+    rate_limit: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        per_client: { type: 'integer', minimum: 1, maximum: 100000, description: 'requests per second per client' },
+        per_tenant: { type: 'integer', minimum: 1, maximum: 1000000, description: 'requests per second for the whole tenant' },
+      },
+    },
+    webhooks: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        enabled: { type: 'boolean', description: 'whether events are delivered to subscriptions' },
+        max_subscriptions: { type: 'integer', minimum: 0, maximum: 100 },
+      },
+    },
+  },
+} as const;
+
+export const DEFAULT_TENANT_SETTINGS = {
+  access_token_ttl: 3600,
+  signing_alg: 'ES256',
+  scopes: [...TENANT_SCOPES],
+  rate_limit: { per_client: 100, per_tenant: 1000 },
+  webhooks: { enabled: true, max_subscriptions: 10 },
+} as const satisfies Required<TenantSettings>;
+
+export type EffectiveTenantSettings = typeof DEFAULT_TENANT_SETTINGS;
+
+/** What applies: stored values over defaults (nested objects merged key by key). */
+export function effectiveSettings(stored: TenantSettings): EffectiveTenantSettings {
+  return {
+    ...DEFAULT_TENANT_SETTINGS,
+    ...stored,
+    rate_limit: { ...DEFAULT_TENANT_SETTINGS.rate_limit, ...stored.rate_limit },
+    webhooks: { ...DEFAULT_TENANT_SETTINGS.webhooks, ...stored.webhooks },
+  } as EffectiveTenantSettings;
+}
+
+/**
+ * JSON merge patch (RFC 7396) of stored settings: a given key replaces, null removes (back to the
+ * default), nested objects merge the same way.
+ */
+export function mergeSettings(stored: TenantSettings, patch: Record<string, unknown>): TenantSettings {
+  const merge = (target: Record<string, unknown>, changes: Record<string, unknown>): Record<string, unknown> => {
+    const result: Record<string, unknown> = { ...target };
+    for (const [key, value] of Object.entries(changes)) {
+      if (value === null) delete result[key];
+      else if (typeof value === 'object' && !Array.isArray(value)) {
+        const nested = merge((result[key] as Record<string, unknown> | undefined) ?? {}, value as Record<string, unknown>);
+        if (Object.keys(nested).length) result[key] = nested;
+        else delete result[key];
+      } else result[key] = value;
+    }
+    return result;
+  };
+  return merge(stored as Record<string, unknown>, patch) as TenantSettings;
+}
