@@ -1,0 +1,323 @@
+/**
+ * The CLI as a user runs it: a child process (the project's Node 24 on src/cli/main.ts) against a
+ * real server on a fresh embedded database, with the credentials file the server writes.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const NODE = path.join(ROOT, 'node_modules', '.bin', 'node');
+const MAIN = path.join(ROOT, 'src', 'cli', 'main.ts');
+
+interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the CLI asynchronously: the server answers from this very process. */
+function runCli(args: string[], options: { dataDir?: string; entry?: string[] } = {}): Promise<CliResult> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('TENANT_CONNECT_') && key !== 'DATA_DIR'));
+  const argv = [...(options.entry ?? [MAIN]), ...args, ...(options.dataDir === undefined ? [] : ['--data-dir', options.dataDir])];
+  return new Promise((resolve, reject) => {
+    const child = spawn(NODE, argv, { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+let server: TestServer;
+let dataDir: string;
+const cli = (...args: string[]) => runCli(args, { dataDir });
+
+async function json<T>(...args: string[]): Promise<T> {
+  const result = await cli(...args, '--json');
+  if (result.code !== 0) throw new Error(`tenant-connect ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
+  return JSON.parse(result.stdout) as T;
+}
+
+function tokenUrl(slug: string): string {
+  return server.url('authentication.connect.localhost', `/tenants/${slug}/connect/token`);
+}
+
+async function requestToken(slug: string, clientId: string, secret: string, scope = 'employees:read') {
+  const response = await server.fetch(tokenUrl(slug), {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope }).toString(),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+beforeAll(async () => {
+  server = await startTestServer('pglite', { env: { TENANT_PURGE_AFTER_DAYS: '0' } });
+  dataDir = server.config.dataDir;
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+interface Tenant {
+  slug: string;
+  status: string;
+  deleted_at: string | null;
+  settings: { access_token_ttl: number };
+}
+interface Client {
+  client_id: string;
+  status: string;
+  secrets: unknown[];
+}
+
+describe('tenant-connect CLI against the real admin API', () => {
+  it('finds its credentials in the data directory the server wrote', () => {
+    const file = path.join(dataDir, 'admin-credentials.json');
+    expect(fs.existsSync(file)).toBe(true);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('walkthrough: tenant, client, token, rotation, suspend, activate, delete, restore', async () => {
+    const tenant = await json<Tenant>('tenants', 'create', 'cli-walk', '--name', 'CLI Walkthrough', '--access-token-ttl', '10m');
+    expect(tenant).toMatchObject({ slug: 'cli-walk', status: 'ACTIVE', deleted_at: null, settings: { access_token_ttl: 600 } });
+
+    const created = await cli('clients', 'create', 'cli-walk', '--name', 'Payroll', '--scopes', 'employees:read,employees:write');
+    expect(created.code).toBe(0);
+    expect(created.stdout).toContain('will not be shown again');
+    const clientId = /^client_id +(\S+)$/m.exec(created.stdout)?.[1] as string;
+    const firstSecret = /^client_secret +(\S+)$/m.exec(created.stdout)?.[1] as string;
+    expect(clientId).toBeTruthy();
+    expect(firstSecret).toBeTruthy();
+
+    const first = await requestToken('cli-walk', clientId, firstSecret);
+    expect(first.status).toBe(200);
+    expect(first.body.expires_in).toBe(600);
+
+    const rotated = await json<{ client: Client; client_secret: string }>(
+      'clients',
+      'rotate-secret',
+      'cli-walk',
+      clientId,
+      '--expires-in',
+      '1h',
+    );
+    expect(rotated.client.client_id).toBe(clientId);
+    expect(rotated.client.secrets).toHaveLength(2);
+    expect(rotated.client_secret).not.toBe(firstSecret);
+    expect((await requestToken('cli-walk', clientId, firstSecret)).status).toBe(200);
+    expect((await requestToken('cli-walk', clientId, rotated.client_secret)).status).toBe(200);
+
+    const suspended = await cli('tenants', 'suspend', 'cli-walk');
+    expect(suspended).toMatchObject({ code: 0, stdout: 'Tenant cli-walk suspended: status SUSPENDED.\n' });
+    expect(await requestToken('cli-walk', clientId, rotated.client_secret)).toMatchObject({
+      status: 400,
+      body: { error: 'unauthorized_client' },
+    });
+
+    expect((await json<Tenant>('tenants', 'activate', 'cli-walk')).status).toBe('ACTIVE');
+    expect((await requestToken('cli-walk', clientId, rotated.client_secret)).status).toBe(200);
+
+    expect((await json<Tenant>('tenants', 'delete', 'cli-walk')).deleted_at).not.toBeNull();
+    const gone = await cli('tenants', 'get', 'cli-walk');
+    expect(gone.code).toBe(1);
+    expect((await json<Tenant>('tenants', 'get', 'cli-walk', '--include-deleted')).deleted_at).not.toBeNull();
+    expect(await json<Tenant>('tenants', 'restore', 'cli-walk')).toMatchObject({ status: 'ACTIVE', deleted_at: null });
+    expect((await requestToken('cli-walk', clientId, rotated.client_secret)).status).toBe(200);
+
+    const audit = await json<{ data: { action: string }[] }>('audit', '--tenant', 'cli-walk', '--all');
+    expect(audit.data.map((e) => e.action)).toEqual(
+      expect.arrayContaining([
+        'tenant.create',
+        'client.create',
+        'client.rotate_secret',
+        'tenant.suspend',
+        'tenant.activate',
+        'tenant.delete',
+        'tenant.restore',
+      ]),
+    );
+  });
+
+  it('disables, updates and deletes a client', async () => {
+    await json<Tenant>('tenants', 'create', 'cli-clients', '--name', 'CLI Clients');
+    const client = await json<Client & { client_secret: string }>(
+      'clients',
+      'create',
+      'cli-clients',
+      '--name',
+      'ERP',
+      '--scopes',
+      'employees:read',
+    );
+    expect((await json<Client>('clients', 'disable', 'cli-clients', client.client_id)).status).toBe('disabled');
+    expect((await requestToken('cli-clients', client.client_id, client.client_secret)).status).not.toBe(200);
+    expect((await json<Client>('clients', 'enable', 'cli-clients', client.client_id)).status).toBe('enabled');
+    expect(await json<Client>('clients', 'update', 'cli-clients', client.client_id, '--name', 'ERP sync')).toMatchObject({
+      name: 'ERP sync',
+    });
+    const deleted = await cli('clients', 'delete', 'cli-clients', client.client_id);
+    expect(deleted).toMatchObject({ code: 0, stdout: `Deleted client ${client.client_id}.\n` });
+    expect((await cli('clients', 'get', 'cli-clients', client.client_id)).code).toBe(1);
+  });
+
+  it('prints tables with the expected columns', async () => {
+    const tenants = await cli('tenants', 'list');
+    expect(tenants.code).toBe(0);
+    const [header, ...rows] = tenants.stdout.trimEnd().split('\n');
+    expect(header?.split(/\s{2,}/)).toEqual(['SLUG', 'NAME', 'ENV', 'STATUS', 'TOKEN TTL', 'ALG', 'CREATED']);
+    expect(rows.some((r) => /^acme\s+Acme/.test(r))).toBe(true);
+
+    const clients = await cli('clients', 'list', 'acme');
+    expect(clients.stdout.split('\n')[0]?.split(/\s{2,}/)).toEqual([
+      'CLIENT ID',
+      'NAME',
+      'STATUS',
+      'SCOPES',
+      'SECRETS',
+      'LAST USED',
+      'CREATED',
+    ]);
+  });
+
+  it('--json prints the API document as it is', async () => {
+    const page = await json<{ data: Tenant[]; next: string | null }>('tenants', 'list', '--limit', '1');
+    expect(page.data).toHaveLength(1);
+    expect(typeof page.next).toBe('string');
+    const all = await json<{ data: Tenant[]; next: null }>('tenants', 'list', '--limit', '1', '--all');
+    expect(all.data.length).toBeGreaterThan(1);
+    expect(all.next).toBeNull();
+  });
+
+  it('purges a deleted tenant only with --yes', async () => {
+    await json<Tenant>('tenants', 'create', 'cli-purge', '--name', 'Short-lived');
+    await json<Tenant>('tenants', 'delete', 'cli-purge');
+    const refused = await cli('tenants', 'purge', 'cli-purge');
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('--yes');
+    expect(await cli('tenants', 'purge', 'cli-purge', '--yes')).toMatchObject({ code: 0, stdout: 'Purged tenant cli-purge.\n' });
+    expect((await cli('tenants', 'get', 'cli-purge', '--include-deleted')).code).toBe(1);
+  });
+
+  it("a tenant admin manages its own tenant's clients only", async () => {
+    await json<Tenant>('tenants', 'create', 'cli-self', '--name', 'Self-service');
+    const admin = await json<Client & { client_secret: string }>(
+      'clients',
+      'create',
+      'cli-self',
+      '--name',
+      'Tenant admin',
+      '--scopes',
+      'tenant:admin',
+    );
+    const credentials = JSON.parse(fs.readFileSync(path.join(dataDir, 'admin-credentials.json'), 'utf8')) as {
+      environments: Record<string, { admin_api: string }>;
+    };
+    const asTenantAdmin = [
+      '--admin-url',
+      credentials.environments.production?.admin_api as string,
+      '--token-url',
+      tokenUrl('cli-self'),
+      '--client-id',
+      admin.client_id,
+      '--client-secret',
+      admin.client_secret,
+    ];
+    const own = await runCli(['clients', 'list', 'cli-self', '--json', ...asTenantAdmin]);
+    expect(own.code).toBe(0);
+    expect((JSON.parse(own.stdout) as { data: Client[] }).data.map((c) => c.client_id)).toContain(admin.client_id);
+    const other = await runCli(['clients', 'list', 'acme', ...asTenantAdmin]);
+    expect(other.code).toBe(1);
+    expect(other.stderr).toMatch(/^error: /);
+    const platformOnly = await runCli(['tenants', 'list', ...asTenantAdmin]);
+    expect(platformOnly.code).toBe(1);
+    expect(platformOnly.stderr).toMatch(/^error: Forbidden \(403\)/);
+  });
+
+  describe.concurrent('errors: one clear line, non-zero exit', () => {
+    it('unknown command: usage, exit 2', async () => {
+      const result = await cli('tenants', 'frobnicate');
+      expect(result).toMatchObject({ code: 2, stdout: '' });
+      expect(result.stderr).toContain('error: unknown command "tenants frobnicate"');
+      expect(result.stderr).toContain("Run 'tenant-connect tenants --help' for usage.");
+    });
+
+    it('missing argument: usage, exit 2', async () => {
+      const result = await cli('clients', 'get', 'acme');
+      expect(result.code).toBe(2);
+      expect(result.stderr.split('\n')[0]).toBe('error: missing <client_id>');
+    });
+
+    it('a tenant that does not exist: the problem, exit 1', async () => {
+      const result = await cli('tenants', 'get', 'no-such-tenant');
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/^error: Not Found \(404\): .*no-such-tenant/);
+    });
+
+    it('a validation failure lists what is wrong', async () => {
+      const result = await cli('clients', 'create', 'acme', '--name', 'X', '--scopes', 'employees:read,no:such-scope');
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/^error: Validation Failed \(422\)/);
+      expect(result.stderr).toContain('/scopes/1');
+    });
+
+    it('server down: not reachable, start it with npm start', async () => {
+      const closed = net.createServer();
+      await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+      const { port } = closed.address() as net.AddressInfo;
+      await new Promise<void>((resolve) => closed.close(() => resolve()));
+      const result = await runCli([
+        'tenants',
+        'list',
+        '--admin-url',
+        `http://admin.connect.localhost:${port}/v1`,
+        '--token-url',
+        `http://authentication.connect.localhost:${port}/platform/connect/token`,
+        '--client-id',
+        'x',
+        '--client-secret',
+        'y',
+      ]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`the server is not reachable at http://authentication.connect.localhost:${port}`);
+      expect(result.stderr).toContain('npm start');
+    });
+
+    it('missing credentials file: where it looked, and what else to pass', async () => {
+      const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-empty-'));
+      try {
+        const result = await runCli(['tenants', 'list'], { dataDir: empty });
+        expect(result.code).toBe(1);
+        expect(result.stderr.split('\n')[0]).toContain(`${path.join(empty, 'admin-credentials.json')} does not exist`);
+        expect(result.stderr).toContain('--client-secret');
+      } finally {
+        fs.rmSync(empty, { recursive: true, force: true });
+      }
+    });
+
+    it('wrong admin secret: the token endpoint says so', async () => {
+      const result = await cli('tenants', 'list', '--client-secret', 'wrong');
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/^error: could not get an admin token from .*: invalid_client/);
+    });
+  });
+
+  it('the bin launcher passes arguments, output and exit code through', async () => {
+    const ok = await runCli(['kek', 'generate'], { entry: [path.join(ROOT, 'bin', 'tenant-connect.mjs')] });
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/^[A-Za-z0-9_-]{43}\n$/);
+    const failed = await runCli(['tenants', 'get', 'no-such-tenant'], { dataDir, entry: [path.join(ROOT, 'bin', 'tenant-connect.mjs')] });
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/^error: Not Found \(404\)/);
+  });
+});
