@@ -7,6 +7,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tenantTokenUrl } from '../../src/cli/commands/clients.ts';
 import { resolveTarget, tenantOfTokenUrl } from '../../src/cli/credentials.ts';
 import type { HttpRequest, HttpResponse } from '../../src/cli/http.ts';
 import { runCli } from '../../src/cli/run.ts';
@@ -364,5 +365,15 @@ describe('credentials', () => {
   it('flags override single fields of the file', () => {
     const target = resolveTarget({ environment: 'production', dataDir, clientSecret: 'override' });
     expect(target).toMatchObject({ clientId: 'admin-production', clientSecret: 'override', scope: 'platform:admin', tokenUrl: TOKEN });
+  });
+});
+
+describe('tenantTokenUrl', () => {
+  it("puts the tenant's issuer beside the platform's", () => {
+    expect(tenantTokenUrl(TOKEN, 'acme')).toBe('http://authentication.connect.localhost:3000/tenants/acme/connect/token');
+    expect(tenantTokenUrl('https://auth.example.com/base/tenants/x/connect/token', 'acme')).toBe(
+      'https://auth.example.com/base/tenants/acme/connect/token',
+    );
+    expect(tenantTokenUrl('https://sso.example.com/oauth/token', 'acme')).toBeUndefined();
   });
 });
