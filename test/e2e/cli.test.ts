@@ -147,7 +147,7 @@ describe('tenant-connect CLI against the real admin API', () => {
         'tenant.restore',
       ]),
     );
-  });
+  }, 60_000);
 
   it('disables, updates and deletes a client', async () => {
     await json<Tenant>('tenants', 'create', 'cli-clients', '--name', 'CLI Clients');
