@@ -32,7 +32,6 @@ export interface GlobalOptions {
   readonly tokenUrl: string | undefined;
   readonly clientId: string | undefined;
   readonly clientSecret: string | undefined;
-  readonly help: boolean;
 }
 
 export type Parsed =
@@ -198,7 +197,6 @@ export function parseCommandLine(argv: readonly string[], commands: readonly Com
     tokenUrl: str('token-url', 'TENANT_CONNECT_TOKEN_URL'),
     clientId: str('client-id', 'TENANT_CONNECT_CLIENT_ID'),
     clientSecret: str('client-secret', 'TENANT_CONNECT_CLIENT_SECRET'),
-    help: false,
   };
   const options = Object.fromEntries(Object.entries(values).filter(([key]) => !(key in GLOBAL_OPTIONS)));
   return { kind: 'command', command, args, options, global };
