@@ -55,8 +55,39 @@ function unexpected(response: HttpResponse, url: string): CliError {
   return new CliError(`unexpected answer from ${url}: HTTP ${response.status}${snippet ? ` ${snippet}` : ''}`);
 }
 
-export function createAdminClient(target: AdminTarget, http: HttpClient): AdminClient {
+/** How long a 429 (any request) or a 503 (reads) is worth waiting for, per Retry-After, and how often. */
+const MAX_RETRY_WAIT_S = 30;
+const MAX_RETRIES = 2;
+
+/** Retry-After in seconds (delta form; an HTTP date counts from now), if it is one */
+export function retryAfterSeconds(header: string | string[] | undefined, now = Date.now()): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - now) / 1000));
+}
+
+export interface AdminClientOptions {
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export function createAdminClient(target: AdminTarget, rawHttp: HttpClient, options: AdminClientOptions = {}): AdminClient {
   let token: Promise<string> | undefined;
+  const sleep = options.sleep ?? realSleep;
+
+  /** the request again after the server's Retry-After, when it asks to slow down (or is briefly down, for reads) */
+  const http: HttpClient = async (request) => {
+    for (let attempt = 0; ; attempt++) {
+      const response = await rawHttp(request);
+      const retryable = response.status === 429 || (response.status === 503 && request.method === 'GET');
+      const wait = retryable ? retryAfterSeconds(response.headers['retry-after']) : undefined;
+      if (wait === undefined || wait > MAX_RETRY_WAIT_S || attempt >= MAX_RETRIES) return response;
+      await sleep(wait * 1000);
+    }
+  };
 
   async function fetchToken(): Promise<string> {
     const basic = Buffer.from(`${encodeURIComponent(target.clientId)}:${encodeURIComponent(target.clientSecret)}`).toString('base64');

@@ -7,6 +7,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAdminClient, retryAfterSeconds } from '../../src/cli/admin-client.ts';
 import { tenantTokenUrl } from '../../src/cli/commands/clients.ts';
 import { resolveTarget, tenantOfTokenUrl } from '../../src/cli/credentials.ts';
 import type { HttpRequest, HttpResponse } from '../../src/cli/http.ts';
@@ -375,5 +376,36 @@ describe('tenantTokenUrl', () => {
       'https://auth.example.com/base/tenants/acme/connect/token',
     );
     expect(tenantTokenUrl('https://sso.example.com/oauth/token', 'acme')).toBeUndefined();
+  });
+});
+
+describe('Retry-After', () => {
+  it('reads seconds and dates', () => {
+    expect(retryAfterSeconds('3')).toBe(3);
+    expect(retryAfterSeconds(new Date(10_000).toUTCString(), 5_000)).toBe(5);
+    expect(retryAfterSeconds('soon')).toBeUndefined();
+    expect(retryAfterSeconds(undefined)).toBeUndefined();
+  });
+
+  it('waits as told on 429, then gives up after two retries or a long wait', async () => {
+    const target = resolveTarget({ environment: 'production', dataDir });
+    const slept: number[] = [];
+    let calls = 0;
+    const limited = (retryAfter: string) =>
+      createAdminClient(
+        target,
+        async (request) => {
+          if (request.url === TOKEN) return json(200, { access_token: 't' });
+          calls++;
+          return { ...json(429, { title: 'Too Many Requests', status: 429, detail: 'slow down' }), headers: { 'retry-after': retryAfter } };
+        },
+        { sleep: async (ms) => void slept.push(ms) },
+      );
+    await expect(limited('1').get('/tenants')).rejects.toThrow('Too Many Requests (429): slow down');
+    expect(calls).toBe(3);
+    expect(slept).toEqual([1000, 1000]);
+    calls = 0;
+    await expect(limited('3600').get('/tenants')).rejects.toThrow('Too Many Requests (429)');
+    expect(calls).toBe(1);
   });
 });
