@@ -16,6 +16,7 @@ import { createTenantCredentials } from './auth/tenant-credentials.ts';
 import type { Config } from './config/config.ts';
 import type { Database } from './db/database.ts';
 import { ApiError, problemMiddleware } from './http/problem.ts';
+import { createRateLimits } from './http/rate-limits.ts';
 import { createPublicUrls, resolveHostTarget } from './tenancy/hosts.ts';
 import { listenForChanges } from './tenancy/change-notifications.ts';
 import { createTenantCache, createTenantQueries } from './tenancy/tenants.ts';
@@ -41,8 +42,9 @@ export function createApp(context: AppContext) {
   const usage = createClientUsageRecorder(db, log, { flushIntervalMs: config.lastUsedFlushMs });
   const providers = createProviderPool({ credentials, urls, max: config.providerPoolSize, usage });
   const verifyAccessToken = createAccessTokenVerifier({ cacheSize: config.tokenCacheSize, ...(context.now ? { now: context.now } : {}) });
-  const serveAuthenticationHost = createAuthenticationHost({ tenants, providers, urls, protocol: config.publicProtocol });
-  const serveResourceApi = createResourceApi({ db, tenants, credentials, urls, verifyAccessToken });
+  const rateLimits = createRateLimits();
+  const serveAuthenticationHost = createAuthenticationHost({ tenants, providers, urls, protocol: config.publicProtocol, rateLimits });
+  const serveResourceApi = createResourceApi({ db, tenants, credentials, urls, verifyAccessToken, rateLimits });
   const serveAdminApi = createAdminApi({ config, db, tenants, credentials, verifyAccessToken, urls, keyEncryption: context.keyEncryption });
 
   const app = new Koa({ proxy: config.trustProxy });

@@ -64,7 +64,8 @@ async function provisionTenants(db: Database, keyEncryptionKey: string, count: n
         environment: ENVIRONMENT,
         slug,
         name: `Bench tenant ${index}`,
-        settings: { scopes: BENCH_SCOPES },
+        // the load generator is one client per tenant: the per-client default (100/s) would throttle it
+        settings: { scopes: BENCH_SCOPES, rate_limit: { per_client: 1_000_000, per_tenant: 1_000_000 } },
       });
       const { clientId, clientSecret } = await createClient(db, id, { name: `${slug} bench client`, scopes: BENCH_SCOPES });
       tenants[index] = { slug, id, clientId, clientSecret };

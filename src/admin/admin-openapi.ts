@@ -54,7 +54,7 @@ function op(
     tags: options.tags,
     ...(parameters.length ? { parameters } : {}),
     ...(options.body ? { requestBody: { required: true, content: { 'application/json': { schema: ref(options.body) } } } } : {}),
-    security: [{ platformAdmin: ['platform:admin'] }, ...(options.tenantAdmin ? [{ tenantAdmin: ['tenant:admin'] }] : [])],
+    security: [{ platformAdmin: ['platform:admin'] }, ...(options.tenantAdmin ? [{ tenantAdmin: [] }] : [])],
     responses: { [status]: schema ? json(description, schema) : { description }, ...COMMON, ...options.extra },
   };
 }
@@ -84,10 +84,12 @@ export function buildAdminOpenApiDocument(input: { adminBase: string; platformTo
           type: 'oauth2',
           flows: { clientCredentials: { tokenUrl: input.platformTokenUrl, scopes: { 'platform:admin': 'everything on this API' } } },
         },
+        // OpenAPI has no templated token URL; the tenant's own endpoint is named in words
         tenantAdmin: {
-          type: 'oauth2',
-          description: "a tenant's own client; only that tenant's clients",
-          flows: { clientCredentials: { tokenUrl: input.tenantTokenUrlTemplate, scopes: { 'tenant:admin': "the tenant's clients" } } },
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description: `a token of the tenant's own client with the scope tenant:admin, from ${input.tenantTokenUrlTemplate}; only that tenant's clients`,
         },
       },
       schemas: {

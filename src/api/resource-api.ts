@@ -10,6 +10,7 @@ import { apiScopes } from '../auth/provider.ts';
 import type { EnvironmentConfig } from '../config/config.ts';
 import type { Database } from '../db/database.ts';
 import { ApiError } from '../http/problem.ts';
+import { RateLimitExceeded, type RateLimits } from '../http/rate-limits.ts';
 import type { PublicUrls } from '../tenancy/hosts.ts';
 import type { TenantCache } from '../tenancy/tenants.ts';
 import { type AccessTokenVerifier, bearerChallenge, extractBearerToken } from './access-tokens.ts';
@@ -29,6 +30,7 @@ export function createResourceApi(deps: {
   credentials: TenantCredentials;
   verifyAccessToken: AccessTokenVerifier;
   urls: PublicUrls;
+  rateLimits: RateLimits;
 }) {
   const router = new Router<ApiState>({ prefix: '/api/v1' });
   // the batch route first: POST /clockings/batch is not POST /clockings/:id
@@ -88,6 +90,16 @@ export function createResourceApi(deps: {
     if (tenant.status !== 'ACTIVE') {
       throw new ApiError('tenant-suspended', 'This tenant is not active; its API is unavailable.');
     }
+    await deps.rateLimits.consume('api', tenant, claims.client_id).catch((error: unknown) => {
+      if (!(error instanceof RateLimitExceeded)) throw error;
+      throw new ApiError(
+        'rate-limited',
+        `This ${error.scope} may make ${error.limit} requests per second; retry after the Retry-After delay.`,
+        {
+          headers: { 'Retry-After': String(error.retryAfterSeconds) },
+        },
+      );
+    });
     rejectTenantInQuery(ctx);
     const state = ctx.state as ApiState;
     state.tenant = tenant;

@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Context } from 'koa';
 import type { EnvironmentConfig } from '../config/config.ts';
 import { ApiError } from '../http/problem.ts';
+import { RateLimitExceeded, type RateLimits } from '../http/rate-limits.ts';
 import { isValidTenantSlug, PLATFORM_SLUG, type PublicUrls } from '../tenancy/hosts.ts';
 import type { TenantCache } from '../tenancy/tenants.ts';
 import type { ProviderPool } from './provider-pool.ts';
@@ -45,6 +46,19 @@ export function parseProviderPath(path: string): ProviderRequest | undefined {
   return { base, kind: platform ? 'platform' : 'tenant', slug, endpoint: oauthMetadata ? OIDC_DISCOVERY_PATH : endpoint, oauthMetadata };
 }
 
+/** The client_id of an HTTP Basic header (RFC 6749 §2.3.1 form-encodes it), for rate limiting only. */
+function basicClientId(authorization: string): string | undefined {
+  if (!/^basic /i.test(authorization)) return undefined;
+  const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) return undefined;
+  try {
+    return decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+}
+
 function oauthError(ctx: Context, status: number, error: string, description: string): void {
   ctx.status = status;
   ctx.set('Cache-Control', 'no-store');
@@ -55,6 +69,7 @@ export function createAuthenticationHost(deps: {
   tenants: TenantCache;
   providers: ProviderPool;
   urls: PublicUrls;
+  rateLimits: RateLimits;
   protocol: 'http' | 'https';
 }) {
   return async function serveAuthenticationHost(ctx: Context, environment: EnvironmentConfig): Promise<void> {
@@ -72,6 +87,16 @@ export function createAuthenticationHost(deps: {
     if (request.endpoint === TOKEN_PATH && tenant.status !== 'ACTIVE') {
       oauthError(ctx, 400, 'unauthorized_client', 'tenant is not active');
       return;
+    }
+    if (request.endpoint === TOKEN_PATH) {
+      try {
+        await deps.rateLimits.consume('token', tenant, basicClientId(ctx.get('authorization')));
+      } catch (error) {
+        if (!(error instanceof RateLimitExceeded)) throw error;
+        ctx.set('Retry-After', String(error.retryAfterSeconds));
+        oauthError(ctx, 429, 'too_many_requests', `more than ${error.limit} token requests per second for this ${error.scope}`);
+        return;
+      }
     }
 
     const { handle } = await deps.providers.getProvider(environment, tenant);

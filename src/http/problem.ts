@@ -24,6 +24,7 @@ export const PROBLEMS = {
   'idempotency-key-reused': { status: 422, title: 'Idempotency Key Reused' },
   'idempotency-key-in-use': { status: 409, title: 'Idempotency Key In Use' },
   'payload-too-large': { status: 413, title: 'Payload Too Large' },
+  'rate-limited': { status: 429, title: 'Too Many Requests' },
   'unsupported-media-type': { status: 415, title: 'Unsupported Media Type' },
   'not-acceptable': { status: 406, title: 'Not Acceptable' },
   'service-unavailable': { status: 503, title: 'Service Unavailable' },

@@ -232,6 +232,52 @@ describe.each(testDatabaseKinds())('admin API on %s', (kind) => {
     });
   });
 
+  describe('rate limits from the tenant settings', () => {
+    it('answers 429 with Retry-After past the per-client and per-tenant limits, token endpoint and API counted apart', async () => {
+      await createTenant('throttleco', { rate_limit: { per_client: 3, per_tenant: 5 } });
+      const first = await createClient('throttleco');
+      const second = await createClient('throttleco');
+      const tokens = [
+        (await tokenFor('throttleco', first)).body.access_token as string,
+        (await tokenFor('throttleco', second)).body.access_token as string,
+      ];
+      // aligned to the start of a second, so the one-second windows do not roll over mid-test
+      await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000)));
+      const statuses = [];
+      for (let i = 0; i < 4; i++) statuses.push((await callApi('throttleco', tokens[0] as string)).status);
+      expect(statuses).toEqual([200, 200, 200, 429]);
+      const limited = await callApi('throttleco', tokens[0] as string);
+      expect(limited.headers.get('retry-after')).toBe('1');
+      expect(await limited.json()).toMatchObject({
+        type: 'https://tenant-connect.dev/problems/rate-limited',
+        status: 429,
+        detail: 'This client may make 3 requests per second; retry after the Retry-After delay.',
+      });
+      // the tenant's budget of 5 is spent by now (the client-limited calls counted too)
+      const other = await callApi('throttleco', tokens[1] as string);
+      expect(other.status).toBe(429);
+      expect(await other.json()).toMatchObject({
+        detail: 'This tenant may make 5 requests per second; retry after the Retry-After delay.',
+      });
+      // the token endpoint has its own budget
+      expect((await tokenFor('throttleco', first)).status).toBe(200);
+      await eventually(async () => expect((await callApi('throttleco', tokens[1] as string)).status).toBe(200), 1500);
+    });
+
+    it('answers the token endpoint past its limit with 429 too_many_requests and Retry-After', async () => {
+      await createTenant('tokenflood', { rate_limit: { per_client: 2 } });
+      const client = await createClient('tokenflood');
+      await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000)));
+      const answers = [];
+      for (let i = 0; i < 3; i++) answers.push(await tokenFor('tokenflood', client));
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 429]);
+      expect(answers[2]?.body).toEqual({
+        error: 'too_many_requests',
+        error_description: 'more than 2 token requests per second for this client',
+      });
+    });
+  });
+
   describe('clients', () => {
     beforeAll(async () => {
       await createTenant('clientco');

@@ -1,0 +1,138 @@
+/**
+ * Cross-instance invalidation with two real server processes on one Postgres: every admin change
+ * made through instance A takes effect in instance B, whose caches were warm, within a second.
+ * Postgres only (PGlite is one process by design); runs when TEST_DATABASE_URL is set.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AdminCredentialsFile } from '../../src/admin/bootstrap.ts';
+import { createFreshDatabase, type FreshDatabase } from '../helpers/databases.ts';
+import { eventually } from '../helpers/eventually.ts';
+import { freePort, type ServerProcess, startServerProcess, stopServerProcess } from '../helpers/processes.ts';
+import { loopbackFetch } from '../helpers/server.ts';
+
+describe.skipIf(!process.env.TEST_DATABASE_URL)('two server processes on one Postgres', () => {
+  let database: FreshDatabase;
+  let dataDir: string;
+  const instances: { process: ServerProcess; port: number }[] = [];
+  let adminToken: string;
+  let admin: AdminCredentialsFile['environments'][string];
+
+  const a = () => instances[0]?.port ?? 0;
+  const b = () => instances[1]?.port ?? 0;
+  const tokenUrl = (port: number) => `http://authentication.connect.localhost:${port}/tenants/twinco/connect/token`;
+  const apiUrl = (port: number) => `http://twinco.connect.localhost:${port}/api/v1/employees?limit=1`;
+
+  async function token(port: number, clientId: string, secret: string) {
+    const response = await loopbackFetch(tokenUrl(port), {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: 'grant_type=client_credentials',
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  }
+  const api = async (port: number, accessToken: string) =>
+    (await loopbackFetch(apiUrl(port), { headers: { authorization: `Bearer ${accessToken}` } })).status;
+  async function onA(method: string, pathname: string, body?: unknown) {
+    const response = await loopbackFetch(`http://admin.connect.localhost:${a()}/v1${pathname}`, {
+      method,
+      headers: { authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    if (response.status >= 300) throw new Error(`${method} ${pathname}: ${response.status} ${await response.text()} (token ${adminToken})`);
+    return (await response.json()) as Record<string, unknown>;
+  }
+
+  beforeAll(async () => {
+    database = await createFreshDatabase('postgres');
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenant-connect-two-'));
+    const env = {
+      DATABASE_URL: database.url ?? '',
+      DATA_DIR: dataDir,
+      KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
+      SEED_DEMO: 'false',
+      // both instances serve the same public URLs (issuer, audience), as behind one load balancer
+      PUBLIC_PORT: '80',
+    };
+    // one after the other: the second finds the platform and its admin client already there
+    for (let i = 0; i < 2; i++) {
+      const port = await freePort();
+      const started = startServerProcess({ ...env, PORT: String(port) });
+      instances.push({ process: started, port });
+      await started.ready;
+    }
+    const file = JSON.parse(fs.readFileSync(path.join(dataDir, 'admin-credentials.json'), 'utf8')) as AdminCredentialsFile;
+    admin = file.environments.production as typeof admin;
+    const platformToken = await loopbackFetch(admin.token_endpoint.replace('.localhost/', `.localhost:${a()}/`), {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${admin.client_id}:${admin.client_secret}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: 'grant_type=client_credentials',
+    });
+    adminToken = ((await platformToken.json()) as { access_token: string }).access_token;
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const instance of instances) await stopServerProcess(instance.process.child);
+    await database?.drop();
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('applies suspend, activate, secret rotation, disable, settings and delete made on A to B within 1 s', async () => {
+    await onA('POST', '/tenants', { slug: 'twinco', name: 'Twin Co' });
+    const client = (await onA('POST', '/tenants/twinco/clients', { name: 'sync', scopes: ['employees:read'] })) as {
+      client_id: string;
+      client_secret: string;
+    };
+    // B's caches are warm: its Provider, client record, keys and a verified token
+    const issued = await token(b(), client.client_id, client.client_secret);
+    expect(issued.status).toBe(200);
+    const accessToken = issued.body.access_token as string;
+    expect(await api(b(), accessToken)).toBe(200);
+
+    const elapsed: Record<string, number> = {};
+    await onA('POST', '/tenants/twinco/suspend');
+    elapsed.suspend = await eventually(async () => {
+      expect(await token(b(), client.client_id, client.client_secret)).toEqual({
+        status: 400,
+        body: { error: 'unauthorized_client', error_description: 'tenant is not active' },
+      });
+      expect(await api(b(), accessToken)).toBe(403);
+    });
+    await onA('POST', '/tenants/twinco/activate');
+    elapsed.activate = await eventually(async () => expect(await api(b(), accessToken)).toBe(200));
+
+    await onA('PATCH', '/tenants/twinco', { settings: { access_token_ttl: 120 } });
+    elapsed.settings = await eventually(async () =>
+      expect((await token(b(), client.client_id, client.client_secret)).body.expires_in).toBe(120),
+    );
+
+    const rotated = (await onA('POST', `/tenants/twinco/clients/${client.client_id}/rotate-secret`, { expires_in: 0 })) as {
+      client_secret: string;
+    };
+    elapsed.rotate = await eventually(async () => {
+      expect((await token(b(), client.client_id, client.client_secret)).body).toMatchObject({ error: 'invalid_client' });
+      expect((await token(b(), client.client_id, rotated.client_secret)).status).toBe(200);
+    });
+
+    await onA('POST', `/tenants/twinco/clients/${client.client_id}/disable`);
+    elapsed.disable = await eventually(async () => expect(await api(b(), accessToken)).toBe(401));
+
+    await onA('DELETE', '/tenants/twinco');
+    elapsed.delete = await eventually(async () => {
+      const discovery = await loopbackFetch(
+        `http://authentication.connect.localhost:${b()}/tenants/twinco/.well-known/openid-configuration`,
+      );
+      expect(discovery.status).toBe(404);
+    });
+    for (const [change, ms] of Object.entries(elapsed)) expect(ms, change).toBeLessThan(1000);
+  });
+});
