@@ -495,3 +495,23 @@ describe.each(testDatabaseKinds())('admin API on %s', (kind) => {
     });
   });
 });
+
+describe('without the bootstrap admin (production default)', () => {
+  it('still runs the platform issuer, but creates no admin client and writes no credentials file', async () => {
+    const server = await startTestServer('pglite', { env: { BOOTSTRAP_ADMIN: 'false' } });
+    try {
+      expect(server.booted.admin).toEqual({ credentials: {}, file: undefined, unknownToFile: [] });
+      expect(fs.existsSync(adminCredentialsPath(server.config.dataDir))).toBe(false);
+      const discovery = await server.fetch(
+        `http://authentication.connect.localhost:${server.port}/platform/.well-known/openid-configuration`,
+      );
+      expect(discovery.status).toBe(200);
+      const clients = await server.booted.db.owner.query(
+        `SELECT 1 FROM clients c JOIN tenants t ON t.id = c.tenant_id WHERE t.kind = 'platform'`,
+      );
+      expect(clients).toHaveLength(0);
+    } finally {
+      await server.close();
+    }
+  });
+});
