@@ -27,12 +27,17 @@ export interface Config {
   readonly publicPort: number;
   readonly trustProxy: boolean;
   readonly keyEncryptionKey: string | undefined;
+  /** previous KEKs (base64url), only for decrypting what is not yet re-encrypted */
+  readonly keyEncryptionKeyPrevious: readonly string[];
   readonly seedDemo: boolean;
   readonly logLevel: string;
   readonly providerPoolSize: number;
   readonly tenantCacheSize: number;
   readonly tenantCacheTtlMs: number;
   readonly tokenCacheSize: number;
+  readonly jwksCacheSeconds: number;
+  readonly keyRotationDelaySeconds: number;
+  readonly keyRotationCheckMs: number;
 }
 
 export class ConfigError extends Error {
@@ -101,6 +106,10 @@ export const OPTIONS = {
     description: '32 random bytes, base64url; encrypts signing keys at rest (required in production)',
     schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}=?$' },
   },
+  KEY_ENCRYPTION_KEY_PREVIOUS: {
+    description: 'comma-separated previous key-encryption keys: they only decrypt, until every signing key is re-encrypted',
+    schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}=?(,[A-Za-z0-9_-]{43}=?)*$' },
+  },
   SEED_DEMO: {
     description: 'create the demo tenants and credentials on start (never in production)',
     schema: { enum: ['true', 'false', '1', '0'] },
@@ -129,6 +138,21 @@ export const OPTIONS = {
     description: 'verified access tokens kept in memory until they expire',
     schema: { type: 'integer', minimum: 0 },
     default: '50000',
+  },
+  JWKS_CACHE_SECONDS: {
+    description: 'max-age of the JWKS response: how long verifiers may use a key set before fetching it again',
+    schema: { type: 'integer', minimum: 0 },
+    default: '300',
+  },
+  KEY_ROTATION_DELAY_SECONDS: {
+    description: 'default time a new signing key is published before it signs; at least JWKS_CACHE_SECONDS',
+    schema: { type: 'integer', minimum: 0 },
+    default: '600',
+  },
+  KEY_ROTATION_CHECK_MS: {
+    description: 'how often each instance looks for staged signing keys that are due to be promoted',
+    schema: { type: 'integer', minimum: 10 },
+    default: '1000',
   },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -217,6 +241,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('SEED_DEMO', 'demo tenants and credentials are never created when NODE_ENV=production');
   }
   const publicPortRaw = read(env, 'PUBLIC_PORT');
+  const jwksCacheSeconds = Number(read(env, 'JWKS_CACHE_SECONDS'));
+  const keyRotationDelaySeconds = Number(read(env, 'KEY_ROTATION_DELAY_SECONDS'));
+  // a key must be published for longer than verifiers may cache the key set without it, or
+  // tokens signed by it fail at verifiers still holding the old set
+  if (keyRotationDelaySeconds < jwksCacheSeconds) {
+    throw new ConfigError(
+      'KEY_ROTATION_DELAY_SECONDS',
+      `must be at least JWKS_CACHE_SECONDS (${jwksCacheSeconds}), got ${keyRotationDelaySeconds}`,
+    );
+  }
+  const previousKeys = read(env, 'KEY_ENCRYPTION_KEY_PREVIOUS');
   return {
     nodeEnv,
     port,
@@ -229,11 +264,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicPort: publicPortRaw === undefined ? port : Number(publicPortRaw),
     trustProxy: bool(read(env, 'TRUST_PROXY')),
     keyEncryptionKey,
+    keyEncryptionKeyPrevious: previousKeys ? previousKeys.split(',') : [],
     seedDemo,
     logLevel: read(env, 'LOG_LEVEL') as string,
     providerPoolSize: Number(read(env, 'PROVIDER_POOL_SIZE')),
     tenantCacheSize: Number(read(env, 'TENANT_CACHE_SIZE')),
     tenantCacheTtlMs: Number(read(env, 'TENANT_CACHE_TTL_MS')),
     tokenCacheSize: Number(read(env, 'TOKEN_CACHE_SIZE')),
+    jwksCacheSeconds,
+    keyRotationDelaySeconds,
+    keyRotationCheckMs: Number(read(env, 'KEY_ROTATION_CHECK_MS')),
   };
 }
