@@ -36,7 +36,7 @@ export function createApp(context: AppContext) {
     keyCacheSize: config.tenantCacheSize,
     ttlMs: config.tenantCacheTtlMs,
   });
-  const providers = createProviderPool({ credentials, urls, max: config.providerPoolSize });
+  const providers = createProviderPool({ credentials, urls, max: config.providerPoolSize, jwksCacheSeconds: config.jwksCacheSeconds });
   const serveAuthenticationHost = createAuthenticationHost({ tenants, providers, urls, protocol: config.publicProtocol });
   const serveResourceApi = createResourceApi({
     db,
