@@ -178,8 +178,12 @@ export async function rotateSigningKey(
     throw new TypeError(`delaySeconds must be a non-negative number, got ${plan.delaySeconds}`);
   }
   // Lock order: the schedule row, then the keys, as promoteDueKeys does, so the two never
-  // deadlock; locking the live keys also makes concurrent rotations of one tenant take turns.
+  // deadlock. Locking the current key makes concurrent rotations of one tenant take turns; the
+  // keys are read again after it, in a statement of its own, because under READ COMMITTED a
+  // statement that waited for a lock does not see rows committed meanwhile (the other rotation's
+  // staged key).
   await tx.query('SELECT kid FROM key_promotions WHERE tenant_id = $1 FOR UPDATE', [tenantId]);
+  await tx.query(`SELECT kid FROM signing_keys WHERE tenant_id = $1 AND state = 'current' FOR UPDATE`, [tenantId]);
   const live = await tx.query<SummaryRow>(
     `SELECT ${SUMMARY_COLUMNS} FROM signing_keys WHERE tenant_id = $1 AND state IN ('current', 'next') FOR UPDATE`,
     [tenantId],

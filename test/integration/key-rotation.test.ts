@@ -33,6 +33,7 @@ function helpers(server: () => TestServer) {
   const encryption = () => createKeyEncryption(loadKeyEncryptionKey(undefined, server().config.dataDir).key);
   return {
     sql,
+    encryption,
     async tenantId(environment: string, slug: string): Promise<string> {
       const [row] = await sql<{ id: string }>('SELECT id FROM tenants WHERE environment = $1 AND slug = $2', [environment, slug]);
       if (!row) throw new Error(`no tenant ${environment}/${slug}`);
@@ -204,6 +205,54 @@ describe.each(testDatabaseKinds())('signing-key rotation on %s', (kind) => {
         }
         expect(await h.sql('SELECT count(*)::int AS n FROM key_promotions')).toEqual([{ n: 0 }]);
       }
+    } finally {
+      if (other !== server.booted.db) await other.close();
+    }
+  });
+});
+
+describe.each(testDatabaseKinds())('concurrent rotations of one tenant on %s', (kind) => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer(kind, { env: NO_WORKER });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+  const h = helpers(() => server);
+
+  it('stage one key; the other is refused with the conflict error, and the database holds one staged key', async () => {
+    const other = kind === 'postgres' ? await createDatabase({ databaseUrl: server.config.databaseUrl }) : server.booted.db;
+    try {
+      const id = await h.tenantId('production', 'acme');
+      const plan = { delaySeconds: 0, immediate: false };
+      for (let round = 0; round < 5; round += 1) {
+        const keys = await Promise.all([generateSigningKey('ES256'), generateSigningKey('ES256')]);
+        const results = await Promise.allSettled(
+          [server.booted.db, other].map((db, i) =>
+            db.owner.scoped(id, (tx) => rotateSigningKey(tx, id, keys[i] as GeneratedSigningKey, h.encryption(), plan)),
+          ),
+        );
+        expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+        const [refused] = results.filter((r) => r.status === 'rejected');
+        expect(refused?.reason).toBeInstanceOf(KeyRotationConflictError);
+        expect((await h.list(id)).filter((k) => k.state === 'next')).toHaveLength(1);
+        expect(await promoteDueKeys(server.booted.db)).toBe(1);
+      }
+      // the database itself refuses a second staged key, whoever writes it
+      const id2 = await h.tenantId('sandbox', 'acme');
+      await h.rotate(id2, plan);
+      const stray = await generateSigningKey('ES256');
+      const error = await server.booted.db.owner
+        .scoped(id2, (tx) =>
+          tx.query(
+            `INSERT INTO signing_keys (tenant_id, kid, alg, public_jwk, private_jwk_encrypted, state, promote_at)
+             VALUES ($1, $2, 'ES256', $3, 'x', 'next', now())`,
+            [id2, stray.kid, JSON.stringify(stray.publicJwk)],
+          ),
+        )
+        .catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: '23505' });
     } finally {
       if (other !== server.booted.db) await other.close();
     }
