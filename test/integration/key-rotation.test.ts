@@ -62,10 +62,14 @@ function helpers(server: () => TestServer) {
 
 describe.each(testDatabaseKinds())('signing-key rotation on %s', (kind) => {
   let server: TestServer;
+  /** a second instance on the same database (Postgres only: PGlite is one process's) */
+  let second: TestServer | undefined;
   beforeAll(async () => {
     server = await startTestServer(kind, { env: NO_WORKER });
+    if (kind === 'postgres') second = await startTestServer(kind, { env: NO_WORKER, sharedDatabase: server });
   });
   afterAll(async () => {
+    await second?.close();
     await server?.close();
   });
   const h = helpers(() => server);
@@ -109,6 +113,11 @@ describe.each(testDatabaseKinds())('signing-key rotation on %s', (kind) => {
     expect(await h.sql('SELECT kid FROM key_promotions WHERE tenant_id = $1', [id])).toEqual([]);
 
     await eventually(async () => expect(kidOf(await h.token('production', 'acme'))).toBe(staged.key.kid));
+    if (second) {
+      const other = helpers(() => second as TestServer);
+      await eventually(async () => expect(kidOf(await other.token('production', 'acme'))).toBe(staged.key.kid));
+      expect((await other.jwks('production', 'acme')).kids).toEqual([oldKid, staged.key.kid].sort());
+    }
     expect((await h.api('production', 'acme', oldToken)).status).toBe(200);
     expect((await h.api('production', 'acme', await h.token('production', 'acme'))).status).toBe(200);
     expect((await h.jwks('production', 'acme')).kids).toEqual([oldKid, staged.key.kid].sort());
@@ -152,6 +161,13 @@ describe.each(testDatabaseKinds())('signing-key rotation on %s', (kind) => {
     const oldToken = await h.token('production', 'globex');
     const oldKid = kidOf(oldToken);
     expect((await h.api('production', 'globex', oldToken)).status).toBe(200); // verified and cached
+    const other = second && helpers(() => second as TestServer);
+    // its own token (each test instance has its own port, so its own issuer), signed by the same key
+    const otherToken = other && (await other.token('production', 'globex'));
+    if (other && otherToken) {
+      expect(kidOf(otherToken)).toBe(oldKid);
+      expect((await other.api('production', 'globex', otherToken)).status).toBe(200);
+    }
     const staged = await h.rotate(id, { delaySeconds: 600, immediate: false });
 
     const rotated = await h.rotate(id, { delaySeconds: 0, immediate: true });
@@ -175,6 +191,14 @@ describe.each(testDatabaseKinds())('signing-key rotation on %s', (kind) => {
       expect(response.headers.get('www-authenticate')).toContain('invalid_token');
     });
     expect(ms).toBeLessThan(1000);
+    if (other && otherToken) {
+      // the other instance learns it from the notification, as fast
+      expect(await eventually(async () => expect((await other.api('production', 'globex', otherToken)).status).toBe(401))).toBeLessThan(
+        1000,
+      );
+      expect((await other.jwks('production', 'globex')).kids).toEqual([rotated.key.kid]);
+      expect(kidOf(await other.token('production', 'globex'))).toBe(rotated.key.kid);
+    }
     expect((await h.jwks('production', 'globex')).kids).toEqual([rotated.key.kid]);
     const newToken = await h.token('production', 'globex');
     expect(kidOf(newToken)).toBe(rotated.key.kid);
