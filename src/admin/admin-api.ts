@@ -15,6 +15,7 @@ import { buildAdminOpenApiDocument } from './admin-openapi.ts';
 import type { AdminDeps, AdminState } from './admin-steps.ts';
 import { registerAuditRoutes } from './audit-routes.ts';
 import { registerClientRoutes } from './client-routes.ts';
+import { registerKeyRoutes } from './key-routes.ts';
 import { registerTenantRoutes } from './tenant-routes.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -23,6 +24,7 @@ export function createAdminApi(deps: AdminDeps, extraRoutes: ((router: Router<Ad
   const router = new Router<AdminState>({ prefix: '/v1' });
   registerTenantRoutes(router, deps);
   registerClientRoutes(router, deps);
+  registerKeyRoutes(router, deps);
   registerAuditRoutes(router, deps);
   for (const register of extraRoutes) register(router, deps);
   const { dispatch, routeTable } = createRouteDispatcher(router, '/v1');
