@@ -1,13 +1,20 @@
 /**
- * Everything a running instance needs, in order: database, migrations, key-encryption key,
- * demo data (development only), the app. Shared by main.ts and the tests, so tests boot exactly
+ * Everything a running instance needs, in order: database, migrations, key-encryption keys
+ * (checked against what is stored), demo data (development only), the app, the signing-key
+ * rotation worker. Shared by main.ts and the tests, so tests boot exactly
  * what production boots.
  */
 import type { Logger } from 'pino';
 import { type DemoCredential, seedDemo } from '../seeds/demo.ts';
 import { type BootstrapResult, bootstrapPlatform } from './admin/bootstrap.ts';
-import { createKeyEncryption, loadKeyEncryptionKey } from './auth/key-encryption.ts';
-import type { Config } from './config/config.ts';
+import {
+  checkKeyEncryptionKeys,
+  createKeyEncryption,
+  loadKeyEncryptionKey,
+  parsePreviousKeyEncryptionKeys,
+} from './auth/key-encryption.ts';
+import { startKeyRotationWorker } from './auth/key-rotation.ts';
+import { ConfigError, type Config } from './config/config.ts';
 import { createDatabase, type Database } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
 import { createApp, type App } from './server.ts';
@@ -33,14 +40,19 @@ export async function boot(config: Config, log: Logger, options: { inMemory?: bo
   try {
     const appliedMigrations = await migrate(db);
     const kek = loadKeyEncryptionKey(config.keyEncryptionKey, config.dataDir);
-    const keyEncryption = createKeyEncryption(kek.key);
+    const keyEncryption = createKeyEncryption(kek.key, parsePreviousKeyEncryptionKeys(config.keyEncryptionKeyPrevious));
+    // a wrong KEK would otherwise surface as a failed token request per tenant, much later
+    const undecryptable = await checkKeyEncryptionKeys(db, keyEncryption);
+    if (undecryptable) throw new ConfigError('KEY_ENCRYPTION_KEY', undecryptable);
     const admin = await bootstrapPlatform(db, keyEncryption, config);
     const demoCredentials = config.seedDemo ? await seedDemo(db, keyEncryption, config) : [];
     const app = createApp({ config, db, log, keyEncryption, ...(options.now ? { now: options.now } : {}) });
     const stopInvalidation = await app.startInvalidation();
+    const stopKeyRotation = startKeyRotationWorker(db, log, { intervalMs: config.keyRotationCheckMs });
     app.usage.start();
     const close = async () => {
       await app.usage.stop();
+      await stopKeyRotation();
       await stopInvalidation();
       await db.close();
     };

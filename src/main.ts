@@ -1,7 +1,7 @@
 /** Process entry point: configuration, boot, listen, and tell the user what is where. */
 import http from 'node:http';
 import { demoCredentialsPath } from '../seeds/demo.ts';
-import { boot } from './boot.ts';
+import { boot, type Booted } from './boot.ts';
 import { ConfigError, loadConfig, type Config } from './config/config.ts';
 import { createLogger } from './observability/logger.ts';
 
@@ -71,7 +71,17 @@ async function main(): Promise<void> {
     throw error;
   }
   const log = createLogger(config.logLevel);
-  const booted = await boot(config, log);
+  let booted: Booted;
+  try {
+    booted = await boot(config, log);
+  } catch (error) {
+    // e.g. a key-encryption key that cannot decrypt what is stored: one line, not a stack trace
+    if (error instanceof ConfigError) {
+      process.stderr.write(`configuration error: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
   const server = http.createServer(booted.app.app.callback());
   server.keepAliveTimeout = 65_000; // longer than common load balancers' idle timeout
   await new Promise<void>((resolve, reject) => {

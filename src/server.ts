@@ -40,7 +40,13 @@ export function createApp(context: AppContext) {
     ttlMs: config.tenantCacheTtlMs,
   });
   const usage = createClientUsageRecorder(db, log, { flushIntervalMs: config.lastUsedFlushMs });
-  const providers = createProviderPool({ credentials, urls, max: config.providerPoolSize, usage });
+  const providers = createProviderPool({
+    credentials,
+    urls,
+    max: config.providerPoolSize,
+    usage,
+    jwksCacheSeconds: config.jwksCacheSeconds,
+  });
   const verifyAccessToken = createAccessTokenVerifier({ cacheSize: config.tokenCacheSize, ...(context.now ? { now: context.now } : {}) });
   const rateLimits = createRateLimits();
   const serveAuthenticationHost = createAuthenticationHost({ tenants, providers, urls, protocol: config.publicProtocol, rateLimits });

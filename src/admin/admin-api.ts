@@ -9,37 +9,26 @@ import type { Context } from 'koa';
 import { parseJsonBody } from '../api/request-guards.ts';
 import type { EnvironmentConfig } from '../config/config.ts';
 import { ApiError } from '../http/problem.ts';
+import { createRouteDispatcher, NOT_FOUND_DETAIL } from '../http/routing.ts';
 import { createAdminAuthenticator } from './admin-auth.ts';
 import { buildAdminOpenApiDocument } from './admin-openapi.ts';
 import type { AdminDeps, AdminState } from './admin-steps.ts';
 import { registerAuditRoutes } from './audit-routes.ts';
 import { registerClientRoutes } from './client-routes.ts';
+import { registerKeyRoutes } from './key-routes.ts';
 import { registerTenantRoutes } from './tenant-routes.ts';
 
-const NOT_FOUND_DETAIL = 'Nothing is served at this address.';
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export function createAdminApi(deps: AdminDeps, extraRoutes: ((router: Router<AdminState>, deps: AdminDeps) => void)[] = []) {
   const router = new Router<AdminState>({ prefix: '/v1' });
   registerTenantRoutes(router, deps);
   registerClientRoutes(router, deps);
+  registerKeyRoutes(router, deps);
   registerAuditRoutes(router, deps);
   for (const register of extraRoutes) register(router, deps);
-  const routes = router.routes();
-  const allowedMethods = router.allowedMethods();
+  const { dispatch, routeTable } = createRouteDispatcher(router, '/v1');
   const authenticateAdmin = createAdminAuthenticator(deps);
-
-  /** Every (method, path) the router answers, for the OpenAPI completeness test. */
-  const routeTable = router.stack.flatMap((layer) =>
-    layer.methods
-      .filter((m) => m !== 'HEAD')
-      .map((method) => ({
-        method,
-        path: String(layer.path)
-          .replace(/^\/v1/, '')
-          .replace(/:(\w+)/g, '{$1}'),
-      })),
-  );
 
   async function serveAdminApi(ctx: Context, environment: EnvironmentConfig): Promise<void> {
     const requestId = REQUEST_ID.test(ctx.get('x-request-id')) ? ctx.get('x-request-id') : randomUUID();
@@ -63,11 +52,7 @@ export function createAdminApi(deps: AdminDeps, extraRoutes: ((router: Router<Ad
     state.base = base;
     if (['POST', 'PUT', 'PATCH', 'DELETE'].includes(ctx.method)) state.body = await parseJsonBody(ctx);
 
-    await allowedMethods(ctx as never, () => routes(ctx as never, async () => {}));
-    if (ctx.status === 405 || ctx.status === 501) {
-      throw new ApiError('method-not-allowed', `${ctx.method} is not allowed here.`, { headers: { Allow: ctx.response.get('Allow') } });
-    }
-    if (ctx.body === undefined && ctx.status !== 204) throw new ApiError('not-found', NOT_FOUND_DETAIL);
+    await dispatch(ctx);
   }
 
   return Object.assign(serveAdminApi, { routeTable });

@@ -63,7 +63,12 @@ export function extractBearerToken(authorization: string | undefined, realm: str
 export function createAccessTokenVerifier(options: { cacheSize: number; now?: () => number }) {
   const now = options.now ?? (() => Date.now());
   const keySets = new WeakMap<readonly JWK[], ReturnType<typeof createLocalJWKSet>>();
-  const verified = options.cacheSize > 0 ? new LRUCache<string, AccessTokenClaims>({ max: options.cacheSize }) : undefined;
+  // with the kid that verified it: a cached verdict holds only while that key is still published
+  // (an emergency rotation withdraws a key, and the tokens it signed must stop at once)
+  const verified =
+    options.cacheSize > 0
+      ? new LRUCache<string, { claims: AccessTokenClaims; kid: string | undefined }>({ max: options.cacheSize })
+      : undefined;
 
   function keySetFor(keys: readonly JWK[]) {
     let set = keySets.get(keys);
@@ -77,9 +82,12 @@ export function createAccessTokenVerifier(options: { cacheSize: number; now?: ()
   return async function verifyAccessToken(token: string, expected: TokenExpectation): Promise<AccessTokenClaims> {
     const cacheKey = verified && `${expected.tenantId}.${expected.audience}.${createHash('sha256').update(token).digest('base64url')}`;
     const cached = cacheKey ? verified?.get(cacheKey) : undefined;
-    if (cached && cached.exp + CLOCK_SKEW_SECONDS > now() / 1000) return cached;
+    if (cached && cached.claims.exp + CLOCK_SKEW_SECONDS > now() / 1000 && expected.publicKeys.some((k) => k.kid === cached.kid)) {
+      return cached.claims;
+    }
 
     let claims: AccessTokenClaims;
+    let kid: string | undefined;
     try {
       const result = await jwtVerify<AccessTokenClaims>(token, keySetFor(expected.publicKeys), {
         issuer: expected.issuer,
@@ -91,13 +99,14 @@ export function createAccessTokenVerifier(options: { cacheSize: number; now?: ()
         currentDate: new Date(now()),
       });
       claims = result.payload;
+      kid = result.protectedHeader.kid;
     } catch (error) {
       throw invalidToken(expected.audience, describeVerificationFailure(error));
     }
     if (typeof claims.client_id !== 'string' || claims.sub !== claims.client_id) {
       throw invalidToken(expected.audience, 'The access token is not a client credentials token of this tenant.');
     }
-    if (cacheKey) verified?.set(cacheKey, claims, { ttl: Math.max(1, (claims.exp + CLOCK_SKEW_SECONDS) * 1000 - now()) });
+    if (cacheKey) verified?.set(cacheKey, { claims, kid }, { ttl: Math.max(1, (claims.exp + CLOCK_SKEW_SECONDS) * 1000 - now()) });
     return claims;
   };
 }

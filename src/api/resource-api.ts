@@ -10,6 +10,7 @@ import { apiScopes } from '../auth/provider.ts';
 import type { EnvironmentConfig } from '../config/config.ts';
 import type { Database } from '../db/database.ts';
 import { ApiError } from '../http/problem.ts';
+import { createRouteDispatcher, NOT_FOUND_DETAIL } from '../http/routing.ts';
 import { RateLimitExceeded, type RateLimits } from '../http/rate-limits.ts';
 import type { PublicUrls } from '../tenancy/hosts.ts';
 import type { TenantCache } from '../tenancy/tenants.ts';
@@ -21,8 +22,6 @@ import { COLLECTIONS } from './collections/definitions.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { readJsonBody, rejectTenantInQuery } from './request-guards.ts';
 import type { ApiState } from './route-steps.ts';
-
-const NOT_FOUND_DETAIL = 'Nothing is served at this address.';
 
 export function createResourceApi(deps: {
   db: Database;
@@ -37,22 +36,8 @@ export function createResourceApi(deps: {
   registerClockingBatch(router, deps);
   for (const def of COLLECTIONS) registerCollectionRoutes(router, def, deps);
 
-  const routes = router.routes();
-  // without throw, the router sets 405/501 and the Allow header; they become problem+json below
-  const allowedMethods = router.allowedMethods();
+  const { dispatch, routeTable } = createRouteDispatcher(router, '/api/v1');
   const serveApiDocs = createApiDocs();
-
-  /** Every (method, path) the router answers, for the OpenAPI completeness test. */
-  const routeTable = router.stack.flatMap((layer) =>
-    layer.methods
-      .filter((m) => m !== 'HEAD')
-      .map((method) => ({
-        method,
-        path: String(layer.path)
-          .replace(/^\/api\/v1/, '')
-          .replace(/:(\w+)/g, '{$1}'),
-      })),
-  );
 
   async function serveResourceApi(ctx: Context, environment: EnvironmentConfig, slug: string): Promise<void> {
     if (ctx.path !== '/api/v1' && !ctx.path.startsWith('/api/v1/')) throw new ApiError('not-found', NOT_FOUND_DETAIL);
@@ -107,12 +92,7 @@ export function createResourceApi(deps: {
     state.claims = claims;
     if (['POST', 'PUT', 'PATCH', 'DELETE'].includes(ctx.method)) state.body = await readJsonBody(ctx);
 
-    // allowedMethods turns a path that exists under another method into 405 (with Allow)
-    await allowedMethods(ctx as never, () => routes(ctx as never, async () => {}));
-    if (ctx.status === 405 || ctx.status === 501) {
-      throw new ApiError('method-not-allowed', `${ctx.method} is not allowed here.`, { headers: { Allow: ctx.response.get('Allow') } });
-    }
-    if (ctx.body === undefined && ctx.status !== 204) throw new ApiError('not-found', NOT_FOUND_DETAIL);
+    await dispatch(ctx);
   }
 
   return Object.assign(serveResourceApi, { routeTable });

@@ -21,9 +21,18 @@ export class TenantNotProvisionedError extends Error {
   override name = 'TenantNotProvisionedError';
 }
 
-export function createProviderPool(deps: { credentials: TenantCredentials; urls: PublicUrls; max: number; usage?: ClientUsageRecorder }) {
+export function createProviderPool(deps: {
+  credentials: TenantCredentials;
+  urls: PublicUrls;
+  max: number;
+  usage?: ClientUsageRecorder;
+  jwksCacheSeconds: number;
+}) {
   const pool = new LRUCache<string, PooledProvider>({ max: deps.max });
   const building = new Map<string, Promise<PooledProvider>>();
+  // Bumped by every eviction: a build that started before a change (e.g. with the key that was
+  // just retired) still answers its waiting requests but is not pooled.
+  let generation = 0;
 
   async function build(environment: EnvironmentConfig, tenant: Tenant): Promise<PooledProvider> {
     const keys = await deps.credentials.getKeys(tenant.id);
@@ -37,6 +46,8 @@ export function createProviderPool(deps: { credentials: TenantCredentials; urls:
       keys,
       findClient: (clientId) => deps.credentials.getClient(tenant.id, clientId),
       ...(deps.usage ? { onClientAuthenticated: (clientId: string, hash: string) => deps.usage?.record(tenant.id, clientId, hash) } : {}),
+      findPublicKeys: async () => (await deps.credentials.getKeys(tenant.id))?.publicKeys ?? keys.publicKeys,
+      jwksCacheSeconds: deps.jwksCacheSeconds,
     });
     const callback = provider.callback();
     return { tenant, settingsKey: JSON.stringify(tenant.settings), handle: (req, res) => callback(req, res) as unknown as Promise<void> };
@@ -50,19 +61,27 @@ export function createProviderPool(deps: { credentials: TenantCredentials; urls:
       if (pooled && (pooled.tenant.settings === tenant.settings || pooled.settingsKey === JSON.stringify(tenant.settings))) {
         return pooled;
       }
+      const started = generation;
       let pending = building.get(key);
       if (!pending) {
-        pending = build(environment, tenant).finally(() => building.delete(key));
+        const created = build(environment, tenant).finally(() => {
+          if (building.get(key) === created) building.delete(key);
+        });
+        pending = created;
         building.set(key, pending);
       }
       const built = await pending;
-      pool.set(key, built);
+      if (started === generation) pool.set(key, built);
       return built;
     },
     evict(tenantId: string): void {
+      generation += 1;
+      building.delete(tenantId);
       pool.delete(tenantId);
     },
     clear(): void {
+      generation += 1;
+      building.clear();
       pool.clear();
     },
     get size(): number {

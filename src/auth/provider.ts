@@ -9,6 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { JWK } from 'jose';
 import Provider, { errors, type Configuration } from 'oidc-provider';
 import { PLATFORM_ADMIN_SCOPE, TENANT_ADMIN_SCOPE } from '../tenancy/scopes.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
@@ -35,6 +36,10 @@ export interface TenantProviderInput {
   readonly findClient: (clientId: string) => Promise<ClientRecord | undefined>;
   /** a client authenticated with the secret whose hash is given (feeds last_used_at) */
   readonly onClientAuthenticated?: (clientId: string, secretHash: string) => void;
+  /** every published public key (next, current, retired) at the time of the request: the JWKS */
+  readonly findPublicKeys: () => Promise<readonly JWK[]>;
+  /** Cache-Control max-age of the JWKS */
+  readonly jwksCacheSeconds: number;
 }
 
 /** Every scope the tenant's issuer can grant. */
@@ -234,6 +239,15 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
 
   provider.use(async (ctx, next) => {
     await next();
+    // The Provider knows only the key it signs with; verifiers need the staged and the retired
+    // ones too (see key-rotation.ts), read from the key cache on each request so a retired key
+    // leaves at its not_after. Verifiers may cache the set for JWKS_CACHE_SECONDS, which is why a
+    // key is staged at least that long before it signs.
+    if (ctx.oidc?.route === 'jwks' && ctx.status === 200) {
+      ctx.body = { keys: await input.findPublicKeys() };
+      ctx.set('Cache-Control', `public, max-age=${input.jwksCacheSeconds}`);
+      return;
+    }
     if (ctx.oidc?.route === 'discovery' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
       const oauthOnly = (ctx.req as IncomingMessage & { [OAUTH_METADATA_REQUEST]?: boolean })[OAUTH_METADATA_REQUEST] === true;
       ctx.body = describeMetadata(ctx.body as Record<string, unknown>, oauthOnly);

@@ -15,6 +15,8 @@ export interface SigningKeyRecord {
   readonly state: 'next' | 'current' | 'retired';
   readonly publicJwk: JWK;
   readonly privateJwkEncrypted: string;
+  /** when it stops being published (retired keys); null = no end */
+  readonly notAfter: Date | null;
 }
 
 export interface GeneratedSigningKey {
@@ -57,8 +59,9 @@ export async function findPublishedSigningKeys(tx: Queryable, tenantId: string):
     state: SigningKeyRecord['state'];
     public_jwk: JWK;
     private_jwk_encrypted: string;
+    not_after: Date | string | null;
   }>(
-    `SELECT kid, alg, state, public_jwk, private_jwk_encrypted
+    `SELECT kid, alg, state, public_jwk, private_jwk_encrypted, not_after
        FROM signing_keys
       WHERE tenant_id = $1 AND (not_after IS NULL OR not_after > now())
       ORDER BY (state = 'current') DESC, created_at DESC`,
@@ -70,5 +73,6 @@ export async function findPublishedSigningKeys(tx: Queryable, tenantId: string):
     state: r.state,
     publicJwk: r.public_jwk,
     privateJwkEncrypted: r.private_jwk_encrypted,
+    notAfter: r.not_after === null ? null : new Date(r.not_after),
   }));
 }

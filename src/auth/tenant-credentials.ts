@@ -72,12 +72,20 @@ export function createTenantCredentials(db: Database, encryption: KeyEncryption,
     };
   }
 
-  async function loadKeys(tenantId: string): Promise<TenantKeys | undefined> {
+  // Bumped by every invalidation: a load that started before a change must not store what it read
+  // (a notification that arrived while it ran would otherwise be undone by a stale entry).
+  let keysGeneration = 0;
+
+  async function loadKeys(tenantId: string): Promise<{ keys: TenantKeys; ttl: number } | undefined> {
     const records = await db.scoped(tenantId, (tx) => findPublishedSigningKeys(tx, tenantId));
     const current = records.find((r) => r.state === 'current');
     if (!current) return undefined;
     const signingKey = JSON.parse(encryption.decrypt(current.privateJwkEncrypted)) as TenantKeys['signingKey'];
-    return { signingKey, publicKeys: records.map((r) => r.publicJwk) };
+    // A retired key leaves the set at its not_after, which no notification announces: the entry
+    // lives until the first of them (0 = no expiry).
+    const ends = records.flatMap((r) => (r.notAfter ? [r.notAfter.getTime() - Date.now()] : []));
+    const ttl = ends.length > 0 ? Math.max(1, Math.min(...ends)) : 0;
+    return { keys: { signingKey, publicKeys: records.map((r) => r.publicJwk) }, ttl };
   }
 
   return {
@@ -92,9 +100,10 @@ export function createTenantCredentials(db: Database, encryption: KeyEncryption,
     async getKeys(tenantId: string): Promise<TenantKeys | undefined> {
       const hit = keys.get(tenantId);
       if (hit) return hit;
+      const generation = keysGeneration;
       const loaded = await loadKeys(tenantId);
-      if (loaded) keys.set(tenantId, loaded);
-      return loaded;
+      if (loaded && generation === keysGeneration) keys.set(tenantId, loaded.keys, { ttl: loaded.ttl });
+      return loaded?.keys;
     },
     invalidateClient(tenantId: string, clientId: string): void {
       clients.delete(`${tenantId}\u0000${clientId}`);
@@ -105,10 +114,12 @@ export function createTenantCredentials(db: Database, encryption: KeyEncryption,
       for (const key of [...clients.keys()]) if (key.startsWith(prefix)) clients.delete(key);
     },
     invalidateKeys(tenantId: string): void {
+      keysGeneration += 1;
       keys.delete(tenantId);
     },
     clear(): void {
       clients.clear();
+      keysGeneration += 1;
       keys.clear();
     },
   };

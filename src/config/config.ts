@@ -27,6 +27,8 @@ export interface Config {
   readonly publicPort: number;
   readonly trustProxy: boolean;
   readonly keyEncryptionKey: string | undefined;
+  /** previous KEKs (base64url), only for decrypting what is not yet re-encrypted */
+  readonly keyEncryptionKeyPrevious: readonly string[];
   readonly seedDemo: boolean;
   readonly logLevel: string;
   readonly providerPoolSize: number;
@@ -36,6 +38,9 @@ export interface Config {
   readonly bootstrapAdmin: boolean;
   readonly tenantPurgeAfterDays: number;
   readonly lastUsedFlushMs: number;
+  readonly jwksCacheSeconds: number;
+  readonly keyRotationDelaySeconds: number;
+  readonly keyRotationCheckMs: number;
 }
 
 export class ConfigError extends Error {
@@ -104,6 +109,10 @@ export const OPTIONS = {
     description: '32 random bytes, base64url; encrypts signing keys at rest (required in production)',
     schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}=?$' },
   },
+  KEY_ENCRYPTION_KEY_PREVIOUS: {
+    description: 'comma-separated previous key-encryption keys: they only decrypt, until every signing key is re-encrypted',
+    schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}=?(,[A-Za-z0-9_-]{43}=?)*$' },
+  },
   SEED_DEMO: {
     description: 'create the demo tenants and credentials on start (never in production)',
     schema: { enum: ['true', 'false', '1', '0'] },
@@ -147,6 +156,21 @@ export const OPTIONS = {
     description: "how often clients' and secrets' last_used_at is written (at most once per interval per row)",
     schema: { type: 'integer', minimum: 100 },
     default: '10000',
+  },
+  JWKS_CACHE_SECONDS: {
+    description: 'max-age of the JWKS response: how long verifiers may use a key set before fetching it again',
+    schema: { type: 'integer', minimum: 0 },
+    default: '300',
+  },
+  KEY_ROTATION_DELAY_SECONDS: {
+    description: 'default time a new signing key is published before it signs; at least JWKS_CACHE_SECONDS',
+    schema: { type: 'integer', minimum: 0 },
+    default: '600',
+  },
+  KEY_ROTATION_CHECK_MS: {
+    description: 'how often each instance looks for staged signing keys that are due to be promoted',
+    schema: { type: 'integer', minimum: 10 },
+    default: '1000',
   },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -236,6 +260,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const publicPortRaw = read(env, 'PUBLIC_PORT');
   const bootstrapAdminRaw = read(env, 'BOOTSTRAP_ADMIN');
+  const jwksCacheSeconds = Number(read(env, 'JWKS_CACHE_SECONDS'));
+  const keyRotationDelaySeconds = Number(read(env, 'KEY_ROTATION_DELAY_SECONDS'));
+  // a key must be published for longer than verifiers may cache the key set without it, or
+  // tokens signed by it fail at verifiers still holding the old set
+  if (keyRotationDelaySeconds < jwksCacheSeconds) {
+    throw new ConfigError(
+      'KEY_ROTATION_DELAY_SECONDS',
+      `must be at least JWKS_CACHE_SECONDS (${jwksCacheSeconds}), got ${keyRotationDelaySeconds}`,
+    );
+  }
+  const previousKeys = read(env, 'KEY_ENCRYPTION_KEY_PREVIOUS');
   return {
     nodeEnv,
     port,
@@ -248,6 +283,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicPort: publicPortRaw === undefined ? port : Number(publicPortRaw),
     trustProxy: bool(read(env, 'TRUST_PROXY')),
     keyEncryptionKey,
+    keyEncryptionKeyPrevious: previousKeys ? previousKeys.split(',') : [],
     seedDemo,
     logLevel: read(env, 'LOG_LEVEL') as string,
     providerPoolSize: Number(read(env, 'PROVIDER_POOL_SIZE')),
@@ -257,5 +293,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bootstrapAdmin: bootstrapAdminRaw === undefined ? !production : bool(bootstrapAdminRaw),
     tenantPurgeAfterDays: Number(read(env, 'TENANT_PURGE_AFTER_DAYS')),
     lastUsedFlushMs: Number(read(env, 'LAST_USED_FLUSH_MS')),
+    jwksCacheSeconds,
+    keyRotationDelaySeconds,
+    keyRotationCheckMs: Number(read(env, 'KEY_ROTATION_CHECK_MS')),
   };
 }

@@ -5,16 +5,9 @@
  */
 import type { Queryable } from '../db/database.ts';
 import { effectiveSettings, type EffectiveTenantSettings } from './tenant-settings.ts';
-import type { TenantKind, TenantSettings, TenantStatus } from './tenants.ts';
+import type { Tenant, TenantSettings, TenantStatus } from './tenants.ts';
 
-export interface TenantRecord {
-  readonly id: string;
-  readonly kind: TenantKind;
-  readonly environment: string;
-  readonly slug: string;
-  readonly name: string;
-  readonly status: TenantStatus;
-  readonly settings: TenantSettings;
+export interface TenantRecord extends Tenant {
   readonly created_at: Date;
   readonly updated_at: Date;
   readonly deleted_at: Date | null;

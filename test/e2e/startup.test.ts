@@ -38,6 +38,11 @@ describe('npm start', () => {
       for (const c of credentials) expect(banner).toContain(c.client_id);
       expect(fs.statSync(path.join(dataDir, 'demo-credentials.json')).mode & 0o777).toBe(0o600);
       expect(fs.statSync(path.join(dataDir, 'key-encryption-key')).mode & 0o777).toBe(0o600);
+      expect(banner).toContain(`admin API        http://admin.connect.localhost:${port}/v1`);
+      expect(banner).toContain(
+        `Platform admin credentials (scope platform:admin) are in ${path.join(dataDir, 'admin-credentials.json')} (mode 0600)`,
+      );
+      expect(fs.statSync(path.join(dataDir, 'admin-credentials.json')).mode & 0o777).toBe(0o600);
 
       const tryIt = banner.slice(banner.indexOf('Try it'));
       const script = tryIt.split('\n').slice(1, 4).join('\n');
@@ -53,11 +58,16 @@ describe('npm start', () => {
 
   it('restarts on the same data directory with the same demo credentials', async () => {
     const before = fs.readFileSync(path.join(dataDir, 'demo-credentials.json'), 'utf8');
+    const adminBefore = fs.readFileSync(path.join(dataDir, 'admin-credentials.json'), 'utf8');
     const port = await freePort();
     const server = start({ PORT: String(port), DATA_DIR: dataDir });
     try {
       await server.ready;
       expect(fs.readFileSync(path.join(dataDir, 'demo-credentials.json'), 'utf8')).toBe(before.replaceAll(/:\d+\//g, `:${port}/`));
+      // the platform admin client is reused too, not created again
+      expect(fs.readFileSync(path.join(dataDir, 'admin-credentials.json'), 'utf8')).toBe(
+        adminBefore.replaceAll(/localhost:\d+/g, `localhost:${port}`),
+      );
     } finally {
       await stop(server.child);
     }

@@ -418,6 +418,57 @@ describe.each(testDatabaseKinds())('admin API on %s', (kind) => {
     });
   });
 
+  describe('signing keys', () => {
+    type Key = { kid: string; alg: string; state: string; published: boolean; promote_at: string | null; not_after: string | null };
+
+    it('stages a next key after the default delay, refuses a second or too short a rotation, and rotates immediately', async () => {
+      await createTenant('keyco', { signing_alg: 'ES256' });
+      const [original] = (await admin.call<{ data: Key[] }>('GET', '/tenants/keyco/keys')).body.data;
+      expect(original).toMatchObject({ state: 'current', alg: 'ES256', published: true });
+
+      const tooShort = await admin.call('POST', '/tenants/keyco/keys/rotate', { delay_seconds: 5 });
+      expect(tooShort.status).toBe(422);
+      expect(tooShort.body).toMatchObject({ errors: [{ pointer: '/delay_seconds', detail: 'must be at least 300' }] });
+
+      await admin.call('PATCH', '/tenants/keyco', { settings: { signing_alg: 'EdDSA' } });
+      const staged = await admin.call<{ key: Key; retired: Key[] }>('POST', '/tenants/keyco/keys/rotate');
+      expect(staged.status).toBe(200);
+      expect(staged.body.key).toMatchObject({ state: 'next', alg: 'EdDSA', published: true });
+      const delay = Date.parse(staged.body.key.promote_at ?? '') - Date.now();
+      expect(delay).toBeGreaterThan(590_000);
+      expect(delay).toBeLessThanOrEqual(600_000);
+      expect(staged.body.retired).toEqual([]);
+      const jwks = (await (await server.fetch(`${issuer('keyco')}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
+      expect(jwks.keys.map((k) => k.kid).sort()).toEqual([original?.kid, staged.body.key.kid].sort());
+
+      const again = await admin.call('POST', '/tenants/keyco/keys/rotate');
+      expect(again.status).toBe(409);
+      expect(again.body.detail).toContain(`Key ${staged.body.key.kid} is already staged`);
+
+      const emergency = await admin.call<{ key: Key; retired: Key[] }>('POST', '/tenants/keyco/keys/rotate', { immediate: true });
+      expect(emergency.body.key).toMatchObject({ state: 'current', alg: 'EdDSA', published: true });
+      expect(emergency.body.retired.map((k) => [k.kid, k.state, k.published]).sort()).toEqual(
+        [
+          [original?.kid, 'retired', false],
+          [staged.body.key.kid, 'retired', false],
+        ].sort(),
+      );
+      const events = await admin.call<{ data: { action: string }[] }>('GET', '/audit-events?tenant=keyco&action=keys.*');
+      expect(events.body.data.map((e) => e.action)).toEqual(['keys.rotate_immediately', 'keys.rotate']);
+    });
+
+    it('re-encrypts every private key under the current key-encryption key, idempotently', async () => {
+      const first = await admin.call<{ tenants: number; reencrypted: number; already_current: number }>(
+        'POST',
+        '/key-encryption-key/rotate',
+      );
+      expect(first.status).toBe(200);
+      expect(first.body.tenants).toBeGreaterThan(0);
+      const second = await admin.call<{ reencrypted: number; already_current: number }>('POST', '/key-encryption-key/rotate');
+      expect(second.body).toMatchObject({ reencrypted: 0, already_current: first.body.reencrypted + first.body.already_current });
+    });
+  });
+
   describe('audit log', () => {
     it('records every change with actor, before/after without secrets, and the request id', async () => {
       await createTenant('auditco');
@@ -493,5 +544,25 @@ describe.each(testDatabaseKinds())('admin API on %s', (kind) => {
       const sandboxAdmin = await adminClient(server, { environment: 'sandbox' });
       expect((await sandboxAdmin.call('POST', '/tenants/mirrorco/sandbox-sync')).status).toBe(409);
     });
+  });
+});
+
+describe('without the bootstrap admin (production default)', () => {
+  it('still runs the platform issuer, but creates no admin client and writes no credentials file', async () => {
+    const server = await startTestServer('pglite', { env: { BOOTSTRAP_ADMIN: 'false' } });
+    try {
+      expect(server.booted.admin).toEqual({ credentials: {}, file: undefined, unknownToFile: [] });
+      expect(fs.existsSync(adminCredentialsPath(server.config.dataDir))).toBe(false);
+      const discovery = await server.fetch(
+        `http://authentication.connect.localhost:${server.port}/platform/.well-known/openid-configuration`,
+      );
+      expect(discovery.status).toBe(200);
+      const clients = await server.booted.db.owner.query(
+        `SELECT 1 FROM clients c JOIN tenants t ON t.id = c.tenant_id WHERE t.kind = 'platform'`,
+      );
+      expect(clients).toHaveLength(0);
+    } finally {
+      await server.close();
+    }
   });
 });

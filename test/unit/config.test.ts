@@ -62,6 +62,14 @@ describe('loadConfig', () => {
     );
   });
 
+  it('creates the bootstrap platform admin in development, in production only when asked', () => {
+    const kek = Buffer.alloc(32, 7).toString('base64url');
+    expect(loadConfig({}).bootstrapAdmin).toBe(true);
+    expect(loadConfig({ BOOTSTRAP_ADMIN: 'false' }).bootstrapAdmin).toBe(false);
+    expect(loadConfig({ NODE_ENV: 'production', KEY_ENCRYPTION_KEY: kek }).bootstrapAdmin).toBe(false);
+    expect(loadConfig({ NODE_ENV: 'production', KEY_ENCRYPTION_KEY: kek, BOOTSTRAP_ADMIN: 'true' }).bootstrapAdmin).toBe(true);
+  });
+
   it('takes PUBLIC_PORT for URLs when a proxy listens elsewhere', () => {
     expect(loadConfig({ PORT: '8080', PUBLIC_PORT: '443', PUBLIC_PROTOCOL: 'https' })).toMatchObject({ port: 8080, publicPort: 443 });
   });

@@ -35,7 +35,7 @@ describe('key encryption', () => {
 
   it('round-trips and never stores the plaintext', () => {
     const stored = encryption.encrypt('{"d":"private"}');
-    expect(stored).toMatch(/^v1\./);
+    expect(stored).toMatch(/^v2\.[A-Za-z0-9_-]{8}\./);
     expect(stored).not.toContain('private');
     expect(encryption.decrypt(stored)).toBe('{"d":"private"}');
     expect(encryption.encrypt('same')).not.toBe(encryption.encrypt('same'));
@@ -44,7 +44,7 @@ describe('key encryption', () => {
   it('refuses a tampered value or another key', () => {
     const stored = encryption.encrypt('secret');
     const parts = stored.split('.');
-    const tampered = [parts[0], parts[1], Buffer.from('XXXXXX').toString('base64url'), parts[3]].join('.');
+    const tampered = [parts[0], parts[1], parts[2], Buffer.from('XXXXXX').toString('base64url'), parts[4]].join('.');
     expect(() => encryption.decrypt(tampered)).toThrow();
     expect(() => createKeyEncryption(randomBytes(32)).decrypt(stored)).toThrow();
   });
