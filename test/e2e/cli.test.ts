@@ -75,6 +75,13 @@ interface Tenant {
   deleted_at: string | null;
   settings: { access_token_ttl: number };
 }
+interface Key {
+  kid: string;
+  alg: string;
+  state: string;
+  published: boolean;
+  promote_at: string | null;
+}
 interface Client {
   client_id: string;
   status: string;
@@ -197,6 +204,42 @@ describe('tenant-connect CLI against the real admin API', () => {
     const all = await json<{ data: Tenant[]; next: null }>('tenants', 'list', '--limit', '1', '--all');
     expect(all.data.length).toBeGreaterThan(1);
     expect(all.next).toBeNull();
+  });
+
+  it('lists and rotates signing keys, re-encrypts them under the key-encryption key', async () => {
+    await json<Tenant>('tenants', 'create', 'cli-keys', '--name', 'CLI Keys');
+    const listed = await cli('keys', 'list', 'cli-keys');
+    expect(listed.code).toBe(0);
+    expect(listed.stdout.split('\n')[0]?.split(/\s{2,}/)).toEqual([
+      'KID',
+      'ALG',
+      'STATE',
+      'PUBLISHED',
+      'CREATED',
+      'PROMOTE AT',
+      'RETIRED',
+      'NOT AFTER',
+    ]);
+    const [original] = (await json<{ data: Key[] }>('keys', 'list', 'cli-keys')).data;
+    expect(original).toMatchObject({ state: 'current', published: true });
+
+    const staged = await json<{ key: Key; retired: Key[] }>('keys', 'rotate', 'cli-keys');
+    expect(staged.key).toMatchObject({ state: 'next', published: true });
+    expect(staged.key.promote_at).not.toBeNull();
+    const again = await cli('keys', 'rotate', 'cli-keys');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/^error: Conflict \(409\): Key .* is already staged/);
+
+    const now = await cli('keys', 'rotate', 'cli-keys', '--now', '--alg', 'EdDSA');
+    expect(now.code).toBe(0);
+    expect(now.stdout).toMatch(/^New key \S+ \(EdDSA\) signs from now on\./);
+    const states = (await json<{ data: Key[] }>('keys', 'list', 'cli-keys')).data.map((k) => `${k.alg}:${k.state}`);
+    expect(states).toContain('EdDSA:current');
+
+    const kek = await json<{ tenants: number; reencrypted: number; already_current: number }>('kek', 'rotate');
+    expect(kek.tenants).toBeGreaterThan(0);
+    expect(kek.reencrypted + kek.already_current).toBeGreaterThan(0);
+    expect((await cli('keys', 'rotate', 'cli-keys', '--now', '--delay', '1h')).code).toBe(2);
   });
 
   it('purges a deleted tenant only with --yes', async () => {

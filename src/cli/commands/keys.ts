@@ -5,7 +5,7 @@ import type { SigningKey } from '../api-types.ts';
 import { defineCommand, type Command } from '../command.ts';
 import { UsageError } from '../errors.ts';
 import { readOptions } from '../option-values.ts';
-import { formatTable, type Column } from '../output.ts';
+import { formatDate, formatTable, type Column } from '../output.ts';
 import { SIGNING_ALGS } from './tenants.ts';
 
 export const KEY_COLUMNS: readonly Column<SigningKey>[] = [
@@ -60,7 +60,9 @@ export const keyCommands: Command[] = [
         });
       ctx.out.result(result, () => {
         const when =
-          result.key.state === 'current' ? 'signs from now on' : `is published and signs from ${result.key.promote_at ?? 'its promotion'}`;
+          result.key.state === 'current'
+            ? 'signs from now on'
+            : `is published now and signs from ${result.key.promote_at ? formatDate(result.key.promote_at) : 'its promotion'}`;
         return `New key ${result.key.kid} (${result.key.alg}) ${when}.\n\n${formatTable(KEY_COLUMNS, [result.key, ...result.retired])}`;
       });
     },
