@@ -242,6 +242,22 @@ describe('tenant-connect CLI against the real admin API', () => {
     expect((await cli('keys', 'rotate', 'cli-keys', '--now', '--delay', '1h')).code).toBe(2);
   });
 
+  it('copies a production tenant to the sandbox, and only from production', async () => {
+    await json<Tenant>('tenants', 'create', 'cli-sync', '--name', 'CLI Sync');
+    await json<Client>('clients', 'create', 'cli-sync', '--name', 'ERP', '--scopes', 'employees:read');
+    const synced = await cli('tenants', 'sandbox-sync', 'cli-sync');
+    expect(synced).toMatchObject({ code: 0, stdout: 'Synced cli-sync to sandbox (tenant created): 1 clients created, 0 updated.\n' });
+    expect(await json<Tenant & { environment: string }>('tenants', 'get', 'cli-sync', '--env', 'sandbox')).toMatchObject({
+      slug: 'cli-sync',
+      environment: 'sandbox',
+    });
+    const fromSandbox = await cli('tenants', 'sandbox-sync', 'cli-sync', '--env', 'sandbox');
+    expect(fromSandbox.code).toBe(1);
+    expect(fromSandbox.stderr).toMatch(/^error: Conflict \(409\): .*production admin API/);
+    const audit = await cli('audit', '--tenant', 'cli-sync');
+    expect(audit.stdout.split('\n')[0]?.split(/\s{2,}/)).toEqual(['TIME', 'ENV', 'TENANT', 'ACTOR', 'ACTION', 'TARGET', 'REQUEST']);
+  });
+
   it('purges a deleted tenant only with --yes', async () => {
     await json<Tenant>('tenants', 'create', 'cli-purge', '--name', 'Short-lived');
     await json<Tenant>('tenants', 'delete', 'cli-purge');
