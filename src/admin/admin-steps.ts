@@ -6,7 +6,7 @@ import type { AccessTokenVerifier } from '../api/access-tokens.ts';
 import type { Config, EnvironmentConfig } from '../config/config.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { ApiError } from '../http/problem.ts';
-import type { PublicUrls } from '../tenancy/hosts.ts';
+import { PLATFORM_SLUG, type PublicUrls } from '../tenancy/hosts.ts';
 import { findTenantRecord, type TenantRecord } from '../tenancy/tenant-lifecycle.ts';
 import type { TenantCache } from '../tenancy/tenants.ts';
 import type { AdminPrincipal } from './admin-auth.ts';
@@ -47,12 +47,14 @@ export function tenantNotFound(slug: string): ApiError {
 
 /**
  * The tenant a route is about. A tenant admin reaches only its own tenant; any other slug answers
- * exactly like one that does not exist.
+ * exactly like one that does not exist. `platform` names the platform issuer's own row, for
+ * platform admins on the routes that allow it (its clients: more admins, rotating the bootstrap
+ * secret).
  */
 export async function findRouteTenant(
   q: Queryable,
   ctx: AdminContext,
-  options: { tenantAdmin?: boolean; includeDeleted?: boolean; lock?: boolean } = {},
+  options: { tenantAdmin?: boolean; platformTenant?: boolean; includeDeleted?: boolean; lock?: boolean } = {},
 ): Promise<TenantRecord> {
   const slug = ctx.params.slug ?? '';
   const { principal, environment } = ctx.state;
@@ -60,7 +62,8 @@ export async function findRouteTenant(
     if (!options.tenantAdmin) requirePlatformAdmin(ctx);
     if (principal.tenant.slug !== slug) throw tenantNotFound(slug);
   }
-  const record = await findTenantRecord(q, environment.name, slug, options);
+  const kind = slug === PLATFORM_SLUG && options.platformTenant && principal.kind === 'platform' ? 'platform' : 'tenant';
+  const record = await findTenantRecord(q, environment.name, slug, { ...options, kind });
   if (!record) throw tenantNotFound(slug);
   return record;
 }

@@ -1,5 +1,6 @@
 /**
- * /v1/tenants/{slug}/clients: a tenant's integrations. The secret is shown once, at creation or
+ * /v1/tenants/{slug}/clients: a tenant's integrations (and, as /v1/tenants/platform/clients, the
+ * platform admin clients). The secret is shown once, at creation or
  * rotation; reads show only each secret's metadata. A platform admin or the tenant's own
  * tenant:admin client may call these.
  */
@@ -54,7 +55,7 @@ export function registerClientRoutes(router: Router<AdminState>, deps: AdminDeps
 
   /** Reads the tenant, then runs `work` in a transaction scoped to it (RLS holds the owner too). */
   const inTenant = async <T>(ctx: AdminContext, work: (tx: Queryable, tenant: TenantRecord) => Promise<T>): Promise<T> => {
-    const tenant = await findRouteTenant(db.owner, ctx, { tenantAdmin: true });
+    const tenant = await findRouteTenant(db.owner, ctx, { tenantAdmin: true, platformTenant: true });
     return db.owner.scoped(tenant.id, (tx) => work(tx, tenant));
   };
 

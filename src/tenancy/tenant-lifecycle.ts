@@ -5,7 +5,7 @@
  */
 import type { Queryable } from '../db/database.ts';
 import { effectiveSettings, type EffectiveTenantSettings } from './tenant-settings.ts';
-import type { Tenant, TenantSettings, TenantStatus } from './tenants.ts';
+import type { Tenant, TenantKind, TenantSettings, TenantStatus } from './tenants.ts';
 
 export interface TenantRecord extends Tenant {
   readonly created_at: Date;
@@ -42,18 +42,18 @@ export function tenantRepresentation(record: TenantRecord): TenantRepresentation
 
 const COLUMNS = 'id, kind, environment, slug, name, status, settings, created_at, updated_at, deleted_at';
 
-/** A customer tenant by slug (never the platform row); `lock` takes the row for an update. */
+/** A customer tenant by slug (the platform row only when asked for); `lock` takes the row for an update. */
 export async function findTenantRecord(
   q: Queryable,
   environment: string,
   slug: string,
-  options: { includeDeleted?: boolean; lock?: boolean } = {},
+  options: { includeDeleted?: boolean; lock?: boolean; kind?: TenantKind } = {},
 ): Promise<TenantRecord | undefined> {
   const [row] = await q.query<TenantRecord & Record<string, unknown>>(
     `SELECT ${COLUMNS} FROM tenants
-      WHERE environment = $1 AND slug = $2 AND kind = 'tenant' ${options.includeDeleted ? '' : 'AND deleted_at IS NULL'}
+      WHERE environment = $1 AND slug = $2 AND kind = $3 ${options.includeDeleted ? '' : 'AND deleted_at IS NULL'}
       ${options.lock ? 'FOR UPDATE' : ''}`,
-    [environment, slug],
+    [environment, slug, options.kind ?? 'tenant'],
   );
   return row;
 }

@@ -98,6 +98,31 @@ describe.each(testDatabaseKinds())('admin API on %s', (kind) => {
       expect((await crossed.call('GET', '/tenants')).status).toBe(401);
     });
 
+    it('manages the platform admin clients themselves as /tenants/platform/clients, for platform admins only', async () => {
+      const listed = await admin.call<{ data: { client_id: string; scopes: string[] }[] }>('GET', '/tenants/platform/clients');
+      expect(listed.body.data).toEqual([
+        expect.objectContaining({ client_id: platformCredential(server).client_id, scopes: ['platform:admin'] }),
+      ]);
+      const second = await admin.call<{ client_id: string; client_secret: string }>('POST', '/tenants/platform/clients', {
+        name: 'Second operator',
+        scopes: ['platform:admin'],
+      });
+      expect(second.status).toBe(201);
+      const token = await clientCredentialsToken(
+        server,
+        platformCredential(server).token_endpoint,
+        second.body.client_id,
+        second.body.client_secret,
+      );
+      const asSecond = await adminClient(server, { token: token.body.access_token as string });
+      expect((await asSecond.call('GET', '/tenants')).status).toBe(200);
+      expect((await admin.call('POST', '/tenants/platform/clients', { name: 'x', scopes: ['employees:read'] })).status).toBe(422);
+      expect((await admin.call('GET', '/tenants/platform')).status).toBe(404);
+      expect((await admin.call('POST', '/tenants/platform/suspend')).status).toBe(404);
+      await admin.call('DELETE', `/tenants/platform/clients/${second.body.client_id}`);
+      await eventually(async () => expect((await asSecond.call('GET', '/tenants')).status).toBe(401));
+    });
+
     it('publishes its OpenAPI document without authentication', async () => {
       const response = await server.fetch(`${admin.base}/openapi.json`);
       expect(response.status).toBe(200);
@@ -401,6 +426,7 @@ describe.each(testDatabaseKinds())('admin API on %s', (kind) => {
       expect(platformOnly.status).toBe(403);
       expect(platformOnly.body).toMatchObject({ required_scope: 'platform:admin' });
       expect((await tenantAdmin.call('POST', '/tenants/selfco/suspend')).status).toBe(403);
+      expect((await tenantAdmin.call('GET', '/tenants/platform/clients')).status).toBe(404);
     });
 
     it('refuses tenant:admin mixed with API scopes in one token request', async () => {
