@@ -258,6 +258,14 @@ describe('tenant-connect CLI against the real admin API', () => {
     expect(audit.stdout.split('\n')[0]?.split(/\s{2,}/)).toEqual(['TIME', 'ENV', 'TENANT', 'ACTOR', 'ACTION', 'TARGET', 'REQUEST']);
   });
 
+  it("lists the platform's own admin clients as the tenant 'platform'", async () => {
+    const credentials = JSON.parse(fs.readFileSync(path.join(dataDir, 'admin-credentials.json'), 'utf8')) as {
+      environments: Record<string, { client_id: string }>;
+    };
+    const page = await json<{ data: Client[] }>('clients', 'list', 'platform');
+    expect(page.data.map((c) => c.client_id)).toContain(credentials.environments.production?.client_id);
+  });
+
   it('purges a deleted tenant only with --yes', async () => {
     await json<Tenant>('tenants', 'create', 'cli-purge', '--name', 'Short-lived');
     await json<Tenant>('tenants', 'delete', 'cli-purge');
