@@ -7,6 +7,7 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY src ./src
 COPY seeds ./seeds
 COPY migrations ./migrations
+COPY bin ./bin
 RUN mkdir -p /data && chown node:node /data
 USER node
 ENV BIND_ADDRESS=0.0.0.0 DATA_DIR=/data PORT=3000
