@@ -4,6 +4,7 @@ import { demoCredentialsPath } from '../seeds/demo.ts';
 import { boot, type Booted } from './boot.ts';
 import { ConfigError, loadConfig, type Config } from './config/config.ts';
 import { createLogger } from './observability/logger.ts';
+import { createMetricsServer } from './observability/metrics.ts';
 
 function banner(config: Config, booted: Awaited<ReturnType<typeof boot>>): string {
   const { urls } = booted.app;
@@ -19,6 +20,9 @@ function banner(config: Config, booted: Awaited<ReturnType<typeof boot>>): strin
     lines.push(`    resource API     ${urls.tenantOrigin(environment, '<tenant>')}/api/v1/<collection>   (reference: /api/v1/docs)`);
     lines.push(`    admin API        ${urls.adminOrigin(environment)}/v1   (token: ${urls.platformIssuer(environment)}/connect/token)`);
   }
+  lines.push('', `  health           /healthz (live) and /readyz (database) on every host`);
+  if (config.metricsPort !== undefined)
+    lines.push(`  metrics          http://${config.bindAddress}:${config.metricsPort}/metrics (Prometheus)`);
   const { admin } = booted;
   if (admin.file) {
     lines.push(
@@ -88,10 +92,20 @@ async function main(): Promise<void> {
     server.once('error', reject);
     server.listen(config.port, config.bindAddress, resolve);
   });
+  let metricsServer: http.Server | undefined;
+  if (config.metricsPort !== undefined) {
+    const listening = createMetricsServer(booted.app.metrics);
+    await new Promise<void>((resolve, reject) => {
+      listening.once('error', reject);
+      listening.listen(config.metricsPort, config.bindAddress, resolve);
+    });
+    metricsServer = listening;
+  }
   process.stdout.write(banner(config, booted));
 
   const shutdown = (signal: string) => {
     log.info({ signal }, 'shutting down');
+    metricsServer?.close();
     server.close(() => {
       booted.close().finally(() => process.exit(0));
     });

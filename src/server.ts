@@ -17,6 +17,7 @@ import type { Config } from './config/config.ts';
 import type { Database } from './db/database.ts';
 import { ApiError, problemMiddleware } from './http/problem.ts';
 import { createRateLimits } from './http/rate-limits.ts';
+import { createMetrics, type Surface } from './observability/metrics.ts';
 import { createPublicUrls, resolveHostTarget } from './tenancy/hosts.ts';
 import { listenForChanges } from './tenancy/change-notifications.ts';
 import { createTenantCache, createTenantQueries } from './tenancy/tenants.ts';
@@ -28,6 +29,23 @@ export interface AppContext {
   readonly keyEncryption: KeyEncryption;
   /** milliseconds since the epoch; tests freeze it */
   readonly now?: () => number;
+}
+
+/** Readiness: the database answers within a second, or 503 with Retry-After. */
+async function checkDatabase(db: Database): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error('database check timed out'), { code: 'ETIMEDOUT' })), 1000);
+  });
+  try {
+    await Promise.race([db.owner.query('SELECT 1'), timeout]);
+  } catch (error) {
+    throw new ApiError('service-unavailable', `The database is not reachable: ${(error as Error).message}.`, {
+      headers: { 'Retry-After': '1' },
+    });
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export function createApp(context: AppContext) {
@@ -53,10 +71,34 @@ export function createApp(context: AppContext) {
   const serveResourceApi = createResourceApi({ db, tenants, credentials, urls, verifyAccessToken, rateLimits });
   const serveAdminApi = createAdminApi({ config, db, tenants, credentials, verifyAccessToken, urls, keyEncryption: context.keyEncryption });
 
+  const metrics = createMetrics({ tenants: () => tenants.size, providers: () => providers.size });
+
   const app = new Koa({ proxy: config.trustProxy });
   app.silent = true; // errors are logged once, by the problem middleware
 
+  app.use(async function countRequest(ctx, next) {
+    const started = performance.now();
+    try {
+      await next();
+    } finally {
+      // the Provider writes its own response (ctx.respond = false): its status is on the raw response
+      const status = ctx.respond === false ? ctx.res.statusCode : ctx.status;
+      metrics.observe((ctx.state as { surface?: Surface }).surface ?? 'other', status, (performance.now() - started) / 1000);
+    }
+  });
   app.use(problemMiddleware(log));
+  app.use(async function serveHealth(ctx, next) {
+    // on every host name (probes use the pod's address), before host routing
+    if (ctx.path !== '/healthz' && ctx.path !== '/readyz') return next();
+    (ctx.state as { surface?: Surface }).surface = 'health';
+    ctx.set('Cache-Control', 'no-store');
+    if (ctx.path === '/healthz') {
+      ctx.body = { status: 'ok' };
+      return;
+    }
+    await checkDatabase(db);
+    ctx.body = { status: 'ready', database: db.kind };
+  });
   app.use(async function logRequest(ctx, next) {
     if (!log.isLevelEnabled('debug')) return next(); // the hot path builds no log record
     const started = performance.now();
@@ -71,9 +113,17 @@ export function createApp(context: AppContext) {
     const hostHeader = (config.trustProxy && ctx.get('x-forwarded-host').split(',')[0]?.trim()) || ctx.get('host');
     const target = resolveHostTarget(hostHeader, config.environments);
     if (!target) throw new ApiError('not-found', 'Nothing is served at this address.');
-    if (target.kind === 'authentication') await serveAuthenticationHost(ctx, target.environment);
-    else if (target.kind === 'admin') await serveAdminApi(ctx, target.environment);
-    else await serveResourceApi(ctx, target.environment, target.slug);
+    const state = ctx.state as { surface?: Surface };
+    if (target.kind === 'authentication') {
+      state.surface = ctx.path.endsWith('/connect/token') ? 'token' : ctx.path.endsWith('/jwks.json') ? 'jwks' : 'discovery';
+      await serveAuthenticationHost(ctx, target.environment);
+    } else if (target.kind === 'admin') {
+      state.surface = 'admin';
+      await serveAdminApi(ctx, target.environment);
+    } else {
+      state.surface = 'api';
+      await serveResourceApi(ctx, target.environment, target.slug);
+    }
   });
 
   /** Drops exactly what a change in the database affects, in this instance. */
@@ -98,6 +148,6 @@ export function createApp(context: AppContext) {
       },
     });
 
-  return { app, urls, tenants, credentials, providers, usage, serveAdminApi, startInvalidation };
+  return { app, urls, tenants, credentials, providers, usage, metrics, serveAdminApi, startInvalidation };
 }
 export type App = ReturnType<typeof createApp>;

@@ -36,6 +36,7 @@ export interface Config {
   readonly tenantCacheTtlMs: number;
   readonly tokenCacheSize: number;
   readonly bootstrapAdmin: boolean;
+  readonly metricsPort: number | undefined;
   readonly tenantPurgeAfterDays: number;
   readonly lastUsedFlushMs: number;
   readonly jwksCacheSeconds: number;
@@ -141,6 +142,10 @@ export const OPTIONS = {
     description: 'verified access tokens kept in memory until they expire',
     schema: { type: 'integer', minimum: 0 },
     default: '50000',
+  },
+  METRICS_PORT: {
+    description: 'serve Prometheus metrics at :METRICS_PORT/metrics on BIND_ADDRESS (unset: no metrics listener)',
+    schema: { type: 'integer', minimum: 1, maximum: 65535 },
   },
   BOOTSTRAP_ADMIN: {
     description:
@@ -260,6 +265,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const publicPortRaw = read(env, 'PUBLIC_PORT');
   const bootstrapAdminRaw = read(env, 'BOOTSTRAP_ADMIN');
+  const metricsPortRaw = read(env, 'METRICS_PORT');
   const jwksCacheSeconds = Number(read(env, 'JWKS_CACHE_SECONDS'));
   const keyRotationDelaySeconds = Number(read(env, 'KEY_ROTATION_DELAY_SECONDS'));
   // a key must be published for longer than verifiers may cache the key set without it, or
@@ -290,6 +296,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tenantCacheSize: Number(read(env, 'TENANT_CACHE_SIZE')),
     tenantCacheTtlMs: Number(read(env, 'TENANT_CACHE_TTL_MS')),
     tokenCacheSize: Number(read(env, 'TOKEN_CACHE_SIZE')),
+    metricsPort: metricsPortRaw === undefined ? undefined : Number(metricsPortRaw),
     bootstrapAdmin: bootstrapAdminRaw === undefined ? !production : bool(bootstrapAdminRaw),
     tenantPurgeAfterDays: Number(read(env, 'TENANT_PURGE_AFTER_DAYS')),
     lastUsedFlushMs: Number(read(env, 'LAST_USED_FLUSH_MS')),

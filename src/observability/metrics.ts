@@ -1,0 +1,61 @@
+/**
+ * Prometheus metrics (prom-client) in a registry of this app's own, so tests can build many apps
+ * in one process. Counted per request: surface (token, discovery, jwks, api, admin, health, other)
+ * and status; cache and pool sizes are read when scraped. Served on their own port
+ * (METRICS_PORT), never on the public hosts.
+ */
+import http from 'node:http';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export type Surface = 'token' | 'discovery' | 'jwks' | 'api' | 'admin' | 'health' | 'other';
+
+export function createMetrics(sizes: Record<string, () => number>) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'tenant_connect_' });
+  const requests = new Counter({
+    name: 'tenant_connect_http_requests_total',
+    help: 'HTTP requests by surface and status code',
+    labelNames: ['surface', 'status'] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'tenant_connect_http_request_duration_seconds',
+    help: 'HTTP request duration by surface',
+    labelNames: ['surface'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const cached = new Gauge({
+    name: 'tenant_connect_cache_entries',
+    help: 'entries in the in-memory caches and the Provider pool',
+    labelNames: ['cache'] as const,
+    registers: [registry],
+    collect() {
+      for (const [cache, size] of Object.entries(sizes)) this.set({ cache }, size());
+    },
+  });
+  void cached;
+
+  return {
+    registry,
+    observe(surface: Surface, status: number, seconds: number): void {
+      requests.inc({ surface, status: String(status) });
+      duration.observe({ surface }, seconds);
+    },
+  };
+}
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** GET /metrics on its own listener, in the Prometheus text format. */
+export function createMetricsServer(metrics: Metrics): http.Server {
+  return http.createServer((req, res) => {
+    if (req.url !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('metrics are at /metrics\n');
+      return;
+    }
+    metrics.registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+      (error: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${String(error)}\n`),
+    );
+  });
+}
