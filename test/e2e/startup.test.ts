@@ -17,7 +17,8 @@ function start(env: Record<string, string>) {
 }
 const stop = (child: ChildProcess) => stopServerProcess(child);
 
-describe('npm start', () => {
+// a first start creates and seeds an embedded database: seconds on a quiet machine, more on a busy one
+describe('npm start', { timeout: 90_000 }, () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenant-connect-start-'));
   afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 
