@@ -6,11 +6,12 @@
 import type { Logger } from 'pino';
 import { type DemoCredential, seedDemo } from '../seeds/demo.ts';
 import { type BootstrapResult, bootstrapPlatform } from './admin/bootstrap.ts';
-import { createKeyEncryption, loadKeyEncryptionKey } from './auth/key-encryption.ts';
+import { createKeyEncryption, type KeyEncryption, loadKeyEncryptionKey } from './auth/key-encryption.ts';
 import type { Config } from './config/config.ts';
 import { createDatabase, type Database } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
 import { createApp, type App } from './server.ts';
+import { createDeliveryWorker, type DeliveryWorker } from './webhooks/delivery-worker.ts';
 
 export interface Booted {
   readonly db: Database;
@@ -19,7 +20,10 @@ export interface Booted {
   /** the platform issuer's bootstrap admin credentials, per environment */
   readonly admin: BootstrapResult;
   readonly generatedKeyFile: string | undefined;
+  readonly keyEncryption: KeyEncryption;
   readonly appliedMigrations: string[];
+  /** the webhook delivery worker of this instance (running when WEBHOOK_WORKER is on) */
+  readonly webhooks: DeliveryWorker;
   /** stops listening for changes and closes the database */
   close(): Promise<void>;
 }
@@ -39,12 +43,15 @@ export async function boot(config: Config, log: Logger, options: { inMemory?: bo
     const app = createApp({ config, db, log, keyEncryption, ...(options.now ? { now: options.now } : {}) });
     const stopInvalidation = await app.startInvalidation();
     app.usage.start();
+    const webhooks = createDeliveryWorker({ db, keyEncryption, log, ...config.webhooks });
+    if (config.webhooks.worker) await webhooks.start();
     const close = async () => {
+      await webhooks.stop();
       await app.usage.stop();
       await stopInvalidation();
       await db.close();
     };
-    return { db, app, demoCredentials, admin, generatedKeyFile: kek.generatedAt, appliedMigrations, close };
+    return { db, app, demoCredentials, admin, generatedKeyFile: kek.generatedAt, keyEncryption, appliedMigrations, webhooks, close };
   } catch (error) {
     await db.close().catch(() => {});
     throw error;
