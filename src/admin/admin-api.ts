@@ -15,6 +15,7 @@ import type { AdminDeps, AdminState } from './admin-steps.ts';
 import { registerAuditRoutes } from './audit-routes.ts';
 import { registerClientRoutes } from './client-routes.ts';
 import { registerTenantRoutes } from './tenant-routes.ts';
+import { registerWebhookRoutes } from './webhook-routes.ts';
 
 const NOT_FOUND_DETAIL = 'Nothing is served at this address.';
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -24,6 +25,7 @@ export function createAdminApi(deps: AdminDeps, extraRoutes: ((router: Router<Ad
   registerTenantRoutes(router, deps);
   registerClientRoutes(router, deps);
   registerAuditRoutes(router, deps);
+  registerWebhookRoutes(router, deps);
   for (const register of extraRoutes) register(router, deps);
   const routes = router.routes();
   const allowedMethods = router.allowedMethods();
