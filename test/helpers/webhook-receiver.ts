@@ -9,6 +9,8 @@ export interface ReceivedWebhook {
   readonly path: string;
   readonly headers: Record<string, string>;
   readonly body: string;
+  /** the sender's port: one per connection */
+  readonly remotePort: number;
 }
 
 export interface Reply {
@@ -40,6 +42,7 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
         path: req.url ?? '/',
         headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : (v ?? '')])),
         body: Buffer.concat(chunks).toString('utf8'),
+        remotePort: req.socket.remotePort ?? 0,
       };
       received.push(request);
       const answer = receiver.reply(request);

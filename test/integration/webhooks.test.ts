@@ -343,6 +343,31 @@ describe.each(testDatabaseKinds())('webhooks on %s', (kind) => {
       expect(await worker.runOnce()).toBe(0);
     });
 
+    it('leases a claimed delivery: no other worker takes it until the lease runs out, and a late result is dropped', async () => {
+      worker = newWorker({ timeoutMs: 5_000 });
+      const other = newWorker();
+      try {
+        let calls = 0;
+        receiver.reply = () => ({ status: 200, delayMs: (calls += 1) === 1 ? 800 : 0 });
+        const subscription = await subscribe({ url: receiver.url, event_types: ['employee.*'] });
+        await createEmployee();
+        const slow = worker.runOnce(); // holds the delivery while the receiver takes its time
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(receiver.received).toHaveLength(1);
+        expect(await other.runOnce()).toBe(0); // leased: not due for anyone else
+        offset = 61_000; // past the 60 s lease (both workers read this clock)
+        expect(await other.runOnce()).toBe(1);
+        expect(receiver.received).toHaveLength(2); // at least once: the second worker delivered again
+        expect(await slow).toBe(1);
+        const [delivery] = await deliveries(subscription.id);
+        // the first worker's result came after its lease was taken over: the newer claim's result stands
+        expect(delivery).toMatchObject({ status: 'delivered', attempts: 1 });
+        expect(await count('SELECT count(*)::int AS n FROM webhook_schedule')).toBe(0);
+      } finally {
+        await other.stop();
+      }
+    });
+
     it('disables the subscription when the receiver answers 410 Gone', async () => {
       worker = newWorker();
       receiver.reply = () => ({ status: 410 });
