@@ -153,6 +153,20 @@ describe.each(testDatabaseKinds())('webhooks on %s', (kind) => {
       );
     });
 
+    it('keeps patterns to the three forms the fan-out matches, in the schema too', async () => {
+      for (const patterns of [['employee%'], ['*.created'], ['employee.created', 'x']]) {
+        await expect(
+          server.booted.db.owner.scoped(acmeId, (tx) =>
+            tx.query(
+              `INSERT INTO webhook_subscriptions (tenant_id, id, url, event_types, secret_encrypted)
+               VALUES ($1, gen_random_uuid(), 'https://hooks.example.com', $2::text[], 'x')`,
+              [acmeId, patterns],
+            ),
+          ),
+        ).rejects.toMatchObject({ code: '23514' });
+      }
+    });
+
     it('enforces settings.webhooks.max_subscriptions with 409', async () => {
       expect((await admin.call('PATCH', '/tenants/globex', { settings: { webhooks: { max_subscriptions: 2 } } })).status).toBe(200);
       try {
