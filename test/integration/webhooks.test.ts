@@ -403,6 +403,26 @@ describe.each(testDatabaseKinds())('webhooks on %s', (kind) => {
       expect(outage).toBeLessThan(0);
     });
 
+    it('retries a delivery it cannot sign like any failure, and delivers the others of the round', async () => {
+      worker = newWorker();
+      const broken = await subscribe({ url: `${receiver.url}/broken`, event_types: ['employee.*'] });
+      await subscribe({ url: `${receiver.url}/fine`, event_types: ['employee.*'] });
+      await server.booted.db.owner.scoped(acmeId, (tx) =>
+        tx.query(`UPDATE webhook_subscriptions SET secret_encrypted = 'v1.not.a.secret' WHERE tenant_id = $1 AND id = $2`, [
+          acmeId,
+          broken.id,
+        ]),
+      );
+      await createEmployee();
+      expect(await deliverDue()).toBe(2);
+      expect(receiver.received.map((r) => r.path)).toEqual(['/hooks/fine']);
+      expect((await deliveries(broken.id))[0]).toMatchObject({
+        status: 'pending',
+        attempts: 1,
+        last_error: 'internal error before sending',
+      });
+    });
+
     it('disables the subscription when the receiver answers 410 Gone', async () => {
       worker = newWorker();
       receiver.reply = () => ({ status: 410 });
