@@ -358,6 +358,21 @@ export const ADMIN_SCHEMAS = {
       {
         type: 'object',
         properties: {
+          attempt_history: {
+            type: 'array',
+            description: 'every attempt, oldest first',
+            items: {
+              type: 'object',
+              properties: {
+                attempted_at: timestamp,
+                duration_ms: { type: 'integer' },
+                status_code: { type: ['integer', 'null'] },
+                error: { type: ['string', 'null'] },
+                response_body: { type: ['string', 'null'], description: 'the first KiB of the response' },
+              },
+              required: ['attempted_at', 'duration_ms', 'status_code', 'error', 'response_body'],
+            },
+          },
           event: {
             type: 'object',
             description: 'the body every attempt sends',

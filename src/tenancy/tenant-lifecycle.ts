@@ -122,6 +122,7 @@ export async function updateTenantRecord(tx: Queryable, id: string, changes: Ten
  */
 export const TENANT_OWNED_TABLES = [
   'webhook_schedule',
+  'webhook_attempts',
   'webhook_deliveries',
   'outbox_events',
   'webhook_subscriptions',

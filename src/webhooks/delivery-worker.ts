@@ -27,6 +27,11 @@ export const RETRY_DELAYS_MS: readonly number[] = [5 * SECOND, 5 * MINUTE, 30 * 
 const USER_AGENT = 'tenant-connect-webhooks/1';
 const MAX_ERROR_LENGTH = 500;
 const RESPONSE_BYTES_READ = 64 * 1024;
+/** how much of a response body an attempt keeps, for the operator */
+const RESPONSE_BYTES_KEPT = 1024;
+/** the longest a receiver's Retry-After is honoured for */
+const MAX_RETRY_AFTER_MS = 24 * HOUR;
+const JITTER = 0.1;
 
 export interface DeliveryWorkerOptions {
   readonly db: Database;
@@ -45,6 +50,8 @@ export interface DeliveryWorkerOptions {
   /** loopback receivers (development) */
   readonly allowLoopback: boolean;
   readonly retryDelaysMs?: readonly number[];
+  /** [0, 1): spreads retries by up to 10 % so receivers that failed together are not retried together */
+  readonly random?: () => number;
 }
 
 interface Claimed {
@@ -79,12 +86,33 @@ interface Outcome {
   readonly code: number | null;
   readonly error: string | null;
   readonly nextAttemptAt: string | null;
-  readonly disableSubscription?: string;
+  /** what the attempt was, recorded whatever becomes of the lease */
+  readonly record?: { readonly at: string; readonly durationMs: number; readonly body: string | null };
+  readonly disable?: {
+    readonly subscriptionId: string;
+    readonly reason: string;
+    /** persistent failure: only if nothing reached this subscription since this delivery was created */
+    readonly unlessDeliveredSince?: boolean;
+  };
 }
 
 export interface AttemptResult {
   readonly code: number | null;
   readonly error: string | null;
+  /** from connecting to the end of the response (or the failure) */
+  readonly durationMs: number;
+  /** the first KiB of the response body */
+  readonly body: string | null;
+  /** a 429's or 503's Retry-After header, as sent */
+  readonly retryAfter?: string;
+}
+
+/** Retry-After as delta-seconds or an HTTP date (RFC 9110 §10.2.3). */
+export function parseRetryAfter(value: string | undefined, nowMs: number): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
 }
 
 /** One POST; never throws (a failure is a result). */
@@ -99,10 +127,13 @@ export async function postWebhook(
     url = new URL(target);
     assertAddressAllowed(url, options.allowLoopback);
   } catch (error) {
-    return { code: null, error: `refused: ${(error as Error).message}` };
+    return { code: null, error: `refused: ${(error as Error).message}`, durationMs: 0, body: null };
   }
   const secure = url.protocol === 'https:';
-  if (!secure && url.protocol !== 'http:') return { code: null, error: `refused: unsupported scheme ${url.protocol}` };
+  if (!secure && url.protocol !== 'http:')
+    return { code: null, error: `refused: unsupported scheme ${url.protocol}`, durationMs: 0, body: null };
+  const started = performance.now();
+  const elapsed = () => Math.round(performance.now() - started);
   return new Promise<AttemptResult>((resolve) => {
     let settled = false;
     const finish = (result: AttemptResult) => {
@@ -128,20 +159,29 @@ export async function postWebhook(
     request.on('response', (response) => {
       const code = response.statusCode ?? 0;
       let read = 0;
+      const kept: Buffer[] = [];
       response.on('data', (chunk: Buffer) => {
+        if (read < RESPONSE_BYTES_KEPT) kept.push(chunk.subarray(0, RESPONSE_BYTES_KEPT - read));
         read += chunk.length;
         if (read > RESPONSE_BYTES_READ) response.destroy(); // the body is not ours to keep
       });
+      const retryAfter = code === 429 || code === 503 ? response.headers['retry-after'] : undefined;
       const done = () =>
         finish({
           code,
           error: code >= 200 && code < 300 ? null : code >= 300 && code < 400 ? `HTTP ${code}: redirects are not followed` : `HTTP ${code}`,
+          durationMs: elapsed(),
+          // bytes cut mid-character decode to U+FFFD; NUL cannot be stored in a text column
+          body: read ? Buffer.concat(kept).toString('utf8').replaceAll('\u0000', '') || null : null,
+          ...(retryAfter === undefined ? {} : { retryAfter }),
         });
       response.on('end', done);
       response.on('close', done);
       response.on('error', done);
     });
-    request.on('error', (error) => finish({ code: null, error: (error as Error).message.slice(0, MAX_ERROR_LENGTH) }));
+    request.on('error', (error) =>
+      finish({ code: null, error: (error as Error).message.slice(0, MAX_ERROR_LENGTH), durationMs: elapsed(), body: null }),
+    );
     request.end(body);
   });
 }
@@ -162,6 +202,7 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
   const { db, keyEncryption, log } = options;
   const now = options.now ?? Date.now;
   const delays = options.retryDelaysMs ?? RETRY_DELAYS_MS;
+  const random = options.random ?? Math.random;
   const batchSize = Math.max(options.concurrency * 4, 50);
   const agents = {
     http: new http.Agent({ keepAlive: true, maxSockets: options.concurrency }),
@@ -169,16 +210,24 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
   };
   const at = (ms: number) => new Date(ms).toISOString();
 
-  /** Takes up to `limit` due deliveries for one lease, across tenants. */
+  /**
+   * Takes up to `limit` due deliveries for one lease, across tenants, at most a quarter of them
+   * from any one tenant: a tenant's backlog never holds up another tenant's events for long.
+   */
   async function claim(leaseId: string, limit: number): Promise<Claimed[]> {
     const t = now();
     return db.owner.query<Claimed & Record<string, unknown>>(
       `UPDATE webhook_schedule s SET due_at = $2::timestamptz, lease_id = $3
-         FROM (SELECT tenant_id, delivery_id FROM webhook_schedule WHERE due_at <= $1::timestamptz
-                ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED) due
+         FROM (SELECT mine.tenant_id, mine.delivery_id
+                 FROM (SELECT DISTINCT tenant_id FROM webhook_schedule WHERE due_at <= $1::timestamptz LIMIT $4) due_tenants
+                 CROSS JOIN LATERAL (
+                   SELECT tenant_id, delivery_id FROM webhook_schedule
+                    WHERE tenant_id = due_tenants.tenant_id AND due_at <= $1::timestamptz
+                    ORDER BY due_at LIMIT $5 FOR UPDATE SKIP LOCKED) mine
+                LIMIT $4) due
         WHERE s.tenant_id = due.tenant_id AND s.delivery_id = due.delivery_id
         RETURNING s.tenant_id, s.delivery_id`,
-      [at(t), at(t + options.leaseMs), leaseId, limit],
+      [at(t), at(t + options.leaseMs), leaseId, limit, Math.max(1, Math.floor(limit / 4))],
     );
   }
 
@@ -208,29 +257,55 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
       secrets.push(keyEncryption.decrypt(row.previous_secret_encrypted));
     }
     const body = eventBody(row);
-    const result = await postWebhook(row.url, signatureHeaders(secrets, row.event_id, Math.floor(sentAt / 1000), body), body, {
+    const headers = {
+      ...signatureHeaders(secrets, row.event_id, Math.floor(sentAt / 1000), body),
+      // which tenant sent it, for routing before parsing; the signed body says the same
+      'tenant-connect-tenant': row.slug,
+      'tenant-connect-environment': row.environment,
+    };
+    const result = await postWebhook(row.url, headers, body, {
       timeoutMs: options.timeoutMs,
       allowLoopback: options.allowLoopback,
       agents,
     });
     const { code, error } = result;
+    const base = {
+      id: row.id,
+      attempted: true,
+      code,
+      record: { at: at(sentAt), durationMs: result.durationMs, body: result.body },
+    } as const;
     if (code !== null && code >= 200 && code < 300) {
-      return { id: row.id, status: 'delivered', attempted: true, code, error: null, nextAttemptAt: null };
+      return { ...base, status: 'delivered', error: null, nextAttemptAt: null };
     }
     if (code === 410) {
       return {
-        id: row.id,
+        ...base,
         status: 'failed',
-        attempted: true,
-        code,
         error: 'HTTP 410: the receiver is gone; the subscription was disabled',
         nextAttemptAt: null,
-        disableSubscription: row.subscription_id,
+        disable: { subscriptionId: row.subscription_id, reason: 'the receiver answered 410 Gone' },
       };
     }
-    const delay = delays[row.attempts]; // attempts made before this one
-    if (delay === undefined) return { id: row.id, status: 'failed', attempted: true, code, error, nextAttemptAt: null };
-    return { id: row.id, status: 'pending', attempted: true, code, error, nextAttemptAt: at(now() + delay) };
+    const scheduled = delays[row.attempts]; // attempts made before this one
+    if (scheduled === undefined) {
+      log.warn({ tenant: row.slug, subscription: row.subscription_id, delivery: row.id }, 'webhook delivery failed for good');
+      return {
+        ...base,
+        status: 'failed',
+        error,
+        nextAttemptAt: null,
+        disable: {
+          subscriptionId: row.subscription_id,
+          reason: `every attempt of a delivery failed for ${Math.round(delays.reduce((a, b) => a + b, 0) / HOUR)} hours, and none succeeded since`,
+          unlessDeliveredSince: true,
+        },
+      };
+    }
+    // a receiver asking to wait (429, 503 + Retry-After) waits at least that long
+    const retryAfterMs = parseRetryAfter(result.retryAfter, now()) ?? 0;
+    const delay = Math.max(scheduled * (1 + JITTER * random()), Math.min(retryAfterMs, MAX_RETRY_AFTER_MS));
+    return { ...base, status: 'pending', error, nextAttemptAt: at(now() + delay) };
   }
 
   /**
@@ -283,29 +358,72 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
           attemptedAt,
         ],
       );
-      const gone = [...new Set(outcomes.flatMap((o) => (o.disableSubscription ? [o.disableSubscription] : [])))];
-      if (gone.length) {
+      const tried = outcomes.filter((o) => o.record);
+      if (tried.length) {
         await tx.query(
-          `UPDATE webhook_subscriptions SET enabled = false, disabled_reason = 'the receiver answered 410 Gone', updated_at = now()
-            WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND enabled`,
-          [tenantId, gone],
+          `INSERT INTO webhook_attempts (tenant_id, delivery_id, attempted_at, duration_ms, status_code, error, response_body)
+           SELECT $1, r.id, r.at, r.ms, r.code, r.error, r.body
+             FROM unnest($2::uuid[], $3::timestamptz[], $4::int[], $5::int[], $6::text[], $7::text[]) AS r(id, at, ms, code, error, body)`,
+          [
+            tenantId,
+            tried.map((o) => o.id),
+            tried.map((o) => o.record?.at),
+            tried.map((o) => o.record?.durationMs),
+            tried.map((o) => o.code),
+            tried.map((o) => o.error),
+            tried.map((o) => o.record?.body ?? null),
+          ],
         );
+      }
+      for (const outcome of outcomes) {
+        if (!outcome.disable) continue;
+        const disabled = await tx.query(
+          `UPDATE webhook_subscriptions s SET enabled = false, disabled_reason = $3, updated_at = now()
+            WHERE s.tenant_id = $1 AND s.id = $2 AND s.enabled
+              AND NOT ($5 AND EXISTS (
+                SELECT 1 FROM webhook_deliveries later, webhook_deliveries failed
+                 WHERE failed.tenant_id = $1 AND failed.id = $4
+                   AND later.tenant_id = $1 AND later.subscription_id = s.id AND later.status = 'delivered'
+                   AND later.delivered_at > failed.created_at))
+           RETURNING s.id`,
+          [tenantId, outcome.disable.subscriptionId, outcome.disable.reason, outcome.id, outcome.disable.unlessDeliveredSince === true],
+        );
+        if (disabled.length)
+          log.warn(
+            { tenant: tenantId, subscription: outcome.disable.subscriptionId, reason: outcome.disable.reason },
+            'webhook subscription disabled',
+          );
       }
     });
   }
 
-  /** Runs `work` over `items`, at most `limit` at a time. */
-  async function inParallel<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-    const results: R[] = new Array<R>(items.length);
-    let next = 0;
-    const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const index = next++;
-        results[index] = await work(items[index] as T);
-      }
+  /**
+   * Runs `work` over the rows, at most `concurrency` at a time and at most a quarter of them for
+   * one subscription: a slow receiver holds a few lanes, never all of them.
+   */
+  function deliverRows(rows: readonly DeliveryRow[], work: (row: DeliveryRow) => Promise<void>): Promise<void> {
+    const perSubscription = Math.max(1, Math.floor(options.concurrency / 4));
+    const queue = [...rows];
+    const inFlight = new Map<string, number>();
+    let active = 0;
+    return new Promise<void>((resolve, reject) => {
+      const pump = () => {
+        if (queue.length === 0 && active === 0) return resolve();
+        while (active < options.concurrency) {
+          const index = queue.findIndex((r) => (inFlight.get(r.subscription_id) ?? 0) < perSubscription);
+          if (index < 0) break;
+          const [row] = queue.splice(index, 1) as [DeliveryRow];
+          active += 1;
+          inFlight.set(row.subscription_id, (inFlight.get(row.subscription_id) ?? 0) + 1);
+          work(row).then(() => {
+            active -= 1;
+            inFlight.set(row.subscription_id, (inFlight.get(row.subscription_id) ?? 1) - 1);
+            pump();
+          }, reject);
+        }
+      };
+      pump();
     });
-    await Promise.all(lanes);
-    return results;
   }
 
   /** One round: claim what is due, deliver it, record it. Returns how many deliveries it claimed. */
@@ -324,7 +442,7 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
     );
     const all = groups.flatMap((g) => g.rows);
     const outcomes = new Map<string, Outcome>();
-    await inParallel(all, options.concurrency, async (row) => {
+    await deliverRows(all, async (row) => {
       outcomes.set(
         row.id,
         await attempt(row).catch((error: unknown) => {

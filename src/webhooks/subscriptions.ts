@@ -215,8 +215,20 @@ export function createSubscriptionQueries(keyEncryption: KeyEncryption) {
       );
       if (!row) return undefined;
       const delivery = deliveryOf(row);
+      const attempts = await tx.query<{
+        attempted_at: Date;
+        duration_ms: number;
+        status_code: number | null;
+        error: string | null;
+        response_body: string | null;
+      }>(
+        `SELECT attempted_at, duration_ms, status_code, error, response_body FROM webhook_attempts
+          WHERE tenant_id = $1 AND delivery_id = $2 ORDER BY attempted_at, id`,
+        [tenantId, id],
+      );
       return {
         ...delivery,
+        attempt_history: attempts.map((a) => ({ ...a, attempted_at: iso(a.attempted_at) as string })),
         event: {
           id: delivery.event_id,
           type: delivery.event_type,

@@ -16,6 +16,7 @@ export interface ReceivedWebhook {
 export interface Reply {
   readonly status: number;
   readonly headers?: Record<string, string>;
+  readonly body?: string;
   readonly delayMs?: number;
 }
 
@@ -25,6 +26,8 @@ export interface WebhookReceiver {
   readonly received: ReceivedWebhook[];
   /** how to answer the next requests (default 204) */
   reply: (request: ReceivedWebhook) => Reply;
+  /** the most requests per path being answered at one time */
+  readonly maxInFlight: Map<string, number>;
   close(): Promise<void>;
 }
 
@@ -33,7 +36,9 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
   const receiver = {
     received,
     reply: (() => ({ status: 204 })) as (request: ReceivedWebhook) => Reply,
+    maxInFlight: new Map<string, number>(),
   };
+  const inFlight = new Map<string, number>();
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -46,9 +51,12 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
       };
       received.push(request);
       const answer = receiver.reply(request);
+      inFlight.set(request.path, (inFlight.get(request.path) ?? 0) + 1);
+      receiver.maxInFlight.set(request.path, Math.max(receiver.maxInFlight.get(request.path) ?? 0, inFlight.get(request.path) ?? 0));
       const send = () => {
+        inFlight.set(request.path, (inFlight.get(request.path) ?? 1) - 1);
         res.writeHead(answer.status, answer.headers ?? {});
-        res.end();
+        res.end(answer.body);
       };
       if (answer.delayMs) setTimeout(send, answer.delayMs);
       else send();

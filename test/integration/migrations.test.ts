@@ -41,6 +41,7 @@ describe.each(testDatabaseKinds())('migrations on %s', (kind) => {
       'schema_migrations',
       'signing_keys',
       'tenants',
+      'webhook_attempts',
       'webhook_deliveries',
       'webhook_schedule',
       'webhook_subscriptions',

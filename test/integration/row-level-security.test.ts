@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.ts';
+import { TENANT_OWNED_TABLES } from '../../src/tenancy/tenant-lifecycle.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -21,10 +22,11 @@ const TENANT_TABLES = [
   'webhook_subscriptions',
   'outbox_events',
   'webhook_deliveries',
+  'webhook_attempts',
 ];
 /** Tenant-owned tables only the owner (admin API, webhook worker) reads: RLS and FORCE still guard
  * them, and the runtime role has no grant at all. */
-const OWNER_ONLY_TENANT_TABLES = ['webhook_subscriptions', 'webhook_deliveries'];
+const OWNER_ONLY_TENANT_TABLES = ['webhook_subscriptions', 'webhook_deliveries', 'webhook_attempts'];
 const RUNTIME_TABLES = TENANT_TABLES.filter((t) => !OWNER_ONLY_TENANT_TABLES.includes(t));
 /** Tables with a tenant_id that are the platform's, not a tenant's: the runtime role has no grant
  * on them at all, so RLS would guard nothing (the admin API reads them as the owner). */
@@ -152,6 +154,14 @@ describe.each(testDatabaseKinds())('row level security on %s', (kind) => {
   });
 
   describe('schema shape', () => {
+    it('purges every table that holds a tenant’s rows (all but the audit log, which outlives it)', async () => {
+      const tables = await db.owner.query<{ relname: string }>(
+        `SELECT c.relname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id'
+          WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace AND c.relname <> 'audit_events'`,
+      );
+      expect(tables.map((t) => t.relname).sort()).toEqual([...TENANT_OWNED_TABLES].sort());
+    });
+
     it('enables and forces RLS with a fail-closed policy on every table that has tenant_id', async () => {
       const tables = await db.owner.query<{ relname: string; relrowsecurity: boolean; relforcerowsecurity: boolean; policies: number }>(
         `SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,

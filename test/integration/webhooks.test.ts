@@ -60,6 +60,7 @@ describe.each(testDatabaseKinds())('webhooks on %s', (kind) => {
       concurrency: 8,
       pollMs: 50,
       allowLoopback: options.allowLoopback ?? true,
+      random: () => 0, // no jitter: the schedule is asserted exactly
     });
 
   /** Runs rounds until nothing more is due now. */
@@ -103,6 +104,7 @@ describe.each(testDatabaseKinds())('webhooks on %s', (kind) => {
       for (const s of list.body.data) await admin.call('DELETE', `/tenants/${slug}/webhooks/${s.id}`);
     }
     receiver.received.length = 0;
+    receiver.maxInFlight.clear();
     receiver.reply = () => ({ status: 204 });
     offset = 0;
   });
@@ -332,6 +334,90 @@ describe.each(testDatabaseKinds())('webhooks on %s', (kind) => {
   });
 
   describe('retries and failures', () => {
+    it('names the tenant and environment in headers, and keeps every attempt with its latency, code and response', async () => {
+      worker = newWorker();
+      let calls = 0;
+      receiver.reply = () => ((calls += 1) === 1 ? { status: 500, body: `{"error":"db down"}${'x'.repeat(2000)}` } : { status: 204 });
+      const subscription = await subscribe({ url: receiver.url, event_types: ['employee.created'] });
+      await createEmployee();
+      await deliverDue();
+      offset = 6_000;
+      await deliverDue();
+      expect(receiver.received.map((r) => [r.headers['tenant-connect-tenant'], r.headers['tenant-connect-environment']])).toEqual([
+        ['acme', 'production'],
+        ['acme', 'production'],
+      ]);
+      const [listed] = await deliveries(subscription.id);
+      const one = await admin.call<{ attempt_history: Record<string, unknown>[] }>(
+        'GET',
+        `/tenants/acme/webhooks/${subscription.id}/deliveries/${listed?.id}`,
+      );
+      expect(one.body.attempt_history).toEqual([
+        expect.objectContaining({ status_code: 500, error: 'HTTP 500', duration_ms: expect.any(Number) }),
+        expect.objectContaining({ status_code: 204, error: null, response_body: null }),
+      ]);
+      const [first] = one.body.attempt_history;
+      expect(first?.response_body).toHaveLength(1024);
+      expect(String(first?.response_body)).toMatch(/^\{"error":"db down"\}x+$/);
+    });
+
+    it('waits as long as a 429 or 503 Retry-After asks (seconds or an HTTP date), longer than the schedule', async () => {
+      worker = newWorker();
+      const subscription = await subscribe({ url: receiver.url, event_types: ['employee.created'] });
+      receiver.reply = () => ({ status: 429, headers: { 'retry-after': '3600' } });
+      await createEmployee();
+      await deliverDue();
+      const [pending] = await deliveries(subscription.id);
+      const wait = Date.parse(pending?.next_attempt_at ?? '') - Date.parse(pending?.last_attempt_at ?? '');
+      expect(wait).toBeGreaterThanOrEqual(3_600_000);
+      expect(wait).toBeLessThan(3_601_000);
+      receiver.reply = () => ({ status: 503, headers: { 'retry-after': new Date(Date.now() + offset + 7_200_000).toUTCString() } });
+      offset = wait + 10;
+      await deliverDue();
+      const [again] = await deliveries(subscription.id);
+      const secondWait = Date.parse(again?.next_attempt_at ?? '') - Date.parse(again?.last_attempt_at ?? '');
+      expect(secondWait).toBeGreaterThan(7_190_000);
+      expect(secondWait).toBeLessThan(7_201_000);
+    });
+
+    it('gives one subscription at most a quarter of the lanes: a slow receiver does not hold up the others', async () => {
+      worker = newWorker(); // 8 lanes: 2 per subscription
+      await subscribe({ url: `${receiver.url}/slow`, event_types: ['employee.created'] });
+      await subscribe({ url: `${receiver.url}/fast`, event_types: ['employee.*'] });
+      receiver.reply = (request) => ({ status: 204, delayMs: request.path === '/hooks/slow' ? 300 : 0 });
+      for (let i = 0; i < 6; i++) await createEmployee();
+      const started = Date.now();
+      await deliverDue();
+      expect(receiver.received.filter((r) => r.path === '/hooks/slow')).toHaveLength(6);
+      expect(receiver.received.filter((r) => r.path === '/hooks/fast')).toHaveLength(6);
+      expect(receiver.maxInFlight.get('/hooks/slow')).toBe(2);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(900); // 6 slow requests, 2 at a time
+      // the fast receiver got every event before the slow one's last pair was sent
+      const lastFast = receiver.received.map((r) => r.path).lastIndexOf('/hooks/fast');
+      expect(lastFast).toBeLessThan(receiver.received.map((r) => r.path).lastIndexOf('/hooks/slow'));
+    });
+
+    it('claims fairly: one tenant’s backlog does not hold up another tenant’s event', async () => {
+      worker = newWorker();
+      await subscribe({ url: receiver.url, event_types: ['clocking.created'] });
+      await subscribe({ url: `${receiver.url}/globex`, event_types: ['tenant.*'] }, 'globex');
+      const [employee] = (await acme.request<{ data: { id: string }[] }>('GET', '/employees?limit=1')).body.data;
+      const items = Array.from({ length: 200 }, (_, i) => ({
+        employee_id: employee?.id,
+        timestamp: new Date(Date.UTC(2026, 0, 1, 0, i)).toISOString(),
+        direction: i % 2 ? 'out' : 'in',
+      }));
+      expect((await acme.request('POST', '/clockings/batch', { body: { items } })).status).toBe(201);
+      expect((await admin.call('POST', '/tenants/globex/suspend')).status).toBe(200);
+      await admin.call('POST', '/tenants/globex/activate');
+      await worker.runOnce(); // one round: at most a quarter of it for acme
+      const paths = receiver.received.map((r) => r.path);
+      expect(paths.filter((p) => p === '/hooks/globex')).toHaveLength(2);
+      expect(paths.filter((p) => p === '/hooks').length).toBeLessThanOrEqual(50);
+      await deliverDue();
+      expect(receiver.received.filter((r) => r.path === '/hooks')).toHaveLength(200);
+    });
+
     it('retries on the fixed schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h), then fails', async () => {
       worker = newWorker();
       receiver.reply = () => ({ status: 503 });
@@ -353,6 +439,12 @@ describe.each(testDatabaseKinds())('webhooks on %s', (kind) => {
       gaps.forEach((gap, i) => expect(Math.abs(gap - (RETRY_DELAYS_MS[i] as number))).toBeLessThan(1_000));
       const [failed] = await deliveries(subscription.id);
       expect(failed).toMatchObject({ status: 'failed', attempts: 8, next_attempt_at: null });
+      // every attempt over the whole schedule failed and nothing got through since: disabled, and it says why
+      const after = await admin.call<{ enabled: boolean; disabled_reason: string }>('GET', `/tenants/acme/webhooks/${subscription.id}`);
+      expect(after.body).toMatchObject({
+        enabled: false,
+        disabled_reason: expect.stringMatching(/^every attempt of a delivery failed for 28 hours/),
+      });
       expect(receiver.received).toHaveLength(8);
       expect(new Set(receiver.received.map((r) => r.headers['webhook-id'])).size).toBe(1); // one event, one id
       offset += 30 * 86_400_000;
@@ -501,7 +593,7 @@ describe.each(testDatabaseKinds())('webhooks on %s', (kind) => {
         expect(result.error, url).toMatch(/refused|resolves to/);
       }
       expect(receiver.received).toHaveLength(0);
-      expect(await postWebhook(receiver.url, signed, body, { ...options, allowLoopback: true })).toEqual({ code: 204, error: null });
+      expect(await postWebhook(receiver.url, signed, body, { ...options, allowLoopback: true })).toMatchObject({ code: 204, error: null });
     });
 
     it('refuses loopback receivers in a worker without the development flag', async () => {
