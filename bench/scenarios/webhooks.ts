@@ -4,8 +4,7 @@
  * out), then with one subscription matching clocking.created (each event fanned out to a delivery
  * in the batch's transaction, while the worker in the same process delivers). A receiver in this
  * process answers 204 to each signed POST; events/s is the number delivered over the time from
- * the first subscribed batch to the last delivery. Only when named: it sends tens of thousands of
- * requests.
+ * the first subscribed batch to the last delivery (10 + 10 batches; 3 + 3 with --quick).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -59,7 +58,6 @@ async function startReceiver() {
 export const webhooks: Scenario = {
   name: 'webhooks',
   description: `${ITEMS}-clocking batches without and with a matching webhook subscription, and the events delivered per second to a local receiver.`,
-  onlyWhenNamed: true,
   async run(context) {
     const receiver = await startReceiver();
     try {
