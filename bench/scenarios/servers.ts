@@ -14,7 +14,7 @@ export type Ours = ServerProcess<OursInfo>;
 
 export function startOurs(
   context: ScenarioContext,
-  options: { tenants: number; employees?: number; providerPoolSize?: number },
+  options: { tenants: number; employees?: number; providerPoolSize?: number; tenantCacheSize?: number; allEnvironments?: boolean },
 ): Promise<Ours> {
   const oursOptions: OursOptions = {
     databaseUrl: context.database.url,
@@ -22,16 +22,19 @@ export function startOurs(
     tenants: options.tenants,
     employees: options.employees ?? 0,
     ...(options.providerPoolSize ? { providerPoolSize: options.providerPoolSize } : {}),
+    ...(options.tenantCacheSize ? { tenantCacheSize: options.tenantCacheSize } : {}),
+    ...(options.allEnvironments ? { allEnvironments: true } : {}),
   };
   return context.start<OursInfo>('ours', new URL('../servers/ours.ts', import.meta.url), oursOptions);
 }
 
-export function authenticationHost(ours: Ours): string {
-  return `authentication.${ours.info.domain}:${ours.info.port}`;
+/** authentication.<domain> of the tenant's environment (production when no tenant is named) */
+export function authenticationHost(ours: Ours, tenant?: BenchTenant): string {
+  return `authentication.${tenant?.domain ?? ours.info.domain}:${ours.info.port}`;
 }
 
 export function tenantHost(ours: Ours, tenant: BenchTenant): string {
-  return `${tenant.slug}.${ours.info.domain}:${ours.info.port}`;
+  return `${tenant.slug}.${tenant.domain}:${ours.info.port}`;
 }
 
 export function issuerOf(ours: Ours, tenant: BenchTenant): string {
@@ -52,28 +55,51 @@ export function tokenPath(tenant: BenchTenant): string {
   return `/tenants/${tenant.slug}/connect/token`;
 }
 
-/** client_credentials POSTs to our token endpoint: one tenant, or a random one of `tenants` each time. */
-export function oursTokenTarget(ours: Ours, variant: string, tenants: readonly BenchTenant[]): LoadTarget {
+/**
+ * client_credentials POSTs to our token endpoint: one tenant, or one of `tenants` each time, chosen
+ * by `pick` (an index into `tenants`; uniformly at random by default).
+ */
+export function oursTokenTarget(
+  ours: Ours,
+  variant: string,
+  tenants: readonly BenchTenant[],
+  pick: () => number = () => Math.floor(Math.random() * tenants.length),
+): LoadTarget {
   const [first] = tenants;
   if (!first) throw new Error('no tenant to load');
-  const authorizations = tenants.map((t) => basicAuthorization(t.clientId, t.clientSecret));
+  const shapes = tenants.map((t) => ({
+    path: tokenPath(t),
+    headers: { host: authenticationHost(ours, t), authorization: basicAuthorization(t.clientId, t.clientSecret) },
+  }));
   return {
     variant,
     port: ours.info.port,
     pid: ours.pid,
     method: 'POST',
     path: tokenPath(first),
-    headers: { host: authenticationHost(ours), authorization: authorizations[0] as string, 'content-type': TOKEN_CONTENT_TYPE },
+    headers: { ...(shapes[0] as (typeof shapes)[number]).headers, 'content-type': TOKEN_CONTENT_TYPE },
     body: tokenRequestBody(ours.info.scope),
-    ...(tenants.length > 1
-      ? {
-          vary: () => {
-            const index = Math.floor(Math.random() * tenants.length);
-            return { path: tokenPath(tenants[index] as BenchTenant), headers: { authorization: authorizations[index] as string } };
-          },
-        }
-      : {}),
+    ...(tenants.length > 1 ? { vary: () => shapes[pick()] as (typeof shapes)[number] } : {}),
   };
+}
+
+/** One token for each of `tenants` (`concurrency` at a time): their Providers built and pooled. */
+export async function fetchTokens(ours: Ours, tenants: readonly BenchTenant[], concurrency = 4): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < tenants.length) {
+      const tenant = tenants[next++] as BenchTenant;
+      await fetchToken(
+        ours.info.port,
+        authenticationHost(ours, tenant),
+        tokenPath(tenant),
+        tenant.clientId,
+        tenant.clientSecret,
+        ours.info.scope,
+      );
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, tenants.length) }, worker));
 }
 
 export type TokenBaseline = ServerProcess<TokenBaselineInfo>;

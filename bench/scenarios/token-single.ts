@@ -1,29 +1,29 @@
-/** token-single: sustained client_credentials requests for one tenant and client, ours vs bare oidc-provider. */
+/**
+ * token-single: sustained client_credentials requests spread over 1,000 tenants (one client each),
+ * every one's Provider pooled and records cached, against bare oidc-provider with one static
+ * in-memory client.
+ */
 import { alternate } from '../alternate.ts';
-import { fetchToken } from '../http.ts';
 import type { Scenario } from '../scenario.ts';
 import { compare, ratio, summarize } from '../summary.ts';
-import {
-  authenticationHost,
-  baselineTokenTarget,
-  firstTenant,
-  oursTokenTarget,
-  startOurs,
-  startTokenBaseline,
-  tokenPath,
-} from './servers.ts';
+import { measureProviderMemory, memoryNotes } from './provider-memory.ts';
+import { baselineTokenTarget, firstTenant, oursTokenTarget, startOurs, startTokenBaseline } from './servers.ts';
 
 export const tokenSingle: Scenario = {
   name: 'token-single',
-  description: 'POST /connect/token (client_credentials, client_secret_basic, JWT access token) for one tenant and one client.',
+  description:
+    'POST /connect/token (client_credentials, client_secret_basic, ES256 JWT access token), warm: spread uniformly over 1,000 tenants ' +
+    'whose Providers are all pooled, vs bare oidc-provider with one static client.',
   async run(context) {
-    const ours = await startOurs(context, { tenants: 1 });
-    const tenant = firstTenant(ours);
-    await fetchToken(ours.info.port, authenticationHost(ours), tokenPath(tenant), tenant.clientId, tenant.clientSecret, ours.info.scope);
-    const baseline = await startTokenBaseline(context, ours, tenant);
+    const { spreadTenants } = context.settings;
+    // a pool larger than every tenant (the demo ones too): all of them stay resident
+    const ours = await startOurs(context, { tenants: spreadTenants, providerPoolSize: spreadTenants + 100 });
+    const tenants = ours.info.tenants;
+    const memory = await measureProviderMemory(ours, tenants);
+    const baseline = await startTokenBaseline(context, ours, firstTenant(ours));
 
     const runs = await alternate(
-      [oursTokenTarget(ours, 'ours', [tenant]), baselineTokenTarget(ours, baseline)],
+      [oursTokenTarget(ours, 'ours', tenants), baselineTokenTarget(ours, baseline)],
       context.settings,
       context.problems,
     );
@@ -31,7 +31,10 @@ export const tokenSingle: Scenario = {
     const b = summarize(runs, 'baseline');
     return {
       variants: [
-        { name: 'ours', description: 'our server (boot(), one Provider per tenant, client and keys from the database, cached)' },
+        {
+          name: 'ours',
+          description: `our server (boot(), one Provider per tenant, client and keys from the database, cached), each request to a random one of ${spreadTenants} tenants, all pooled`,
+        },
         { name: 'baseline', description: 'bare oidc-provider, one static in-memory client, ES256, JWT via resourceIndicators' },
       ],
       loadRuns: runs,
@@ -40,8 +43,12 @@ export const tokenSingle: Scenario = {
         compare('throughput ours / baseline', ratio(a?.reqPerSec, b?.reqPerSec), '>= 0.9'),
         compare('p99 latency ours / baseline', ratio(a?.p99, b?.p99), '<= 1.5'),
         compare('server CPU per request ours / baseline', ratio(a?.cpuUsPerRequest, b?.cpuUsPerRequest)),
+        compare('RSS per pooled Provider (MiB, after GC)', memory.rssPerProviderMb),
       ],
-      notes: [],
+      notes: [
+        `Before the load, one token for each of the ${spreadTenants} tenants: all their Providers are built and pooled, their records cached.`,
+        ...memoryNotes(memory),
+      ],
     };
   },
 };
