@@ -2,6 +2,8 @@
  * The child side of a server process: read the options the parent passed, report progress and
  * readiness over IPC, and shut down cleanly when told to (or when the parent goes away).
  */
+import fs from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { CHILD_OPTIONS_ENV, type ChildMessage, type MemoryReport, type ParentMessage } from './protocol.ts';
 
 export function childOptions<T>(): T {
@@ -38,6 +40,23 @@ function memoryReport(extra: Record<string, number>): MemoryReport {
   };
 }
 
+let profiler: Session | undefined;
+
+async function profile(message: Extract<ParentMessage, { type: 'profile' }>): Promise<void> {
+  if (message.action === 'start') {
+    profiler = new Session();
+    profiler.connect();
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.start');
+  } else if (profiler) {
+    const { profile: result } = await profiler.post('Profiler.stop');
+    fs.writeFileSync(message.file, JSON.stringify(result));
+    profiler.disconnect();
+    profiler = undefined;
+  }
+  send({ type: 'profiled', action: message.action });
+}
+
 export interface ChildServer<I> {
   readonly info: I;
   close(): Promise<void>;
@@ -62,6 +81,7 @@ export function serveChild<I>(start: () => Promise<ChildServer<I>>): void {
       process.on('message', (message: ParentMessage) => {
         if (message.type === 'stop') stop();
         else if (message.type === 'memory') send({ type: 'memory', report: memoryReport(diagnostics?.() ?? {}) });
+        else if (message.type === 'profile') void profile(message);
       });
       process.on('disconnect', stop);
       send({ type: 'ready', info });

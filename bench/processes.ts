@@ -13,6 +13,9 @@ export interface ServerProcess<I> {
   readonly info: I;
   /** the process's own memory after a full GC (see MemoryReport) */
   memory(): Promise<MemoryReport>;
+  /** a V8 CPU profile of the process between start and stop (written to `file` on stop) */
+  profile(action: 'start'): Promise<void>;
+  profile(action: 'stop', file: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -41,11 +44,13 @@ export async function startServerProcess<I>(name: string, script: URL, options: 
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
 
   const memoryWaiters: ((report: MemoryReport) => void)[] = [];
+  const profileWaiters: (() => void)[] = [];
   const info = await new Promise<I>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name}: not ready after ${READY_TIMEOUT_MS / 1000} s`)), READY_TIMEOUT_MS);
     child.on('message', (message: ChildMessage) => {
       if (message.type === 'progress') log(`  [${name}] ${message.message}`);
       else if (message.type === 'memory') memoryWaiters.shift()?.(message.report);
+      else if (message.type === 'profiled') profileWaiters.shift()?.();
       else if (message.type === 'ready') {
         clearTimeout(timer);
         resolve(message.info as I);
@@ -74,6 +79,13 @@ export async function startServerProcess<I>(name: string, script: URL, options: 
           resolve(report);
         });
         const ask: ParentMessage = { type: 'memory' };
+        child.send(ask);
+      });
+    },
+    profile(action: 'start' | 'stop', file?: string) {
+      return new Promise<void>((resolve) => {
+        profileWaiters.push(resolve);
+        const ask: ParentMessage = action === 'start' ? { type: 'profile', action } : { type: 'profile', action, file: file as string };
         child.send(ask);
       });
     },

@@ -6,9 +6,15 @@ export type ChildMessage =
   | { readonly type: 'progress'; readonly message: string }
   | { readonly type: 'ready'; readonly info: unknown }
   | { readonly type: 'failed'; readonly message: string }
-  | { readonly type: 'memory'; readonly report: MemoryReport };
+  | { readonly type: 'memory'; readonly report: MemoryReport }
+  | { readonly type: 'profiled'; readonly action: 'start' | 'stop' };
 
-export type ParentMessage = { readonly type: 'stop' } | { readonly type: 'memory' };
+export type ParentMessage =
+  | { readonly type: 'stop' }
+  | { readonly type: 'memory' }
+  /** start a V8 CPU profile, or stop it and write it to `file` (the steady state only, not boot) */
+  | { readonly type: 'profile'; readonly action: 'start' }
+  | { readonly type: 'profile'; readonly action: 'stop'; readonly file: string };
 
 /**
  * A server process's memory, measured by the process itself on request (a benchmark diagnostic
