@@ -12,7 +12,8 @@ import { createTenantProvider } from './provider.ts';
 import type { TenantCredentials } from './tenant-credentials.ts';
 
 export interface PooledProvider {
-  readonly tenant: Tenant;
+  /** the tenant it was built for (its settings object: the newest seen with the same content) */
+  tenant: Tenant;
   readonly settingsKey: string;
   readonly handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 }
@@ -47,7 +48,10 @@ export function createProviderPool(deps: { credentials: TenantCredentials; urls:
       const key = tenant.id;
       const pooled = pool.get(key);
       // a tenant whose settings changed since the build gets a fresh Provider
-      if (pooled && (pooled.tenant.settings === tenant.settings || pooled.settingsKey === JSON.stringify(tenant.settings))) {
+      if (pooled && pooled.tenant.settings === tenant.settings) return pooled;
+      if (pooled && pooled.settingsKey === JSON.stringify(tenant.settings)) {
+        // the same settings re-read from the database: compare by identity from now on
+        pooled.tenant = tenant;
         return pooled;
       }
       let pending = building.get(key);

@@ -5,11 +5,13 @@
  * This is the one file that reaches past oidc-provider's configuration: Client#compareClientSecret
  * is replaced so secrets are stored as hashes (the maintainers' answer in panva/node-oidc-provider#104:
  * it is compatible as long as no HS* / client_secret_jwt feature needs the clear secret, and none
- * is enabled here).
+ * is enabled here). For speed with many tenants (see bench/RESULTS.md), Client.find keeps the Client
+ * built from a cached record, all Providers share Koa's (empty) context prototypes, and the signing
+ * key is an ExternalSigningKey imported once per key record.
  */
-import { randomBytes } from 'node:crypto';
+import { constants, createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign, type SignKeyObjectInput } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import Provider, { errors, type Configuration } from 'oidc-provider';
+import Provider, { errors, ExternalSigningKey, type Configuration } from 'oidc-provider';
 import { PLATFORM_ADMIN_SCOPE, TENANT_ADMIN_SCOPE } from '../tenancy/scopes.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
 import { DEFAULT_ACCESS_TOKEN_TTL, DEFAULT_SCOPES } from '../tenancy/tenants.ts';
@@ -92,8 +94,9 @@ class NoPersistence {
   async revokeByGrantId(): Promise<void> {}
 }
 
-function clientMetadata(client: ClientRecord) {
-  const now = Math.floor(Date.now() / 1000);
+type ClientMetadata = NonNullable<ReturnType<typeof describeClient>>;
+
+function describeClient(client: ClientRecord, now: number) {
   const live = client.secrets.filter((s) => s.expiresAt === null || s.expiresAt > now);
   if (live.length === 0) return undefined;
   const method = client.authMethods.find((m) => m === 'client_secret_basic' || m === 'client_secret_post');
@@ -110,6 +113,101 @@ function clientMetadata(client: ClientRecord) {
     scope: client.scopes.join(' '),
     access_token_ttl: client.accessTokenTtl ?? undefined,
   };
+}
+
+/**
+ * A client record's metadata, the same object for as long as the record is cached and none of its
+ * live secrets expires (the next expiry is when the set of live secrets changes).
+ */
+const metadataOf = new WeakMap<ClientRecord, { metadata: ClientMetadata | undefined; until: number }>();
+
+function clientMetadata(client: ClientRecord): ClientMetadata | undefined {
+  const now = Math.floor(Date.now() / 1000);
+  const known = metadataOf.get(client);
+  if (known && now < known.until) return known.metadata;
+  const metadata = describeClient(client, now);
+  const until = Math.min(...client.secrets.map((s) => (s.expiresAt !== null && s.expiresAt > now ? s.expiresAt : Infinity)));
+  metadataOf.set(client, { metadata, until });
+  return metadata;
+}
+
+/**
+ * A tenant's current signing key, imported once into node:crypto key objects and signing
+ * synchronously. oidc-provider's default path structuredClones the private JWK for every Provider
+ * and has jose import it again (its import cache is keyed by that clone) and sign through
+ * WebCrypto, about twice the CPU of a synchronous node:crypto signature. Given an
+ * ExternalSigningKey (oidc-provider's externalSigningSupport) it builds the same compact JWS
+ * (header `alg`, `typ`, `kid`) and asks the key for the signature bytes. One instance per key
+ * record of the tenant's (cached by the record), so a rebuilt Provider of the same tenant reuses
+ * it; nothing is shared between tenants.
+ */
+class TenantSigningKey extends ExternalSigningKey {
+  readonly #publicKey: KeyObject;
+  readonly #digest: string | null;
+  readonly #signWith: SignKeyObjectInput;
+
+  constructor(jwk: TenantKeys['signingKey']) {
+    super();
+    // the base class stores both behind accessors (its typings call them read-only)
+    Object.assign(this, { kid: jwk.kid, alg: jwk.alg });
+    const privateKey = createPrivateKey({ key: jwk as never, format: 'jwk' });
+    this.#publicKey = createPublicKey(privateKey);
+    switch (jwk.alg) {
+      case 'ES256':
+        this.#digest = 'sha256';
+        this.#signWith = { key: privateKey, dsaEncoding: 'ieee-p1363' };
+        break;
+      case 'PS256':
+        this.#digest = 'sha256';
+        this.#signWith = { key: privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 };
+        break;
+      case 'RS256':
+        this.#digest = 'sha256';
+        this.#signWith = { key: privateKey, padding: constants.RSA_PKCS1_PADDING };
+        break;
+      case 'EdDSA':
+        this.#digest = null;
+        this.#signWith = { key: privateKey };
+        break;
+      default:
+        throw new TypeError(`unsupported signing algorithm ${String(jwk.alg)}`);
+    }
+  }
+
+  /** the public key: oidc-provider publishes its JWK (kty, crv, x, y / n, e) in the JWKS */
+  override keyObject(): KeyObject {
+    return this.#publicKey;
+  }
+
+  override async sign(data: Uint8Array): Promise<Uint8Array> {
+    return sign(this.#digest, data, this.#signWith);
+  }
+}
+
+const signingKeys = new WeakMap<TenantKeys['signingKey'], TenantSigningKey>();
+
+function signingKeyFor(jwk: TenantKeys['signingKey']): TenantSigningKey {
+  let key = signingKeys.get(jwk);
+  if (!key) signingKeys.set(jwk, (key = new TenantSigningKey(jwk)));
+  return key;
+}
+
+/**
+ * The Koa prototypes every Provider's request contexts inherit from, shared. Koa gives each
+ * application its own (empty) `context`, `request` and `response` objects to inherit from, so with
+ * a thousand Providers a thousand prototype chains reach the same functions, and every property
+ * access in Koa and oidc-provider on a ctx sees a thousand object shapes (megamorphic inline
+ * caches, measured at about a third of the warm token path's cost). Neither Koa nor oidc-provider
+ * writes to these objects (per-request state lives on each ctx, the app is `ctx.app`), so sharing
+ * them changes nothing but the shapes.
+ */
+let sharedPrototypes: Pick<Provider, 'context' | 'request' | 'response'> | undefined;
+
+function sharePrototypes(provider: Provider): void {
+  sharedPrototypes ??= { context: provider.context, request: provider.request, response: provider.response };
+  provider.context = sharedPrototypes.context;
+  provider.request = sharedPrototypes.request;
+  provider.response = sharedPrototypes.response;
 }
 
 export function createTenantProvider(input: TenantProviderInput): Provider {
@@ -133,7 +231,7 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
 
   const configuration: Configuration = {
     adapter: Adapter as never,
-    jwks: { keys: [keys.signingKey as never] },
+    jwks: { keys: [signingKeyFor(keys.signingKey)] },
     clients: [],
     extraClientMetadata: { properties: ['access_token_ttl'] },
     responseTypes: [],
@@ -153,6 +251,7 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     features: {
+      externalSigningSupport: { enabled: true, ack: 'experimental-01' },
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       introspection: { enabled: false },
@@ -222,6 +321,24 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
   // URLs come from the canonical Host and X-Forwarded-Proto that the tenancy layer sets; the
   // caller's own headers never reach this point.
   provider.proxy = true;
+  sharePrototypes(provider);
+
+  // oidc-provider's Client.find hashes JSON.stringify(metadata) on every request to find the Client
+  // it built for the same metadata; the metadata object is already stable per cached record
+  // (clientMetadata above), so the Client built from it is kept with it. What a Client is built
+  // from, and how (the constructor validates the metadata), is unchanged; no static clients or
+  // client ID metadata documents are configured.
+  const ProviderClient = provider.Client as unknown as { new (metadata: ClientMetadata): InstanceType<Provider['Client']> };
+  const clientsByMetadata = new WeakMap<ClientMetadata, InstanceType<Provider['Client']>>();
+  provider.Client.find = async function find(id: string) {
+    if (typeof id !== 'string' || !id.length) return undefined;
+    const record = await input.findClient(id);
+    const metadata = record && clientMetadata(record);
+    if (!metadata) return undefined;
+    let client = clientsByMetadata.get(metadata);
+    if (!client) clientsByMetadata.set(metadata, (client = new ProviderClient(metadata)));
+    return client;
+  } as Provider['Client']['find'];
 
   provider.Client.prototype.compareClientSecret = function compareClientSecret(
     this: { clientId: string; clientSecret: string },
