@@ -97,6 +97,7 @@ function scenarioSection(result: ScenarioResult): string[] {
   lines.push(...comparisonTable(result), '');
   for (const variant of result.variants) lines.push(`- **${variant.name}**: ${variant.description}`);
   for (const note of result.notes) lines.push(`- ${note}`);
+  if (result.analysis?.length) lines.push('', '### What limits it', '', ...result.analysis.flatMap((p) => [p, '']));
   const busiest = Math.max(0, ...[...result.loadRuns, ...result.latencySeries].map((r) => r.otherCpuPct ?? 0));
   if (busiest >= BUSY_MACHINE_PCT) {
     lines.push(
@@ -138,6 +139,9 @@ export function renderReport(results: readonly ScenarioResult[]): string {
     row(['---', '---', '--:', '---', '---']),
     ...targets.map(({ r, c }) => row([r.scenario, c.label, show(c.value), c.target ?? '', verdict(c)])),
     '',
+    ...(targets.some(({ c }) => c.pass === false)
+      ? ['Each scenario with a target not met has a section "What limits it": the ratio, the top frames of a CPU profile, the cause.', '']
+      : []),
     '## Machine',
     '',
     ...machineLines(results),
