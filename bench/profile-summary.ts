@@ -76,7 +76,7 @@ export function summarizeProfile(profile: CpuProfile, requests: number, top = 12
       .slice(0, top)
       .map(([frame, us]) => ({ frame, usPerRequest: perRequest(us) })),
     byPackage: sorted(packages)
-      .slice(0, 8)
+      .slice(0, 12)
       .map(([name, us]) => ({ name, usPerRequest: perRequest(us) })),
   };
 }
