@@ -8,8 +8,8 @@ import type { EnvironmentConfig } from '../config/config.ts';
 import type { PublicUrls } from '../tenancy/hosts.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
 import type { ClientUsageRecorder } from './client-usage.ts';
-import { createTenantProvider } from './provider.ts';
-import type { TenantCredentials } from './tenant-credentials.ts';
+import { createTenantProvider, importSigningKey } from './provider.ts';
+import type { TenantCredentials, TenantKeys } from './tenant-credentials.ts';
 
 export interface PooledProvider {
   /** the tenant it was built for (its settings object: the newest seen with the same content) */
@@ -25,17 +25,22 @@ export class TenantNotProvisionedError extends Error {
 export function createProviderPool(deps: { credentials: TenantCredentials; urls: PublicUrls; max: number; usage?: ClientUsageRecorder }) {
   const pool = new LRUCache<string, PooledProvider>({ max: deps.max });
   const building = new Map<string, Promise<PooledProvider>>();
+  // imported signing keys by key record (a rotation brings a new record), as many as Providers
+  const signingKeys = new LRUCache<TenantKeys['signingKey'], ReturnType<typeof importSigningKey>>({ max: deps.max });
 
   async function build(environment: EnvironmentConfig, tenant: Tenant): Promise<PooledProvider> {
     const keys = await deps.credentials.getKeys(tenant.id);
     if (!keys) throw new TenantNotProvisionedError(`tenant ${tenant.environment}/${tenant.slug} has no current signing key`);
     const platform = tenant.kind === 'platform';
+    let signingKey = signingKeys.get(keys.signingKey);
+    if (!signingKey) signingKeys.set(keys.signingKey, (signingKey = importSigningKey(keys.signingKey)));
     const provider = createTenantProvider({
       tenant,
       issuer: platform ? deps.urls.platformIssuer(environment) : deps.urls.issuer(environment, tenant.slug),
       audience: platform ? deps.urls.adminOrigin(environment) : deps.urls.tenantOrigin(environment, tenant.slug),
       ...(platform ? {} : { adminAudience: deps.urls.adminOrigin(environment) }),
       keys,
+      signingKey,
       findClient: (clientId) => deps.credentials.getClient(tenant.id, clientId),
       ...(deps.usage ? { onClientAuthenticated: (clientId: string, hash: string) => deps.usage?.record(tenant.id, clientId, hash) } : {}),
     });
@@ -68,6 +73,7 @@ export function createProviderPool(deps: { credentials: TenantCredentials; urls:
     },
     clear(): void {
       pool.clear();
+      signingKeys.clear();
     },
     get size(): number {
       return pool.size;

@@ -34,6 +34,8 @@ export interface TenantProviderInput {
   /** the admin API origin, for a tenant's `tenant:admin` tokens (RFC 8707 resource) */
   readonly adminAudience?: string;
   readonly keys: TenantKeys;
+  /** keys.signingKey already imported (importSigningKey): a rebuilt Provider of the tenant reuses it */
+  readonly signingKey?: ExternalSigningKey;
   readonly findClient: (clientId: string) => Promise<ClientRecord | undefined>;
   /** a client authenticated with the secret whose hash is given (feeds last_used_at) */
   readonly onClientAuthenticated?: (clientId: string, secretHash: string) => void;
@@ -184,12 +186,9 @@ class TenantSigningKey extends ExternalSigningKey {
   }
 }
 
-const signingKeys = new WeakMap<TenantKeys['signingKey'], TenantSigningKey>();
-
-function signingKeyFor(jwk: TenantKeys['signingKey']): TenantSigningKey {
-  let key = signingKeys.get(jwk);
-  if (!key) signingKeys.set(jwk, (key = new TenantSigningKey(jwk)));
-  return key;
+/** A tenant's signing key as oidc-provider's ExternalSigningKey (import it once, reuse it per key record). */
+export function importSigningKey(jwk: TenantKeys['signingKey']): ExternalSigningKey {
+  return new TenantSigningKey(jwk);
 }
 
 /**
@@ -231,7 +230,7 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
 
   const configuration: Configuration = {
     adapter: Adapter as never,
-    jwks: { keys: [signingKeyFor(keys.signingKey)] },
+    jwks: { keys: [input.signingKey ?? importSigningKey(keys.signingKey)] },
     clients: [],
     extraClientMetadata: { properties: ['access_token_ttl'] },
     responseTypes: [],
