@@ -2,6 +2,9 @@
  * Starting our server and the baselines for a scenario, and the load each one takes: the same
  * requests, byte for byte where the protocol allows, to 127.0.0.1 with the host in the Host header.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { ApiBaselineInfo, ApiBaselineOptions } from '../baselines/api-koa.ts';
 import type { TokenBaselineInfo, TokenBaselineOptions } from '../baselines/token-provider.ts';
 import { basicAuthorization, fetchToken, loopbackRequest, TOKEN_CONTENT_TYPE, tokenRequestBody } from '../http.ts';
@@ -12,11 +15,19 @@ import type { BenchTenant, OursInfo, OursOptions } from '../servers/ours.ts';
 
 export type Ours = ServerProcess<OursInfo>;
 
-export function startOurs(
+export async function startOurs(
   context: ScenarioContext,
-  options: { tenants: number; employees?: number; providerPoolSize?: number; tenantCacheSize?: number; allEnvironments?: boolean },
+  options: {
+    tenants: number;
+    employees?: number;
+    providerPoolSize?: number;
+    tenantCacheSize?: number;
+    allEnvironments?: boolean;
+    /** provision in a process of its own first, so the server's memory holds nothing of it */
+    provisionApart?: boolean;
+  },
 ): Promise<Ours> {
-  const oursOptions: OursOptions = {
+  const base: OursOptions = {
     databaseUrl: context.database.url,
     keyEncryptionKey: context.keyEncryptionKey,
     tenants: options.tenants,
@@ -25,7 +36,16 @@ export function startOurs(
     ...(options.tenantCacheSize ? { tenantCacheSize: options.tenantCacheSize } : {}),
     ...(options.allEnvironments ? { allEnvironments: true } : {}),
   };
-  return context.start<OursInfo>('ours', new URL('../servers/ours.ts', import.meta.url), oursOptions);
+  const script = new URL('../servers/ours.ts', import.meta.url);
+  if (!options.provisionApart) return context.start<OursInfo>('ours', script, base);
+  const tenantsFile = path.join(os.tmpdir(), `tenant-connect-bench-tenants-${process.pid}-${Date.now()}.json`);
+  try {
+    const provisioner = await context.start<OursInfo>('provisioning', script, { ...base, tenantsFile, provisionOnly: true });
+    await provisioner.stop();
+    return await context.start<OursInfo>('ours', script, { ...base, tenantsFile });
+  } finally {
+    fs.rmSync(tenantsFile, { force: true });
+  }
 }
 
 /** authentication.<domain> of the tenant's environment (production when no tenant is named) */

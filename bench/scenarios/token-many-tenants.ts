@@ -24,6 +24,7 @@ export const tokenManyTenants: Scenario = {
     const ours = await startOurs(context, {
       tenants: manyTenants,
       allEnvironments: true,
+      provisionApart: true,
       providerPoolSize: poolSize,
       // tenant, client and key records are a few hundred bytes each: cache every one, as a
       // deployment with this many tenants would (TENANT_CACHE_SIZE); the Providers are what the pool limits
@@ -57,6 +58,7 @@ export const tokenManyTenants: Scenario = {
       context.settings.quick ? 2 : 5,
       context.settings.connections,
     );
+    const afterLoad = await ours.memory();
     const uniformRuns = summarize(runs, 'uniform');
     const zipfRuns = summarize(runs, 'zipf');
     const single = summarize(runs, 'single');
@@ -144,6 +146,7 @@ export const tokenManyTenants: Scenario = {
         compare('server CPU µs per pool miss, uniform (derived)', perMiss(uniformRuns?.cpuUsPerRequest, hitUniform)),
         compare('server CPU µs per pool miss, zipf (derived)', perMiss(zipfRuns?.cpuUsPerRequest, hitZipf)),
         ...memoryComparisons(memory, rssUnderLoad),
+        compare(`RSS after the load (MiB, after GC, ${poolSize} Providers pooled)`, afterLoad.rssMb),
       ],
       notes: [
         `${manyTenants} tenants in each of 2 environments: ${pairs} issuers, one Provider each when pooled; PROVIDER_POOL_SIZE=${poolSize}, ` +
@@ -151,6 +154,8 @@ export const tokenManyTenants: Scenario = {
         `An LRU pool of ${poolSize} answers about ${pct(hitUniform)} of uniform requests and ${pct(hitZipf)} of Zipf (s=${zipfS}) ` +
           `requests (simulated with the same distributions); every other request builds a Provider.`,
         ...memoryNotes(memory),
+        `After the load, after a full GC: rss ${afterLoad.rssMb} MiB, heap used ${afterLoad.heapUsedMb} MiB of ${afterLoad.heapTotalMb} MiB ` +
+          `committed, external ${afterLoad.externalMb} MiB, ${afterLoad.extra.providers} Providers pooled.`,
         'CPU per pool miss is derived: (server CPU per request of the spread load − of the one-tenant load) / simulated miss rate.',
         ...profileNotes('uniform', profiled),
         `RSS under load is the largest RSS at the end of a uniform or zipf run (/proc), with the pool full (${poolSize} Providers).`,

@@ -18,7 +18,7 @@ export const tokenSingle: Scenario = {
   async run(context) {
     const { spreadTenants } = context.settings;
     // a pool larger than every tenant (the demo ones too): all of them stay resident
-    const ours = await startOurs(context, { tenants: spreadTenants, providerPoolSize: spreadTenants + 100 });
+    const ours = await startOurs(context, { tenants: spreadTenants, providerPoolSize: spreadTenants + 100, provisionApart: true });
     const tenants = ours.info.tenants;
     const memory = await measureProviderMemory(ours, tenants);
     const baseline = await startTokenBaseline(context, ours, firstTenant(ours));

@@ -31,6 +31,13 @@ export interface OursOptions {
   readonly tenantCacheSize?: number;
   /** provision each tenant in every configured environment (production and sandbox), not only production */
   readonly allEnvironments?: boolean;
+  /**
+   * Provisioning apart: with `provisionOnly` this process provisions, writes the tenants to
+   * `tenantsFile` and reports no tenants; without it the server reads them from there instead of
+   * provisioning, so its memory holds nothing of provisioning.
+   */
+  readonly tenantsFile?: string;
+  readonly provisionOnly?: boolean;
 }
 
 export interface BenchTenant {
@@ -133,7 +140,12 @@ serveChild<OursInfo>(async () => {
   const environment = config.environments.find((e) => e.name === ENVIRONMENT);
   if (!environment) throw new Error(`no ${ENVIRONMENT} environment configured`);
   const environments = options.allEnvironments ? [environment, ...config.environments.filter((e) => e !== environment)] : [environment];
-  const tenants = await provisionTenants(booted.db, options.keyEncryptionKey, options.tenants, environments);
+  const provisioned =
+    options.tenantsFile && !options.provisionOnly
+      ? (JSON.parse(fs.readFileSync(options.tenantsFile, 'utf8')) as BenchTenant[])
+      : await provisionTenants(booted.db, options.keyEncryptionKey, options.tenants, environments);
+  if (options.provisionOnly && options.tenantsFile) fs.writeFileSync(options.tenantsFile, JSON.stringify(provisioned));
+  const tenants = options.provisionOnly ? [] : provisioned;
   const first = tenants[0];
   const employeeIds = first ? await createEmployees(booted.db, first.id, options.employees) : [];
   server.on('request', booted.app.app.callback());
