@@ -144,45 +144,63 @@ function clientMetadata(client: ClientRecord): ClientMetadata | undefined {
  * it; nothing is shared between tenants.
  */
 class TenantSigningKey extends ExternalSigningKey {
-  readonly #publicKey: KeyObject;
-  readonly #digest: string | null;
-  readonly #signWith: SignKeyObjectInput;
+  readonly #jwk: TenantKeys['signingKey'];
+  #publicKey: KeyObject | undefined;
+  #signWith: SignKeyObjectInput | undefined;
 
   constructor(jwk: TenantKeys['signingKey']) {
     super();
+    if (!['ES256', 'PS256', 'RS256', 'EdDSA'].includes(jwk.alg)) throw new TypeError(`unsupported signing algorithm ${String(jwk.alg)}`);
+    this.#jwk = jwk;
     // the base class stores both behind accessors (its typings call them read-only)
     Object.assign(this, { kid: jwk.kid, alg: jwk.alg });
-    const privateKey = createPrivateKey({ key: jwk as never, format: 'jwk' });
-    this.#publicKey = createPublicKey(privateKey);
-    switch (jwk.alg) {
-      case 'ES256':
-        this.#digest = 'sha256';
-        this.#signWith = { key: privateKey, dsaEncoding: 'ieee-p1363' };
-        break;
-      case 'PS256':
-        this.#digest = 'sha256';
-        this.#signWith = { key: privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 };
-        break;
-      case 'RS256':
-        this.#digest = 'sha256';
-        this.#signWith = { key: privateKey, padding: constants.RSA_PKCS1_PADDING };
-        break;
-      case 'EdDSA':
-        this.#digest = null;
-        this.#signWith = { key: privateKey };
-        break;
-      default:
-        throw new TypeError(`unsupported signing algorithm ${String(jwk.alg)}`);
-    }
   }
 
-  /** the public key: oidc-provider publishes its JWK (kty, crv, x, y / n, e) in the JWKS */
+  // The public parameters oidc-provider publishes in the JWKS, read from the JWK itself (the base
+  // class would export a public KeyObject to JWK for them); never `d` or the RSA private parts.
+  override get kty(): string {
+    return this.#jwk.kty as string;
+  }
+  override get crv(): string | undefined {
+    return this.#jwk.crv;
+  }
+  override get x(): string | undefined {
+    return this.#jwk.x;
+  }
+  override get y(): string | undefined {
+    return this.#jwk.y;
+  }
+  override get n(): string | undefined {
+    return this.#jwk.n;
+  }
+  override get e(): string | undefined {
+    return this.#jwk.e;
+  }
+
+  /** the public key (for verifying; not used to issue tokens) */
   override keyObject(): KeyObject {
+    const { kty, crv, x, y, n, e } = this.#jwk;
+    this.#publicKey ??= createPublicKey({ key: { kty, crv, x, y, n, e } as never, format: 'jwk' });
     return this.#publicKey;
   }
 
   override async sign(data: Uint8Array): Promise<Uint8Array> {
-    return sign(this.#digest, data, this.#signWith);
+    // imported on the first signature: a Provider built only for discovery or the JWKS never needs it
+    this.#signWith ??= signingOptions(this.#jwk.alg, createPrivateKey({ key: this.#jwk as never, format: 'jwk' }));
+    return sign(this.#jwk.alg === 'EdDSA' ? null : 'sha256', data, this.#signWith);
+  }
+}
+
+function signingOptions(alg: TenantKeys['signingKey']['alg'], key: KeyObject): SignKeyObjectInput {
+  switch (alg) {
+    case 'ES256':
+      return { key, dsaEncoding: 'ieee-p1363' };
+    case 'PS256':
+      return { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 };
+    case 'RS256':
+      return { key, padding: constants.RSA_PKCS1_PADDING };
+    default:
+      return { key };
   }
 }
 
@@ -196,7 +214,7 @@ export function importSigningKey(jwk: TenantKeys['signingKey']): ExternalSigning
  * application its own (empty) `context`, `request` and `response` objects to inherit from, so with
  * a thousand Providers a thousand prototype chains reach the same functions, and every property
  * access in Koa and oidc-provider on a ctx sees a thousand object shapes (megamorphic inline
- * caches, measured at about a third of the warm token path's cost). Neither Koa nor oidc-provider
+ * caches: part of why 1,000 pooled tenants cost more per token than one). Neither Koa nor oidc-provider
  * writes to these objects (per-request state lives on each ctx, the app is `ctx.app`), so sharing
  * them changes nothing but the shapes.
  */
