@@ -134,14 +134,13 @@ function clientMetadata(client: ClientRecord): ClientMetadata | undefined {
 }
 
 /**
- * A tenant's current signing key, imported once into node:crypto key objects and signing
- * synchronously. oidc-provider's default path structuredClones the private JWK for every Provider
- * and has jose import it again (its import cache is keyed by that clone) and sign through
- * WebCrypto, about twice the CPU of a synchronous node:crypto signature. Given an
- * ExternalSigningKey (oidc-provider's externalSigningSupport) it builds the same compact JWS
- * (header `alg`, `typ`, `kid`) and asks the key for the signature bytes. One instance per key
- * record of the tenant's (cached by the record), so a rebuilt Provider of the same tenant reuses
- * it; nothing is shared between tenants.
+ * A tenant's current signing key as node:crypto key objects, imported once and signing on the
+ * libuv thread pool. oidc-provider's default path structuredClones the private JWK for every
+ * Provider and has jose import it again (its import cache is keyed by that clone) before signing
+ * through WebCrypto. Given an ExternalSigningKey (oidc-provider's externalSigningSupport) it builds
+ * the same compact JWS (header `alg`, `typ`, `kid`) and asks the key for the signature bytes. The
+ * Provider pool keeps recently used ones by key record, so a rebuilt Provider of the same tenant
+ * reuses it; nothing is shared between tenants.
  */
 class TenantSigningKey extends ExternalSigningKey {
   readonly #jwk: TenantKeys['signingKey'];
@@ -187,7 +186,12 @@ class TenantSigningKey extends ExternalSigningKey {
   override async sign(data: Uint8Array): Promise<Uint8Array> {
     // imported on the first signature: a Provider built only for discovery or the JWKS never needs it
     this.#signWith ??= signingOptions(this.#jwk.alg, createPrivateKey({ key: this.#jwk as never, format: 'jwk' }));
-    return sign(this.#jwk.alg === 'EdDSA' ? null : 'sha256', data, this.#signWith);
+    const signWith = this.#signWith;
+    // with a callback node:crypto signs on the libuv thread pool, as WebCrypto does: the event
+    // loop's thread (the bottleneck under load) does not spend the signature's CPU
+    return new Promise((resolve, reject) =>
+      sign(this.#jwk.alg === 'EdDSA' ? null : 'sha256', data, signWith, (error, signature) => (error ? reject(error) : resolve(signature))),
+    );
   }
 }
 
