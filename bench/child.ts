@@ -2,7 +2,9 @@
  * The child side of a server process: read the options the parent passed, report progress and
  * readiness over IPC, and shut down cleanly when told to (or when the parent goes away).
  */
-import { CHILD_OPTIONS_ENV, type ChildMessage, type ParentMessage } from './protocol.ts';
+import fs from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { CHILD_OPTIONS_ENV, type ChildMessage, type MemoryReport, type ParentMessage } from './protocol.ts';
 
 export function childOptions<T>(): T {
   const raw = process.env[CHILD_OPTIONS_ENV];
@@ -18,10 +20,57 @@ export function progress(message: string): void {
   send({ type: 'progress', message });
 }
 
-/** Runs `start`, reports what it returns as ready, and runs the returned close on 'stop'. */
-export function serveChild<I>(start: () => Promise<{ info: I; close: () => Promise<void> }>): void {
+const MB = 1024 * 1024;
+const mb = (bytes: number) => Math.round((bytes / MB) * 10) / 10;
+
+/** process.memoryUsage() after a full collection (the parent starts children with --expose-gc). */
+function memoryReport(extra: Record<string, number>): MemoryReport {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  // twice: the first pass runs finalizers whose garbage the second one frees
+  gc?.();
+  gc?.();
+  const usage = process.memoryUsage();
+  return {
+    rssMb: mb(usage.rss),
+    heapUsedMb: mb(usage.heapUsed),
+    heapTotalMb: mb(usage.heapTotal),
+    externalMb: mb(usage.external),
+    arrayBuffersMb: mb(usage.arrayBuffers),
+    extra,
+  };
+}
+
+let profiler: Session | undefined;
+
+async function profile(message: Extract<ParentMessage, { type: 'profile' }>): Promise<void> {
+  if (message.action === 'start') {
+    profiler = new Session();
+    profiler.connect();
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.start');
+  } else if (profiler) {
+    const { profile: result } = await profiler.post('Profiler.stop');
+    fs.writeFileSync(message.file, JSON.stringify(result));
+    profiler.disconnect();
+    profiler = undefined;
+  }
+  send({ type: 'profiled', action: message.action });
+}
+
+export interface ChildServer<I> {
+  readonly info: I;
+  close(): Promise<void>;
+  /** numbers the memory report adds (e.g. Providers pooled) */
+  diagnostics?(): Record<string, number>;
+}
+
+/**
+ * Runs `start`, reports what it returns as ready, runs the returned close on 'stop', and answers
+ * 'memory' with a MemoryReport.
+ */
+export function serveChild<I>(start: () => Promise<ChildServer<I>>): void {
   start().then(
-    ({ info, close }) => {
+    ({ info, close, diagnostics }) => {
       let closing = false;
       const stop = () => {
         if (closing) return;
@@ -31,6 +80,8 @@ export function serveChild<I>(start: () => Promise<{ info: I; close: () => Promi
       };
       process.on('message', (message: ParentMessage) => {
         if (message.type === 'stop') stop();
+        else if (message.type === 'memory') send({ type: 'memory', report: memoryReport(diagnostics?.() ?? {}) });
+        else if (message.type === 'profile') void profile(message);
       });
       process.on('disconnect', stop);
       send({ type: 'ready', info });

@@ -84,6 +84,8 @@ export interface ScenarioOutcome {
   readonly latencySeries: LatencySeries[];
   readonly comparisons: Comparison[];
   readonly notes: string[];
+  /** for a target not met: the measured ratio, the profile's top frames and what limits it (paragraphs) */
+  readonly analysis?: string[];
 }
 
 export interface MachineInfo {

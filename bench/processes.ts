@@ -5,12 +5,17 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { log } from './console.ts';
-import { CHILD_OPTIONS_ENV, type ChildMessage, type ParentMessage } from './protocol.ts';
+import { CHILD_OPTIONS_ENV, type ChildMessage, type MemoryReport, type ParentMessage } from './protocol.ts';
 
 export interface ServerProcess<I> {
   readonly name: string;
   readonly pid: number;
   readonly info: I;
+  /** the process's own memory after a full GC (see MemoryReport) */
+  memory(): Promise<MemoryReport>;
+  /** a V8 CPU profile of the process between start and stop (written to `file` on stop) */
+  profile(action: 'start'): Promise<void>;
+  profile(action: 'stop', file: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -25,7 +30,8 @@ function profileFlags(name: string): string[] {
 export async function startServerProcess<I>(name: string, script: URL, options: unknown): Promise<ServerProcess<I>> {
   const child = fork(fileURLToPath(script), [], {
     execPath: process.execPath,
-    execArgv: ['--disable-warning=ExperimentalWarning', ...profileFlags(name)],
+    // --expose-gc: only so a memory report can collect first; nothing else calls gc()
+    execArgv: ['--disable-warning=ExperimentalWarning', '--expose-gc', ...profileFlags(name)],
     env: { ...process.env, [CHILD_OPTIONS_ENV]: JSON.stringify(options), NODE_ENV: 'development' },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
@@ -37,10 +43,14 @@ export async function startServerProcess<I>(name: string, script: URL, options: 
   child.stderr?.on('data', keep);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
 
+  const memoryWaiters: ((report: MemoryReport) => void)[] = [];
+  const profileWaiters: (() => void)[] = [];
   const info = await new Promise<I>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name}: not ready after ${READY_TIMEOUT_MS / 1000} s`)), READY_TIMEOUT_MS);
     child.on('message', (message: ChildMessage) => {
       if (message.type === 'progress') log(`  [${name}] ${message.message}`);
+      else if (message.type === 'memory') memoryWaiters.shift()?.(message.report);
+      else if (message.type === 'profiled') profileWaiters.shift()?.();
       else if (message.type === 'ready') {
         clearTimeout(timer);
         resolve(message.info as I);
@@ -61,6 +71,24 @@ export async function startServerProcess<I>(name: string, script: URL, options: 
     name,
     pid,
     info,
+    memory() {
+      return new Promise<MemoryReport>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${name}: no memory report after 30 s`)), 30_000);
+        memoryWaiters.push((report) => {
+          clearTimeout(timer);
+          resolve(report);
+        });
+        const ask: ParentMessage = { type: 'memory' };
+        child.send(ask);
+      });
+    },
+    profile(action: 'start' | 'stop', file?: string) {
+      return new Promise<void>((resolve) => {
+        profileWaiters.push(resolve);
+        const ask: ParentMessage = action === 'start' ? { type: 'profile', action } : { type: 'profile', action, file: file as string };
+        child.send(ask);
+      });
+    },
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const stop: ParentMessage = { type: 'stop' };

@@ -97,6 +97,7 @@ function scenarioSection(result: ScenarioResult): string[] {
   lines.push(...comparisonTable(result), '');
   for (const variant of result.variants) lines.push(`- **${variant.name}**: ${variant.description}`);
   for (const note of result.notes) lines.push(`- ${note}`);
+  if (result.analysis?.length) lines.push('', '### What limits it', '', ...result.analysis.flatMap((p) => [p, '']));
   const busiest = Math.max(0, ...[...result.loadRuns, ...result.latencySeries].map((r) => r.otherCpuPct ?? 0));
   if (busiest >= BUSY_MACHINE_PCT) {
     lines.push(
@@ -138,6 +139,9 @@ export function renderReport(results: readonly ScenarioResult[]): string {
     row(['---', '---', '--:', '---', '---']),
     ...targets.map(({ r, c }) => row([r.scenario, c.label, show(c.value), c.target ?? '', verdict(c)])),
     '',
+    ...(targets.some(({ c }) => c.pass === false)
+      ? ['Each scenario with a target not met has a section "What limits it": the ratio, the top frames of a CPU profile, the cause.', '']
+      : []),
     '## Machine',
     '',
     ...machineLines(results),
@@ -157,8 +161,11 @@ export function renderReport(results: readonly ScenarioResult[]): string {
     'Postgres comes from `BENCH_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`); each scenario',
     'creates a database with a random name there and drops it afterwards. Without a reachable Postgres the embedded',
     'PGlite is used (also with `BENCH_DATABASE_URL=pglite`) and the API baselines (which need `pg`) are skipped. Knobs: `BENCH_DURATION`, `BENCH_WARMUP`,',
-    '`BENCH_CONNECTIONS`, `BENCH_REPEATS`, `BENCH_TENANTS`, `BENCH_POOL_SIZE`, `BENCH_COLD_SAMPLES`;',
-    '`BENCH_CPU_PROF=<dir>` writes a V8 CPU profile of every server process into that directory.',
+    '`BENCH_CONNECTIONS`, `BENCH_REPEATS`, `BENCH_SPREAD_TENANTS` (token-single, 1000), `BENCH_TENANTS` (token-many-tenants, per',
+    'environment, 10000), `BENCH_POOL_SIZE` (1000), `BENCH_ZIPF_S` (1), `BENCH_COLD_SAMPLES`;',
+    '`BENCH_CPU_PROF=<dir>` writes a V8 CPU profile of every server process into that directory. Memory figures come',
+    'from the server process itself (`process.memoryUsage()` after a full GC, asked over the IPC channel; servers run',
+    'with `--expose-gc` for that), RSS under load from `/proc`.',
     '',
     'Server CPU and RSS are read from `/proc/<pid>` of the server process (ours and each baseline run as child',
     "processes); client CPU is the load generator's share of one core (near 100 % means the client, not the server, is",

@@ -10,10 +10,14 @@ export interface BenchSettings {
   readonly connections: number;
   /** measured runs per target, alternating between targets */
   readonly repeats: number;
-  /** tenants that token-many-tenants spreads its load over */
+  /** tenants token-single spreads its load over (every one's Provider pooled) */
+  readonly spreadTenants: number;
+  /** tenants token-many-tenants provisions in each of the two environments and spreads its load over */
   readonly manyTenants: number;
   /** PROVIDER_POOL_SIZE in token-many-tenants: smaller than the working set on purpose */
   readonly poolSize: number;
+  /** Zipf exponent of token-many-tenants' skewed variant */
+  readonly zipfS: number;
   /** first-token requests per repeat in token-cold, each to a tenant never asked before */
   readonly coldSamples: number;
   /** employees of the API tenant (api-list reads the first 50) */
@@ -29,15 +33,17 @@ function fromEnv(name: string, fallback: number): number {
 }
 
 export function benchSettings(quick: boolean): BenchSettings {
-  const manyTenants = fromEnv('BENCH_TENANTS', quick ? 200 : 1000);
+  const manyTenants = fromEnv('BENCH_TENANTS', quick ? 500 : 10_000);
   return {
     quick,
     durationS: fromEnv('BENCH_DURATION', quick ? 2 : 10),
     warmupS: fromEnv('BENCH_WARMUP', quick ? 1 : 3),
     connections: fromEnv('BENCH_CONNECTIONS', 10),
     repeats: fromEnv('BENCH_REPEATS', quick ? 1 : 3),
+    spreadTenants: fromEnv('BENCH_SPREAD_TENANTS', 1000),
     manyTenants,
-    poolSize: fromEnv('BENCH_POOL_SIZE', Math.max(1, Math.floor(manyTenants / 2))),
+    poolSize: fromEnv('BENCH_POOL_SIZE', quick ? 100 : 1000),
+    zipfS: fromEnv('BENCH_ZIPF_S', 1),
     coldSamples: fromEnv('BENCH_COLD_SAMPLES', quick ? 100 : 300),
     employees: 200,
   };

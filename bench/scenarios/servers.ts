@@ -2,6 +2,9 @@
  * Starting our server and the baselines for a scenario, and the load each one takes: the same
  * requests, byte for byte where the protocol allows, to 127.0.0.1 with the host in the Host header.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { ApiBaselineInfo, ApiBaselineOptions } from '../baselines/api-koa.ts';
 import type { TokenBaselineInfo, TokenBaselineOptions } from '../baselines/token-provider.ts';
 import { basicAuthorization, fetchToken, loopbackRequest, TOKEN_CONTENT_TYPE, tokenRequestBody } from '../http.ts';
@@ -12,26 +15,46 @@ import type { BenchTenant, OursInfo, OursOptions } from '../servers/ours.ts';
 
 export type Ours = ServerProcess<OursInfo>;
 
-export function startOurs(
+export async function startOurs(
   context: ScenarioContext,
-  options: { tenants: number; employees?: number; providerPoolSize?: number },
+  options: {
+    tenants: number;
+    employees?: number;
+    providerPoolSize?: number;
+    tenantCacheSize?: number;
+    allEnvironments?: boolean;
+    /** provision in a process of its own first, so the server's memory holds nothing of it */
+    provisionApart?: boolean;
+  },
 ): Promise<Ours> {
-  const oursOptions: OursOptions = {
+  const base: OursOptions = {
     databaseUrl: context.database.url,
     keyEncryptionKey: context.keyEncryptionKey,
     tenants: options.tenants,
     employees: options.employees ?? 0,
     ...(options.providerPoolSize ? { providerPoolSize: options.providerPoolSize } : {}),
+    ...(options.tenantCacheSize ? { tenantCacheSize: options.tenantCacheSize } : {}),
+    ...(options.allEnvironments ? { allEnvironments: true } : {}),
   };
-  return context.start<OursInfo>('ours', new URL('../servers/ours.ts', import.meta.url), oursOptions);
+  const script = new URL('../servers/ours.ts', import.meta.url);
+  if (!options.provisionApart) return context.start<OursInfo>('ours', script, base);
+  const tenantsFile = path.join(os.tmpdir(), `tenant-connect-bench-tenants-${process.pid}-${Date.now()}.json`);
+  try {
+    const provisioner = await context.start<OursInfo>('provisioning', script, { ...base, tenantsFile, provisionOnly: true });
+    await provisioner.stop();
+    return await context.start<OursInfo>('ours', script, { ...base, tenantsFile });
+  } finally {
+    fs.rmSync(tenantsFile, { force: true });
+  }
 }
 
-export function authenticationHost(ours: Ours): string {
-  return `authentication.${ours.info.domain}:${ours.info.port}`;
+/** authentication.<domain> of the tenant's environment (production when no tenant is named) */
+export function authenticationHost(ours: Ours, tenant?: BenchTenant): string {
+  return `authentication.${tenant?.domain ?? ours.info.domain}:${ours.info.port}`;
 }
 
 export function tenantHost(ours: Ours, tenant: BenchTenant): string {
-  return `${tenant.slug}.${ours.info.domain}:${ours.info.port}`;
+  return `${tenant.slug}.${tenant.domain}:${ours.info.port}`;
 }
 
 export function issuerOf(ours: Ours, tenant: BenchTenant): string {
@@ -52,28 +75,51 @@ export function tokenPath(tenant: BenchTenant): string {
   return `/tenants/${tenant.slug}/connect/token`;
 }
 
-/** client_credentials POSTs to our token endpoint: one tenant, or a random one of `tenants` each time. */
-export function oursTokenTarget(ours: Ours, variant: string, tenants: readonly BenchTenant[]): LoadTarget {
+/**
+ * client_credentials POSTs to our token endpoint: one tenant, or one of `tenants` each time, chosen
+ * by `pick` (an index into `tenants`; uniformly at random by default).
+ */
+export function oursTokenTarget(
+  ours: Ours,
+  variant: string,
+  tenants: readonly BenchTenant[],
+  pick: () => number = () => Math.floor(Math.random() * tenants.length),
+): LoadTarget {
   const [first] = tenants;
   if (!first) throw new Error('no tenant to load');
-  const authorizations = tenants.map((t) => basicAuthorization(t.clientId, t.clientSecret));
+  const shapes = tenants.map((t) => ({
+    path: tokenPath(t),
+    headers: { host: authenticationHost(ours, t), authorization: basicAuthorization(t.clientId, t.clientSecret) },
+  }));
   return {
     variant,
     port: ours.info.port,
     pid: ours.pid,
     method: 'POST',
     path: tokenPath(first),
-    headers: { host: authenticationHost(ours), authorization: authorizations[0] as string, 'content-type': TOKEN_CONTENT_TYPE },
+    headers: { ...(shapes[0] as (typeof shapes)[number]).headers, 'content-type': TOKEN_CONTENT_TYPE },
     body: tokenRequestBody(ours.info.scope),
-    ...(tenants.length > 1
-      ? {
-          vary: () => {
-            const index = Math.floor(Math.random() * tenants.length);
-            return { path: tokenPath(tenants[index] as BenchTenant), headers: { authorization: authorizations[index] as string } };
-          },
-        }
-      : {}),
+    ...(tenants.length > 1 ? { vary: () => shapes[pick()] as (typeof shapes)[number] } : {}),
   };
+}
+
+/** One token for each of `tenants` (`concurrency` at a time): their Providers built and pooled. */
+export async function fetchTokens(ours: Ours, tenants: readonly BenchTenant[], concurrency = 4): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < tenants.length) {
+      const tenant = tenants[next++] as BenchTenant;
+      await fetchToken(
+        ours.info.port,
+        authenticationHost(ours, tenant),
+        tokenPath(tenant),
+        tenant.clientId,
+        tenant.clientSecret,
+        ours.info.scope,
+      );
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, tenants.length) }, worker));
 }
 
 export type TokenBaseline = ServerProcess<TokenBaselineInfo>;

@@ -1,7 +1,8 @@
 /**
  * Our server as a child process: the real boot() (migrations, demo seed) on the database the
- * parent created, then `tenants` more tenants provisioned with one client each, and (for the API
- * scenarios) employees for the first of them. Reports the port and the credentials when listening.
+ * parent created, then `tenants` more tenants provisioned with one client each (in production, or
+ * in every environment), and (for the API scenarios) employees for the first of them. Reports the
+ * port and the credentials when listening, and the Provider pool's size with a memory report.
  */
 import fs from 'node:fs';
 import http from 'node:http';
@@ -13,6 +14,7 @@ import { createKeyEncryption } from '../../src/auth/key-encryption.ts';
 import { boot } from '../../src/boot.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import type { Database } from '../../src/db/database.ts';
+import type { EnvironmentConfig } from '../../src/config/config.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { provisionTenant } from '../../src/tenancy/provisioning.ts';
 import { childOptions, progress, serveChild } from '../child.ts';
@@ -25,9 +27,23 @@ export interface OursOptions {
   /** employees created in the first provisioned tenant */
   readonly employees: number;
   readonly providerPoolSize?: number;
+  /** TENANT_CACHE_SIZE (tenant, client and key records, each) */
+  readonly tenantCacheSize?: number;
+  /** provision each tenant in every configured environment (production and sandbox), not only production */
+  readonly allEnvironments?: boolean;
+  /**
+   * Provisioning apart: with `provisionOnly` this process provisions, writes the tenants to
+   * `tenantsFile` and reports no tenants; without it the server reads them from there instead of
+   * provisioning, so its memory holds nothing of provisioning.
+   */
+  readonly tenantsFile?: string;
+  readonly provisionOnly?: boolean;
 }
 
 export interface BenchTenant {
+  readonly environment: string;
+  /** the environment's domain: the token endpoint is on authentication.<domain> */
+  readonly domain: string;
   readonly slug: string;
   readonly id: string;
   readonly clientId: string;
@@ -52,32 +68,41 @@ export const BENCH_SCOPE = 'employees:read';
 const ENVIRONMENT = 'production';
 const PROVISIONING_CONCURRENCY = 8;
 
-async function provisionTenants(db: Database, keyEncryptionKey: string, count: number): Promise<BenchTenant[]> {
+async function provisionTenants(
+  db: Database,
+  keyEncryptionKey: string,
+  count: number,
+  environments: readonly EnvironmentConfig[],
+): Promise<BenchTenant[]> {
   const encryption = createKeyEncryption(Buffer.from(keyEncryptionKey, 'base64url'));
-  const tenants: BenchTenant[] = new Array<BenchTenant>(count);
+  const total = count * environments.length;
+  const tenants: BenchTenant[] = new Array<BenchTenant>(total);
   const started = performance.now();
   let next = 0;
   let done = 0;
   async function worker() {
-    while (next < count) {
-      const index = next++;
-      const slug = `bench-${String(index).padStart(4, '0')}`;
+    while (next < total) {
+      // tenant by tenant: bench-00000 in production, then in sandbox, then bench-00001…
+      const position = next++;
+      const index = Math.floor(position / environments.length);
+      const environment = environments[position % environments.length] as EnvironmentConfig;
+      const slug = `bench-${String(index).padStart(count > 10_000 ? 6 : 5, '0')}`;
       const { id } = await provisionTenant(db, encryption, {
-        environment: ENVIRONMENT,
+        environment: environment.name,
         slug,
         name: `Bench tenant ${index}`,
         // the load generator is one client per tenant: the per-client default (100/s) would throttle it
         settings: { scopes: BENCH_SCOPES, rate_limit: { per_client: 1_000_000, per_tenant: 1_000_000 } },
       });
       const { clientId, clientSecret } = await createClient(db, id, { name: `${slug} bench client`, scopes: BENCH_SCOPES });
-      tenants[index] = { slug, id, clientId, clientSecret };
+      tenants[position] = { environment: environment.name, domain: environment.domain, slug, id, clientId, clientSecret };
       done++;
-      if (done % 100 === 0 || done === count) {
-        progress(`provisioned ${done}/${count} tenants (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+      if (done % (total > 2000 ? 2000 : 100) === 0 || done === total) {
+        progress(`provisioned ${done}/${total} tenants (${((performance.now() - started) / 1000).toFixed(1)} s)`);
       }
     }
   }
-  await Promise.all(Array.from({ length: Math.min(PROVISIONING_CONCURRENCY, count) }, worker));
+  await Promise.all(Array.from({ length: Math.min(PROVISIONING_CONCURRENCY, total) }, worker));
   return tenants;
 }
 
@@ -110,16 +135,23 @@ serveChild<OursInfo>(async () => {
     KEY_ENCRYPTION_KEY: options.keyEncryptionKey,
     ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
     ...(options.providerPoolSize ? { PROVIDER_POOL_SIZE: String(options.providerPoolSize) } : {}),
+    ...(options.tenantCacheSize ? { TENANT_CACHE_SIZE: String(options.tenantCacheSize) } : {}),
   });
   const booted = await boot(config, createLogger(config.logLevel), { inMemory: true });
   progress(`booted on ${booted.db.kind}, port ${port}`);
-  const tenants = await provisionTenants(booted.db, options.keyEncryptionKey, options.tenants);
+  const environment = config.environments.find((e) => e.name === ENVIRONMENT);
+  if (!environment) throw new Error(`no ${ENVIRONMENT} environment configured`);
+  const environments = options.allEnvironments ? [environment, ...config.environments.filter((e) => e !== environment)] : [environment];
+  const provisioned =
+    options.tenantsFile && !options.provisionOnly
+      ? (JSON.parse(fs.readFileSync(options.tenantsFile, 'utf8')) as BenchTenant[])
+      : await provisionTenants(booted.db, options.keyEncryptionKey, options.tenants, environments);
+  if (options.provisionOnly && options.tenantsFile) fs.writeFileSync(options.tenantsFile, JSON.stringify(provisioned));
+  const tenants = options.provisionOnly ? [] : provisioned;
   const first = tenants[0];
   const employeeIds = first ? await createEmployees(booted.db, first.id, options.employees) : [];
   server.on('request', booted.app.app.callback());
 
-  const environment = config.environments.find((e) => e.name === ENVIRONMENT);
-  if (!environment) throw new Error(`no ${ENVIRONMENT} environment configured`);
   const admin = booted.admin.credentials[ENVIRONMENT];
   if (!admin) throw new Error(`no platform admin client for ${ENVIRONMENT}`);
   return {
@@ -137,6 +169,7 @@ serveChild<OursInfo>(async () => {
         adminApi: admin.admin_api,
       },
     },
+    diagnostics: () => ({ providers: booted.app.providers.size }),
     async close() {
       await booted.webhooks.stop();
       server.closeAllConnections();

@@ -8,11 +8,12 @@ import type { EnvironmentConfig } from '../config/config.ts';
 import type { PublicUrls } from '../tenancy/hosts.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
 import type { ClientUsageRecorder } from './client-usage.ts';
-import { createTenantProvider } from './provider.ts';
-import type { TenantCredentials } from './tenant-credentials.ts';
+import { createTenantProvider, importSigningKey } from './provider.ts';
+import type { TenantCredentials, TenantKeys } from './tenant-credentials.ts';
 
 export interface PooledProvider {
-  readonly tenant: Tenant;
+  /** the tenant it was built for (its settings object: the newest seen with the same content) */
+  tenant: Tenant;
   readonly settingsKey: string;
   readonly handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 }
@@ -33,17 +34,22 @@ export function createProviderPool(deps: {
   // Bumped by every eviction: a build that started before a change (e.g. with the key that was
   // just retired) still answers its waiting requests but is not pooled.
   let generation = 0;
+  // imported signing keys by key record (a rotation brings a new record), as many as Providers
+  const signingKeys = new LRUCache<TenantKeys['signingKey'], ReturnType<typeof importSigningKey>>({ max: deps.max });
 
   async function build(environment: EnvironmentConfig, tenant: Tenant): Promise<PooledProvider> {
     const keys = await deps.credentials.getKeys(tenant.id);
     if (!keys) throw new TenantNotProvisionedError(`tenant ${tenant.environment}/${tenant.slug} has no current signing key`);
     const platform = tenant.kind === 'platform';
+    let signingKey = signingKeys.get(keys.signingKey);
+    if (!signingKey) signingKeys.set(keys.signingKey, (signingKey = importSigningKey(keys.signingKey)));
     const provider = createTenantProvider({
       tenant,
       issuer: platform ? deps.urls.platformIssuer(environment) : deps.urls.issuer(environment, tenant.slug),
       audience: platform ? deps.urls.adminOrigin(environment) : deps.urls.tenantOrigin(environment, tenant.slug),
       ...(platform ? {} : { adminAudience: deps.urls.adminOrigin(environment) }),
       keys,
+      signingKey,
       findClient: (clientId) => deps.credentials.getClient(tenant.id, clientId),
       ...(deps.usage ? { onClientAuthenticated: (clientId: string, hash: string) => deps.usage?.record(tenant.id, clientId, hash) } : {}),
       findPublicKeys: async () => (await deps.credentials.getKeys(tenant.id))?.publicKeys ?? keys.publicKeys,
@@ -58,7 +64,10 @@ export function createProviderPool(deps: {
       const key = tenant.id;
       const pooled = pool.get(key);
       // a tenant whose settings changed since the build gets a fresh Provider
-      if (pooled && (pooled.tenant.settings === tenant.settings || pooled.settingsKey === JSON.stringify(tenant.settings))) {
+      if (pooled && pooled.tenant.settings === tenant.settings) return pooled;
+      if (pooled && pooled.settingsKey === JSON.stringify(tenant.settings)) {
+        // the same settings re-read from the database: compare by identity from now on
+        pooled.tenant = tenant;
         return pooled;
       }
       const started = generation;
@@ -83,6 +92,7 @@ export function createProviderPool(deps: {
       generation += 1;
       building.clear();
       pool.clear();
+      signingKeys.clear();
     },
     get size(): number {
       return pool.size;

@@ -5,12 +5,14 @@
  * This is the one file that reaches past oidc-provider's configuration: Client#compareClientSecret
  * is replaced so secrets are stored as hashes (the maintainers' answer in panva/node-oidc-provider#104:
  * it is compatible as long as no HS* / client_secret_jwt feature needs the clear secret, and none
- * is enabled here).
+ * is enabled here). For speed with many tenants (see bench/RESULTS.md), Client.find keeps the Client
+ * built from a cached record, all Providers share Koa's (empty) context prototypes, and the signing
+ * key is an ExternalSigningKey imported once per key record.
  */
-import { randomBytes } from 'node:crypto';
+import { constants, createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign, type SignKeyObjectInput } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { JWK } from 'jose';
-import Provider, { errors, type Configuration } from 'oidc-provider';
+import Provider, { errors, ExternalSigningKey, type Configuration } from 'oidc-provider';
 import { PLATFORM_ADMIN_SCOPE, TENANT_ADMIN_SCOPE } from '../tenancy/scopes.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
 import { DEFAULT_ACCESS_TOKEN_TTL, DEFAULT_SCOPES } from '../tenancy/tenants.ts';
@@ -33,6 +35,8 @@ export interface TenantProviderInput {
   /** the admin API origin, for a tenant's `tenant:admin` tokens (RFC 8707 resource) */
   readonly adminAudience?: string;
   readonly keys: TenantKeys;
+  /** keys.signingKey already imported (importSigningKey): a rebuilt Provider of the tenant reuses it */
+  readonly signingKey?: ExternalSigningKey;
   readonly findClient: (clientId: string) => Promise<ClientRecord | undefined>;
   /** a client authenticated with the secret whose hash is given (feeds last_used_at) */
   readonly onClientAuthenticated?: (clientId: string, secretHash: string) => void;
@@ -97,8 +101,9 @@ class NoPersistence {
   async revokeByGrantId(): Promise<void> {}
 }
 
-function clientMetadata(client: ClientRecord) {
-  const now = Math.floor(Date.now() / 1000);
+type ClientMetadata = NonNullable<ReturnType<typeof describeClient>>;
+
+function describeClient(client: ClientRecord, now: number) {
   const live = client.secrets.filter((s) => s.expiresAt === null || s.expiresAt > now);
   if (live.length === 0) return undefined;
   const method = client.authMethods.find((m) => m === 'client_secret_basic' || m === 'client_secret_post');
@@ -115,6 +120,120 @@ function clientMetadata(client: ClientRecord) {
     scope: client.scopes.join(' '),
     access_token_ttl: client.accessTokenTtl ?? undefined,
   };
+}
+
+/**
+ * A client record's metadata, the same object for as long as the record is cached and none of its
+ * live secrets expires (the next expiry is when the set of live secrets changes).
+ */
+const metadataOf = new WeakMap<ClientRecord, { metadata: ClientMetadata | undefined; until: number }>();
+
+function clientMetadata(client: ClientRecord): ClientMetadata | undefined {
+  const now = Math.floor(Date.now() / 1000);
+  const known = metadataOf.get(client);
+  if (known && now < known.until) return known.metadata;
+  const metadata = describeClient(client, now);
+  const until = Math.min(...client.secrets.map((s) => (s.expiresAt !== null && s.expiresAt > now ? s.expiresAt : Infinity)));
+  metadataOf.set(client, { metadata, until });
+  return metadata;
+}
+
+/**
+ * A tenant's current signing key as node:crypto key objects, imported once and signing on the
+ * libuv thread pool. oidc-provider's default path structuredClones the private JWK for every
+ * Provider and has jose import it again (its import cache is keyed by that clone) before signing
+ * through WebCrypto. Given an ExternalSigningKey (oidc-provider's externalSigningSupport) it builds
+ * the same compact JWS (header `alg`, `typ`, `kid`) and asks the key for the signature bytes. The
+ * Provider pool keeps recently used ones by key record, so a rebuilt Provider of the same tenant
+ * reuses it; nothing is shared between tenants.
+ */
+class TenantSigningKey extends ExternalSigningKey {
+  readonly #jwk: TenantKeys['signingKey'];
+  #publicKey: KeyObject | undefined;
+  #signWith: SignKeyObjectInput | undefined;
+
+  constructor(jwk: TenantKeys['signingKey']) {
+    super();
+    if (!['ES256', 'PS256', 'RS256', 'EdDSA'].includes(jwk.alg)) throw new TypeError(`unsupported signing algorithm ${String(jwk.alg)}`);
+    this.#jwk = jwk;
+    // the base class stores both behind accessors (its typings call them read-only)
+    Object.assign(this, { kid: jwk.kid, alg: jwk.alg });
+  }
+
+  // The public parameters oidc-provider publishes in the JWKS, read from the JWK itself (the base
+  // class would export a public KeyObject to JWK for them); never `d` or the RSA private parts.
+  override get kty(): string {
+    return this.#jwk.kty as string;
+  }
+  override get crv(): string | undefined {
+    return this.#jwk.crv;
+  }
+  override get x(): string | undefined {
+    return this.#jwk.x;
+  }
+  override get y(): string | undefined {
+    return this.#jwk.y;
+  }
+  override get n(): string | undefined {
+    return this.#jwk.n;
+  }
+  override get e(): string | undefined {
+    return this.#jwk.e;
+  }
+
+  /** the public key (for verifying; not used to issue tokens) */
+  override keyObject(): KeyObject {
+    const { kty, crv, x, y, n, e } = this.#jwk;
+    this.#publicKey ??= createPublicKey({ key: { kty, crv, x, y, n, e } as never, format: 'jwk' });
+    return this.#publicKey;
+  }
+
+  override async sign(data: Uint8Array): Promise<Uint8Array> {
+    // imported on the first signature: a Provider built only for discovery or the JWKS never needs it
+    this.#signWith ??= signingOptions(this.#jwk.alg, createPrivateKey({ key: this.#jwk as never, format: 'jwk' }));
+    const signWith = this.#signWith;
+    // with a callback node:crypto signs on the libuv thread pool, as WebCrypto does: the event
+    // loop's thread (the bottleneck under load) does not spend the signature's CPU
+    return new Promise((resolve, reject) =>
+      sign(this.#jwk.alg === 'EdDSA' ? null : 'sha256', data, signWith, (error, signature) => (error ? reject(error) : resolve(signature))),
+    );
+  }
+}
+
+function signingOptions(alg: TenantKeys['signingKey']['alg'], key: KeyObject): SignKeyObjectInput {
+  switch (alg) {
+    case 'ES256':
+      return { key, dsaEncoding: 'ieee-p1363' };
+    case 'PS256':
+      return { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 };
+    case 'RS256':
+      return { key, padding: constants.RSA_PKCS1_PADDING };
+    default:
+      return { key };
+  }
+}
+
+/** A tenant's signing key as oidc-provider's ExternalSigningKey (import it once, reuse it per key record). */
+export function importSigningKey(jwk: TenantKeys['signingKey']): ExternalSigningKey {
+  return new TenantSigningKey(jwk);
+}
+
+/**
+ * The Koa prototypes every Provider's request contexts inherit from, shared. Koa gives each
+ * application its own (empty) `context`, `request` and `response` objects to inherit from, so with
+ * a thousand Providers a thousand prototype chains reach the same functions, and every property
+ * access in Koa and oidc-provider on a ctx sees a thousand object shapes (megamorphic inline
+ * caches: part of why 1,000 pooled tenants cost more per token than one). Neither Koa nor oidc-provider
+ * writes to these objects (per-request state lives on each ctx, the app is `ctx.app`), so sharing
+ * them changes nothing but the shapes.
+ */
+let sharedPrototypes: Pick<Provider, 'context' | 'request' | 'response'> | undefined;
+
+function sharePrototypes(provider: Provider): void {
+  sharedPrototypes ??= { context: provider.context, request: provider.request, response: provider.response };
+  provider.context = sharedPrototypes.context;
+  provider.request = sharedPrototypes.request;
+  provider.response = sharedPrototypes.response;
 }
 
 export function createTenantProvider(input: TenantProviderInput): Provider {
@@ -138,7 +257,7 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
 
   const configuration: Configuration = {
     adapter: Adapter as never,
-    jwks: { keys: [keys.signingKey as never] },
+    jwks: { keys: [input.signingKey ?? importSigningKey(keys.signingKey)] },
     clients: [],
     extraClientMetadata: { properties: ['access_token_ttl'] },
     responseTypes: [],
@@ -158,6 +277,7 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     features: {
+      externalSigningSupport: { enabled: true, ack: 'experimental-01' },
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       introspection: { enabled: false },
@@ -227,6 +347,24 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
   // URLs come from the canonical Host and X-Forwarded-Proto that the tenancy layer sets; the
   // caller's own headers never reach this point.
   provider.proxy = true;
+  sharePrototypes(provider);
+
+  // oidc-provider's Client.find hashes JSON.stringify(metadata) on every request to find the Client
+  // it built for the same metadata; the metadata object is already stable per cached record
+  // (clientMetadata above), so the Client built from it is kept with it. What a Client is built
+  // from, and how (the constructor validates the metadata), is unchanged; no static clients or
+  // client ID metadata documents are configured.
+  const ProviderClient = provider.Client as unknown as { new (metadata: ClientMetadata): InstanceType<Provider['Client']> };
+  const clientsByMetadata = new WeakMap<ClientMetadata, InstanceType<Provider['Client']>>();
+  provider.Client.find = async function find(id: string) {
+    if (typeof id !== 'string' || !id.length) return undefined;
+    const record = await input.findClient(id);
+    const metadata = record && clientMetadata(record);
+    if (!metadata) return undefined;
+    let client = clientsByMetadata.get(metadata);
+    if (!client) clientsByMetadata.set(metadata, (client = new ProviderClient(metadata)));
+    return client;
+  } as Provider['Client']['find'];
 
   provider.Client.prototype.compareClientSecret = function compareClientSecret(
     this: { clientId: string; clientSecret: string },
