@@ -500,7 +500,9 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
         notified = false;
         const claimed = await runOnce();
         failures = 0;
-        if (claimed < batchSize && !notified && !stopped) await sleep(options.pollMs);
+        // a round may stop short of batchSize with more due (a tenant's share is capped): only an
+        // empty claim means there is nothing to do until the next notification or poll
+        if (claimed === 0 && !notified && !stopped) await sleep(options.pollMs);
       } catch (error) {
         failures += 1;
         log.warn({ err: error }, 'webhook delivery round failed; retrying');

@@ -49,7 +49,7 @@ describe.each(testDatabaseKinds())('webhooks on %s', (kind) => {
   let offset = 0;
   let employeeSeq = 0;
 
-  const newWorker = (options: { allowLoopback?: boolean; timeoutMs?: number; db?: Database } = {}) =>
+  const newWorker = (options: { allowLoopback?: boolean; timeoutMs?: number; pollMs?: number; db?: Database } = {}) =>
     createDeliveryWorker({
       db: options.db ?? server.booted.db,
       keyEncryption: server.booted.keyEncryption,
@@ -58,7 +58,7 @@ describe.each(testDatabaseKinds())('webhooks on %s', (kind) => {
       leaseMs: 60_000,
       timeoutMs: options.timeoutMs ?? 2_000,
       concurrency: 8,
-      pollMs: 50,
+      pollMs: options.pollMs ?? 50,
       allowLoopback: options.allowLoopback ?? true,
       random: () => 0, // no jitter: the schedule is asserted exactly
     });
@@ -395,6 +395,21 @@ describe.each(testDatabaseKinds())('webhooks on %s', (kind) => {
       // the fast receiver got every event before the slow one's last pair was sent
       const lastFast = receiver.received.map((r) => r.path).lastIndexOf('/hooks/fast');
       expect(lastFast).toBeLessThan(receiver.received.map((r) => r.path).lastIndexOf('/hooks/slow'));
+    });
+
+    it('keeps claiming without pausing while a capped round leaves work due', async () => {
+      worker = newWorker({ pollMs: 2_000 }); // 50 per round, at most 12 for one tenant
+      await subscribe({ url: receiver.url, event_types: ['clocking.created'] });
+      const [employee] = (await acme.request<{ data: { id: string }[] }>('GET', '/employees?limit=1')).body.data;
+      const items = Array.from({ length: 60 }, (_, i) => ({
+        employee_id: employee?.id,
+        timestamp: new Date(Date.UTC(2026, 1, 1, 0, i)).toISOString(),
+        direction: i % 2 ? 'out' : 'in',
+      }));
+      await worker.start();
+      expect((await acme.request('POST', '/clockings/batch', { body: { items } })).status).toBe(201);
+      // five rounds' worth: a pause between rounds (the 2 s poll) would take over 8 s
+      await eventually(async () => expect(receiver.received).toHaveLength(60), 1_500);
     });
 
     it('claims fairly: one tenant’s backlog does not hold up another tenant’s event', async () => {
