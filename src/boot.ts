@@ -10,6 +10,7 @@ import { type BootstrapResult, bootstrapPlatform } from './admin/bootstrap.ts';
 import {
   checkKeyEncryptionKeys,
   createKeyEncryption,
+  type KeyEncryption,
   loadKeyEncryptionKey,
   parsePreviousKeyEncryptionKeys,
 } from './auth/key-encryption.ts';
@@ -18,6 +19,7 @@ import { ConfigError, type Config } from './config/config.ts';
 import { createDatabase, type Database } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
 import { createApp, type App } from './server.ts';
+import { createDeliveryWorker, type DeliveryWorker } from './webhooks/delivery-worker.ts';
 
 export interface Booted {
   readonly db: Database;
@@ -26,7 +28,10 @@ export interface Booted {
   /** the platform issuer's bootstrap admin credentials, per environment */
   readonly admin: BootstrapResult;
   readonly generatedKeyFile: string | undefined;
+  readonly keyEncryption: KeyEncryption;
   readonly appliedMigrations: string[];
+  /** the webhook delivery worker of this instance (running when WEBHOOK_WORKER is on) */
+  readonly webhooks: DeliveryWorker;
   /** stops listening for changes and closes the database */
   close(): Promise<void>;
 }
@@ -50,13 +55,16 @@ export async function boot(config: Config, log: Logger, options: { inMemory?: bo
     const stopInvalidation = await app.startInvalidation();
     const stopKeyRotation = startKeyRotationWorker(db, log, { intervalMs: config.keyRotationCheckMs });
     app.usage.start();
+    const webhooks = createDeliveryWorker({ db, keyEncryption, log, ...config.webhooks });
+    if (config.webhooks.worker) await webhooks.start();
     const close = async () => {
+      await webhooks.stop();
       await app.usage.stop();
       await stopKeyRotation();
       await stopInvalidation();
       await db.close();
     };
-    return { db, app, demoCredentials, admin, generatedKeyFile: kek.generatedAt, appliedMigrations, close };
+    return { db, app, demoCredentials, admin, generatedKeyFile: kek.generatedAt, keyEncryption, appliedMigrations, webhooks, close };
   } catch (error) {
     await db.close().catch(() => {});
     throw error;

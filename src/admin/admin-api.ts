@@ -17,6 +17,7 @@ import { registerAuditRoutes } from './audit-routes.ts';
 import { registerClientRoutes } from './client-routes.ts';
 import { registerKeyRoutes } from './key-routes.ts';
 import { registerTenantRoutes } from './tenant-routes.ts';
+import { registerWebhookRoutes } from './webhook-routes.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -26,6 +27,7 @@ export function createAdminApi(deps: AdminDeps, extraRoutes: ((router: Router<Ad
   registerClientRoutes(router, deps);
   registerKeyRoutes(router, deps);
   registerAuditRoutes(router, deps);
+  registerWebhookRoutes(router, deps);
   for (const register of extraRoutes) register(router, deps);
   const { dispatch, routeTable } = createRouteDispatcher(router, '/v1');
   const authenticateAdmin = createAdminAuthenticator(deps);

@@ -61,12 +61,14 @@ function op(
 
 const slug = { name: 'slug', in: 'path', required: true, schema: { type: 'string' } };
 const clientId = { name: 'clientId', in: 'path', required: true, schema: { type: 'string' } };
+const webhookId = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 const conflict = { '409': problem('conflicts with the current state (taken slug, not deleted, too early to purge, …)') };
 
 export function buildAdminOpenApiDocument(input: { adminBase: string; platformTokenUrl: string; tenantTokenUrlTemplate: string }) {
   const T = ['Tenants'];
   const C = ['Clients'];
   const K = ['Signing keys'];
+  const W = ['Webhooks'];
   return {
     openapi: '3.1.0',
     info: {
@@ -258,6 +260,85 @@ export function buildAdminOpenApiDocument(input: { adminBase: string; platformTo
               properties: { tenants: { type: 'integer' }, reencrypted: { type: 'integer' }, already_current: { type: 'integer' } },
             },
           ],
+        }),
+      },
+      '/tenants/{slug}/webhooks': {
+        parameters: [slug],
+        get: op('List webhook subscriptions (never secrets)', {
+          operationId: 'listWebhooks',
+          tags: W,
+          ok: ['200', 'all subscriptions', list('WebhookSubscription')],
+          tenantAdmin: true,
+        }),
+        post: op('Subscribe a URL to events; the signing secret is returned once (409 beyond settings.webhooks.max_subscriptions)', {
+          operationId: 'createWebhook',
+          tags: W,
+          body: 'WebhookSubscriptionCreate',
+          ok: ['201', 'created', ref('WebhookSubscriptionWithSecret')],
+          tenantAdmin: true,
+          extra: conflict,
+        }),
+      },
+      '/tenants/{slug}/webhooks/{id}': {
+        parameters: [slug, webhookId],
+        get: op('Get a webhook subscription', {
+          operationId: 'getWebhook',
+          tags: W,
+          ok: ['200', 'the subscription', ref('WebhookSubscription')],
+          tenantAdmin: true,
+        }),
+        patch: op('Change URL, event types, description, or enable/disable', {
+          operationId: 'updateWebhook',
+          tags: W,
+          body: 'WebhookSubscriptionUpdate',
+          ok: ['200', 'changed', ref('WebhookSubscription')],
+          tenantAdmin: true,
+        }),
+        delete: op('Delete a subscription and its deliveries', {
+          operationId: 'deleteWebhook',
+          tags: W,
+          ok: ['204', 'deleted'],
+          tenantAdmin: true,
+        }),
+      },
+      '/tenants/{slug}/webhooks/{id}/rotate-secret': {
+        parameters: [slug, webhookId],
+        post: op('Issue a new signing secret; the previous one also signs for grace_seconds (default 24 h)', {
+          operationId: 'rotateWebhookSecret',
+          tags: W,
+          body: 'WebhookSecretRotation',
+          ok: ['200', 'the new secret, shown once', ref('WebhookSecretRotationResult')],
+          tenantAdmin: true,
+        }),
+      },
+      '/tenants/{slug}/webhooks/{id}/test': {
+        parameters: [slug, webhookId],
+        post: op('Send a webhook.test event to this subscription', {
+          operationId: 'testWebhook',
+          tags: W,
+          ok: ['202', 'the delivery, scheduled now', ref('WebhookDelivery')],
+          tenantAdmin: true,
+          extra: conflict,
+        }),
+      },
+      '/tenants/{slug}/webhooks/{id}/deliveries': {
+        parameters: [slug, webhookId],
+        get: op('Deliveries to this subscription, newest first', {
+          operationId: 'listWebhookDeliveries',
+          tags: W,
+          query: 'WebhookDeliveryQuery',
+          ok: ['200', 'a page', list('WebhookDelivery')],
+          tenantAdmin: true,
+        }),
+      },
+      '/tenants/{slug}/webhooks/{id}/deliveries/{deliveryId}/redeliver': {
+        parameters: [slug, webhookId, { name: 'deliveryId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }],
+        post: op('Deliver the event of this delivery again (a new delivery, same webhook-id)', {
+          operationId: 'redeliverWebhook',
+          tags: W,
+          ok: ['202', 'the new delivery', ref('WebhookDelivery')],
+          tenantAdmin: true,
+          extra: conflict,
         }),
       },
       '/audit-events': {

@@ -7,6 +7,19 @@ import { SIGNING_ALGORITHMS } from '../auth/signing-keys.ts';
 import { TENANT_SLUG } from '../tenancy/hosts.ts';
 import { TENANT_SETTINGS_SCHEMA } from '../tenancy/tenant-settings.ts';
 import type { JsonSchema } from '../api/collections/definitions.ts';
+import { EVENT_PATTERN } from '../webhooks/events.ts';
+
+/** default and maximum grace period of a rotated webhook signing secret */
+export const WEBHOOK_SECRET_GRACE_SECONDS = 86400;
+const eventTypes = {
+  type: 'array',
+  minItems: 1,
+  maxItems: 64,
+  uniqueItems: true,
+  items: { type: 'string', pattern: EVENT_PATTERN.source },
+  description: 'event types ("employee.created"), a resource\'s wildcard ("employee.*") or "*"',
+};
+const webhookUrl = { type: 'string', minLength: 1, maxLength: 2048, description: 'https (http://localhost only in development)' };
 
 const TENANT_STATUSES = ['PENDING', 'ACTIVE', 'SUSPENDED'];
 const timestamp = { type: 'string', format: 'date-time' };
@@ -242,5 +255,110 @@ export const ADMIN_SCHEMAS = {
       not_after: nullableTimestamp,
     },
     required: ['kid', 'alg', 'state', 'published', 'created_at'],
+  },
+  WebhookSubscription: {
+    type: 'object',
+    properties: {
+      id: { type: 'string', format: 'uuid' },
+      url: { type: 'string' },
+      event_types: { type: 'array', items: { type: 'string' } },
+      description: { type: 'string' },
+      enabled: { type: 'boolean' },
+      disabled_reason: { type: ['string', 'null'], description: 'set when the platform disabled it (410 Gone)' },
+      previous_secret_expires_at: { ...nullableTimestamp, description: 'the previous secret also signs until then' },
+      created_at: timestamp,
+      updated_at: timestamp,
+    },
+    required: [
+      'id',
+      'url',
+      'event_types',
+      'description',
+      'enabled',
+      'disabled_reason',
+      'previous_secret_expires_at',
+      'created_at',
+      'updated_at',
+    ],
+  },
+  WebhookSubscriptionWithSecret: {
+    allOf: [
+      { $ref: '#/components/schemas/WebhookSubscription' },
+      {
+        type: 'object',
+        properties: { secret: { type: 'string', description: 'whsec_…, the Standard Webhooks signing secret; shown once' } },
+        required: ['secret'],
+      },
+    ],
+  },
+  WebhookSubscriptionCreate: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      url: webhookUrl,
+      event_types: eventTypes,
+      description: { type: 'string', maxLength: 500, default: '' },
+      enabled: { type: 'boolean', default: true },
+    },
+    required: ['url', 'event_types'],
+  },
+  WebhookSubscriptionUpdate: {
+    type: 'object',
+    additionalProperties: false,
+    minProperties: 1,
+    properties: {
+      url: webhookUrl,
+      event_types: eventTypes,
+      description: { type: 'string', maxLength: 500 },
+      enabled: { type: 'boolean' },
+    },
+  },
+  WebhookSecretRotation: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      grace_seconds: {
+        type: 'integer',
+        minimum: 0,
+        maximum: 7 * 86400,
+        default: WEBHOOK_SECRET_GRACE_SECONDS,
+        description: 'seconds the previous secret keeps signing alongside the new one; 0 ends it now',
+      },
+    },
+  },
+  WebhookSecretRotationResult: {
+    type: 'object',
+    properties: {
+      subscription: { $ref: '#/components/schemas/WebhookSubscription' },
+      secret: { type: 'string', description: 'the new whsec_… secret, shown once' },
+    },
+    required: ['subscription', 'secret'],
+  },
+  WebhookDelivery: {
+    type: 'object',
+    properties: {
+      id: { type: 'string', format: 'uuid' },
+      subscription_id: { type: 'string', format: 'uuid' },
+      event_id: { type: 'string', format: 'uuid', description: 'the webhook-id header' },
+      event_type: { type: 'string' },
+      status: { enum: ['pending', 'delivered', 'failed'] },
+      attempts: { type: 'integer' },
+      next_attempt_at: nullableTimestamp,
+      last_attempt_at: nullableTimestamp,
+      last_status_code: { type: ['integer', 'null'] },
+      last_error: { type: ['string', 'null'] },
+      delivered_at: nullableTimestamp,
+      created_at: timestamp,
+    },
+    required: ['id', 'subscription_id', 'event_id', 'event_type', 'status', 'attempts', 'created_at'],
+  },
+  WebhookDeliveryQuery: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      status: { enum: ['pending', 'delivered', 'failed'] },
+      limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
+      cursor: { type: 'string', minLength: 1, maxLength: 512 },
+    },
   },
 } satisfies Record<string, JsonSchema>;

@@ -22,6 +22,7 @@ import { ApiError } from '../http/problem.ts';
 import { PLATFORM_ADMIN_SCOPE } from '../tenancy/scopes.ts';
 import { effectiveSettings } from '../tenancy/tenant-settings.ts';
 import type { TenantRecord } from '../tenancy/tenant-lifecycle.ts';
+import { enqueueTenantEvents } from '../webhooks/outbox.ts';
 import { ADMIN_SCHEMAS } from './admin-schemas.ts';
 import { type AdminContext, type AdminDeps, type AdminState, audit, findRouteTenant } from './admin-steps.ts';
 
@@ -162,6 +163,7 @@ export function registerClientRoutes(router: Router<AdminState>, deps: AdminDeps
       if (!rotated) throw clientNotFound(clientId);
       const after = await findClient(tx, tenant, clientId);
       await audit(tx, ctx, { tenant, action: 'client.rotate_secret', target: { type: 'client', id: clientId }, before, after });
+      await enqueueTenantEvents(tx, tenant.id, [{ type: 'client.secret_rotated', data: after }]);
       return { client: after, client_secret: rotated.clientSecret };
     });
   });

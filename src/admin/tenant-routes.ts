@@ -21,6 +21,7 @@ import {
 } from '../tenancy/tenant-lifecycle.ts';
 import { mergeSettings } from '../tenancy/tenant-settings.ts';
 import type { TenantSettings, TenantStatus } from '../tenancy/tenants.ts';
+import { enqueueTenantEvents } from '../webhooks/outbox.ts';
 import { ADMIN_SCHEMAS } from './admin-schemas.ts';
 import { type AdminContext, type AdminDeps, type AdminState, audit, findRouteTenant, page, requirePlatformAdmin } from './admin-steps.ts';
 
@@ -39,7 +40,7 @@ export function registerTenantRoutes(router: Router<AdminState>, deps: AdminDeps
   async function changeTenant(
     ctx: AdminContext,
     action: string,
-    options: { includeDeleted?: boolean },
+    options: { includeDeleted?: boolean; event?: (before: TenantRepresentation, after: TenantRepresentation) => string | undefined },
     decide: (current: TenantRecord) => TenantChanges,
   ) {
     requirePlatformAdmin(ctx);
@@ -48,6 +49,8 @@ export function registerTenantRoutes(router: Router<AdminState>, deps: AdminDeps
       const before = tenantRepresentation(record);
       const updated = tenantRepresentation(await updateTenantRecord(tx, record.id, decide(record)));
       await audit(tx, ctx, { tenant: record, action, target: { type: 'tenant', id: record.slug }, before, after: updated });
+      const eventType = options.event?.(before, updated);
+      if (eventType) await enqueueTenantEvents(tx, record.id, [{ type: eventType, data: updated }]);
       return updated;
     });
     ctx.body = result;
@@ -124,11 +127,15 @@ export function registerTenantRoutes(router: Router<AdminState>, deps: AdminDeps
   });
 
   router.post('/tenants/:slug/suspend', async function suspendTenant(ctx: AdminContext) {
-    await changeTenant(ctx, 'tenant.suspend', {}, () => ({ status: 'SUSPENDED' }));
+    const event = (before: TenantRepresentation, after: TenantRepresentation) =>
+      before.status !== 'SUSPENDED' && after.status === 'SUSPENDED' ? 'tenant.suspended' : undefined;
+    await changeTenant(ctx, 'tenant.suspend', { event }, () => ({ status: 'SUSPENDED' }));
   });
 
   router.post('/tenants/:slug/activate', async function activateTenant(ctx: AdminContext) {
-    await changeTenant(ctx, 'tenant.activate', {}, () => ({ status: 'ACTIVE' }));
+    const event = (before: TenantRepresentation, after: TenantRepresentation) =>
+      before.status !== 'ACTIVE' && after.status === 'ACTIVE' ? 'tenant.activated' : undefined;
+    await changeTenant(ctx, 'tenant.activate', { event }, () => ({ status: 'ACTIVE' }));
   });
 
   router.delete('/tenants/:slug', async function softDeleteTenant(ctx: AdminContext) {

@@ -7,7 +7,8 @@ import type Router from '@koa/router';
 import type { Database } from '../db/database.ts';
 import { uuidv7 } from '../db/ids.ts';
 import { ApiError } from '../http/problem.ts';
-import { utcOffsetMinutes } from './collections/collection-queries.ts';
+import { enqueueEvents } from '../webhooks/outbox.ts';
+import { createCollectionQueries, utcOffsetMinutes } from './collections/collection-queries.ts';
 import { NO_QUERY_SCHEMA, writeSchema } from './collections/collection-schemas.ts';
 import { collectionByName, type JsonSchema } from './collections/definitions.ts';
 import { writeError } from './database-errors.ts';
@@ -18,6 +19,7 @@ import { compileBodyValidator, compileItemChecker, compileQueryValidator, type F
 export const MAX_BATCH_ITEMS = 1000;
 
 const clockings = collectionByName('clockings');
+const clockingQueries = createCollectionQueries(clockings);
 
 export const batchRequestSchema: JsonSchema = {
   type: 'object',
@@ -89,10 +91,11 @@ export function registerClockingBatch(router: Router<ApiState>, deps: { db: Data
         if (failures.length) throw batchFailed(failures, items.length);
 
         const ids = valid.map(() => uuidv7());
-        await tx
+        const rows = await tx
           .query(
             `INSERT INTO clockings (tenant_id, id, employee_id, occurred_at, utc_offset_minutes, direction, activity_definition_id, source_device)
-             SELECT $1, * FROM unnest($2::uuid[], $3::uuid[], $4::timestamptz[], $5::smallint[], $6::text[], $7::uuid[], $8::text[])`,
+             SELECT $1, * FROM unnest($2::uuid[], $3::uuid[], $4::timestamptz[], $5::smallint[], $6::text[], $7::uuid[], $8::text[])
+             RETURNING ${clockingQueries.selectList}`,
             [
               tx.tenantId,
               ids,
@@ -108,6 +111,12 @@ export function registerClockingBatch(router: Router<ApiState>, deps: { db: Data
             // a referenced row deleted between the check and the insert
             throw writeError(error, clockings, '/items') ?? error;
           });
+        // one clocking.created per item, in item order, in this transaction
+        const created = new Map(rows.map((row) => [row.id as string, clockingQueries.toResource(row)]));
+        await enqueueEvents(
+          tx,
+          ids.map((id) => ({ type: 'clocking.created', data: created.get(id) })),
+        );
         return { status: 201, headers: {}, body: { ids } };
       };
       if (!idempotencyKey) return { ...(await insert()), replayed: false };

@@ -41,6 +41,18 @@ export interface Config {
   readonly jwksCacheSeconds: number;
   readonly keyRotationDelaySeconds: number;
   readonly keyRotationCheckMs: number;
+  readonly webhooks: WebhookConfig;
+}
+
+export interface WebhookConfig {
+  /** run the delivery worker in this process */
+  readonly worker: boolean;
+  /** development: subscriptions may point at http://localhost and loopback addresses */
+  readonly allowLoopback: boolean;
+  readonly leaseMs: number;
+  readonly timeoutMs: number;
+  readonly concurrency: number;
+  readonly pollMs: number;
 }
 
 export class ConfigError extends Error {
@@ -172,6 +184,35 @@ export const OPTIONS = {
     schema: { type: 'integer', minimum: 10 },
     default: '1000',
   },
+  WEBHOOK_WORKER: {
+    description: 'deliver webhooks from this process (any number of instances may; each delivery is leased to one)',
+    schema: { enum: ['true', 'false', '1', '0'] },
+    default: 'true',
+  },
+  WEBHOOK_ALLOW_LOOPBACK: {
+    description: 'let subscriptions use http://localhost and loopback addresses (default: on, except in production); private ranges never',
+    schema: { enum: ['true', 'false', '1', '0'] },
+  },
+  WEBHOOK_LEASE_MS: {
+    description: 'how long a claimed delivery is held by one worker before another may take it again',
+    schema: { type: 'integer', minimum: 1000 },
+    default: '60000',
+  },
+  WEBHOOK_TIMEOUT_MS: {
+    description: 'per delivery attempt, from connecting to the end of the response',
+    schema: { type: 'integer', minimum: 100, maximum: 60000 },
+    default: '10000',
+  },
+  WEBHOOK_CONCURRENCY: {
+    description: 'webhook requests in flight at once per process',
+    schema: { type: 'integer', minimum: 1, maximum: 1000 },
+    default: '32',
+  },
+  WEBHOOK_POLL_MS: {
+    description: 'how often a worker looks for due deliveries (new events wake it at once)',
+    schema: { type: 'integer', minimum: 10 },
+    default: '1000',
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 type OptionName = keyof typeof OPTIONS;
@@ -242,6 +283,23 @@ function parseEnvironments(raw: string): EnvironmentConfig[] {
   return environments;
 }
 
+function loadWebhookConfig(env: NodeJS.ProcessEnv, production: boolean): WebhookConfig {
+  const allowLoopback = read(env, 'WEBHOOK_ALLOW_LOOPBACK');
+  const leaseMs = Number(read(env, 'WEBHOOK_LEASE_MS'));
+  const timeoutMs = Number(read(env, 'WEBHOOK_TIMEOUT_MS'));
+  if (leaseMs <= timeoutMs) {
+    throw new ConfigError('WEBHOOK_LEASE_MS', `must be longer than WEBHOOK_TIMEOUT_MS (${timeoutMs}), or a slow attempt loses its lease`);
+  }
+  return {
+    worker: bool(read(env, 'WEBHOOK_WORKER')),
+    allowLoopback: allowLoopback === undefined ? !production : bool(allowLoopback),
+    leaseMs,
+    timeoutMs,
+    concurrency: Number(read(env, 'WEBHOOK_CONCURRENCY')),
+    pollMs: Number(read(env, 'WEBHOOK_POLL_MS')),
+  };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const nodeEnv = read(env, 'NODE_ENV') ?? 'development';
   const port = Number(read(env, 'PORT'));
@@ -296,5 +354,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jwksCacheSeconds,
     keyRotationDelaySeconds,
     keyRotationCheckMs: Number(read(env, 'KEY_ROTATION_CHECK_MS')),
+    webhooks: loadWebhookConfig(env, production),
   };
 }

@@ -121,6 +121,10 @@ export async function updateTenantRecord(tx: Queryable, id: string, changes: Ten
  * history outlives the tenant), so a new table cannot be forgotten here.
  */
 export const TENANT_OWNED_TABLES = [
+  'webhook_schedule',
+  'webhook_deliveries',
+  'outbox_events',
+  'webhook_subscriptions',
   'idempotency_keys',
   'clockings',
   'absences',

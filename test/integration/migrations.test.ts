@@ -37,9 +37,13 @@ describe.each(testDatabaseKinds())('migrations on %s', (kind) => {
       'idempotency_keys',
       'key_promotions',
       'org_units',
+      'outbox_events',
       'schema_migrations',
       'signing_keys',
       'tenants',
+      'webhook_deliveries',
+      'webhook_schedule',
+      'webhook_subscriptions',
     ]);
   });
 });

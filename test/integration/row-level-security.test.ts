@@ -18,10 +18,17 @@ const TENANT_TABLES = [
   'activity_definitions',
   'clockings',
   'absences',
+  'webhook_subscriptions',
+  'outbox_events',
+  'webhook_deliveries',
 ];
+/** Tenant-owned tables only the owner (admin API, webhook worker) reads: RLS and FORCE still guard
+ * them, and the runtime role has no grant at all. */
+const OWNER_ONLY_TENANT_TABLES = ['webhook_subscriptions', 'webhook_deliveries'];
+const RUNTIME_TABLES = TENANT_TABLES.filter((t) => !OWNER_ONLY_TENANT_TABLES.includes(t));
 /** Tables with a tenant_id that are the platform's, not a tenant's: the runtime role has no grant
  * on them at all, so RLS would guard nothing (the admin API reads them as the owner). */
-const PLATFORM_TABLES = ['audit_events', 'key_promotions'];
+const PLATFORM_TABLES = ['audit_events', 'key_promotions', 'webhook_schedule'];
 
 describe.each(testDatabaseKinds())('row level security on %s', (kind) => {
   let server: TestServer;
@@ -47,7 +54,7 @@ describe.each(testDatabaseKinds())('row level security on %s', (kind) => {
   });
 
   it('hides other tenants’ rows in every tenant-owned table', async () => {
-    for (const table of TENANT_TABLES) {
+    for (const table of RUNTIME_TABLES) {
       const visible = await db.scoped(acme, (tx) => tx.query<{ tenant_id: string }>(`SELECT DISTINCT tenant_id FROM ${table}`));
       expect(
         visible.every((r) => r.tenant_id === acme),
@@ -59,7 +66,7 @@ describe.each(testDatabaseKinds())('row level security on %s', (kind) => {
   });
 
   it('fails closed: no tenant set means no rows at all', async () => {
-    for (const table of TENANT_TABLES) {
+    for (const table of RUNTIME_TABLES) {
       const rows = await db.scoped(null, (tx) => tx.query(`SELECT 1 FROM ${table}`));
       expect(rows, table).toHaveLength(0);
     }
@@ -125,6 +132,16 @@ describe.each(testDatabaseKinds())('row level security on %s', (kind) => {
       tx.query<{ tenant_id: string }>(`SELECT s.tenant_id FROM client_secrets s JOIN clients c ON c.id = s.client_id`),
     );
     expect(secrets.every((s) => s.tenant_id === acme)).toBe(true);
+  });
+
+  it('lets the runtime role write outbox events only for its own tenant, and read no subscription or delivery', async () => {
+    const attempt = db.scoped(acme, (tx) =>
+      tx.query(`INSERT INTO outbox_events (tenant_id, id, type, data) VALUES ($1, gen_random_uuid(), 'employee.created', '{}')`, [globex]),
+    );
+    await expect(attempt).rejects.toMatchObject({ code: '42501' });
+    for (const table of OWNER_ONLY_TENANT_TABLES) {
+      await expect(db.scoped(acme, (tx) => tx.query(`SELECT 1 FROM ${table} LIMIT 1`))).rejects.toMatchObject({ code: '42501' });
+    }
   });
 
   it('gives the runtime role no access at all to the platform tables (audit log, key promotion schedule)', async () => {

@@ -113,6 +113,8 @@ export function createCollectionQueries(def: CollectionDefinition) {
 
   return {
     toResource,
+    /** the SELECT/RETURNING list whose rows toResource turns into API representations */
+    selectList,
 
     async findById(tx: ScopedTransaction, id: string, options: { lock?: boolean } = {}): Promise<Resource | undefined> {
       const [row] = await tx.query(

@@ -12,6 +12,7 @@ import { decodeCursor, encodeCursor } from '../pagination.ts';
 import { type ApiContext, type ApiState, notFound, resourceId, scope } from '../route-steps.ts';
 import { compileBodyValidator, compileQueryValidator, compileResponseValidator } from '../validation.ts';
 import { etagOf, requireIfMatch } from '../write-preconditions.ts';
+import { enqueueEvents } from '../../webhooks/outbox.ts';
 import { createCollectionQueries, type Resource } from './collection-queries.ts';
 import { listQuerySchema, listSchema, NO_QUERY_SCHEMA, patchSchema, resourceSchema, writeSchema } from './collection-schemas.ts';
 import type { CollectionDefinition } from './definitions.ts';
@@ -90,6 +91,7 @@ export function registerCollectionRoutes(router: Router<ApiState>, def: Collecti
           throw writeError(error, def) ?? error;
         });
         checkResource(created);
+        await enqueueEvents(tx, [{ type: `${def.singular}.created`, data: created }]);
         return {
           status: 201,
           headers: { Location: `${ctx.state.origin}/api/v1${base}/${created.id}`, ETag: etagOf(created.version) },
@@ -125,9 +127,11 @@ export function registerCollectionRoutes(router: Router<ApiState>, def: Collecti
     checkRules(def, body);
     const updated = await deps.db.scoped(ctx.state.tenant.id, async (tx) => {
       const current = await lockCurrent(tx, id, versions);
-      return queries.update(tx, id, current.version, body).catch((error: unknown) => {
+      const replaced = await queries.update(tx, id, current.version, body).catch((error: unknown) => {
         throw writeError(error, def) ?? error;
       });
+      if (replaced) await enqueueEvents(tx, [{ type: `${def.singular}.updated`, data: replaced }]);
+      return replaced;
     });
     if (!updated) throw notFound(def.singular);
     respondWith(ctx, 200, updated);
@@ -142,9 +146,11 @@ export function registerCollectionRoutes(router: Router<ApiState>, def: Collecti
       const current = await lockCurrent(tx, id, versions);
       const merged = Object.fromEntries(Object.keys(def.fields).map((name) => [name, name in patch ? patch[name] : current[name]]));
       checkRules(def, merged);
-      return queries.update(tx, id, current.version, merged).catch((error: unknown) => {
+      const patched = await queries.update(tx, id, current.version, merged).catch((error: unknown) => {
         throw writeError(error, def) ?? error;
       });
+      if (patched) await enqueueEvents(tx, [{ type: `${def.singular}.updated`, data: patched }]);
+      return patched;
     });
     if (!updated) throw notFound(def.singular);
     respondWith(ctx, 200, updated);
@@ -159,6 +165,7 @@ export function registerCollectionRoutes(router: Router<ApiState>, def: Collecti
       await queries.delete(tx, id, current.version).catch((error: unknown) => {
         throw deleteError(error, def) ?? error;
       });
+      await enqueueEvents(tx, [{ type: `${def.singular}.deleted`, data: { id } }]);
     });
     ctx.status = 204;
   });

@@ -1,0 +1,218 @@
+/**
+ * /v1/tenants/{slug}/webhooks: a tenant's webhook subscriptions, their deliveries, secret
+ * rotation, redelivery and the test event. The signing secret is shown once, at creation or
+ * rotation. A platform admin or the tenant's own tenant:admin client may call these; every change
+ * and its audit record share one transaction.
+ */
+import type Router from '@koa/router';
+import { decodeCursor, encodeCursor } from '../api/pagination.ts';
+import { compileBodyValidator, compileQueryValidator } from '../api/validation.ts';
+import type { Queryable } from '../db/database.ts';
+import { ApiError } from '../http/problem.ts';
+import type { TenantRecord } from '../tenancy/tenant-lifecycle.ts';
+import { effectiveSettings } from '../tenancy/tenant-settings.ts';
+import { urlProblem } from '../webhooks/address-guard.ts';
+import { matchesAnyEventType } from '../webhooks/events.ts';
+import { createSubscriptionQueries, type DeliveryStatus, type SubscriptionRepresentation } from '../webhooks/subscriptions.ts';
+import { ADMIN_SCHEMAS, WEBHOOK_SECRET_GRACE_SECONDS } from './admin-schemas.ts';
+import { type AdminContext, type AdminDeps, type AdminState, audit, findRouteTenant, page } from './admin-steps.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const DELIVERY_SORT = '-created_at';
+
+function subscriptionNotFound(): ApiError {
+  return new ApiError('not-found', 'No webhook subscription with this id in this tenant.');
+}
+
+export function registerWebhookRoutes(router: Router<AdminState>, deps: AdminDeps) {
+  const { db } = deps;
+  const queries = createSubscriptionQueries(deps.keyEncryption);
+  const allowLoopback = deps.config.webhooks.allowLoopback;
+  const validateCreate = compileBodyValidator(ADMIN_SCHEMAS.WebhookSubscriptionCreate);
+  const validateUpdate = compileBodyValidator(ADMIN_SCHEMAS.WebhookSubscriptionUpdate);
+  const validateRotation = compileBodyValidator(ADMIN_SCHEMAS.WebhookSecretRotation);
+  const validateDeliveryQuery = compileQueryValidator(ADMIN_SCHEMAS.WebhookDeliveryQuery);
+  const validateNoQuery = compileQueryValidator({ type: 'object', additionalProperties: false, properties: {} });
+
+  /** The URL and patterns a subscription may have, beyond what the schema says. */
+  function checkSubscription(body: Record<string, unknown>): void {
+    const errors: { pointer: string; detail: string }[] = [];
+    if (typeof body.url === 'string') {
+      const problem = urlProblem(body.url, allowLoopback);
+      if (problem) errors.push({ pointer: '/url', detail: problem });
+    }
+    if (Array.isArray(body.event_types)) {
+      (body.event_types as string[]).forEach((pattern, i) => {
+        if (!matchesAnyEventType(pattern)) errors.push({ pointer: `/event_types/${i}`, detail: `"${pattern}" matches no event type` });
+      });
+    }
+    if (errors.length)
+      throw new ApiError('validation-failed', errors.map((e) => `${e.pointer}: ${e.detail}`).join('; '), { members: { errors } });
+  }
+
+  const subscriptionId = (ctx: AdminContext): string => {
+    const id = ctx.params.id ?? '';
+    if (!UUID.test(id)) throw subscriptionNotFound();
+    return id;
+  };
+
+  /** Reads the tenant, then runs `work` in a transaction scoped to it. */
+  const inTenant = async <T>(ctx: AdminContext, work: (tx: Queryable, tenant: TenantRecord) => Promise<T>): Promise<T> => {
+    const tenant = await findRouteTenant(db.owner, ctx, { tenantAdmin: true });
+    return db.owner.scoped(tenant.id, (tx) => work(tx, tenant));
+  };
+
+  const findSubscription = async (tx: Queryable, tenant: TenantRecord, id: string, lock = false): Promise<SubscriptionRepresentation> => {
+    const found = await queries.findSubscription(tx, tenant.id, id, { lock });
+    if (!found) throw subscriptionNotFound();
+    return found;
+  };
+
+  router.get('/tenants/:slug/webhooks', async function listWebhooks(ctx: AdminContext) {
+    validateNoQuery(ctx.query);
+    ctx.body = { data: await inTenant(ctx, (tx, tenant) => queries.listSubscriptions(tx, tenant.id)), next: null };
+  });
+
+  router.post('/tenants/:slug/webhooks', async function createWebhook(ctx: AdminContext) {
+    const body = validateCreate(ctx.state.body);
+    checkSubscription(body);
+    const result = await inTenant(ctx, async (tx, tenant) => {
+      const limit = effectiveSettings(tenant.settings).webhooks.max_subscriptions;
+      const count = await queries.countSubscriptionsForCreate(tx, tenant.id);
+      if (count >= limit) {
+        throw new ApiError(
+          'conflict',
+          `The tenant has ${count} webhook subscriptions, its limit (settings.webhooks.max_subscriptions = ${limit}). Delete one first.`,
+        );
+      }
+      const created = await queries.insertSubscription(tx, tenant.id, {
+        url: body.url as string,
+        eventTypes: body.event_types as string[],
+        description: (body.description as string | undefined) ?? '',
+        enabled: (body.enabled as boolean | undefined) ?? true,
+      });
+      await audit(tx, ctx, {
+        tenant,
+        action: 'webhook.create',
+        target: { type: 'webhook', id: created.subscription.id },
+        after: created.subscription,
+      });
+      return { ...created.subscription, secret: created.secret };
+    });
+    ctx.status = 201;
+    ctx.set('Location', `${ctx.state.base}/tenants/${ctx.params.slug}/webhooks/${result.id}`);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = result;
+  });
+
+  router.get('/tenants/:slug/webhooks/:id', async function getWebhook(ctx: AdminContext) {
+    validateNoQuery(ctx.query);
+    const id = subscriptionId(ctx);
+    ctx.body = await inTenant(ctx, (tx, tenant) => findSubscription(tx, tenant, id));
+  });
+
+  router.patch('/tenants/:slug/webhooks/:id', async function updateWebhook(ctx: AdminContext) {
+    const body = validateUpdate(ctx.state.body);
+    checkSubscription(body);
+    const id = subscriptionId(ctx);
+    ctx.body = await inTenant(ctx, async (tx, tenant) => {
+      const before = await findSubscription(tx, tenant, id, true);
+      const after = await queries.updateSubscription(tx, tenant.id, id, {
+        ...(typeof body.url === 'string' ? { url: body.url } : {}),
+        ...(Array.isArray(body.event_types) ? { eventTypes: body.event_types as string[] } : {}),
+        ...(typeof body.description === 'string' ? { description: body.description } : {}),
+        ...(typeof body.enabled === 'boolean' ? { enabled: body.enabled } : {}),
+      });
+      if (!after) throw subscriptionNotFound();
+      await audit(tx, ctx, { tenant, action: 'webhook.update', target: { type: 'webhook', id }, before, after });
+      return after;
+    });
+  });
+
+  router.delete('/tenants/:slug/webhooks/:id', async function deleteWebhook(ctx: AdminContext) {
+    const id = subscriptionId(ctx);
+    await inTenant(ctx, async (tx, tenant) => {
+      const before = await findSubscription(tx, tenant, id, true);
+      await queries.deleteSubscription(tx, tenant.id, id);
+      await audit(tx, ctx, { tenant, action: 'webhook.delete', target: { type: 'webhook', id }, before });
+    });
+    ctx.status = 204;
+  });
+
+  router.post('/tenants/:slug/webhooks/:id/rotate-secret', async function rotateWebhookSecret(ctx: AdminContext) {
+    const body = validateRotation(ctx.state.body ?? {});
+    const id = subscriptionId(ctx);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = await inTenant(ctx, async (tx, tenant) => {
+      const before = await findSubscription(tx, tenant, id, true);
+      const rotated = await queries.rotateSecret(
+        tx,
+        tenant.id,
+        id,
+        (body.grace_seconds as number | undefined) ?? WEBHOOK_SECRET_GRACE_SECONDS,
+      );
+      if (!rotated) throw subscriptionNotFound();
+      await audit(tx, ctx, {
+        tenant,
+        action: 'webhook.rotate_secret',
+        target: { type: 'webhook', id },
+        before,
+        after: rotated.subscription,
+      });
+      return { subscription: rotated.subscription, secret: rotated.secret };
+    });
+  });
+
+  router.post('/tenants/:slug/webhooks/:id/test', async function sendTestEvent(ctx: AdminContext) {
+    const id = subscriptionId(ctx);
+    const delivery = await inTenant(ctx, async (tx, tenant) => {
+      const subscription = await findSubscription(tx, tenant, id);
+      if (!subscription.enabled) throw new ApiError('conflict', 'The subscription is disabled: enable it first (PATCH {"enabled": true}).');
+      const created = await queries.sendTestEvent(tx, tenant.id, id);
+      await audit(tx, ctx, { tenant, action: 'webhook.test', target: { type: 'webhook', id }, after: created });
+      return created;
+    });
+    ctx.status = 202;
+    ctx.body = delivery;
+  });
+
+  router.get('/tenants/:slug/webhooks/:id/deliveries', async function listDeliveries(ctx: AdminContext) {
+    const query = validateDeliveryQuery(ctx.query);
+    const id = subscriptionId(ctx);
+    const limit = query.limit as number;
+    let before: { created_at: string; id: string } | undefined;
+    if (typeof query.cursor === 'string') {
+      const position = decodeCursor(query.cursor, DELIVERY_SORT);
+      if (Number.isNaN(Date.parse(position.key))) throw new ApiError('invalid-query', 'The cursor is not valid: malformed cursor.');
+      before = { created_at: position.key, id: position.id };
+    }
+    const { deliveries, sortKeys } = await inTenant(ctx, async (tx, tenant) => {
+      await findSubscription(tx, tenant, id);
+      return queries.listDeliveries(tx, tenant.id, id, {
+        ...(query.status ? { status: query.status as DeliveryStatus } : {}),
+        ...(before ? { before } : {}),
+        limit: limit + 1,
+      });
+    });
+    const keyOf = new Map(deliveries.map((d, i) => [d.id, sortKeys[i] ?? d.created_at]));
+    ctx.body = page(ctx, deliveries, limit, (last) =>
+      encodeCursor(DELIVERY_SORT, { key: keyOf.get(last.id) ?? last.created_at, id: last.id }),
+    );
+  });
+
+  router.post('/tenants/:slug/webhooks/:id/deliveries/:deliveryId/redeliver', async function redeliver(ctx: AdminContext) {
+    const id = subscriptionId(ctx);
+    const deliveryId = ctx.params.deliveryId ?? '';
+    const delivery = await inTenant(ctx, async (tx, tenant) => {
+      const subscription = await findSubscription(tx, tenant, id);
+      const original = UUID.test(deliveryId) ? await queries.findDelivery(tx, tenant.id, id, deliveryId) : undefined;
+      if (!original) throw new ApiError('not-found', 'No delivery with this id for this subscription.');
+      if (!subscription.enabled) throw new ApiError('conflict', 'The subscription is disabled: enable it first (PATCH {"enabled": true}).');
+      const created = await queries.scheduleDelivery(tx, tenant.id, id, original.event_id);
+      await audit(tx, ctx, { tenant, action: 'webhook.redeliver', target: { type: 'webhook_delivery', id: deliveryId }, after: created });
+      return created;
+    });
+    ctx.status = 202;
+    ctx.body = delivery;
+  });
+}
