@@ -5,5 +5,13 @@ import { clientCommands } from './clients.ts';
 import { keyCommands } from './keys.ts';
 import { tenantCommands } from './tenants.ts';
 import { webhookCommands } from './webhooks.ts';
+import { workerCommands } from './worker.ts';
 
-export const COMMANDS: readonly Command[] = [...tenantCommands, ...clientCommands, ...keyCommands, ...webhookCommands, ...auditCommands];
+export const COMMANDS: readonly Command[] = [
+  ...tenantCommands,
+  ...clientCommands,
+  ...keyCommands,
+  ...webhookCommands,
+  ...auditCommands,
+  ...workerCommands,
+];
