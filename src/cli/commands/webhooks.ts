@@ -73,7 +73,8 @@ async function awaitAttempt(api: AdminClient, path: string, delivery: WebhookDel
 function outcome(d: WebhookDelivery): string {
   const code = d.last_status_code === null ? '' : `HTTP ${d.last_status_code}`;
   if (d.status === 'delivered') return `Delivered (${code || 'ok'}, attempt ${d.attempts}).`;
-  const why = [code, d.last_error].filter(Boolean).join(': ') || 'no attempt yet';
+  // last_error already names the HTTP status when there was one
+  const why = d.last_error ?? (code || 'no attempt yet');
   if (d.status === 'failed') return `Failed: ${why}.`;
   if (d.attempts === 0) return `Still pending after ${WAIT_MS / 1000}s: is a delivery worker running?`;
   return `Not delivered: ${why}; next attempt ${formatDate(d.next_attempt_at)}.`;
