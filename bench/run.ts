@@ -16,7 +16,7 @@ import { SCENARIOS } from './scenarios/index.ts';
 import { benchSettings } from './settings.ts';
 
 const USAGE = `usage: npm run bench [-- [--quick] [scenario…]]
-scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`;
+scenarios: ${SCENARIOS.map((s) => `${s.name}${s.onlyWhenNamed ? ' (only when named)' : ''}`).join(', ')}`;
 
 function parseArguments(argv: readonly string[]): { quick: boolean; scenarios: Scenario[] } {
   let quick = false;
@@ -31,7 +31,10 @@ function parseArguments(argv: readonly string[]): { quick: boolean; scenarios: S
   }
   const unknown = names.filter((n) => !SCENARIOS.some((s) => s.name === n));
   if (unknown.length) throw new TypeError(`unknown scenario ${unknown.join(', ')}\n${USAGE}`);
-  return { quick, scenarios: names.length ? SCENARIOS.filter((s) => names.includes(s.name)) : [...SCENARIOS] };
+  return {
+    quick,
+    scenarios: names.length ? SCENARIOS.filter((s) => names.includes(s.name)) : SCENARIOS.filter((s) => !s.onlyWhenNamed),
+  };
 }
 
 async function runScenario(scenario: Scenario, quick: boolean, kind: 'postgres' | 'pglite'): Promise<ScenarioResult> {

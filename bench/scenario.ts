@@ -18,5 +18,7 @@ export interface ScenarioContext {
 export interface Scenario {
   readonly name: string;
   readonly description: string;
+  /** slow: runs only when named (`npm run bench -- <name>`), never in the default run */
+  readonly onlyWhenNamed?: boolean;
   run(context: ScenarioContext): Promise<ScenarioOutcome>;
 }

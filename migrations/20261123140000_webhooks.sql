@@ -27,9 +27,12 @@ CREATE TABLE webhook_subscriptions (
   CHECK ((previous_secret_encrypted IS NULL) = (previous_expires_at IS NULL))
 );
 
--- The outbox: one row per event, written in the transaction of the change that causes it.
+-- The outbox: one row per event, written in the transaction of the change that causes it. No
+-- foreign key to tenants on purpose: it is written in bulk (1,000 rows with a clocking batch) and
+-- the per-row check cost a third of the insert; the row's tenant is the transaction's own
+-- (WITH CHECK on app.tenant_id), and a purge deletes a tenant's events before the tenant.
 CREATE TABLE outbox_events (
-  tenant_id   uuid NOT NULL REFERENCES tenants (id),
+  tenant_id   uuid NOT NULL,
   id          uuid NOT NULL, -- UUIDv7; the webhook-id of every delivery of this event
   type        text NOT NULL CHECK (type ~ '^[a-z_]+\.[a-z_]+$'),
   occurred_at timestamptz NOT NULL DEFAULT now(),

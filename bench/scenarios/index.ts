@@ -6,5 +6,6 @@ import { batch } from './batch.ts';
 import { tokenCold } from './token-cold.ts';
 import { tokenManyTenants } from './token-many-tenants.ts';
 import { tokenSingle } from './token-single.ts';
+import { webhooks } from './webhooks.ts';
 
-export const SCENARIOS: readonly Scenario[] = [tokenSingle, tokenManyTenants, tokenCold, apiGet, apiList, batch];
+export const SCENARIOS: readonly Scenario[] = [tokenSingle, tokenManyTenants, tokenCold, apiGet, apiList, batch, webhooks];

@@ -42,6 +42,8 @@ export interface OursInfo {
   readonly scope: string;
   readonly tenants: BenchTenant[];
   readonly employeeIds: string[];
+  /** the platform admin client of the environment (admin API calls, e.g. webhook subscriptions) */
+  readonly admin: { readonly clientId: string; readonly clientSecret: string; readonly tokenEndpoint: string; readonly adminApi: string };
 }
 
 /** what bench tenants and clients may have; the scenarios' tokens ask for BENCH_SCOPE only */
@@ -118,9 +120,25 @@ serveChild<OursInfo>(async () => {
 
   const environment = config.environments.find((e) => e.name === ENVIRONMENT);
   if (!environment) throw new Error(`no ${ENVIRONMENT} environment configured`);
+  const admin = booted.admin.credentials[ENVIRONMENT];
+  if (!admin) throw new Error(`no platform admin client for ${ENVIRONMENT}`);
   return {
-    info: { port, database: booted.db.kind, domain: environment.domain, scope: BENCH_SCOPE, tenants, employeeIds },
+    info: {
+      port,
+      database: booted.db.kind,
+      domain: environment.domain,
+      scope: BENCH_SCOPE,
+      tenants,
+      employeeIds,
+      admin: {
+        clientId: admin.client_id,
+        clientSecret: admin.client_secret,
+        tokenEndpoint: admin.token_endpoint,
+        adminApi: admin.admin_api,
+      },
+    },
     async close() {
+      await booted.webhooks.stop();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await booted.db.close();

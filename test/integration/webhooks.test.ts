@@ -6,12 +6,14 @@
  */
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../../src/db/database.ts';
 import { enqueueEvents } from '../../src/webhooks/outbox.ts';
 import { createDeliveryWorker, type DeliveryWorker, postWebhook, RETRY_DELAYS_MS } from '../../src/webhooks/delivery-worker.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { type AdminClient, adminClient, clientCredentialsToken } from '../helpers/admin.ts';
 import { type ApiClient, apiClient } from '../helpers/api-client.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.ts';
 
@@ -47,9 +49,9 @@ describe.each(testDatabaseKinds())('webhooks on %s', (kind) => {
   let offset = 0;
   let employeeSeq = 0;
 
-  const newWorker = (options: { allowLoopback?: boolean; timeoutMs?: number } = {}) =>
+  const newWorker = (options: { allowLoopback?: boolean; timeoutMs?: number; db?: Database } = {}) =>
     createDeliveryWorker({
-      db: server.booted.db,
+      db: options.db ?? server.booted.db,
       keyEncryption: server.booted.keyEncryption,
       log: createLogger('silent'),
       now: () => Date.now() + offset,
@@ -366,6 +368,25 @@ describe.each(testDatabaseKinds())('webhooks on %s', (kind) => {
       } finally {
         await other.stop();
       }
+    });
+
+    it('keeps running through database errors and delivers once the database answers again', async () => {
+      const real = server.booted.db;
+      let outage = 3;
+      const flaky: Database = {
+        ...real,
+        owner: {
+          ...real.owner,
+          query: (sql, params) =>
+            outage-- > 0 ? Promise.reject(new Error('Connection terminated unexpectedly')) : real.owner.query(sql, params),
+        },
+      };
+      worker = newWorker({ db: flaky });
+      await subscribe({ url: receiver.url, event_types: ['employee.*'] });
+      await createEmployee();
+      await worker.start();
+      await eventually(async () => expect(receiver.received).toHaveLength(1), 10_000);
+      expect(outage).toBeLessThan(0);
     });
 
     it('disables the subscription when the receiver answers 410 Gone', async () => {
