@@ -29,7 +29,7 @@ export interface StandaloneWorker {
   readonly config: Config;
   readonly log: Logger;
   /** stops claiming, waits for the round in flight to be recorded, closes the database */
-  stop(): Promise<void>;
+  stop(signal?: string): Promise<void>;
 }
 
 /** The migrations this code has that the database has not applied. */
@@ -126,9 +126,9 @@ export async function startStandaloneWorker(
   return {
     config,
     log,
-    stop() {
+    stop(signal) {
       stopping ??= (async () => {
-        log.info('webhook delivery worker stopping: finishing the deliveries in flight');
+        log.info(signal ? { signal } : {}, 'webhook delivery worker stopping: finishing the deliveries in flight');
         try {
           await worker.stop();
         } finally {

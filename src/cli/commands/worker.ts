@@ -49,8 +49,7 @@ export const workerCommands: Command[] = [
         throw error;
       }
       const signal = await stop.received;
-      worker.log.info({ signal }, 'signal received');
-      await worker.stop();
+      await worker.stop(signal);
     },
   }),
 ];
