@@ -314,6 +314,14 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('tenant-connect worker beside a 
     expect(output).not.toMatch(/"level":(50|60)/);
   }, 90_000);
 
+  it('refuses a key-encryption key that decrypts nothing the server stored', async () => {
+    const result = await runCli(['worker'], {
+      env: { DATABASE_URL: server.config.databaseUrl as string, KEY_ENCRYPTION_KEY: Buffer.alloc(32, 9).toString('base64url') },
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^error: configuration error: KEY_ENCRYPTION_KEY: the stored signing key \S+ cannot be decrypted/);
+  });
+
   it('refuses a database the server has not migrated', async () => {
     const empty = await createFreshDatabase('postgres');
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-worker-'));
