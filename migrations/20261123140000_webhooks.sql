@@ -10,8 +10,10 @@ CREATE TABLE webhook_subscriptions (
   tenant_id   uuid NOT NULL REFERENCES tenants (id),
   id          uuid NOT NULL,
   url         text NOT NULL CHECK (length(url) BETWEEN 1 AND 2048),
-  -- exact types ("employee.created"), a resource's wildcard ("employee.*") or everything ("*")
-  event_types text[] NOT NULL CHECK (cardinality(event_types) BETWEEN 1 AND 64),
+  -- exact types ("employee.created"), a resource's wildcard ("employee.*") or everything ("*"),
+  -- nothing else: the fan-out matches them with one array overlap
+  event_types text[] NOT NULL CHECK (cardinality(event_types) BETWEEN 1 AND 64 AND
+    array_to_string(event_types, ',') ~ '^(\*|[a-z_]+\.\*|[a-z_]+\.[a-z_]+)(,(\*|[a-z_]+\.\*|[a-z_]+\.[a-z_]+))*$'),
   description text NOT NULL DEFAULT '' CHECK (length(description) <= 500),
   enabled     boolean NOT NULL DEFAULT true,
   -- why the platform disabled it (e.g. the receiver answered 410 Gone); null when enabled by hand
@@ -96,17 +98,10 @@ CREATE TABLE webhook_schedule (
 CREATE INDEX webhook_schedule_due ON webhook_schedule (due_at);
 REVOKE ALL ON webhook_schedule FROM PUBLIC;
 
--- Does an event type match one of a subscription's patterns?
-CREATE FUNCTION webhook_type_matches(patterns text[], event_type text) RETURNS boolean
-  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT EXISTS (
-    SELECT 1 FROM unnest(patterns) AS p
-     WHERE p = '*' OR p = event_type OR (right(p, 2) = '.*' AND starts_with(event_type, left(p, -1)))
-  )
-$$;
-
 -- Fan-out, in the transaction that wrote the events: a delivery per (event, enabled matching
--- subscription) when the tenant has webhooks enabled, and its schedule row. SECURITY DEFINER
+-- subscription) when the tenant has webhooks enabled, and its schedule row. A subscription
+-- matches type "r.a" when its patterns hold "*", "r.a" or "r.*" (an array overlap, not a
+-- function call per row). SECURITY DEFINER
 -- because the runtime role may only insert events; it runs with the caller's app.tenant_id and
 -- names the tenant of each event itself. webhook.test events are addressed to one subscription
 -- by the admin API and are not fanned out.
@@ -118,7 +113,8 @@ BEGIN
     SELECT e.tenant_id, s.id, e.id, e.occurred_at
       FROM new_events e
       JOIN tenants t ON t.id = e.tenant_id
-      JOIN webhook_subscriptions s ON s.tenant_id = e.tenant_id AND s.enabled AND webhook_type_matches(s.event_types, e.type)
+      JOIN webhook_subscriptions s ON s.tenant_id = e.tenant_id AND s.enabled
+        AND s.event_types && ARRAY['*', e.type, split_part(e.type, '.', 1) || '.*']
      WHERE e.type <> 'webhook.test'
        AND coalesce((t.settings #>> '{webhooks,enabled}')::boolean, true)
     RETURNING tenant_id, id, next_attempt_at

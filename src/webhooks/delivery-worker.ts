@@ -325,7 +325,22 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
     const all = groups.flatMap((g) => g.rows);
     const outcomes = new Map<string, Outcome>();
     await inParallel(all, options.concurrency, async (row) => {
-      outcomes.set(row.id, await attempt(row));
+      outcomes.set(
+        row.id,
+        await attempt(row).catch((error: unknown) => {
+          // e.g. a secret that no longer decrypts: retried on the schedule like any failure, never a poison row
+          log.error({ err: error, delivery: row.id }, 'webhook attempt failed before sending');
+          const delay = delays[row.attempts];
+          return {
+            id: row.id,
+            status: delay === undefined ? 'failed' : 'pending',
+            attempted: true,
+            code: null,
+            error: 'internal error before sending',
+            nextAttemptAt: delay === undefined ? null : at(now() + delay),
+          } satisfies Outcome;
+        }),
+      );
     });
     await Promise.all(
       groups.map((g) =>

@@ -17,9 +17,10 @@ export const EVENT_TYPES: readonly string[] = [
   TEST_EVENT_TYPE,
 ];
 
-/** `*`, `<prefix>.*` or an exact type; the same rule as the database's webhook_type_matches(). */
+/** `*`, `<prefix>.*` or an exact type (the database's CHECK on webhook_subscriptions says the same). */
 export const EVENT_PATTERN = /^(\*|[a-z_]+\.\*|[a-z_]+\.[a-z_]+)$/;
 
+/** The fan-out trigger's rule (outbox_events_fan_out), for validation and tests. */
 export function typeMatches(patterns: readonly string[], type: string): boolean {
   return patterns.some((p) => p === '*' || p === type || (p.endsWith('.*') && type.startsWith(p.slice(0, -1))));
 }

@@ -153,6 +153,20 @@ describe.each(testDatabaseKinds())('webhooks on %s', (kind) => {
       );
     });
 
+    it('keeps patterns to the three forms the fan-out matches, in the schema too', async () => {
+      for (const patterns of [['employee%'], ['*.created'], ['employee.created', 'x']]) {
+        await expect(
+          server.booted.db.owner.scoped(acmeId, (tx) =>
+            tx.query(
+              `INSERT INTO webhook_subscriptions (tenant_id, id, url, event_types, secret_encrypted)
+               VALUES ($1, gen_random_uuid(), 'https://hooks.example.com', $2::text[], 'x')`,
+              [acmeId, patterns],
+            ),
+          ),
+        ).rejects.toMatchObject({ code: '23514' });
+      }
+    });
+
     it('enforces settings.webhooks.max_subscriptions with 409', async () => {
       expect((await admin.call('PATCH', '/tenants/globex', { settings: { webhooks: { max_subscriptions: 2 } } })).status).toBe(200);
       try {
@@ -387,6 +401,26 @@ describe.each(testDatabaseKinds())('webhooks on %s', (kind) => {
       await worker.start();
       await eventually(async () => expect(receiver.received).toHaveLength(1), 10_000);
       expect(outage).toBeLessThan(0);
+    });
+
+    it('retries a delivery it cannot sign like any failure, and delivers the others of the round', async () => {
+      worker = newWorker();
+      const broken = await subscribe({ url: `${receiver.url}/broken`, event_types: ['employee.*'] });
+      await subscribe({ url: `${receiver.url}/fine`, event_types: ['employee.*'] });
+      await server.booted.db.owner.scoped(acmeId, (tx) =>
+        tx.query(`UPDATE webhook_subscriptions SET secret_encrypted = 'v1.not.a.secret' WHERE tenant_id = $1 AND id = $2`, [
+          acmeId,
+          broken.id,
+        ]),
+      );
+      await createEmployee();
+      expect(await deliverDue()).toBe(2);
+      expect(receiver.received.map((r) => r.path)).toEqual(['/hooks/fine']);
+      expect((await deliveries(broken.id))[0]).toMatchObject({
+        status: 'pending',
+        attempts: 1,
+        last_error: 'internal error before sending',
+      });
     });
 
     it('disables the subscription when the receiver answers 410 Gone', async () => {
