@@ -61,6 +61,7 @@ function op(
 
 const slug = { name: 'slug', in: 'path', required: true, schema: { type: 'string' } };
 const clientId = { name: 'clientId', in: 'path', required: true, schema: { type: 'string' } };
+const deliveryId = { name: 'deliveryId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 const webhookId = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 const conflict = { '409': problem('conflicts with the current state (taken slug, not deleted, too early to purge, …)') };
 
@@ -262,6 +263,14 @@ export function buildAdminOpenApiDocument(input: { adminBase: string; platformTo
           ],
         }),
       },
+      '/webhook-event-types': {
+        get: op('Every event type a subscription may name (besides "<resource>.*" and "*")', {
+          operationId: 'listWebhookEventTypes',
+          tags: W,
+          ok: ['200', 'all event types', list('WebhookEventType')],
+          tenantAdmin: true,
+        }),
+      },
       '/tenants/{slug}/webhooks': {
         parameters: [slug],
         get: op('List webhook subscriptions (never secrets)', {
@@ -331,8 +340,17 @@ export function buildAdminOpenApiDocument(input: { adminBase: string; platformTo
           tenantAdmin: true,
         }),
       },
+      '/tenants/{slug}/webhooks/{id}/deliveries/{deliveryId}': {
+        parameters: [slug, webhookId, deliveryId],
+        get: op('Get a delivery and the event it carries', {
+          operationId: 'getWebhookDelivery',
+          tags: W,
+          ok: ['200', 'the delivery', ref('WebhookDeliveryWithEvent')],
+          tenantAdmin: true,
+        }),
+      },
       '/tenants/{slug}/webhooks/{id}/deliveries/{deliveryId}/redeliver': {
-        parameters: [slug, webhookId, { name: 'deliveryId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }],
+        parameters: [slug, webhookId, deliveryId],
         post: op('Deliver the event of this delivery again (a new delivery, same webhook-id)', {
           operationId: 'redeliverWebhook',
           tags: W,

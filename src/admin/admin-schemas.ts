@@ -352,6 +352,35 @@ export const ADMIN_SCHEMAS = {
     },
     required: ['id', 'subscription_id', 'event_id', 'event_type', 'status', 'attempts', 'created_at'],
   },
+  WebhookDeliveryWithEvent: {
+    allOf: [
+      { $ref: '#/components/schemas/WebhookDelivery' },
+      {
+        type: 'object',
+        properties: {
+          event: {
+            type: 'object',
+            description: 'the body every attempt sends',
+            properties: {
+              id: { type: 'string', format: 'uuid' },
+              type: { type: 'string' },
+              tenant: { type: 'string' },
+              environment: { type: 'string' },
+              occurred_at: timestamp,
+              data: {},
+            },
+            required: ['id', 'type', 'tenant', 'environment', 'occurred_at', 'data'],
+          },
+        },
+        required: ['event'],
+      },
+    ],
+  },
+  WebhookEventType: {
+    type: 'object',
+    properties: { type: { type: 'string', description: 'e.g. employee.created' } },
+    required: ['type'],
+  },
   WebhookDeliveryQuery: {
     type: 'object',
     additionalProperties: false,

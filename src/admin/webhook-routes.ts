@@ -12,7 +12,7 @@ import { ApiError } from '../http/problem.ts';
 import type { TenantRecord } from '../tenancy/tenant-lifecycle.ts';
 import { effectiveSettings } from '../tenancy/tenant-settings.ts';
 import { urlProblem } from '../webhooks/address-guard.ts';
-import { matchesAnyEventType } from '../webhooks/events.ts';
+import { EVENT_TYPES, matchesAnyEventType } from '../webhooks/events.ts';
 import { createSubscriptionQueries, type DeliveryStatus, type SubscriptionRepresentation } from '../webhooks/subscriptions.ts';
 import { ADMIN_SCHEMAS, WEBHOOK_SECRET_GRACE_SECONDS } from './admin-schemas.ts';
 import { type AdminContext, type AdminDeps, type AdminState, audit, findRouteTenant, page } from './admin-steps.ts';
@@ -67,6 +67,11 @@ export function registerWebhookRoutes(router: Router<AdminState>, deps: AdminDep
     if (!found) throw subscriptionNotFound();
     return found;
   };
+
+  router.get('/webhook-event-types', async function listEventTypes(ctx: AdminContext) {
+    validateNoQuery(ctx.query);
+    ctx.body = { data: EVENT_TYPES.map((type) => ({ type })), next: null };
+  });
 
   router.get('/tenants/:slug/webhooks', async function listWebhooks(ctx: AdminContext) {
     validateNoQuery(ctx.query);
@@ -198,6 +203,17 @@ export function registerWebhookRoutes(router: Router<AdminState>, deps: AdminDep
     ctx.body = page(ctx, deliveries, limit, (last) =>
       encodeCursor(DELIVERY_SORT, { key: keyOf.get(last.id) ?? last.created_at, id: last.id }),
     );
+  });
+
+  router.get('/tenants/:slug/webhooks/:id/deliveries/:deliveryId', async function getDelivery(ctx: AdminContext) {
+    validateNoQuery(ctx.query);
+    const id = subscriptionId(ctx);
+    const deliveryId = ctx.params.deliveryId ?? '';
+    ctx.body = await inTenant(ctx, async (tx, tenant) => {
+      const found = UUID.test(deliveryId) ? await queries.findDeliveryWithEvent(tx, tenant.id, id, deliveryId) : undefined;
+      if (!found) throw new ApiError('not-found', 'No delivery with this id for this subscription.');
+      return found;
+    });
   });
 
   router.post('/tenants/:slug/webhooks/:id/deliveries/:deliveryId/redeliver', async function redeliver(ctx: AdminContext) {

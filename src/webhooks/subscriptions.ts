@@ -203,6 +203,31 @@ export function createSubscriptionQueries(keyEncryption: KeyEncryption) {
       return row ? deliveryOf(row) : undefined;
     },
 
+    /** A delivery with the event it carries, as its body is sent. */
+    async findDeliveryWithEvent(tx: Queryable, tenantId: string, subscriptionId: string, id: string) {
+      const [row] = await tx.query(
+        `SELECT ${DELIVERY_COLUMNS}, e.occurred_at AS event_occurred_at, e.data AS event_data, t.slug, t.environment
+           FROM webhook_deliveries d
+           JOIN outbox_events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id
+           JOIN tenants t ON t.id = d.tenant_id
+          WHERE d.tenant_id = $1 AND d.subscription_id = $2 AND d.id = $3`,
+        [tenantId, subscriptionId, id],
+      );
+      if (!row) return undefined;
+      const delivery = deliveryOf(row);
+      return {
+        ...delivery,
+        event: {
+          id: delivery.event_id,
+          type: delivery.event_type,
+          tenant: row.slug as string,
+          environment: row.environment as string,
+          occurred_at: iso(row.event_occurred_at) as string,
+          data: row.event_data,
+        },
+      };
+    },
+
     /** A new delivery of an event to one subscription, due now (a redelivery, or the test event). */
     async scheduleDelivery(tx: Queryable, tenantId: string, subscriptionId: string, eventId: string): Promise<DeliveryRepresentation> {
       const [created] = await tx.query<{ id: string }>(

@@ -567,6 +567,25 @@ describe.each(testDatabaseKinds())('webhooks on %s', (kind) => {
       expect((await admin.call('POST', `/tenants/acme/webhooks/${target.id}/deliveries/${acmeId}/redeliver`)).status).toBe(404);
     });
 
+    it('shows one delivery with the event it carries, and lists the event types', async () => {
+      worker = newWorker();
+      const subscription = await subscribe({ url: receiver.url, event_types: ['employee.created'] });
+      const employee = await createEmployee();
+      await deliverDue();
+      const [listed] = await deliveries(subscription.id);
+      const one = await admin.call<Delivery & { event: Record<string, unknown> }>(
+        'GET',
+        `/tenants/acme/webhooks/${subscription.id}/deliveries/${listed?.id}`,
+      );
+      expect(one.status).toBe(200);
+      expect(one.body).toMatchObject({ ...listed, event: { type: 'employee.created', tenant: 'acme', data: { id: employee.id } } });
+      expect(one.body.event).toEqual(JSON.parse(receiver.received[0]?.body ?? '{}'));
+      expect((await admin.call('GET', `/tenants/acme/webhooks/${subscription.id}/deliveries/${acmeId}`)).status).toBe(404);
+      expect((await admin.call('GET', `/tenants/globex/webhooks/${subscription.id}/deliveries/${listed?.id}`)).status).toBe(404);
+      const types = await admin.call<{ data: { type: string }[] }>('GET', '/webhook-event-types');
+      expect(types.body.data.map((t) => t.type)).toEqual(expect.arrayContaining(['employee.created', 'tenant.suspended', 'webhook.test']));
+    });
+
     it('pages deliveries newest first', async () => {
       worker = newWorker();
       const subscription = await subscribe({ url: receiver.url, event_types: ['employee.created'] });
