@@ -153,6 +153,11 @@ describe('tenant-connect webhooks against the real admin API', () => {
     const delivered = await cli('webhooks', 'deliveries', 'acme', id);
     expect(delivered.stdout.split('\n')[1]).toMatch(/^\S+ +employee\.created +delivered +1 +204 +- +\S+ +-$/);
     const [delivery] = (await json<{ data: Delivery[] }>('webhooks', 'deliveries', 'acme', id)).data;
+    const shown = await cli('webhooks', 'delivery', 'acme', id, delivery?.id as string);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toMatch(/^status +delivered$/m);
+    expect(shown.stdout).toContain('event (the body sent):');
+    expect(JSON.parse(shown.stdout.split('event (the body sent):\n')[1] ?? '')).toEqual(JSON.parse(first?.body ?? ''));
 
     // the same event again: a new delivery, the same webhook-id
     const again = await json<Delivery>('webhooks', 'redeliver', 'acme', id, delivery?.id as string);
@@ -226,6 +231,10 @@ describe('tenant-connect webhooks against the real admin API', () => {
     expect(own.code, own.stderr).toBe(0);
     expect(JSON.parse(own.stdout)).toMatchObject({ event_types: ['*'], secret: expect.stringMatching(/^whsec_/) });
     expect(own.stderr).toContain('will not be shown again');
+    const types = await runCli(['webhooks', 'event-types', ...asTenantAdmin]);
+    expect(types.code, types.stderr).toBe(0);
+    expect(header(types.stdout)).toEqual(['TYPE']);
+    expect(types.stdout.split('\n')).toEqual(expect.arrayContaining(['employee.created', 'clocking.created', 'webhook.test']));
     const other = await runCli(['webhooks', 'list', 'acme', ...asTenantAdmin]);
     expect(other.code).toBe(1);
     expect(other.stderr).toMatch(/^error: /);

@@ -167,6 +167,35 @@ describe('webhooks commands', () => {
     expect((await run(['webhooks', 'deliveries', 'acme', ID, '--status', 'lost'])).code).toBe(2);
   });
 
+  it('delivery shows the record and the event body; event-types lists the types', async () => {
+    const event = {
+      id: 'e1',
+      type: 'webhook.test',
+      tenant: 'acme',
+      environment: 'production',
+      occurred_at: '2026-11-23T10:00:00.000Z',
+      data: {},
+    };
+    const shown = await run(
+      ['webhooks', 'delivery', 'acme', ID, 'd1'],
+      [on('GET', `${HOOK}/deliveries/d1`, json(200, { ...delivery(), event }))],
+    );
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/^event type +webhook\.test$/m);
+    expect(shown.stdout).toContain(`event (the body sent):\n${JSON.stringify(event, null, 2)}\n`);
+    const types = await run(
+      ['webhooks', 'event-types'],
+      [
+        on(
+          'GET',
+          `${ADMIN}/webhook-event-types`,
+          json(200, { data: [{ type: 'employee.created' }, { type: 'webhook.test' }], next: null }),
+        ),
+      ],
+    );
+    expect(types).toMatchObject({ code: 0, stdout: 'TYPE\nemployee.created\nwebhook.test\n' });
+  });
+
   it('redeliver posts to the delivery', async () => {
     const result = await run(
       ['webhooks', 'redeliver', 'acme', ID, 'd1'],
@@ -182,11 +211,8 @@ describe('webhooks commands', () => {
         on('POST', `${HOOK}/test`, json(202, delivery())),
         on(
           'GET',
-          `${HOOK}/deliveries?limit=50`,
-          json(200, {
-            data: [delivery({ attempts: 1, last_status_code: 503, last_error: 'HTTP 503', next_attempt_at: '2026-11-23T10:00:05.000Z' })],
-            next: null,
-          }),
+          `${HOOK}/deliveries/d1`,
+          json(200, delivery({ attempts: 1, last_status_code: 503, last_error: 'HTTP 503', next_attempt_at: '2026-11-23T10:00:05.000Z' })),
         ),
       ],
     );

@@ -50,6 +50,22 @@ export function subscriptionRecord(s: WebhookSubscription, secret?: string): str
   ]);
 }
 
+export function deliveryRecord(d: WebhookDelivery): string {
+  return formatRecord([
+    ['id', d.id],
+    ['event id', d.event_id],
+    ['event type', d.event_type],
+    ['status', d.status],
+    ['attempts', d.attempts],
+    ['last attempt', d.last_attempt_at],
+    ['last code', d.last_status_code],
+    ['last error', d.last_error],
+    ['next attempt', d.next_attempt_at],
+    ['delivered', d.delivered_at],
+    ['created', d.created_at],
+  ]);
+}
+
 function printSecret(ctx: CommandContext, value: unknown, human: string): void {
   ctx.out.result(value, () => `${human}\n${WEBHOOK_SECRET_WARNING}\n`);
   if (ctx.out.json) ctx.out.note(WEBHOOK_SECRET_WARNING);
@@ -61,13 +77,11 @@ const webhookPath = (ctx: CommandContext) => apiPath`/tenants/${ctx.args.tenant 
 async function awaitAttempt(api: AdminClient, path: string, delivery: WebhookDelivery): Promise<WebhookDelivery> {
   const deadline = Date.now() + WAIT_MS;
   let latest = delivery;
-  for (;;) {
-    if (latest.status !== 'pending' || latest.attempts > 0 || Date.now() >= deadline) return latest;
+  while (latest.status === 'pending' && latest.attempts === 0 && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
-    // the newest deliveries come first, so the one just scheduled is on the first page
-    const page = await api.get<Page<WebhookDelivery>>(path, { limit: 50 });
-    latest = page.data.find((d) => d.id === delivery.id) ?? latest;
+    latest = await api.get<WebhookDelivery>(path);
   }
+  return latest;
 }
 
 function outcome(d: WebhookDelivery): string {
@@ -231,7 +245,9 @@ export const webhookCommands: Command[] = [
         );
       }
       ctx.out.progress.update(`delivery ${queued.id}: waiting for the first attempt…`);
-      const delivery = await awaitAttempt(api, `${webhookPath(ctx)}/deliveries`, queued).finally(() => ctx.out.progress.done());
+      const delivery = await awaitAttempt(api, `${webhookPath(ctx)}${apiPath`/deliveries/${queued.id}`}`, queued).finally(() =>
+        ctx.out.progress.done(),
+      );
       const delivered = delivery.status === 'delivered';
       ctx.out.result(delivery, () => (delivered ? `Delivery ${delivery.id} (${delivery.event_type}): ${outcome(delivery)}\n` : undefined));
       if (!delivered) throw new CliError(`the test event was not delivered (delivery ${delivery.id}): ${outcome(delivery)}`);
@@ -261,6 +277,17 @@ export const webhookCommands: Command[] = [
     },
   }),
   defineCommand({
+    path: ['webhooks', 'delivery'],
+    summary: 'Show one delivery and the event body every attempt sends.',
+    args: ['tenant', 'id', 'delivery_id'],
+    async run(ctx) {
+      const delivery = await ctx
+        .api()
+        .get<WebhookDelivery & { event: unknown }>(`${webhookPath(ctx)}${apiPath`/deliveries/${ctx.args.delivery_id as string}`}`);
+      ctx.out.result(delivery, () => `${deliveryRecord(delivery)}\nevent (the body sent):\n${JSON.stringify(delivery.event, null, 2)}\n`);
+    },
+  }),
+  defineCommand({
     path: ['webhooks', 'redeliver'],
     summary: 'Deliver the event of a past delivery again (a new delivery, same event id).',
     args: ['tenant', 'id', 'delivery_id'],
@@ -269,6 +296,17 @@ export const webhookCommands: Command[] = [
         .api()
         .post<WebhookDelivery>(`${webhookPath(ctx)}${apiPath`/deliveries/${ctx.args.delivery_id as string}/redeliver`}`);
       ctx.out.result(delivery, () => `Queued delivery ${delivery.id}: ${delivery.event_type} (event ${delivery.event_id}) again.\n`);
+    },
+  }),
+  defineCommand({
+    path: ['webhooks', 'event-types'],
+    summary: 'List every event type a subscription may name.',
+    notes: 'Subscriptions may also name every type of a resource (employee.*) or all of them (*).',
+    async run(ctx) {
+      const api = ctx.api();
+      const page = await collectAll(api, await api.get<Page<{ type: string }>>('/webhook-event-types'));
+      if (ctx.out.json) return ctx.out.result(page, () => undefined);
+      ctx.out.table([{ header: 'TYPE', value: (t: { type: string }) => t.type }], page.data, 'No event types.');
     },
   }),
 ];
