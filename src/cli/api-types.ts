@@ -62,3 +62,30 @@ export interface AuditEvent {
   readonly target: { readonly type: string; readonly id: string };
   readonly request_id: string | null;
 }
+
+export interface WebhookSubscription {
+  readonly id: string;
+  readonly url: string;
+  readonly event_types: string[];
+  readonly description: string;
+  readonly enabled: boolean;
+  readonly disabled_reason: string | null;
+  readonly previous_secret_expires_at: string | null;
+  readonly created_at: string;
+  readonly updated_at: string;
+}
+
+export interface WebhookDelivery {
+  readonly id: string;
+  readonly subscription_id: string;
+  readonly event_id: string;
+  readonly event_type: string;
+  readonly status: string;
+  readonly attempts: number;
+  readonly next_attempt_at: string | null;
+  readonly last_attempt_at: string | null;
+  readonly last_status_code: number | null;
+  readonly last_error: string | null;
+  readonly delivered_at: string | null;
+  readonly created_at: string;
+}

@@ -114,7 +114,7 @@ export function topHelp(commands: readonly Command[]): string {
   return [
     `Usage: ${PROGRAM} <command> [options]`,
     '',
-    'Operate tenant-connect through its admin API: tenants, their clients and signing keys, the key-encryption key, the audit log.',
+    'Operate tenant-connect through its admin API: tenants, their clients, signing keys and webhooks, the key-encryption key, the audit log; run a webhook delivery worker.',
     '',
     'Commands:',
     ...summaryLines(commands),

@@ -20,7 +20,7 @@ export interface Command {
   readonly options?: Readonly<Record<string, OptionSpec>>;
   /** extra help text under the options */
   readonly notes?: string;
-  /** whether it needs the admin API (kek generate does not) */
+  /** whether it needs the admin API (kek generate and worker do not) */
   readonly local?: boolean;
   run(ctx: CommandContext): Promise<void>;
 }
@@ -43,6 +43,8 @@ export interface CommandContext {
   /** the admin API client, built (credentials read) on first use */
   api(): AdminClient;
   readonly now: () => Date;
+  /** the environment, DATA_DIR being --data-dir when given: for `worker`, which reads the server's configuration */
+  readonly env: Readonly<Record<string, string | undefined>>;
 }
 
 export function defineCommand(command: Command): Command {

@@ -4,5 +4,14 @@ import { auditCommands } from './audit.ts';
 import { clientCommands } from './clients.ts';
 import { keyCommands } from './keys.ts';
 import { tenantCommands } from './tenants.ts';
+import { webhookCommands } from './webhooks.ts';
+import { workerCommands } from './worker.ts';
 
-export const COMMANDS: readonly Command[] = [...tenantCommands, ...clientCommands, ...keyCommands, ...auditCommands];
+export const COMMANDS: readonly Command[] = [
+  ...tenantCommands,
+  ...clientCommands,
+  ...keyCommands,
+  ...webhookCommands,
+  ...auditCommands,
+  ...workerCommands,
+];

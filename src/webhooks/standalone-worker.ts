@@ -1,0 +1,142 @@
+/**
+ * The webhook delivery worker without the HTTP server (`tenant-connect worker`), for operators who
+ * scale delivery apart from the API: the server's configuration and database, its key-encryption
+ * keys, the same worker. It never migrates or seeds: it refuses to start on a schema the server
+ * has not migrated yet, and on the embedded database, which only one process may open (there the
+ * server's own worker delivers).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import {
+  checkKeyEncryptionKeys,
+  createKeyEncryption,
+  loadKeyEncryptionKey,
+  parsePreviousKeyEncryptionKeys,
+} from '../auth/key-encryption.ts';
+import { ConfigError, loadConfig, type Config } from '../config/config.ts';
+import { createDatabase, type Database } from '../db/database.ts';
+import { MIGRATIONS_DIR } from '../db/migrate.ts';
+import { createLogger } from '../observability/logger.ts';
+import { createDeliveryWorker, type DeliveryWorker } from './delivery-worker.ts';
+
+/** A reason not to start, for the operator: one line, no stack trace. */
+export class WorkerStartError extends Error {
+  override name = 'WorkerStartError';
+}
+
+export interface StandaloneWorker {
+  readonly config: Config;
+  readonly log: Logger;
+  /** stops claiming, waits for the round in flight to be recorded, closes the database */
+  stop(signal?: string): Promise<void>;
+}
+
+/** The migrations this code has that the database has not applied. */
+export async function pendingMigrations(db: Database, dir: string = MIGRATIONS_DIR): Promise<string[]> {
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => /^\d{14}_[a-z0-9_]+\.sql$/.test(f))
+    .sort();
+  const [table] = await db.owner.query<{ exists: boolean }>(`SELECT to_regclass('schema_migrations') IS NOT NULL AS exists`);
+  if (!table?.exists) return files;
+  const done = new Set((await db.owner.query<{ name: string }>('SELECT name FROM schema_migrations')).map((r) => r.name));
+  return files.filter((f) => !done.has(f));
+}
+
+/** postgres://user:secret@host:5432/db → host:5432/db, for the log */
+function databaseLabel(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.host}${parsed.pathname}`;
+  } catch {
+    return 'DATABASE_URL';
+  }
+}
+
+function connectionProblem(error: unknown): string | undefined {
+  const code = (error as { code?: string }).code;
+  const message = error instanceof Error ? error.message : String(error);
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ETIMEDOUT' || code === 'EHOSTUNREACH')
+    return `cannot reach the database at DATABASE_URL (${message}); is Postgres running?`;
+  if (code === '28P01' || code === '28000') return `the database refused the login in DATABASE_URL: ${message}`;
+  if (code === '3D000') return `the database in DATABASE_URL does not exist: ${message}`;
+  return undefined;
+}
+
+/**
+ * Loads the configuration from `env` as the server does, opens its database and starts delivering.
+ * Throws WorkerStartError when it must not run; resolves once the worker is listening.
+ */
+export async function startStandaloneWorker(
+  env: Record<string, string | undefined>,
+  options: { log?: Logger } = {},
+): Promise<StandaloneWorker> {
+  let config: Config;
+  try {
+    config = loadConfig(env as NodeJS.ProcessEnv);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new WorkerStartError(`configuration error: ${error.message}`);
+    throw error;
+  }
+  if (!config.databaseUrl) {
+    throw new WorkerStartError(
+      'the worker needs the Postgres at DATABASE_URL: the embedded database (no DATABASE_URL) is single-process, ' +
+        'so the server delivers webhooks itself there (WEBHOOK_WORKER, on by default)',
+    );
+  }
+  // a KEK generated here would decrypt nothing the server wrote
+  const kekFile = path.join(config.dataDir, 'key-encryption-key');
+  if (!config.keyEncryptionKey && !fs.existsSync(kekFile)) {
+    throw new WorkerStartError(
+      `no key-encryption key: set KEY_ENCRYPTION_KEY (and KEY_ENCRYPTION_KEY_PREVIOUS) as for the server, ` +
+        `or DATA_DIR to the server's data directory (${kekFile} does not exist)`,
+    );
+  }
+  const log = (options.log ?? createLogger(config.logLevel)).child({ component: 'webhook-worker' });
+  const kek = loadKeyEncryptionKey(config.keyEncryptionKey, config.dataDir);
+  const keyEncryption = createKeyEncryption(kek.key, parsePreviousKeyEncryptionKeys(config.keyEncryptionKeyPrevious));
+
+  const db = await createDatabase({ databaseUrl: config.databaseUrl, databaseAppUrl: config.databaseAppUrl });
+  let worker: DeliveryWorker;
+  try {
+    const pending = await pendingMigrations(db);
+    if (pending.length) {
+      throw new WorkerStartError(
+        `the database at DATABASE_URL is not migrated (${pending.length} pending: ${pending.join(', ')}): ` +
+          'start the server once (npm start) with this DATABASE_URL to apply its migrations, then start the worker',
+      );
+    }
+    const undecryptable = await checkKeyEncryptionKeys(db, keyEncryption);
+    if (undecryptable) throw new WorkerStartError(`configuration error: KEY_ENCRYPTION_KEY: ${undecryptable}`);
+    worker = createDeliveryWorker({ db, keyEncryption, log, ...config.webhooks });
+    await worker.start();
+  } catch (error) {
+    await db.close().catch(() => {});
+    const problem = connectionProblem(error);
+    throw problem ? new WorkerStartError(problem) : error;
+  }
+  const { worker: _inServer, ...settings } = config.webhooks;
+  log.info(
+    { database: databaseLabel(config.databaseUrl), kek: keyEncryption.currentKeyId, ...settings },
+    'webhook delivery worker started (no HTTP server)',
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    config,
+    log,
+    stop(signal) {
+      stopping ??= (async () => {
+        log.info(signal ? { signal } : {}, 'webhook delivery worker stopping: finishing the deliveries in flight');
+        try {
+          await worker.stop();
+        } finally {
+          await db.close();
+        }
+        log.info('webhook delivery worker stopped');
+      })();
+      return stopping;
+    },
+  };
+}
