@@ -33,14 +33,14 @@ function fromEnv(name: string, fallback: number): number {
 }
 
 export function benchSettings(quick: boolean): BenchSettings {
-  const manyTenants = fromEnv('BENCH_TENANTS', quick ? 500 : 10_000);
+  const manyTenants = fromEnv('BENCH_TENANTS', quick ? 250 : 10_000);
   return {
     quick,
     durationS: fromEnv('BENCH_DURATION', quick ? 2 : 10),
     warmupS: fromEnv('BENCH_WARMUP', quick ? 1 : 3),
     connections: fromEnv('BENCH_CONNECTIONS', 10),
     repeats: fromEnv('BENCH_REPEATS', quick ? 1 : 3),
-    spreadTenants: fromEnv('BENCH_SPREAD_TENANTS', 1000),
+    spreadTenants: fromEnv('BENCH_SPREAD_TENANTS', quick ? 300 : 1000),
     manyTenants,
     poolSize: fromEnv('BENCH_POOL_SIZE', quick ? 100 : 1000),
     zipfS: fromEnv('BENCH_ZIPF_S', 1),

@@ -72,13 +72,15 @@ export const webhooks: Scenario = {
         tenant.clientSecret,
         'clockings:write',
       );
-      const admin = new URL(ours.info.admin.tokenEndpoint);
+      const credential = ours.info.admin;
+      if (!credential) throw new Error('the server reported no platform admin client');
+      const admin = new URL(credential.tokenEndpoint);
       const adminToken = await fetchToken(
         ours.info.port,
         admin.host,
         admin.pathname,
-        ours.info.admin.clientId,
-        ours.info.admin.clientSecret,
+        credential.clientId,
+        credential.clientSecret,
         'platform:admin',
       );
       const batches = context.settings.quick ? 3 : 10;
@@ -97,7 +99,7 @@ export const webhooks: Scenario = {
       const unsubscribed = await timeSeries('no-subscription', 0, ours.pid, requests(batches));
       log(`  no subscription  ${batches} batches  p50 ${unsubscribed.series.p50} ms  p99 ${unsubscribed.series.p99} ms`);
 
-      const adminApi = new URL(ours.info.admin.adminApi);
+      const adminApi = new URL(credential.adminApi);
       const created = await loopbackRequest({
         port: ours.info.port,
         host: adminApi.host,
