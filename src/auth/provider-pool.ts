@@ -8,7 +8,7 @@ import type { EnvironmentConfig } from '../config/config.ts';
 import type { PublicUrls } from '../tenancy/hosts.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
 import type { ClientUsageRecorder } from './client-usage.ts';
-import { createTenantProvider, importSigningKey } from './provider.ts';
+import { createTenantProvider, type SharedPrototypes, importSigningKey } from './provider.ts';
 import type { TenantCredentials, TenantKeys } from './tenant-credentials.ts';
 
 export interface PooledProvider {
@@ -35,6 +35,7 @@ export function createProviderPool(deps: {
   // just retired) still answers its waiting requests but is not pooled.
   let generation = 0;
   // imported signing keys by key record (a rotation brings a new record), as many as Providers
+  const sharedPrototypes: SharedPrototypes = {};
   const signingKeys = new LRUCache<TenantKeys['signingKey'], ReturnType<typeof importSigningKey>>({ max: deps.max });
 
   async function build(environment: EnvironmentConfig, tenant: Tenant): Promise<PooledProvider> {
@@ -54,6 +55,7 @@ export function createProviderPool(deps: {
       ...(deps.usage ? { onClientAuthenticated: (clientId: string, hash: string) => deps.usage?.record(tenant.id, clientId, hash) } : {}),
       findPublicKeys: async () => (await deps.credentials.getKeys(tenant.id))?.publicKeys ?? keys.publicKeys,
       jwksCacheSeconds: deps.jwksCacheSeconds,
+      sharedPrototypes,
     });
     const callback = provider.callback();
     return { tenant, settingsKey: JSON.stringify(tenant.settings), handle: (req, res) => callback(req, res) as unknown as Promise<void> };

@@ -44,6 +44,8 @@ export interface TenantProviderInput {
   readonly findPublicKeys: () => Promise<readonly JWK[]>;
   /** Cache-Control max-age of the JWKS */
   readonly jwksCacheSeconds: number;
+  /** Koa prototypes to share with the other Providers of a pool (see sharePrototypes) */
+  readonly sharedPrototypes?: SharedPrototypes;
 }
 
 /** Every scope the tenant's issuer can grant. */
@@ -227,13 +229,18 @@ export function importSigningKey(jwk: TenantKeys['signingKey']): ExternalSigning
  * writes to these objects (per-request state lives on each ctx, the app is `ctx.app`), so sharing
  * them changes nothing but the shapes.
  */
-let sharedPrototypes: Pick<Provider, 'context' | 'request' | 'response'> | undefined;
+export type KoaPrototypes = Pick<Provider, 'context' | 'request' | 'response'>;
 
-function sharePrototypes(provider: Provider): void {
-  sharedPrototypes ??= { context: provider.context, request: provider.request, response: provider.response };
-  provider.context = sharedPrototypes.context;
-  provider.request = sharedPrototypes.request;
-  provider.response = sharedPrototypes.response;
+/** Holds the prototypes the Providers of one pool share (the first Provider's). */
+export interface SharedPrototypes {
+  value?: KoaPrototypes;
+}
+
+function sharePrototypes(provider: Provider, shared: SharedPrototypes): void {
+  shared.value ??= { context: provider.context, request: provider.request, response: provider.response };
+  provider.context = shared.value.context;
+  provider.request = shared.value.request;
+  provider.response = shared.value.response;
 }
 
 export function createTenantProvider(input: TenantProviderInput): Provider {
@@ -347,7 +354,7 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
   // URLs come from the canonical Host and X-Forwarded-Proto that the tenancy layer sets; the
   // caller's own headers never reach this point.
   provider.proxy = true;
-  sharePrototypes(provider);
+  if (input.sharedPrototypes) sharePrototypes(provider, input.sharedPrototypes);
 
   // oidc-provider's Client.find hashes JSON.stringify(metadata) on every request to find the Client
   // it built for the same metadata; the metadata object is already stable per cached record
