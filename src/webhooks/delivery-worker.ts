@@ -397,40 +397,63 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
     });
   }
 
-  /**
-   * Runs `work` over the rows, at most `concurrency` at a time and at most a quarter of them for
-   * one subscription: a slow receiver holds a few lanes, never all of them.
-   */
-  function deliverRows(rows: readonly DeliveryRow[], work: (row: DeliveryRow) => Promise<void>): Promise<void> {
-    const perSubscription = Math.max(1, Math.floor(options.concurrency / 4));
-    const queue = [...rows];
-    const inFlight = new Map<string, number>();
-    let active = 0;
-    return new Promise<void>((resolve, reject) => {
-      const pump = () => {
-        if (queue.length === 0 && active === 0) return resolve();
-        while (active < options.concurrency) {
-          const index = queue.findIndex((r) => (inFlight.get(r.subscription_id) ?? 0) < perSubscription);
-          if (index < 0) break;
-          const [row] = queue.splice(index, 1) as [DeliveryRow];
-          active += 1;
-          inFlight.set(row.subscription_id, (inFlight.get(row.subscription_id) ?? 0) + 1);
-          work(row).then(() => {
-            active -= 1;
-            inFlight.set(row.subscription_id, (inFlight.get(row.subscription_id) ?? 1) - 1);
-            pump();
-          }, reject);
-        }
-      };
-      pump();
-    });
+  // Lanes shared by every round in flight: WEBHOOK_CONCURRENCY requests at most, a quarter of
+  // them for one subscription, so a slow receiver holds a few lanes and never all of them.
+  const perSubscription = Math.max(1, Math.floor(options.concurrency / 4));
+  const waiting: { readonly row: DeliveryRow; readonly run: () => void }[] = [];
+  const inFlight = new Map<string, number>();
+  let active = 0;
+  let laneFreed: (() => void)[] = [];
+
+  function pump(): void {
+    while (active < options.concurrency) {
+      const index = waiting.findIndex((w) => (inFlight.get(w.row.subscription_id) ?? 0) < perSubscription);
+      if (index < 0) return;
+      const [next] = waiting.splice(index, 1) as [(typeof waiting)[number]];
+      active += 1;
+      inFlight.set(next.row.subscription_id, (inFlight.get(next.row.subscription_id) ?? 0) + 1);
+      next.run();
+    }
   }
 
-  /** One round: claim what is due, deliver it, record it. Returns how many deliveries it claimed. */
-  async function runOnce(): Promise<number> {
+  function deliverRows(rows: readonly DeliveryRow[], work: (row: DeliveryRow) => Promise<void>): Promise<void> {
+    const each = rows.map(
+      (row) =>
+        new Promise<void>((resolve, reject) => {
+          waiting.push({
+            row,
+            run: () =>
+              void work(row)
+                .then(resolve, reject)
+                .finally(() => {
+                  active -= 1;
+                  inFlight.set(row.subscription_id, (inFlight.get(row.subscription_id) ?? 1) - 1);
+                  const freed = laneFreed;
+                  laneFreed = [];
+                  for (const wake of freed) wake();
+                  pump();
+                }),
+          });
+        }),
+    );
+    pump();
+    return Promise.all(each).then(() => undefined);
+  }
+
+  /**
+   * Resolves when another round may be claimed: a lane is free (rows still waiting are all of
+   * subscriptions at their share) and the queue is shorter than a round.
+   */
+  function freeLane(): Promise<void> {
+    if (active < options.concurrency && waiting.length < batchSize) return Promise.resolve();
+    return new Promise((resolve) => laneFreed.push(resolve));
+  }
+
+  /** One round: claim what is due (awaited), then deliver and record it (`done`). */
+  async function claimRound(): Promise<{ claimed: number; done: Promise<void> }> {
     const leaseId = randomUUID();
     const claimed = await claim(leaseId, batchSize);
-    if (claimed.length === 0) return 0;
+    if (claimed.length === 0) return { claimed: 0, done: Promise.resolve() };
     const byTenant = new Map<string, string[]>();
     for (const c of claimed) byTenant.set(c.tenant_id, [...(byTenant.get(c.tenant_id) ?? []), c.delivery_id]);
     const groups = await Promise.all(
@@ -442,35 +465,47 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
     );
     const all = groups.flatMap((g) => g.rows);
     const outcomes = new Map<string, Outcome>();
-    await deliverRows(all, async (row) => {
-      outcomes.set(
-        row.id,
-        await attempt(row).catch((error: unknown) => {
-          // e.g. a secret that no longer decrypts: retried on the schedule like any failure, never a poison row
-          log.error({ err: error, delivery: row.id }, 'webhook attempt failed before sending');
-          const delay = delays[row.attempts];
-          return {
-            id: row.id,
-            status: delay === undefined ? 'failed' : 'pending',
-            attempted: true,
-            code: null,
-            error: 'internal error before sending',
-            nextAttemptAt: delay === undefined ? null : at(now() + delay),
-          } satisfies Outcome;
-        }),
-      );
-    });
-    await Promise.all(
-      groups.map((g) =>
-        record(
-          g.tenantId,
-          leaseId,
-          g.rows.map((r) => outcomes.get(r.id) as Outcome),
-          g.orphans,
+    // an attempt must end inside the lease; a row that waited too long for a lane is left to its next claim
+    const startBy = now() + options.leaseMs - options.timeoutMs;
+    const done = (async () => {
+      await deliverRows(all, async (row) => {
+        if (now() > startBy) return;
+        outcomes.set(
+          row.id,
+          await attempt(row).catch((error: unknown) => {
+            // e.g. a secret that no longer decrypts: retried on the schedule like any failure, never a poison row
+            log.error({ err: error, delivery: row.id }, 'webhook attempt failed before sending');
+            const delay = delays[row.attempts];
+            return {
+              id: row.id,
+              status: delay === undefined ? 'failed' : 'pending',
+              attempted: true,
+              code: null,
+              error: 'internal error before sending',
+              nextAttemptAt: delay === undefined ? null : at(now() + delay),
+            } satisfies Outcome;
+          }),
+        );
+      });
+      await Promise.all(
+        groups.map((g) =>
+          record(
+            g.tenantId,
+            leaseId,
+            g.rows.flatMap((r) => outcomes.get(r.id) ?? []),
+            g.orphans,
+          ),
         ),
-      ),
-    );
-    return claimed.length;
+      );
+    })();
+    return { claimed: claimed.length, done };
+  }
+
+  /** One round, start to end. Returns how many deliveries it claimed. */
+  async function runOnce(): Promise<number> {
+    const round = await claimRound();
+    await round.done;
+    return round.claimed;
   }
 
   let running: Promise<void> | undefined;
@@ -493,22 +528,39 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
       };
     });
 
+  /**
+   * Claims a new round whenever a lane is free and nothing claimed is waiting for one, while
+   * earlier rounds are still delivering: a slow receiver's requests occupy their lanes, not the
+   * worker.
+   */
   async function loop(): Promise<void> {
+    const rounds = new Set<Promise<void>>();
     let failures = 0;
     while (!stopped) {
       try {
+        await freeLane();
+        if (stopped) break;
         notified = false;
-        const claimed = await runOnce();
+        const round = await claimRound();
         failures = 0;
-        // a round may stop short of batchSize with more due (a tenant's share is capped): only an
-        // empty claim means there is nothing to do until the next notification or poll
-        if (claimed === 0 && !notified && !stopped) await sleep(options.pollMs);
+        if (round.claimed > 0) {
+          const settled: Promise<void> = round.done
+            .catch((error: unknown) =>
+              log.warn({ err: error }, 'webhook delivery round failed; its deliveries are retried after their lease'),
+            )
+            .finally(() => rounds.delete(settled));
+          rounds.add(settled);
+        } else if (!notified && !stopped) {
+          // nothing due: until a notification, the poll, or (harmlessly) a round finishing
+          await sleep(options.pollMs);
+        }
       } catch (error) {
         failures += 1;
         log.warn({ err: error }, 'webhook delivery round failed; retrying');
         if (!stopped) await sleep(Math.min(options.pollMs * 2 ** failures, 30_000));
       }
     }
+    await Promise.all(rounds);
   }
 
   return {
