@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdminCredentialsFile } from '../../src/admin/bootstrap.ts';
 import { createFreshDatabase, type FreshDatabase } from '../helpers/databases.ts';
+import { issuedAccessToken, requestClientCredentials } from '../helpers/admin.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { freePort, type ServerProcess, startServerProcess, stopServerProcess } from '../helpers/processes.ts';
 import { loopbackFetch } from '../helpers/server.ts';
@@ -26,17 +27,8 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('two server processes on one Pos
   const tokenUrl = (port: number) => `http://authentication.connect.localhost:${port}/tenants/twinco/connect/token`;
   const apiUrl = (port: number) => `http://twinco.connect.localhost:${port}/api/v1/employees?limit=1`;
 
-  async function token(port: number, clientId: string, secret: string) {
-    const response = await loopbackFetch(tokenUrl(port), {
-      method: 'POST',
-      headers: {
-        authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`,
-        'content-type': 'application/x-www-form-urlencoded',
-      },
-      body: 'grant_type=client_credentials',
-    });
-    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-  }
+  const token = (port: number, clientId: string, secret: string) => requestClientCredentials(tokenUrl(port), clientId, secret);
+
   const api = async (port: number, accessToken: string) =>
     (await loopbackFetch(apiUrl(port), { headers: { authorization: `Bearer ${accessToken}` } })).status;
   async function onA(method: string, pathname: string, body?: unknown) {
@@ -69,15 +61,11 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('two server processes on one Pos
     }
     const file = JSON.parse(fs.readFileSync(path.join(dataDir, 'admin-credentials.json'), 'utf8')) as AdminCredentialsFile;
     admin = file.environments.production as typeof admin;
-    const platformToken = await loopbackFetch(admin.token_endpoint.replace('.localhost/', `.localhost:${a()}/`), {
-      method: 'POST',
-      headers: {
-        authorization: `Basic ${Buffer.from(`${admin.client_id}:${admin.client_secret}`).toString('base64')}`,
-        'content-type': 'application/x-www-form-urlencoded',
-      },
-      body: 'grant_type=client_credentials',
-    });
-    adminToken = ((await platformToken.json()) as { access_token: string }).access_token;
+    adminToken = await issuedAccessToken(
+      admin.token_endpoint.replace('.localhost/', `.localhost:${a()}/`),
+      admin.client_id,
+      admin.client_secret,
+    );
   }, 60_000);
 
   afterAll(async () => {

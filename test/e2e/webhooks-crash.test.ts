@@ -11,22 +11,10 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { demoCredentials, platformAdminCredential, startChildServer, type ChildServer } from '../helpers/child-server.ts';
 import { createFreshDatabase, testDatabaseKinds } from '../helpers/databases.ts';
+import { issuedAccessToken } from '../helpers/admin.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { loopbackFetch } from '../helpers/server.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.ts';
-
-async function token(endpoint: string, clientId: string, secret: string, scope?: string): Promise<string> {
-  const response = await loopbackFetch(endpoint, {
-    method: 'POST',
-    headers: {
-      authorization: `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`,
-      'content-type': 'application/x-www-form-urlencoded',
-    },
-    body: new URLSearchParams({ grant_type: 'client_credentials', ...(scope ? { scope } : {}) }).toString(),
-  });
-  expect(response.status).toBe(200);
-  return ((await response.json()) as { access_token: string }).access_token;
-}
 
 async function call(
   url: string,
@@ -70,7 +58,7 @@ describe.each(testDatabaseKinds())('webhooks across a crash on %s', (kind) => {
     // the receiver holds the first process's requests: nothing is delivered before the kill
     receiver.reply = () => ({ status: 204, delayMs: 60_000 });
     const admin = platformAdminCredential(dataDir);
-    const adminToken = await token(admin.token_endpoint, admin.client_id, admin.client_secret);
+    const adminToken = await issuedAccessToken(admin.token_endpoint, admin.client_id, admin.client_secret);
     const subscription = await call(`${admin.admin_api}/tenants/acme/webhooks`, adminToken, 'POST', {
       url: receiver.url,
       event_types: ['*'],
@@ -79,7 +67,7 @@ describe.each(testDatabaseKinds())('webhooks across a crash on %s', (kind) => {
 
     const acme = demoCredentials(dataDir).find((c) => c.environment === 'production' && c.tenant === 'acme');
     if (!acme) throw new Error('no demo credential for acme');
-    const apiToken = await token(acme.token_endpoint, acme.client_id, acme.client_secret, acme.scope);
+    const apiToken = await issuedAccessToken(acme.token_endpoint, acme.client_id, acme.client_secret, acme.scope);
     const committed = new Set<string>();
     for (let i = 0; i < 20; i++) {
       const created = await call(`${acme.api_base}/employees`, apiToken, 'POST', {

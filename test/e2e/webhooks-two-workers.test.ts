@@ -11,6 +11,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { demoCredentials, platformAdminCredential, startChildServer } from '../helpers/child-server.ts';
 import { createFreshDatabase } from '../helpers/databases.ts';
+import { issuedAccessToken } from '../helpers/admin.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { loopbackFetch } from '../helpers/server.ts';
 import { startWebhookReceiver } from '../helpers/webhook-receiver.ts';
@@ -19,19 +20,6 @@ const EVENTS = 1000;
 const CONCURRENCY = 8;
 /** one subscription gets a quarter of a worker's lanes, hence at most this many connections */
 const LANES_PER_SUBSCRIPTION = CONCURRENCY / 4;
-
-async function token(endpoint: string, clientId: string, secret: string, scope?: string): Promise<string> {
-  const response = await loopbackFetch(endpoint, {
-    method: 'POST',
-    headers: {
-      authorization: `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`,
-      'content-type': 'application/x-www-form-urlencoded',
-    },
-    body: new URLSearchParams({ grant_type: 'client_credentials', ...(scope ? { scope } : {}) }).toString(),
-  });
-  expect(response.status).toBe(200);
-  return ((await response.json()) as { access_token: string }).access_token;
-}
 
 async function post(url: string, bearer: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
   const response = await loopbackFetch(url, {
@@ -69,13 +57,13 @@ describe.runIf(process.env.TEST_DATABASE_URL)('two delivery workers on one Postg
     const setup = await startChildServer({ ...env, WEBHOOK_WORKER: 'false' });
     cleanup.push(() => setup.kill());
     const admin = platformAdminCredential(dataDir);
-    const adminToken = await token(admin.token_endpoint, admin.client_id, admin.client_secret);
+    const adminToken = await issuedAccessToken(admin.token_endpoint, admin.client_id, admin.client_secret);
     expect(
       (await post(`${admin.admin_api}/tenants/acme/webhooks`, adminToken, { url: receiver.url, event_types: ['clocking.created'] })).status,
     ).toBe(201);
     const acme = demoCredentials(dataDir).find((c) => c.environment === 'production' && c.tenant === 'acme');
     if (!acme) throw new Error('no demo credential for acme');
-    const apiToken = await token(acme.token_endpoint, acme.client_id, acme.client_secret, acme.scope);
+    const apiToken = await issuedAccessToken(acme.token_endpoint, acme.client_id, acme.client_secret, acme.scope);
     const employee = await post(`${acme.api_base}/employees`, apiToken, {
       employee_number: 'TW-1',
       first_name: 'Two',

@@ -1,6 +1,6 @@
 /** Calls the admin API as a real client would: a client_credentials token, then JSON over HTTP. */
 import type { AdminCredential } from '../../src/admin/bootstrap.ts';
-import type { TestServer } from './server.ts';
+import { loopbackFetch, type TestServer } from './server.ts';
 
 export interface AdminResponse<T = Record<string, unknown>> {
   readonly status: number;
@@ -14,14 +14,14 @@ export function platformCredential(server: TestServer, environment = 'production
   return credential;
 }
 
-export async function clientCredentialsToken(
-  server: TestServer,
+/** client_credentials with client_secret_basic, as a standard client sends it, over loopback. */
+export async function requestClientCredentials(
   tokenEndpoint: string,
   clientId: string,
   clientSecret: string,
   scope?: string,
 ): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await server.fetch(tokenEndpoint, {
+  const response = await loopbackFetch(tokenEndpoint, {
     method: 'POST',
     headers: {
       authorization: `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`,
@@ -32,11 +32,16 @@ export async function clientCredentialsToken(
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
+/** An access token, or the test fails with what the token endpoint said. */
+export async function issuedAccessToken(tokenEndpoint: string, clientId: string, clientSecret: string, scope?: string): Promise<string> {
+  const { status, body } = await requestClientCredentials(tokenEndpoint, clientId, clientSecret, scope);
+  if (status !== 200) throw new Error(`token request failed: ${status} ${JSON.stringify(body)}`);
+  return body.access_token as string;
+}
+
 export async function platformToken(server: TestServer, environment = 'production'): Promise<string> {
   const credential = platformCredential(server, environment);
-  const { status, body } = await clientCredentialsToken(server, credential.token_endpoint, credential.client_id, credential.client_secret);
-  if (status !== 200) throw new Error(`platform token request failed: ${status} ${JSON.stringify(body)}`);
-  return body.access_token as string;
+  return issuedAccessToken(credential.token_endpoint, credential.client_id, credential.client_secret);
 }
 
 /** An admin API caller for one environment; `token` defaults to a fresh platform admin token. */

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminCredentialsPath } from '../../src/admin/bootstrap.ts';
-import { type AdminClient, adminClient, clientCredentialsToken, platformCredential } from '../helpers/admin.ts';
+import { type AdminClient, adminClient, requestClientCredentials, platformCredential } from '../helpers/admin.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -42,7 +42,7 @@ describe.each(testDatabaseKinds())('admin API on %s', (kind) => {
   }
 
   const tokenFor = (slug: string, client: { client_id: string; client_secret: string }, scope?: string, env = 'connect') =>
-    clientCredentialsToken(server, `${issuer(slug, env)}/connect/token`, client.client_id, client.client_secret, scope);
+    requestClientCredentials(`${issuer(slug, env)}/connect/token`, client.client_id, client.client_secret, scope);
 
   const callApi = (slug: string, token: string, path = '/employees?limit=1', env = 'connect') =>
     server.fetch(`${apiBase(slug, env)}${path}`, { headers: { authorization: `Bearer ${token}` } });
@@ -108,8 +108,7 @@ describe.each(testDatabaseKinds())('admin API on %s', (kind) => {
         scopes: ['platform:admin'],
       });
       expect(second.status).toBe(201);
-      const token = await clientCredentialsToken(
-        server,
+      const token = await requestClientCredentials(
         platformCredential(server).token_endpoint,
         second.body.client_id,
         second.body.client_secret,

@@ -10,7 +10,7 @@ import type { Database } from '../../src/db/database.ts';
 import { enqueueEvents } from '../../src/webhooks/outbox.ts';
 import { createDeliveryWorker, type DeliveryWorker, postWebhook, RETRY_DELAYS_MS } from '../../src/webhooks/delivery-worker.ts';
 import { createLogger } from '../../src/observability/logger.ts';
-import { type AdminClient, adminClient, clientCredentialsToken } from '../helpers/admin.ts';
+import { type AdminClient, adminClient, requestClientCredentials } from '../helpers/admin.ts';
 import { type ApiClient, apiClient } from '../helpers/api-client.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
 import { eventually } from '../helpers/eventually.ts';
@@ -187,8 +187,7 @@ describe.each(testDatabaseKinds())('webhooks on %s', (kind) => {
         scopes: ['tenant:admin'],
       });
       expect(client.status).toBe(201);
-      const token = await clientCredentialsToken(
-        server,
+      const token = await requestClientCredentials(
         server.credential('production', 'acme').token_endpoint,
         client.body.client_id,
         client.body.client_secret,
