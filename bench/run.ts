@@ -1,6 +1,7 @@
 /**
  * `npm run bench [-- <scenario>…] [--quick]`: runs the scenarios, each on a fresh database with its
- * own servers, writes bench/results/<date>-<scenario>.json and regenerates bench/RESULTS.md.
+ * own servers, writes bench/results/<date>-<scenario>.json and regenerates bench/RESULTS.md. A
+ * quick run writes both under bench/results/quick/ instead (ignored by git): see reportPaths.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -10,7 +11,7 @@ import { describeMachine } from './machine.ts';
 import type { ScenarioResult } from './measurements.ts';
 import { watchPostgresDatabase } from './proc.ts';
 import { type ServerProcess, startServerProcess } from './processes.ts';
-import { RESULTS_DIR, RESULTS_FILE, resultFile, writeReport } from './report.ts';
+import { reportPaths, resultFile, writeReport } from './report.ts';
 import type { Scenario } from './scenario.ts';
 import { SCENARIOS } from './scenarios/index.ts';
 import { benchSettings } from './settings.ts';
@@ -80,14 +81,15 @@ async function main(): Promise<void> {
   const { quick, scenarios } = parseArguments(process.argv.slice(2));
   const kind = (await postgresAvailable()) ? 'postgres' : 'pglite';
   if (kind === 'pglite') log('No Postgres at BENCH_DATABASE_URL or 127.0.0.1:5432: falling back to PGlite; the API baselines are skipped.');
-  fs.mkdirSync(RESULTS_DIR, { recursive: true });
+  const paths = reportPaths(quick);
+  fs.mkdirSync(paths.resultsDir, { recursive: true });
   let failed = false;
   const started = performance.now();
   for (const scenario of scenarios) {
     log(`\n== ${scenario.name}${quick ? ' (quick)' : ''}`);
     try {
       const result = await runScenario(scenario, quick, kind);
-      const file = resultFile(result.date, result.scenario);
+      const file = resultFile(paths, result.date, result.scenario);
       fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
       for (const c of result.comparisons) {
         const verdict =
@@ -103,8 +105,12 @@ async function main(): Promise<void> {
       log(`  !!! ${scenario.name} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     }
   }
-  await writeReport(SCENARIOS.map((s) => s.name));
-  log(`\nwrote ${RESULTS_FILE.pathname} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+  await writeReport(
+    paths,
+    SCENARIOS.map((s) => s.name),
+    quick,
+  );
+  log(`\nwrote ${paths.reportFile.pathname} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
   if (failed) process.exitCode = 1;
 }
 

@@ -63,6 +63,14 @@ export function formatAtOffset(instant: string, offsetMinutes: number): string {
   return `${shifted.slice(0, -1)}${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
 }
 
+/** The column a list sorted by `field` is ordered by, before id. */
+export function sortColumnOf(def: CollectionDefinition, field: string): string {
+  if (field === 'id' || field === 'created_at' || field === 'updated_at') return field;
+  const definition = def.fields[field];
+  if (!definition) throw new TypeError(`${def.name} cannot be sorted by ${field}`);
+  return definition.column;
+}
+
 export function createCollectionQueries(def: CollectionDefinition) {
   const table = quote(def.table);
   const fields = Object.entries(def.fields);
@@ -98,12 +106,14 @@ export function createCollectionQueries(def: CollectionDefinition) {
     return 'smallint'; // an offset column
   };
 
-  const sortColumn = (field: string): { sql: string; cast: string } => {
-    if (field === 'id') return { sql: 'id', cast: 'uuid' };
-    if (field === 'created_at' || field === 'updated_at') return { sql: field, cast: 'timestamptz' };
-    const definition = def.fields[field];
-    if (!definition) throw new TypeError(`${def.name} cannot be sorted by ${field}`);
-    return { sql: quote(definition.column), cast: CAST[definition.type] };
+  const sortColumn = (field: string): { column: string; sql: string; cast: string } => {
+    const column = sortColumnOf(def, field);
+    // Qualified: in ORDER BY a bare name means the output column of that name first, and for a
+    // date or timestamp that is its formatted text, which no index serves.
+    const sql = `${table}.${quote(column)}`;
+    if (column === 'id') return { column, sql, cast: 'uuid' };
+    if (column === 'created_at' || column === 'updated_at') return { column, sql, cast: 'timestamptz' };
+    return { column, sql, cast: castFor(column) };
   };
 
   const tenantOf = (tx: ScopedTransaction): string => {
@@ -131,18 +141,18 @@ export function createCollectionQueries(def: CollectionDefinition) {
         params.push(value);
         return `$${params.length}`;
       };
-      const conditions = ['tenant_id = $1', ...request.filters.map((f) => f.condition.replace('$?', param(f.value)))];
+      const conditions = ['tenant_id = $1', ...request.filters.map((f) => f.condition.replaceAll('$?', param(f.value)))];
       const sort = sortColumn(request.sort.field);
       const direction = request.sort.descending ? 'DESC' : 'ASC';
       if (request.after) {
         const comparison = request.sort.descending ? '<' : '>';
         conditions.push(
-          sort.sql === 'id'
+          sort.column === 'id'
             ? `id ${comparison} ${param(request.after.id)}::uuid`
             : `(${sort.sql}, id) ${comparison} (${param(request.after.key)}::${sort.cast}, ${param(request.after.id)}::uuid)`,
         );
       }
-      const orderBy = sort.sql === 'id' ? `id ${direction}` : `${sort.sql} ${direction}, id ${direction}`;
+      const orderBy = sort.column === 'id' ? `${sort.sql} ${direction}` : `${sort.sql} ${direction}, ${table}.id ${direction}`;
       const rows = await tx.query(
         `SELECT ${selectList}, ${sort.cast === 'timestamptz' ? isoUtc(sort.sql) : `${sort.sql}::text`} AS sort_key FROM ${table} WHERE ${conditions.join(' AND ')} ORDER BY ${orderBy} LIMIT ${param(request.limit)}`,
         params,

@@ -29,8 +29,15 @@ export interface FilterDefinition {
   readonly name: string;
   readonly schema: JsonSchema;
   readonly description: string;
-  /** SQL condition; `$?` is replaced by the filter's parameter */
+  /** SQL condition; every `$?` is replaced by the filter's (one) parameter */
   readonly condition: string;
+  /**
+   * The column the condition narrows, and how. `equal` fixes it to one value, so an index
+   * (tenant_id, column, sort key, id) serves the filter under every sort; `range` can be read in
+   * index order only when the list is sorted by that column. test/integration/list-indexes.test.ts
+   * derives the indexes every list needs from this.
+   */
+  readonly key: { readonly column: string; readonly match: 'equal' | 'range' };
 }
 
 export interface CrossFieldRule {
@@ -68,24 +75,28 @@ const updatedSince: FilterDefinition = {
   schema: instant,
   description: 'only rows changed at or after this instant (RFC 3339): incremental sync',
   condition: 'updated_at >= $?::timestamptz',
+  key: { column: 'updated_at', match: 'range' },
 };
 const byEmployee: FilterDefinition = {
   name: 'employee_id',
   schema: uuid,
   description: 'only rows of this employee',
   condition: 'employee_id = $?::uuid',
+  key: { column: 'employee_id', match: 'equal' },
 };
 const overlapFrom: FilterDefinition = {
   name: 'from',
   schema: date,
   description: 'only periods ending on or after this date',
   condition: '(end_date IS NULL OR end_date >= $?::date)',
+  key: { column: 'end_date', match: 'range' },
 };
 const overlapTo: FilterDefinition = {
   name: 'to',
   schema: date,
   description: 'only periods starting on or before this date',
   condition: 'start_date <= $?::date',
+  key: { column: 'start_date', match: 'range' },
 };
 
 const notBefore = (later: string, earlier: string): CrossFieldRule => ({
@@ -124,7 +135,10 @@ export const COLLECTIONS: readonly CollectionDefinition[] = [
         name: 'parent_id',
         schema: { anyOf: [uuid, { const: 'null' }] },
         description: 'children of this unit, or `null` for the roots',
-        condition: "parent_id IS NOT DISTINCT FROM nullif($?, 'null')::uuid",
+        // not `IS NOT DISTINCT FROM`, which no index serves: the parameter is a constant when the
+        // statement is planned, so the CASE folds to `parent_id IS NULL` or `parent_id = '…'`
+        condition: "CASE WHEN $?::text = 'null' THEN parent_id IS NULL ELSE parent_id = nullif($?::text, 'null')::uuid END",
+        key: { column: 'parent_id', match: 'equal' },
       },
     ],
     sortable: ['code', 'name', 'created_at', 'updated_at'],
@@ -166,7 +180,13 @@ export const COLLECTIONS: readonly CollectionDefinition[] = [
     },
     filters: [
       updatedSince,
-      { name: 'org_unit_id', schema: uuid, description: 'only employees of this unit', condition: 'org_unit_id = $?::uuid' },
+      {
+        name: 'org_unit_id',
+        schema: uuid,
+        description: 'only employees of this unit',
+        condition: 'org_unit_id = $?::uuid',
+        key: { column: 'org_unit_id', match: 'equal' },
+      },
     ],
     sortable: ['employee_number', 'last_name', 'created_at', 'updated_at'],
     rules: [notBefore('termination_date', 'hire_date')],
@@ -232,6 +252,7 @@ export const COLLECTIONS: readonly CollectionDefinition[] = [
         schema: { enum: ['work', 'absence', 'break', 'other'] },
         description: 'only activities of this kind',
         condition: 'kind = $?',
+        key: { column: 'kind', match: 'equal' },
       },
     ],
     sortable: ['code', 'name', 'created_at', 'updated_at'],
@@ -285,12 +306,14 @@ export const COLLECTIONS: readonly CollectionDefinition[] = [
         schema: instant,
         description: 'only clockings at or after this instant',
         condition: 'occurred_at >= $?::timestamptz',
+        key: { column: 'occurred_at', match: 'range' },
       },
       {
         name: 'to',
         schema: instant,
         description: 'only clockings before this instant',
         condition: 'occurred_at < $?::timestamptz',
+        key: { column: 'occurred_at', match: 'range' },
       },
     ],
     sortable: ['timestamp', 'created_at', 'updated_at'],
@@ -353,6 +376,7 @@ export const COLLECTIONS: readonly CollectionDefinition[] = [
         schema: { enum: ['requested', 'approved', 'rejected', 'cancelled'] },
         description: 'only absences in this status',
         condition: 'status = $?',
+        key: { column: 'status', match: 'equal' },
       },
     ],
     sortable: ['start_date', 'created_at', 'updated_at'],
