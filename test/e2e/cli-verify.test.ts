@@ -84,7 +84,8 @@ function report(result: CliResult): VerifyReport {
 
 const COLLECTION_TABLES = ['employees', 'org_units', 'contracts', 'activity_definitions', 'clockings', 'absences'];
 
-/** Per tenant and table: row count and last update, plus outbox events and idempotency keys (every API write leaves one). */
+/** Per tenant and table: row count and last update, plus outbox events and idempotency keys (every API write leaves
+ * one). Read as the runtime role, under row level security: the owner may be a superuser, which bypasses it. */
 async function dataFingerprint(server: TestServer): Promise<Record<string, string>> {
   const { db } = server.booted;
   const tenants = await db.owner.query<{ id: string; environment: string; slug: string }>(
@@ -92,18 +93,17 @@ async function dataFingerprint(server: TestServer): Promise<Record<string, strin
   );
   const fingerprint: Record<string, string> = {};
   for (const tenant of tenants) {
-    await db.owner.scoped(tenant.id, async (tx) => {
-      for (const table of COLLECTION_TABLES) {
-        const [row] = await tx.query<{ n: string; last: string | null }>(
-          `SELECT count(*)::text AS n, max(updated_at)::text AS last FROM ${table}`,
-        );
-        fingerprint[`${tenant.environment}/${tenant.slug}/${table}`] = `${row?.n} ${row?.last}`;
-      }
-      for (const table of ['outbox_events', 'idempotency_keys']) {
-        const [row] = await tx.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${table}`);
-        fingerprint[`${tenant.environment}/${tenant.slug}/${table}`] = String(row?.n);
-      }
-    });
+    for (const table of COLLECTION_TABLES) {
+      const [row] = await db.scopedRead<{ n: string; last: string | null }>(
+        tenant.id,
+        `SELECT count(*)::text AS n, max(updated_at)::text AS last FROM ${table}`,
+      );
+      fingerprint[`${tenant.environment}/${tenant.slug}/${table}`] = `${row?.n} ${row?.last}`;
+    }
+    for (const table of ['outbox_events', 'idempotency_keys']) {
+      const [row] = await db.scopedRead<{ n: string }>(tenant.id, `SELECT count(*)::text AS n FROM ${table}`);
+      fingerprint[`${tenant.environment}/${tenant.slug}/${table}`] = String(row?.n);
+    }
   }
   return fingerprint;
 }
@@ -117,7 +117,7 @@ describe.each(testDatabaseKinds())('tenant-connect verify against the server on 
     server = await startTestServer(kind);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenant-connect-verify-'));
     credentialsFile = writeCredentials(dir, server.credentials);
-  });
+  }, 120_000); // a boot with demo data on a shared, busy machine
   afterAll(async () => {
     await server?.close();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
