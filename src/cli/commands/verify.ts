@@ -56,8 +56,8 @@ export const verifyCommands: Command[] = [
       json: { type: 'boolean', description: 'one JSON document on stdout (progress stays on stderr)' },
     },
     notes: [
-      'Talks only to the URLs in the file (token endpoints, discovery, the resource API) and sends only reads',
-      'unless --allow-writes: tokens across tenants and environments, foreign resource ids, tenant_id in the',
+      'Talks only to the URLs in the file (token endpoints, discovery, the resource API); besides token requests',
+      'it only reads unless --allow-writes. Probes: tokens across tenants and environments, foreign resource ids, tenant_id in the',
       'query, forged tokens (alg none, HS256 keyed with the public key, a relabelled header), Host and',
       'X-Forwarded-Host reflection into discovery, an unknown tenant, access_token in the query.',
       'Exit status: 0 every check held (skipped ones say why), 1 a check failed or no token was issued, 2 usage error.',

@@ -151,6 +151,8 @@ const foreignIds: ProbeGroup = {
   async run(ctx) {
     const checks: Check[] = [];
     for (const owner of ctx.subjects) {
+      // one list request per owner and collection, however many tenants probe with its id
+      const ids = new Map<string, Promise<string | undefined>>();
       for (const prober of others(ctx, owner)) {
         const collection = owner.readable.find((c) => prober.readable.includes(c));
         const name = `${prober.label} asks for a ${owner.label} id`;
@@ -158,7 +160,8 @@ const foreignIds: ProbeGroup = {
           checks.push(check(this.name, name, '404, as a missing id', 'not run: no collection both tokens may read', 'skip'));
           continue;
         }
-        const id = await firstId(ctx, owner, collection);
+        if (!ids.has(collection)) ids.set(collection, firstId(ctx, owner, collection));
+        const id = await ids.get(collection);
         if (!id) {
           const observed = `not run: ${owner.label} lists no ${collection} (--allow-writes creates a record to probe with)`;
           checks.push(check(this.name, name, '404, as a missing id', observed, 'skip'));
