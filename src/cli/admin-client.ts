@@ -74,12 +74,9 @@ export interface AdminClientOptions {
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-export function createAdminClient(target: AdminTarget, rawHttp: HttpClient, options: AdminClientOptions = {}): AdminClient {
-  let token: Promise<string> | undefined;
-  const sleep = options.sleep ?? realSleep;
-
-  /** the request again after the server's Retry-After, when it asks to slow down (or is briefly down, for reads) */
-  const http: HttpClient = async (request) => {
+/** The request again after the server's Retry-After, when it asks to slow down (or is briefly down, for reads). */
+export function retryingAfter(rawHttp: HttpClient, sleep: (ms: number) => Promise<void> = realSleep): HttpClient {
+  return async (request) => {
     for (let attempt = 0; ; attempt++) {
       const response = await rawHttp(request);
       const retryable = response.status === 429 || (response.status === 503 && request.method === 'GET');
@@ -88,6 +85,11 @@ export function createAdminClient(target: AdminTarget, rawHttp: HttpClient, opti
       await sleep(wait * 1000);
     }
   };
+}
+
+export function createAdminClient(target: AdminTarget, rawHttp: HttpClient, options: AdminClientOptions = {}): AdminClient {
+  let token: Promise<string> | undefined;
+  const http = retryingAfter(rawHttp, options.sleep);
 
   async function fetchToken(): Promise<string> {
     const basic = Buffer.from(`${encodeURIComponent(target.clientId)}:${encodeURIComponent(target.clientSecret)}`).toString('base64');

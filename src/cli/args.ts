@@ -114,7 +114,7 @@ export function topHelp(commands: readonly Command[]): string {
   return [
     `Usage: ${PROGRAM} <command> [options]`,
     '',
-    'Operate tenant-connect through its admin API: tenants, their clients, signing keys and webhooks, the key-encryption key, the audit log; run a webhook delivery worker.',
+    "Operate tenant-connect through its admin API: tenants, their clients, signing keys and webhooks, the key-encryption key, the audit log; run a webhook delivery worker; verify a deployment's tenant isolation from outside.",
     '',
     'Commands:',
     ...summaryLines(commands),

@@ -1,5 +1,6 @@
 /** What a command is, and what it gets when it runs. */
 import type { AdminClient } from './admin-client.ts';
+import type { HttpClient } from './http.ts';
 import type { Column, Progress } from './output.ts';
 
 export interface OptionSpec {
@@ -42,6 +43,8 @@ export interface CommandContext {
   readonly out: Output;
   /** the admin API client, built (credentials read) on first use */
   api(): AdminClient;
+  /** plain HTTP, for a command that is no admin API client (verify) */
+  readonly http: HttpClient;
   readonly now: () => Date;
   /** the environment, DATA_DIR being --data-dir when given: for `worker`, which reads the server's configuration */
   readonly env: Readonly<Record<string, string | undefined>>;

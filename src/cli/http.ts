@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { LookupFunction } from 'node:net';
+import net, { type LookupFunction } from 'node:net';
 import { CliError } from './errors.ts';
 
 export interface HttpRequest {
@@ -88,6 +88,8 @@ export const nodeHttpClient: HttpClient = (request) =>
         headers,
         agent: false,
         ...(isLoopbackName(url.hostname) ? { lookup: loopbackLookup } : {}),
+        // TLS names the URL's host even when a caller sends another Host header (Node would take that one)
+        ...(url.protocol === 'https:' && !url.hostname.startsWith('[') && !net.isIP(url.hostname) ? { servername: url.hostname } : {}),
       },
       (res) => {
         const chunks: Buffer[] = [];

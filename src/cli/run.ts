@@ -56,6 +56,7 @@ export async function runCli(argv: readonly string[], io: CliIo, commands: reado
       options,
       out: createOutput(io, global.json),
       now: io.now ?? (() => new Date()),
+      http: io.http ?? nodeHttpClient,
       env: { ...io.env, DATA_DIR: path.resolve(io.cwd, global.dataDir) },
       api() {
         client ??= createAdminClient(

@@ -4,6 +4,7 @@ import { auditCommands } from './audit.ts';
 import { clientCommands } from './clients.ts';
 import { keyCommands } from './keys.ts';
 import { tenantCommands } from './tenants.ts';
+import { verifyCommands } from './verify.ts';
 import { webhookCommands } from './webhooks.ts';
 import { workerCommands } from './worker.ts';
 
@@ -14,4 +15,5 @@ export const COMMANDS: readonly Command[] = [
   ...webhookCommands,
   ...auditCommands,
   ...workerCommands,
+  ...verifyCommands,
 ];
