@@ -1,8 +1,9 @@
 /** Process entry point: configuration, boot, listen, and tell the user what is where. */
-import http from 'node:http';
+import type http from 'node:http';
 import { demoCredentialsPath } from '../seeds/demo.ts';
 import { boot, type Booted } from './boot.ts';
 import { ConfigError, loadConfig, type Config } from './config/config.ts';
+import { createHttpServer } from './http/http-server.ts';
 import { createLogger } from './observability/logger.ts';
 import { createMetricsServer } from './observability/metrics.ts';
 
@@ -86,8 +87,8 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const server = http.createServer(booted.app.app.callback());
-  server.keepAliveTimeout = 65_000; // longer than common load balancers' idle timeout
+  const server = createHttpServer(config.http);
+  server.on('request', booted.app.app.callback());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.bindAddress, resolve);
