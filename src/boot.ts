@@ -16,6 +16,7 @@ import {
 } from './auth/key-encryption.ts';
 import { startKeyRotationWorker } from './auth/key-rotation.ts';
 import { ConfigError, type Config } from './config/config.ts';
+import { lockDataDir } from './db/data-dir-lock.ts';
 import { createDatabase, type Database } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
 import { createApp, type App } from './server.ts';
@@ -36,13 +37,35 @@ export interface Booted {
   close(): Promise<void>;
 }
 
-export async function boot(config: Config, log: Logger, options: { inMemory?: boolean; now?: () => number } = {}): Promise<Booted> {
-  const db = await createDatabase({
-    databaseUrl: config.databaseUrl,
-    databaseAppUrl: config.databaseAppUrl,
-    dataDir: options.inMemory ? undefined : config.dataDir,
-  });
+/** The steps of a start, in order, for progress lines (the first start takes seconds). */
+export type BootStep = 'opening the database' | 'migrating' | 'seeding the demo tenants';
+
+export interface BootOptions {
+  /** the embedded database in memory instead of DATA_DIR (tests) */
+  readonly inMemory?: boolean;
+  readonly now?: () => number;
+  /** told before each step; tests pass nothing and boot silently */
+  readonly onProgress?: (step: BootStep) => void;
+}
+
+export async function boot(config: Config, log: Logger, options: BootOptions = {}): Promise<Booted> {
+  const embeddedOnDisk = !config.databaseUrl && !options.inMemory;
+  // before the database is opened: a second process on the same directory stops here
+  const lock = embeddedOnDisk ? lockDataDir(config.dataDir) : undefined;
+  let db: Database;
   try {
+    options.onProgress?.('opening the database');
+    db = await createDatabase({
+      databaseUrl: config.databaseUrl,
+      databaseAppUrl: config.databaseAppUrl,
+      dataDir: embeddedOnDisk ? config.dataDir : undefined,
+    });
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
+  try {
+    options.onProgress?.('migrating');
     const appliedMigrations = await migrate(db);
     const kek = loadKeyEncryptionKey(config.keyEncryptionKey, config.dataDir);
     const keyEncryption = createKeyEncryption(kek.key, parsePreviousKeyEncryptionKeys(config.keyEncryptionKeyPrevious));
@@ -50,6 +73,7 @@ export async function boot(config: Config, log: Logger, options: { inMemory?: bo
     const undecryptable = await checkKeyEncryptionKeys(db, keyEncryption);
     if (undecryptable) throw new ConfigError('KEY_ENCRYPTION_KEY', undecryptable);
     const admin = await bootstrapPlatform(db, keyEncryption, config);
+    if (config.seedDemo) options.onProgress?.('seeding the demo tenants');
     const demoCredentials = config.seedDemo ? await seedDemo(db, keyEncryption, config) : [];
     const app = createApp({ config, db, log, keyEncryption, ...(options.now ? { now: options.now } : {}) });
     const stopInvalidation = await app.startInvalidation();
@@ -63,10 +87,12 @@ export async function boot(config: Config, log: Logger, options: { inMemory?: bo
       await stopKeyRotation();
       await stopInvalidation();
       await db.close();
+      lock?.release();
     };
     return { db, app, demoCredentials, admin, generatedKeyFile: kek.generatedAt, keyEncryption, appliedMigrations, webhooks, close };
   } catch (error) {
     await db.close().catch(() => {});
+    lock?.release();
     throw error;
   }
 }

@@ -1,11 +1,13 @@
 /** Process entry point: configuration, boot, listen, and tell the user what is where. */
 import type http from 'node:http';
 import { demoCredentialsPath } from '../seeds/demo.ts';
-import { boot, type Booted } from './boot.ts';
+import { boot, type Booted, type BootStep } from './boot.ts';
 import { ConfigError, loadConfig, type Config } from './config/config.ts';
 import { createHttpServer } from './http/http-server.ts';
+import { PROBLEM_TYPE_BASE } from './http/problem.ts';
 import { createLogger } from './observability/logger.ts';
 import { createMetricsServer } from './observability/metrics.ts';
+import { describeListenError, describeStartupError } from './startup-errors.ts';
 
 function banner(config: Config, booted: Awaited<ReturnType<typeof boot>>): string {
   const { urls } = booted.app;
@@ -63,6 +65,57 @@ function banner(config: Config, booted: Awaited<ReturnType<typeof boot>>): strin
   return `${lines.join('\n')}\n`;
 }
 
+/** Fails with one line naming the variable and the fix, after any progress lines; exit 2 like a
+ * bad setting, never a stack trace. */
+function stop(line: string): never {
+  process.stderr.write(`${line}\n`);
+  process.exit(2);
+}
+
+/** Listens on the port before anything is created, so a port in use stops the start at once.
+ * Until the app is ready, requests get a 503 that says so. */
+async function listenFirst(config: Config): Promise<{ server: http.Server; serve(app: http.RequestListener): void }> {
+  const server = createHttpServer(config.http);
+  let handler: http.RequestListener = answerStarting;
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => handler(req, res));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.bindAddress, resolve);
+    });
+  } catch (error) {
+    const line = describeListenError(error, 'PORT', config.bindAddress, config.port);
+    if (line) stop(`error: ${line}`);
+    throw error;
+  }
+  return {
+    server,
+    serve(app) {
+      handler = app;
+    },
+  };
+}
+
+function answerStarting(_req: http.IncomingMessage, res: http.ServerResponse): void {
+  res.writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '1', 'cache-control': 'no-store' }).end(
+    JSON.stringify({
+      type: `${PROBLEM_TYPE_BASE}service-unavailable`,
+      title: 'Service Unavailable',
+      status: 503,
+      detail: 'The service is starting; retry shortly.',
+    }),
+  );
+}
+
+const PROGRESS: Record<BootStep, (config: Config) => string> = {
+  'opening the database': (config) =>
+    config.databaseUrl
+      ? `connecting to Postgres at ${new URL(config.databaseUrl).host}`
+      : `opening the embedded database in ${config.dataDir}`,
+  migrating: () => 'migrating the schema',
+  'seeding the demo tenants': () => 'seeding the demo tenants (first start only)',
+};
+
 async function main(): Promise<void> {
   let config: Config;
   try {
@@ -76,29 +129,40 @@ async function main(): Promise<void> {
     throw error;
   }
   const log = createLogger(config.logLevel);
+  const { server, serve } = await listenFirst(config);
+  let step: BootStep | undefined;
   let booted: Booted;
   try {
-    booted = await boot(config, log);
+    booted = await boot(config, log, {
+      onProgress(next) {
+        step = next;
+        process.stdout.write(`${PROGRESS[next](config)}…\n`);
+      },
+    });
   } catch (error) {
     // e.g. a key-encryption key that cannot decrypt what is stored: one line, not a stack trace
-    if (error instanceof ConfigError) {
-      process.stderr.write(`configuration error: ${error.message}\n`);
-      process.exit(2);
+    if (error instanceof ConfigError) stop(`configuration error: ${error.message}`);
+    const line = describeStartupError(error, config);
+    if (line) stop(`error: ${line}`);
+    if (step === 'opening the database' && !config.databaseUrl) {
+      stop(
+        `error: DATA_DIR: the embedded database cannot be opened in ${config.dataDir} (${String((error as Error).message ?? error).split('\n')[0]}); ` +
+          'set DATA_DIR to a writable directory on a local file system',
+      );
     }
     throw error;
   }
-  const server = createHttpServer(config.http);
-  server.on('request', booted.app.app.callback());
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.bindAddress, resolve);
-  });
+  serve(booted.app.app.callback());
   let metricsServer: http.Server | undefined;
   if (config.metricsPort !== undefined) {
     const listening = createMetricsServer(booted.app.metrics);
     await new Promise<void>((resolve, reject) => {
       listening.once('error', reject);
       listening.listen(config.metricsPort, config.bindAddress, resolve);
+    }).catch((error: unknown) => {
+      const line = describeListenError(error, 'METRICS_PORT', config.bindAddress, config.metricsPort as number);
+      if (line) stop(`error: ${line}`);
+      throw error;
     });
     metricsServer = listening;
   }
@@ -118,10 +182,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  const code = (error as { code?: string }).code;
-  if (code === 'EADDRINUSE') process.stderr.write(`error: port already in use; set PORT to a free port\n`);
-  else if (code === 'ECONNREFUSED')
-    process.stderr.write(`error: cannot reach the database at DATABASE_URL (${(error as Error).message}); is Postgres running?\n`);
-  else process.stderr.write(`error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  // not the operator's to fix (describeStartupError knows those): a bug, with its stack
+  process.stderr.write(`error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);
 });
