@@ -16,7 +16,6 @@ import {
 } from './auth/key-encryption.ts';
 import { startKeyRotationWorker } from './auth/key-rotation.ts';
 import { ConfigError, type Config } from './config/config.ts';
-import { lockDataDir } from './db/data-dir-lock.ts';
 import { createDatabase, type Database } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
 import { createApp, type App } from './server.ts';
@@ -49,21 +48,12 @@ export interface BootOptions {
 }
 
 export async function boot(config: Config, log: Logger, options: BootOptions = {}): Promise<Booted> {
-  const embeddedOnDisk = !config.databaseUrl && !options.inMemory;
-  // before the database is opened: a second process on the same directory stops here
-  const lock = embeddedOnDisk ? lockDataDir(config.dataDir) : undefined;
-  let db: Database;
-  try {
-    options.onProgress?.('opening the database');
-    db = await createDatabase({
-      databaseUrl: config.databaseUrl,
-      databaseAppUrl: config.databaseAppUrl,
-      dataDir: embeddedOnDisk ? config.dataDir : undefined,
-    });
-  } catch (error) {
-    lock?.release();
-    throw error;
-  }
+  options.onProgress?.('opening the database');
+  const db = await createDatabase({
+    databaseUrl: config.databaseUrl,
+    databaseAppUrl: config.databaseAppUrl,
+    dataDir: options.inMemory ? undefined : config.dataDir,
+  });
   try {
     options.onProgress?.('migrating');
     const appliedMigrations = await migrate(db);
@@ -87,12 +77,10 @@ export async function boot(config: Config, log: Logger, options: BootOptions = {
       await stopKeyRotation();
       await stopInvalidation();
       await db.close();
-      lock?.release();
     };
     return { db, app, demoCredentials, admin, generatedKeyFile: kek.generatedAt, keyEncryption, appliedMigrations, webhooks, close };
   } catch (error) {
     await db.close().catch(() => {});
-    lock?.release();
     throw error;
   }
 }

@@ -1,15 +1,17 @@
-/** Process entry point: configuration, boot, listen, and tell the user what is where. */
+/**
+ * Process entry point: configuration, the port, the data directory's lock, boot, and tell the
+ * user what is where. What can refuse a start is checked before the rest of the code is even
+ * loaded (boot and what it imports come in by dynamic import), so a refusal takes a moment.
+ */
 import type http from 'node:http';
-import { demoCredentialsPath } from '../seeds/demo.ts';
-import { boot, type Booted, type BootStep } from './boot.ts';
+import type { Booted, BootStep } from './boot.ts';
 import { ConfigError, loadConfig, type Config } from './config/config.ts';
+import { lockDataDir } from './db/data-dir-lock.ts';
 import { createHttpServer } from './http/http-server.ts';
 import { PROBLEM_TYPE_BASE } from './http/problem.ts';
-import { createLogger } from './observability/logger.ts';
-import { createMetricsServer } from './observability/metrics.ts';
 import { describeListenError, describeStartupError } from './startup-errors.ts';
 
-function banner(config: Config, booted: Awaited<ReturnType<typeof boot>>): string {
+function banner(config: Config, booted: Booted, demoCredentialsPath: (dataDir: string) => string): string {
   const { urls } = booted.app;
   const lines = [
     '',
@@ -128,8 +130,25 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const log = createLogger(config.logLevel);
   const { server, serve } = await listenFirst(config);
+  if (!config.databaseUrl) {
+    // the embedded database serves one process: a second one on this directory stops here
+    try {
+      const lock = lockDataDir(config.dataDir);
+      process.once('exit', () => lock.release()); // every exit but SIGKILL; a stale lock is ignored anyway
+    } catch (error) {
+      const line = describeStartupError(error, config);
+      if (line) stop(`error: ${line}`);
+      throw error;
+    }
+  }
+  const [{ boot }, { createLogger }, { createMetricsServer }, { demoCredentialsPath }] = await Promise.all([
+    import('./boot.ts'),
+    import('./observability/logger.ts'),
+    import('./observability/metrics.ts'),
+    import('../seeds/demo.ts'),
+  ]);
+  const log = createLogger(config.logLevel);
   let step: BootStep | undefined;
   let booted: Booted;
   try {
@@ -166,7 +185,7 @@ async function main(): Promise<void> {
     });
     metricsServer = listening;
   }
-  process.stdout.write(banner(config, booted));
+  process.stdout.write(banner(config, booted, demoCredentialsPath));
 
   const shutdown = (signal: string) => {
     log.info({ signal }, 'shutting down');

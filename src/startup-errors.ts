@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import type { Config } from './config/config.ts';
-import { DataDirInUseError, LOCK_FILE } from './db/data-dir-lock.ts';
+import { DataDirInUseError } from './db/data-dir-lock.ts';
 
 interface ErrorLike {
   readonly code?: unknown;
@@ -95,7 +95,7 @@ function describeDataDirError(config: Config, code: string, errorPath: unknown):
 export function describeStartupError(error: unknown, config: Config): string | undefined {
   if (error instanceof DataDirInUseError) {
     const holder = error.pid === undefined ? 'another process' : `process ${error.pid}`;
-    return `DATA_DIR: ${error.dataDir} is in use by ${holder} (the embedded database serves one process); stop it, or set DATA_DIR to another directory (a crashed holder's ${LOCK_FILE} is ignored)`;
+    return `DATA_DIR: ${error.dataDir} is in use by ${holder} (the embedded database serves one process); stop it, or set DATA_DIR to another directory`;
   }
   for (const link of chain(error)) {
     const code = typeof link.code === 'string' ? link.code : undefined;
