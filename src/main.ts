@@ -115,7 +115,7 @@ const PROGRESS: Record<BootStep, (config: Config) => string> = {
       ? `connecting to Postgres at ${new URL(config.databaseUrl).host}`
       : `opening the embedded database in ${config.dataDir}`,
   migrating: () => 'migrating the schema',
-  'seeding the demo tenants': () => 'seeding the demo tenants (first start only)',
+  'seeding the demo tenants': () => 'seeding the demo tenants',
 };
 
 async function main(): Promise<void> {

@@ -85,10 +85,13 @@ describe('npm start on a data directory another process holds', { timeout: 400_0
     const first = await startUntilBanner({ DATA_DIR: dataDir });
     try {
       // the first start says what it does while it creates the database
-      expect(first.output()).toContain(
-        `opening the embedded database in ${dataDir}…\nmigrating the schema…\nseeding the demo tenants (first start only)…\n`,
-      );
+      expect(first.output()).toContain(`opening the embedded database in ${dataDir}…\nmigrating the schema…\nseeding the demo tenants…\n`);
       expect(fs.readFileSync(path.join(dataDir, LOCK_FILE), 'utf8')).toBe(`${first.child.pid}\n`);
+      const clientIds = () =>
+        (JSON.parse(fs.readFileSync(path.join(dataDir, 'demo-credentials.json'), 'utf8')) as { client_id: string }[]).map(
+          (c) => c.client_id,
+        );
+      const seeded = clientIds();
 
       const second = await runToExit({ DATA_DIR: dataDir, PORT: String(await freePort()) });
       expectOneLine(
@@ -105,7 +108,7 @@ describe('npm start on a data directory another process holds', { timeout: 400_0
       const third = await startUntilBanner({ DATA_DIR: dataDir });
       try {
         expect(fs.readFileSync(path.join(dataDir, LOCK_FILE), 'utf8')).toBe(`${third.child.pid}\n`);
-        expect(third.output()).not.toContain('seeding'); // the same database, not a new one
+        expect(clientIds()).toEqual(seeded); // the same database, not a new one
       } finally {
         await third.stop();
       }
