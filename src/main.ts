@@ -74,39 +74,43 @@ function stop(line: string): never {
   process.exit(2);
 }
 
-/** Listens on the port before anything is created, so a port in use stops the start at once.
- * Until the app is ready, requests get a 503 that says so. */
-async function listenFirst(config: Config): Promise<{ server: http.Server; serve(app: http.RequestListener): void }> {
-  const server = createHttpServer(config.http);
+/** A listener that answers 503 "starting" until the app is ready to serve. */
+function untilReady(): { listener: http.RequestListener; serve(app: http.RequestListener): void } {
   let handler: http.RequestListener = answerStarting;
-  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => handler(req, res));
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.port, config.bindAddress, resolve);
-    });
-  } catch (error) {
-    const line = describeListenError(error, 'PORT', config.bindAddress, config.port);
-    if (line) stop(`error: ${line}`);
-    throw error;
-  }
   return {
-    server,
+    listener: (req, res) => handler(req, res),
     serve(app) {
       handler = app;
     },
   };
 }
 
+/** Binds a port before anything is created, so a port in use stops the start at once. */
+async function listenFirst(server: http.Server, variable: 'PORT' | 'METRICS_PORT', config: Config, port: number): Promise<void> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, config.bindAddress, resolve);
+    });
+  } catch (error) {
+    const line = describeListenError(error, variable, config.bindAddress, port);
+    if (line) stop(`error: ${line}`);
+    throw error;
+  }
+}
+
 function answerStarting(_req: http.IncomingMessage, res: http.ServerResponse): void {
-  res.writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '1', 'cache-control': 'no-store' }).end(
-    JSON.stringify({
-      type: `${PROBLEM_TYPE_BASE}service-unavailable`,
-      title: 'Service Unavailable',
-      status: 503,
-      detail: 'The service is starting; retry shortly.',
-    }),
-  );
+  // connection: close, so a body still arriving is not read, and the retry finds the app
+  res
+    .writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '1', 'cache-control': 'no-store', connection: 'close' })
+    .end(
+      JSON.stringify({
+        type: `${PROBLEM_TYPE_BASE}service-unavailable`,
+        title: 'Service Unavailable',
+        status: 503,
+        detail: 'The service is starting; retry shortly.',
+      }),
+    );
 }
 
 const PROGRESS: Record<BootStep, (config: Config) => string> = {
@@ -130,7 +134,17 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const { server, serve } = await listenFirst(config);
+  const app = untilReady();
+  const server = createHttpServer(config.http);
+  server.on('request', app.listener);
+  await listenFirst(server, 'PORT', config, config.port);
+  const metricsEndpoint = untilReady();
+  let metricsServer: http.Server | undefined;
+  if (config.metricsPort !== undefined) {
+    metricsServer = createHttpServer(config.http);
+    metricsServer.on('request', metricsEndpoint.listener);
+    await listenFirst(metricsServer, 'METRICS_PORT', config, config.metricsPort);
+  }
   if (!config.databaseUrl) {
     // the embedded database serves one process: a second one on this directory stops here
     try {
@@ -142,7 +156,7 @@ async function main(): Promise<void> {
       throw error;
     }
   }
-  const [{ boot }, { createLogger }, { createMetricsServer }, { demoCredentialsPath }] = await Promise.all([
+  const [{ boot }, { createLogger }, { serveMetrics }, { demoCredentialsPath }] = await Promise.all([
     import('./boot.ts'),
     import('./observability/logger.ts'),
     import('./observability/metrics.ts'),
@@ -171,20 +185,8 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  serve(booted.app.app.callback());
-  let metricsServer: http.Server | undefined;
-  if (config.metricsPort !== undefined) {
-    const listening = createMetricsServer(booted.app.metrics);
-    await new Promise<void>((resolve, reject) => {
-      listening.once('error', reject);
-      listening.listen(config.metricsPort, config.bindAddress, resolve);
-    }).catch((error: unknown) => {
-      const line = describeListenError(error, 'METRICS_PORT', config.bindAddress, config.metricsPort as number);
-      if (line) stop(`error: ${line}`);
-      throw error;
-    });
-    metricsServer = listening;
-  }
+  app.serve(booted.app.app.callback());
+  metricsEndpoint.serve(serveMetrics(booted.app.metrics));
   process.stdout.write(banner(config, booted, demoCredentialsPath));
 
   const shutdown = (signal: string) => {

@@ -121,7 +121,7 @@ describe('npm start on a data directory another process holds', { timeout: 400_0
 });
 
 describe('npm start stops with one line', { timeout: 60_000 }, () => {
-  it('on a port in use, before the data directory is created', async () => {
+  it('on a port in use (PORT or METRICS_PORT), before the data directory is created', async () => {
     const holder = net.createServer();
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
     const { port } = holder.address() as net.AddressInfo;
@@ -134,6 +134,15 @@ describe('npm start stops with one line', { timeout: 60_000 }, () => {
       );
       expect(run.stdout).toBe('');
       expect(fs.existsSync(dataDir)).toBe(false); // nothing created, migrated or seeded
+
+      const metrics = await runToExit({ DATA_DIR: dataDir, PORT: String(await freePort()), METRICS_PORT: String(port) });
+      expectOneLine(
+        metrics,
+        new RegExp(
+          `^error: METRICS_PORT: 127\\.0\\.0\\.1:${port} is already in use by another process; stop it or set METRICS_PORT to a free port\\n$`,
+        ),
+      );
+      expect(fs.existsSync(dataDir)).toBe(false);
     } finally {
       await new Promise((resolve) => holder.close(resolve));
     }
