@@ -36,13 +36,26 @@ export interface Booted {
   close(): Promise<void>;
 }
 
-export async function boot(config: Config, log: Logger, options: { inMemory?: boolean; now?: () => number } = {}): Promise<Booted> {
+/** The steps of a start, in order, for progress lines (the first start takes seconds). */
+export type BootStep = 'opening the database' | 'migrating' | 'seeding the demo tenants';
+
+export interface BootOptions {
+  /** the embedded database in memory instead of DATA_DIR (tests) */
+  readonly inMemory?: boolean;
+  readonly now?: () => number;
+  /** told before each step; tests pass nothing and boot silently */
+  readonly onProgress?: (step: BootStep) => void;
+}
+
+export async function boot(config: Config, log: Logger, options: BootOptions = {}): Promise<Booted> {
+  options.onProgress?.('opening the database');
   const db = await createDatabase({
     databaseUrl: config.databaseUrl,
     databaseAppUrl: config.databaseAppUrl,
     dataDir: options.inMemory ? undefined : config.dataDir,
   });
   try {
+    options.onProgress?.('migrating');
     const appliedMigrations = await migrate(db);
     const kek = loadKeyEncryptionKey(config.keyEncryptionKey, config.dataDir);
     const keyEncryption = createKeyEncryption(kek.key, parsePreviousKeyEncryptionKeys(config.keyEncryptionKeyPrevious));
@@ -50,6 +63,7 @@ export async function boot(config: Config, log: Logger, options: { inMemory?: bo
     const undecryptable = await checkKeyEncryptionKeys(db, keyEncryption);
     if (undecryptable) throw new ConfigError('KEY_ENCRYPTION_KEY', undecryptable);
     const admin = await bootstrapPlatform(db, keyEncryption, config);
+    if (config.seedDemo) options.onProgress?.('seeding the demo tenants');
     const demoCredentials = config.seedDemo ? await seedDemo(db, keyEncryption, config) : [];
     const app = createApp({ config, db, log, keyEncryption, ...(options.now ? { now: options.now } : {}) });
     const stopInvalidation = await app.startInvalidation();

@@ -1,12 +1,17 @@
-/** Process entry point: configuration, boot, listen, and tell the user what is where. */
-import http from 'node:http';
-import { demoCredentialsPath } from '../seeds/demo.ts';
-import { boot, type Booted } from './boot.ts';
+/**
+ * Process entry point: configuration, the port, the data directory's lock, boot, and tell the
+ * user what is where. What can refuse a start is checked before the rest of the code is even
+ * loaded (boot and what it imports come in by dynamic import), so a refusal takes a moment.
+ */
+import type http from 'node:http';
+import type { Booted, BootStep } from './boot.ts';
 import { ConfigError, loadConfig, type Config } from './config/config.ts';
-import { createLogger } from './observability/logger.ts';
-import { createMetricsServer } from './observability/metrics.ts';
+import { lockDataDir } from './db/data-dir-lock.ts';
+import { createHttpServer } from './http/http-server.ts';
+import { PROBLEM_TYPE_BASE } from './http/problem.ts';
+import { describeListenError, describeStartupError } from './startup-errors.ts';
 
-function banner(config: Config, booted: Awaited<ReturnType<typeof boot>>): string {
+function banner(config: Config, booted: Booted, demoCredentialsPath: (dataDir: string) => string): string {
   const { urls } = booted.app;
   const lines = [
     '',
@@ -62,6 +67,61 @@ function banner(config: Config, booted: Awaited<ReturnType<typeof boot>>): strin
   return `${lines.join('\n')}\n`;
 }
 
+/** Fails with one line naming the variable and the fix, after any progress lines; exit 2 like a
+ * bad setting, never a stack trace. */
+function stop(line: string): never {
+  process.stderr.write(`${line}\n`);
+  process.exit(2);
+}
+
+/** A listener that answers 503 "starting" until the app is ready to serve. */
+function untilReady(): { listener: http.RequestListener; serve(app: http.RequestListener): void } {
+  let handler: http.RequestListener = answerStarting;
+  return {
+    listener: (req, res) => handler(req, res),
+    serve(app) {
+      handler = app;
+    },
+  };
+}
+
+/** Binds a port before anything is created, so a port in use stops the start at once. */
+async function listenFirst(server: http.Server, variable: 'PORT' | 'METRICS_PORT', config: Config, port: number): Promise<void> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, config.bindAddress, resolve);
+    });
+  } catch (error) {
+    const line = describeListenError(error, variable, config.bindAddress, port);
+    if (line) stop(`error: ${line}`);
+    throw error;
+  }
+}
+
+function answerStarting(_req: http.IncomingMessage, res: http.ServerResponse): void {
+  // connection: close, so a body still arriving is not read, and the retry finds the app
+  res
+    .writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '1', 'cache-control': 'no-store', connection: 'close' })
+    .end(
+      JSON.stringify({
+        type: `${PROBLEM_TYPE_BASE}service-unavailable`,
+        title: 'Service Unavailable',
+        status: 503,
+        detail: 'The service is starting; retry shortly.',
+      }),
+    );
+}
+
+const PROGRESS: Record<BootStep, (config: Config) => string> = {
+  'opening the database': (config) =>
+    config.databaseUrl
+      ? `connecting to Postgres at ${new URL(config.databaseUrl).host}`
+      : `opening the embedded database in ${config.dataDir}`,
+  migrating: () => 'migrating the schema',
+  'seeding the demo tenants': () => 'seeding the demo tenants',
+};
+
 async function main(): Promise<void> {
   let config: Config;
   try {
@@ -74,34 +134,60 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  const app = untilReady();
+  const server = createHttpServer(config.http);
+  server.on('request', app.listener);
+  await listenFirst(server, 'PORT', config, config.port);
+  const metricsEndpoint = untilReady();
+  let metricsServer: http.Server | undefined;
+  if (config.metricsPort !== undefined) {
+    metricsServer = createHttpServer(config.http);
+    metricsServer.on('request', metricsEndpoint.listener);
+    await listenFirst(metricsServer, 'METRICS_PORT', config, config.metricsPort);
+  }
+  if (!config.databaseUrl) {
+    // the embedded database serves one process: a second one on this directory stops here
+    try {
+      const lock = lockDataDir(config.dataDir);
+      process.once('exit', () => lock.release()); // every exit but SIGKILL; a stale lock is ignored anyway
+    } catch (error) {
+      const line = describeStartupError(error, config);
+      if (line) stop(`error: ${line}`);
+      throw error;
+    }
+  }
+  const [{ boot }, { createLogger }, { serveMetrics }, { demoCredentialsPath }] = await Promise.all([
+    import('./boot.ts'),
+    import('./observability/logger.ts'),
+    import('./observability/metrics.ts'),
+    import('../seeds/demo.ts'),
+  ]);
   const log = createLogger(config.logLevel);
+  let step: BootStep | undefined;
   let booted: Booted;
   try {
-    booted = await boot(config, log);
+    booted = await boot(config, log, {
+      onProgress(next) {
+        step = next;
+        process.stdout.write(`${PROGRESS[next](config)}…\n`);
+      },
+    });
   } catch (error) {
     // e.g. a key-encryption key that cannot decrypt what is stored: one line, not a stack trace
-    if (error instanceof ConfigError) {
-      process.stderr.write(`configuration error: ${error.message}\n`);
-      process.exit(2);
+    if (error instanceof ConfigError) stop(`configuration error: ${error.message}`);
+    const line = describeStartupError(error, config);
+    if (line) stop(`error: ${line}`);
+    if (step === 'opening the database' && !config.databaseUrl) {
+      stop(
+        `error: DATA_DIR: the embedded database cannot be opened in ${config.dataDir} (${String((error as Error).message ?? error).split('\n')[0]}); ` +
+          'set DATA_DIR to a writable directory on a local file system',
+      );
     }
     throw error;
   }
-  const server = http.createServer(booted.app.app.callback());
-  server.keepAliveTimeout = 65_000; // longer than common load balancers' idle timeout
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.bindAddress, resolve);
-  });
-  let metricsServer: http.Server | undefined;
-  if (config.metricsPort !== undefined) {
-    const listening = createMetricsServer(booted.app.metrics);
-    await new Promise<void>((resolve, reject) => {
-      listening.once('error', reject);
-      listening.listen(config.metricsPort, config.bindAddress, resolve);
-    });
-    metricsServer = listening;
-  }
-  process.stdout.write(banner(config, booted));
+  app.serve(booted.app.app.callback());
+  metricsEndpoint.serve(serveMetrics(booted.app.metrics));
+  process.stdout.write(banner(config, booted, demoCredentialsPath));
 
   const shutdown = (signal: string) => {
     log.info({ signal }, 'shutting down');
@@ -117,10 +203,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  const code = (error as { code?: string }).code;
-  if (code === 'EADDRINUSE') process.stderr.write(`error: port already in use; set PORT to a free port\n`);
-  else if (code === 'ECONNREFUSED')
-    process.stderr.write(`error: cannot reach the database at DATABASE_URL (${(error as Error).message}); is Postgres running?\n`);
-  else process.stderr.write(`error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  // not the operator's to fix (describeStartupError knows those): a bug, with its stack
+  process.stderr.write(`error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);
 });

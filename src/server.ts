@@ -15,6 +15,7 @@ import { createProviderPool } from './auth/provider-pool.ts';
 import { createTenantCredentials } from './auth/tenant-credentials.ts';
 import type { Config } from './config/config.ts';
 import type { Database } from './db/database.ts';
+import { closeConnectionIfBodyUnread } from './http/connection.ts';
 import { ApiError, problemMiddleware } from './http/problem.ts';
 import { createRateLimits } from './http/rate-limits.ts';
 import { createMetrics, type Surface } from './observability/metrics.ts';
@@ -76,6 +77,10 @@ export function createApp(context: AppContext) {
   const app = new Koa({ proxy: config.trustProxy });
   app.silent = true; // errors are logged once, by the problem middleware
 
+  app.use(function closeWhenBodyUnread(ctx, next) {
+    closeConnectionIfBodyUnread(ctx.req, ctx.res);
+    return next();
+  });
   app.use(async function countRequest(ctx, next) {
     const started = performance.now();
     try {

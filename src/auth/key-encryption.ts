@@ -46,9 +46,17 @@ export function keyEncryptionKeyId(kek: Buffer): string {
   return createHash('sha256').update(kek).digest('base64url').slice(0, 8);
 }
 
+/** GCM's full tag. Without authTagLength, Node's decipher accepts any tag of 4 to 16 bytes (and
+ * warns, DEP0182), so a stored value with a truncated tag would authenticate against far fewer bits. */
+const AUTH_TAG_BYTES = 16;
+
 function open(kek: Buffer, iv: string, ciphertext: string, tag: string): string {
-  const decipher = createDecipheriv('aes-256-gcm', kek, Buffer.from(iv, 'base64url'));
-  decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+  const authTag = Buffer.from(tag, 'base64url');
+  if (authTag.length !== AUTH_TAG_BYTES) {
+    throw new MalformedEncryptedKeyError(`the authentication tag is ${authTag.length} bytes, not ${AUTH_TAG_BYTES}`);
+  }
+  const decipher = createDecipheriv('aes-256-gcm', kek, Buffer.from(iv, 'base64url'), { authTagLength: AUTH_TAG_BYTES });
+  decipher.setAuthTag(authTag);
   return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');
 }
 
@@ -68,7 +76,7 @@ export function createKeyEncryption(current: Buffer, previous: readonly Buffer[]
     currentKeyId,
     encrypt(plaintext) {
       const iv = randomBytes(12);
-      const cipher = createCipheriv('aes-256-gcm', current, iv);
+      const cipher = createCipheriv('aes-256-gcm', current, iv, { authTagLength: AUTH_TAG_BYTES });
       const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
       return ['v2', currentKeyId, ...[iv, ciphertext, cipher.getAuthTag()].map((p) => p.toString('base64url'))].join('.');
     },
@@ -91,7 +99,8 @@ export function createKeyEncryption(current: Buffer, previous: readonly Buffer[]
         for (const kek of byId.values()) {
           try {
             return open(kek, iv, ciphertext, tag);
-          } catch {
+          } catch (error) {
+            if (error instanceof MalformedEncryptedKeyError) throw error; // no KEK opens it
             // not this one
           }
         }

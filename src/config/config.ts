@@ -19,6 +19,7 @@ export interface Config {
   readonly nodeEnv: string;
   readonly port: number;
   readonly bindAddress: string;
+  readonly http: HttpServerConfig;
   readonly dataDir: string;
   readonly databaseUrl: string | undefined;
   readonly databaseAppUrl: string | undefined;
@@ -43,6 +44,13 @@ export interface Config {
   readonly keyRotationDelaySeconds: number;
   readonly keyRotationCheckMs: number;
   readonly webhooks: WebhookConfig;
+}
+
+/** Node's HTTP server limits, set deliberately rather than left at Node's defaults. */
+export interface HttpServerConfig {
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
 }
 
 export interface WebhookConfig {
@@ -86,6 +94,22 @@ export const OPTIONS = {
     default: '3000',
   },
   BIND_ADDRESS: { description: 'address to bind; 0.0.0.0 in containers', schema: { type: 'string', minLength: 1 }, default: '127.0.0.1' },
+  HTTP_HEADERS_TIMEOUT_MS: {
+    description: "time a client has to send a request's headers, then 408 and the connection closes (Node's default: 60 s)",
+    schema: { type: 'integer', minimum: 1000 },
+    default: '10000',
+  },
+  HTTP_REQUEST_TIMEOUT_MS: {
+    description: "time a client has to send a whole request, body included (at most 1 MiB), then 408 (Node's default: 300 s)",
+    schema: { type: 'integer', minimum: 1000 },
+    default: '30000',
+  },
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: {
+    description:
+      'how long an idle kept-alive connection stays open; longer than the idle timeout of the load balancer in front (AWS ALB: 60 s)',
+    schema: { type: 'integer', minimum: 1000 },
+    default: '65000',
+  },
   DATA_DIR: {
     description: 'where the embedded database, generated key-encryption key and demo credentials live',
     schema: { type: 'string', minLength: 1 },
@@ -288,6 +312,19 @@ function parseEnvironments(raw: string): EnvironmentConfig[] {
   return environments;
 }
 
+function loadHttpServerConfig(env: NodeJS.ProcessEnv): HttpServerConfig {
+  const headersTimeoutMs = Number(read(env, 'HTTP_HEADERS_TIMEOUT_MS'));
+  const requestTimeoutMs = Number(read(env, 'HTTP_REQUEST_TIMEOUT_MS'));
+  // Node refuses a headers timeout longer than the request timeout; say which variable
+  if (requestTimeoutMs < headersTimeoutMs) {
+    throw new ConfigError(
+      'HTTP_REQUEST_TIMEOUT_MS',
+      `must be at least HTTP_HEADERS_TIMEOUT_MS (${headersTimeoutMs}), got ${requestTimeoutMs}`,
+    );
+  }
+  return { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs: Number(read(env, 'HTTP_KEEP_ALIVE_TIMEOUT_MS')) };
+}
+
 function loadWebhookConfig(env: NodeJS.ProcessEnv, production: boolean): WebhookConfig {
   const allowLoopback = read(env, 'WEBHOOK_ALLOW_LOOPBACK');
   const leaseMs = Number(read(env, 'WEBHOOK_LEASE_MS'));
@@ -339,6 +376,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     nodeEnv,
     port,
     bindAddress: read(env, 'BIND_ADDRESS') as string,
+    http: loadHttpServerConfig(env),
     dataDir: path.resolve(read(env, 'DATA_DIR') as string),
     databaseUrl: read(env, 'DATABASE_URL'),
     databaseAppUrl: read(env, 'DATABASE_APP_URL'),

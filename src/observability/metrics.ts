@@ -48,7 +48,12 @@ export type Metrics = ReturnType<typeof createMetrics>;
 
 /** GET /metrics on its own listener, in the Prometheus text format. */
 export function createMetricsServer(metrics: Metrics): http.Server {
-  return http.createServer((req, res) => {
+  return http.createServer(serveMetrics(metrics));
+}
+
+/** The metrics listener's requests, for a server bound before the metrics exist (src/main.ts). */
+export function serveMetrics(metrics: Metrics): http.RequestListener {
+  return (req, res) => {
     if (req.url !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('metrics are at /metrics\n');
       return;
@@ -57,5 +62,5 @@ export function createMetricsServer(metrics: Metrics): http.Server {
       (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
       (error: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${String(error)}\n`),
     );
-  });
+  };
 }

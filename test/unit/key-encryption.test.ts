@@ -72,6 +72,32 @@ describe('key-encryption keys', () => {
     expect(() => encryption.decrypt('v3.a.b.c.d')).toThrow(MalformedEncryptedKeyError);
   });
 
+  it('refuse a value whose authentication tag is cut short, v2 and v1, without a DEP0182 warning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error & { code?: string }) => warnings.push(warning.code ?? warning.name);
+    process.on('warning', onWarning);
+    try {
+      const encryption = createKeyEncryption(newKek);
+      for (const stored of [encryption.encrypt('secret'), encryptV1(newKek, 'secret')]) {
+        expect(encryption.decrypt(stored)).toBe('secret');
+        const parts = stored.split('.');
+        const tag = Buffer.from(parts.at(-1) as string, 'base64url');
+        expect(tag).toHaveLength(16);
+        // a prefix of the right tag: Node's decipher would accept it (4..15 bytes) without authTagLength
+        for (const bytes of [4, 8, 12, 15]) {
+          parts[parts.length - 1] = tag.subarray(0, bytes).toString('base64url');
+          expect(() => encryption.decrypt(parts.join('.'))).toThrow(
+            new MalformedEncryptedKeyError(`the authentication tag is ${bytes} bytes, not 16`),
+          );
+        }
+      }
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on a later tick
+      expect(warnings).not.toContain('DEP0182');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('refuse a previous KEK that is not 32 bytes', () => {
     expect(() => createKeyEncryption(newKek, [randomBytes(16)])).toThrow(TypeError);
   });
