@@ -40,6 +40,7 @@ export async function boot(config: Config, log: Logger, options: { inMemory?: bo
   const db = await createDatabase({
     databaseUrl: config.databaseUrl,
     databaseAppUrl: config.databaseAppUrl,
+    settings: config.database,
     dataDir: options.inMemory ? undefined : config.dataDir,
   });
   try {
