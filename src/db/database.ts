@@ -251,10 +251,16 @@ async function createPostgresDatabase(
     max: separate ? Math.max(2, Math.ceil(settings.poolSize / 5)) : settings.poolSize,
   });
   const appPool = databaseAppUrl ? new pg.Pool({ connectionString: databaseAppUrl, ...connection, max: settings.poolSize }) : ownerPool;
-  // An idle client's error (its backend terminated, the server restarted): pg-pool has already
-  // discarded it; the next checkout connects anew. Without a listener the process would exit.
-  ownerPool.on('error', () => {});
-  if (appPool !== ownerPool) appPool.on('error', () => {});
+  for (const pool of new Set([ownerPool, appPool])) {
+    // An idle client's error (its backend terminated, the server restarted): pg-pool has already
+    // discarded it; the next checkout connects anew. Without a listener the process would exit.
+    pool.on('error', () => {});
+    // pg-pool hands a new client out from inside the socket read that completed its connection:
+    // a termination in the same read is emitted before the caller can listen. This listener
+    // stays for the client's life; the failure still reaches its next query, and pg-pool drops a
+    // client that is no longer queryable when it is released.
+    pool.on('connect', (client) => client.on('error', () => {}));
+  }
 
   /** Refuses at once, rather than queueing, when the pool is busy and enough requests already wait. */
   function admit(pool: pg.Pool): void {

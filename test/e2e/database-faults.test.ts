@@ -70,9 +70,6 @@ describe.skipIf(!adminUrl)('database faults under load (Postgres)', () => {
     const direct = new pg.Client({ connectionString: adminUrl });
     await direct.connect();
     cleanup.push(() => direct.end());
-    const data = new pg.Client({ connectionString: database.url });
-    await data.connect();
-    cleanup.push(() => data.end());
 
     const server: ChildServer = await startChildServer({
       DATA_DIR: dataDir,
@@ -223,20 +220,19 @@ describe.skipIf(!adminUrl)('database faults under load (Postgres)', () => {
 
     const readyz = () => send('GET /readyz', `${base}/readyz`);
     /** ms until /readyz, a read, a write and a token request all succeed again. */
+    let probes = 0;
     const recovery = async (): Promise<number> => {
       const t0 = performance.now();
+      let answers: Outcome[] = [];
       for (let i = 0; i < 300; i++) {
-        const probes = await Promise.all([
-          readyz(),
-          api('GET', '/employees?limit=1'),
-          api('POST', '/clockings', clocking(`probe-${phase}-${i}`), randomUUID()),
-        ]);
-        const written = probes[2];
-        if (written.kind === 'ok') ackedSingles.set(`probe-${phase}-${i}`, written.body.id as string);
-        if (probes.every((p) => p.kind === 'ok')) return performance.now() - t0;
+        const tag = `probe-${probes++}`;
+        answers = await Promise.all([readyz(), api('GET', '/employees?limit=1'), api('POST', '/clockings', clocking(tag), randomUUID())]);
+        const written = answers[2] as Outcome;
+        if (written.kind === 'ok') ackedSingles.set(tag, written.body.id as string);
+        if (answers.every((p) => p.kind === 'ok')) return performance.now() - t0;
         await sleep(50);
       }
-      throw new Error('no recovery within 300 probes');
+      throw new Error(`no recovery within 300 probes: ${JSON.stringify(answers)}\n${server.output().slice(-3000)}`);
     };
 
     await sleep(1500);
@@ -328,6 +324,9 @@ describe.skipIf(!adminUrl)('database faults under load (Postgres)', () => {
     expect(afterBlackhole).toBeLessThan(4000);
 
     // every acknowledged write exactly once; every batch all or nothing
+    const data = new pg.Client({ connectionString: database.url });
+    await data.connect();
+    cleanup.push(() => data.end());
     const counts = new Map(
       (
         await data.query<{ source_device: string; n: string }>(
