@@ -263,10 +263,23 @@ describe.skipIf(!adminUrl)('database faults under load (Postgres)', () => {
     phase = 'blackhole';
     proxy.setMode('blackhole');
     const blackholed = performance.now();
-    const [probe, readyDuringBlackhole, burst] = await Promise.all([
+    const tokenRequest = (endpoint: string, clientId: string, secret: string) =>
+      send('POST token (uncached)', endpoint, {
+        method: 'POST',
+        oauth: true,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: secret }).toString(),
+      });
+    const globex = demoCredentials(dataDir).find((c) => c.environment === 'production' && c.tenant === 'globex');
+    if (!globex) throw new Error('no demo credential for globex');
+    const [probe, readyDuringBlackhole, burst, uncachedTenant, uncachedClient] = await Promise.all([
       api('GET', '/employees?limit=2'),
       sleep(200).then(readyz),
       sleep(500).then(() => Promise.all(Array.from({ length: 50 }, () => api('GET', '/employees?limit=3')))),
+      // a tenant not yet looked up (the authentication host's own lookup fails) and a client not
+      // yet cached (oidc-provider's client lookup fails): both the OAuth 503, never a 500
+      tokenRequest(globex.token_endpoint, globex.client_id, globex.client_secret),
+      tokenRequest(acme.token_endpoint, `tc_${randomUUID()}`, 'wrong'),
     ]);
     await sleep(Math.max(0, 6000 - (performance.now() - blackholed)));
 
@@ -313,6 +326,8 @@ describe.skipIf(!adminUrl)('database faults under load (Postgres)', () => {
     expect(readyDuringReset.status).toBe(503);
     expect(readyDuringBlackhole.status).toBe(503);
     expect(probe.kind).toBe('unavailable');
+    expect(uncachedTenant).toMatchObject({ status: 503, kind: 'unavailable', body: { error: 'temporarily_unavailable' } });
+    expect(uncachedClient).toMatchObject({ status: 503, kind: 'unavailable', body: { error: 'temporarily_unavailable' } });
     // bounded by the query and connect timeouts (5 s each); slack for a loaded machine
     expect(probe.ms).toBeLessThan(7000);
     // the wait queue is bounded: past its 20 places the burst is refused at once
