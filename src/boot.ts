@@ -52,6 +52,7 @@ export async function boot(config: Config, log: Logger, options: BootOptions = {
   const db = await createDatabase({
     databaseUrl: config.databaseUrl,
     databaseAppUrl: config.databaseAppUrl,
+    settings: config.database,
     dataDir: options.inMemory ? undefined : config.dataDir,
   });
   try {

@@ -10,6 +10,7 @@ import { createAccessTokenVerifier } from './api/access-tokens.ts';
 import { createResourceApi } from './api/resource-api.ts';
 import { createAuthenticationHost } from './auth/authentication-host.ts';
 import { createClientUsageRecorder } from './auth/client-usage.ts';
+import { answerTemporarilyUnavailable } from './auth/provider.ts';
 import type { KeyEncryption } from './auth/key-encryption.ts';
 import { createProviderPool } from './auth/provider-pool.ts';
 import { createTenantCredentials } from './auth/tenant-credentials.ts';
@@ -121,7 +122,8 @@ export function createApp(context: AppContext) {
     const state = ctx.state as { surface?: Surface };
     if (target.kind === 'authentication') {
       state.surface = ctx.path.endsWith('/connect/token') ? 'token' : ctx.path.endsWith('/jwks.json') ? 'jwks' : 'discovery';
-      await serveAuthenticationHost(ctx, target.environment);
+      // OAuth endpoints answer a database outage the RFC 6749 way (temporarily_unavailable), not with a problem document
+      await answerTemporarilyUnavailable(ctx, () => serveAuthenticationHost(ctx, target.environment));
     } else if (target.kind === 'admin') {
       state.surface = 'admin';
       await serveAdminApi(ctx, target.environment);

@@ -15,7 +15,7 @@
  * and the tenant's Provider: nothing here touches a cache.
  */
 import type { Logger } from 'pino';
-import type { Database, Queryable } from '../db/database.ts';
+import { type Database, isDatabaseUnavailable, type Queryable } from '../db/database.ts';
 import { DEFAULT_ACCESS_TOKEN_TTL } from '../tenancy/tenants.ts';
 import type { KeyEncryption } from './key-encryption.ts';
 import type { GeneratedSigningKey, SigningAlgorithm, SigningKeyRecord } from './signing-keys.ts';
@@ -286,7 +286,8 @@ export function startKeyRotationWorker(db: Database, log: Logger, options: { int
         if (promoted > 0) log.info({ promoted }, 'promoted staged signing keys');
       },
       (error: unknown) => {
-        log.error({ err: error }, 'signing-key promotion failed; retrying on the next tick');
+        // an unreachable database is an outage already reported elsewhere, not a fault of this worker
+        log[isDatabaseUnavailable(error) ? 'warn' : 'error']({ err: error }, 'signing-key promotion failed; retrying on the next tick');
       },
     );
     void running.then(() => {

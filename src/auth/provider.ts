@@ -12,7 +12,10 @@
 import { constants, createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign, type SignKeyObjectInput } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { JWK } from 'jose';
+import type { Context, Next } from 'koa';
 import Provider, { errors, ExternalSigningKey, type Configuration } from 'oidc-provider';
+import { isDatabaseUnavailable } from '../db/database.ts';
+import { DATABASE_RETRY_AFTER_SECONDS } from '../http/problem.ts';
 import { PLATFORM_ADMIN_SCOPE, TENANT_ADMIN_SCOPE } from '../tenancy/scopes.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
 import { DEFAULT_ACCESS_TOKEN_TTL, DEFAULT_SCOPES } from '../tenancy/tenants.ts';
@@ -79,6 +82,41 @@ function describeMetadata(body: Record<string, unknown>, oauthOnly: boolean): Re
     kept.id_token_signing_alg_values_supported = body.id_token_signing_alg_values_supported;
   }
   return kept;
+}
+
+/**
+ * A database that cannot answer is RFC 6749's `temporarily_unavailable` with 503 and Retry-After on
+ * the OAuth endpoints, never oidc-provider's 500 server_error (which it makes of any error that is
+ * not its own) nor a problem document. The lookups oidc-provider calls throw it as the library's
+ * own error, which its error handler renders; answerTemporarilyUnavailable covers the rest.
+ */
+export function temporarilyUnavailable(cause: unknown): InstanceType<typeof errors.TemporarilyUnavailable> {
+  const error = new errors.TemporarilyUnavailable('the service is temporarily unavailable; retry shortly', { cause });
+  // the library's class is a 400; the condition is the server's (RFC 6749 §5.2 names no status)
+  return Object.assign(error, { status: 503, statusCode: 503 });
+}
+
+function unavailableAsOAuthError<A extends unknown[], R>(lookup: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return async (...args) => {
+    try {
+      return await lookup(...args);
+    } catch (error) {
+      throw isDatabaseUnavailable(error) ? temporarilyUnavailable(error) : error;
+    }
+  };
+}
+
+/** Koa middleware: a database failure escaping below becomes the 503 answer; every 503 gets Retry-After. */
+export async function answerTemporarilyUnavailable(ctx: Context, next: Next): Promise<void> {
+  try {
+    await next();
+  } catch (error) {
+    if (!isDatabaseUnavailable(error)) throw error;
+    ctx.status = 503;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable; retry shortly' };
+  }
+  if (ctx.status === 503) ctx.set('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
 }
 
 class NoPersistence {
@@ -253,11 +291,12 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
   const requestedScopes = (ctx: { oidc: { params?: Record<string, unknown> } }) =>
     typeof ctx.oidc.params?.scope === 'string' ? ctx.oidc.params.scope.split(' ') : undefined;
   const ttl = tenant.settings.access_token_ttl ?? DEFAULT_ACCESS_TOKEN_TTL;
+  const findClient = unavailableAsOAuthError(input.findClient);
 
   const Adapter = class extends NoPersistence {
     override async find(id: string) {
       if (this.name !== 'Client') return undefined;
-      const client = await input.findClient(id);
+      const client = await findClient(id);
       return client ? (clientMetadata(client) as never) : undefined;
     }
   };
@@ -365,7 +404,7 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
   const clientsByMetadata = new WeakMap<ClientMetadata, InstanceType<Provider['Client']>>();
   provider.Client.find = async function find(id: string) {
     if (typeof id !== 'string' || !id.length) return undefined;
-    const record = await input.findClient(id);
+    const record = await findClient(id);
     const metadata = record && clientMetadata(record);
     if (!metadata) return undefined;
     let client = clientsByMetadata.get(metadata);
@@ -382,6 +421,7 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     return matched !== undefined;
   };
 
+  provider.use(answerTemporarilyUnavailable);
   provider.use(async (ctx, next) => {
     await next();
     // The Provider knows only the key it signs with; verifiers need the staged and the retired

@@ -23,6 +23,8 @@ export interface Config {
   readonly dataDir: string;
   readonly databaseUrl: string | undefined;
   readonly databaseAppUrl: string | undefined;
+  /** pool size, wait queue and timeouts of the Postgres connections (unused on PGlite) */
+  readonly database: DatabaseSettings;
   readonly environments: readonly EnvironmentConfig[];
   readonly publicProtocol: 'http' | 'https';
   readonly publicPort: number;
@@ -51,6 +53,23 @@ export interface HttpServerConfig {
   readonly headersTimeoutMs: number;
   readonly requestTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
+}
+
+export interface DatabaseSettings {
+  /** connections per pool (the runtime pool; the owner pool has a fifth of it, at least 2) */
+  readonly poolSize: number;
+  /** requests that may wait for a pooled connection; the next one is refused at once (503) */
+  readonly poolQueue: number;
+  /** connecting, or waiting in the queue for a pooled connection */
+  readonly connectTimeoutMs: number;
+  /** client side: how long to wait for a statement's answer before the connection is discarded */
+  readonly queryTimeoutMs: number;
+  /** server side: Postgres cancels a statement running longer (statement_timeout) */
+  readonly statementTimeoutMs: number;
+  /** server side: Postgres ends a session idle inside a transaction this long (its locks are freed) */
+  readonly idleInTransactionTimeoutMs: number;
+  /** TCP keepalive of every connection, and the heartbeat of the LISTEN connection */
+  readonly keepAliveMs: number;
 }
 
 export interface WebhookConfig {
@@ -122,6 +141,42 @@ export const OPTIONS = {
   DATABASE_APP_URL: {
     description: 'optional postgres://… logging in as the runtime role (tenant_connect_app); default: DATABASE_URL + SET LOCAL ROLE',
     schema: { type: 'string', pattern: '^postgres(ql)?://' },
+  },
+  DATABASE_POOL_SIZE: {
+    description:
+      'Postgres connections per instance for requests (a separate owner pool, for admin work and workers, has a fifth, at least 2)',
+    schema: { type: 'integer', minimum: 1, maximum: 1000 },
+    default: '10',
+  },
+  DATABASE_POOL_QUEUE: {
+    description: 'requests that may wait for a Postgres connection; past that a request is refused at once with 503',
+    schema: { type: 'integer', minimum: 0 },
+    default: '100',
+  },
+  DATABASE_CONNECT_TIMEOUT_MS: {
+    description: 'longest wait to open a Postgres connection or to get one from the pool (then 503)',
+    schema: { type: 'integer', minimum: 100 },
+    default: '5000',
+  },
+  DATABASE_QUERY_TIMEOUT_MS: {
+    description: 'longest wait for a statement to answer (then 503, the connection discarded): a silent database never hangs a request',
+    schema: { type: 'integer', minimum: 100 },
+    default: '5000',
+  },
+  DATABASE_STMT_TIMEOUT_MS: {
+    description: 'Postgres cancels a statement running longer (statement_timeout); below DATABASE_QUERY_TIMEOUT_MS',
+    schema: { type: 'integer', minimum: 100 },
+    default: '4000',
+  },
+  DATABASE_IDLE_TX_TIMEOUT_MS: {
+    description: 'Postgres ends a session idle inside a transaction this long, freeing its locks (idle_in_transaction_session_timeout)',
+    schema: { type: 'integer', minimum: 100 },
+    default: '5000',
+  },
+  DATABASE_KEEPALIVE_MS: {
+    description: 'TCP keepalive delay of Postgres connections, and how often the LISTEN connection checks that the database answers',
+    schema: { type: 'integer', minimum: 100 },
+    default: '5000',
   },
   ENVIRONMENTS: {
     description: 'JSON object environment name → domain',
@@ -325,6 +380,31 @@ function loadHttpServerConfig(env: NodeJS.ProcessEnv): HttpServerConfig {
   return { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs: Number(read(env, 'HTTP_KEEP_ALIVE_TIMEOUT_MS')) };
 }
 
+function loadDatabaseSettings(env: NodeJS.ProcessEnv): DatabaseSettings {
+  const queryTimeoutMs = Number(read(env, 'DATABASE_QUERY_TIMEOUT_MS'));
+  const statementTimeoutMs = Number(read(env, 'DATABASE_STMT_TIMEOUT_MS'));
+  // the server must cancel a slow statement before the client gives up on the connection: a
+  // cancelled statement leaves a usable connection and a clear error, a client timeout neither
+  if (statementTimeoutMs >= queryTimeoutMs) {
+    throw new ConfigError(
+      'DATABASE_STMT_TIMEOUT_MS',
+      `must be below DATABASE_QUERY_TIMEOUT_MS (${queryTimeoutMs}), got ${statementTimeoutMs}`,
+    );
+  }
+  return {
+    poolSize: Number(read(env, 'DATABASE_POOL_SIZE')),
+    poolQueue: Number(read(env, 'DATABASE_POOL_QUEUE')),
+    connectTimeoutMs: Number(read(env, 'DATABASE_CONNECT_TIMEOUT_MS')),
+    queryTimeoutMs,
+    statementTimeoutMs,
+    idleInTransactionTimeoutMs: Number(read(env, 'DATABASE_IDLE_TX_TIMEOUT_MS')),
+    keepAliveMs: Number(read(env, 'DATABASE_KEEPALIVE_MS')),
+  };
+}
+
+/** The defaults, for code that opens a database without a configuration (tests, tools). */
+export const DEFAULT_DATABASE_SETTINGS: DatabaseSettings = loadDatabaseSettings({});
+
 function loadWebhookConfig(env: NodeJS.ProcessEnv, production: boolean): WebhookConfig {
   const allowLoopback = read(env, 'WEBHOOK_ALLOW_LOOPBACK');
   const leaseMs = Number(read(env, 'WEBHOOK_LEASE_MS'));
@@ -380,6 +460,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: path.resolve(read(env, 'DATA_DIR') as string),
     databaseUrl: read(env, 'DATABASE_URL'),
     databaseAppUrl: read(env, 'DATABASE_APP_URL'),
+    database: loadDatabaseSettings(env),
     environments: parseEnvironments(read(env, 'ENVIRONMENTS') as string),
     publicProtocol: read(env, 'PUBLIC_PROTOCOL') as 'http' | 'https',
     publicPort: publicPortRaw === undefined ? port : Number(publicPortRaw),

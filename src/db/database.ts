@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
+import { DEFAULT_DATABASE_SETTINGS, type DatabaseSettings } from '../config/config.ts';
 
 /** Inline parameters as SQL literals (for the single-round-trip read, where a multi-statement
  * query cannot carry parameters). Only plain values; anything else is a programming error. */
@@ -75,12 +76,12 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The statements that open a scoped transaction. The id is inlined (one round trip, no
  * parameters in a multi-statement query), so it must be a canonical uuid: anything else is a bug. */
-function openScope(tenantId: string | null, switchRole: boolean): string {
+function openScope(tenantId: string | null, switchRole: boolean, moreSettings = ''): string {
   if (tenantId !== null && !UUID.test(tenantId)) {
     throw new TypeError(`tenant id must be a lower-case uuid, got ${JSON.stringify(tenantId)}`);
   }
   const role = switchRole ? `SET LOCAL ROLE ${APP_ROLE};` : '';
-  return `BEGIN;${role}SELECT set_config('app.tenant_id', '${tenantId ?? ''}', true)`;
+  return `BEGIN;${role}SELECT set_config('app.tenant_id', '${tenantId ?? ''}', true)${moreSettings}`;
 }
 
 /**
@@ -92,15 +93,71 @@ export function readScope(db: Database, tenantId: string): ScopedTransaction {
   return { tenantId, query: (sql, params) => db.scopedRead(tenantId, sql, params) };
 }
 
+/**
+ * The database cannot answer now, in a way a retry shortly after may not meet: raised here for a
+ * full wait queue; isDatabaseUnavailable also recognises the driver's and the server's own errors.
+ */
+export class DatabaseUnavailableError extends Error {
+  override name = 'DatabaseUnavailableError';
+  readonly code = 'ERR_DATABASE_UNAVAILABLE';
+}
+
+/** SQLSTATEs of a server that is going away or cannot serve now (besides classes 08 and 53). */
+const UNAVAILABLE_SQLSTATES = new Set([
+  '57P01', // admin_shutdown: pg_terminate_backend, a fast shutdown, a failover
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now: starting up, or a standby in recovery
+  '57P05', // idle_session_timeout
+  '57014', // query_canceled: statement_timeout
+  '25P03', // idle_in_transaction_session_timeout
+]);
+/** socket errors of a connection that failed or was cut */
+const UNAVAILABLE_SOCKET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+/** pg's and pg-pool's own connection errors carry no code, only these messages */
+const DRIVER_CONNECTION_MESSAGES =
+  /^(Connection terminated|Query read timeout$|timeout exceeded when trying to connect$|timeout expired$|Client has encountered a connection error|Client was closed and is not queryable)/;
+
+/**
+ * The one place that tells a database that cannot answer right now (refused, reset, terminated,
+ * silent past a timeout, out of connections, our wait queue full) from every other error: the
+ * HTTP layers answer these with 503 and Retry-After, the workers retry them.
+ */
+export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
+  if (error instanceof DatabaseUnavailableError) return true;
+  if (!(error instanceof Error) || depth > 3) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (UNAVAILABLE_SOCKET_CODES.has(code) || UNAVAILABLE_SQLSTATES.has(code) || /^(08|53)[0-9A-Z]{3}$/.test(code)) return true;
+  }
+  if (DRIVER_CONNECTION_MESSAGES.test(error.message)) return true;
+  // Node's connection attempts to several addresses, and pg-pool's connect timeout, wrap the cause
+  const inner = [error.cause, ...(error instanceof AggregateError ? (error.errors as unknown[]) : [])];
+  return inner.some((cause) => isDatabaseUnavailable(cause, depth + 1));
+}
+
 export interface DatabaseOptions {
   readonly databaseUrl?: string | undefined;
   readonly databaseAppUrl?: string | undefined;
   /** PGlite data directory; undefined = in memory */
   readonly dataDir?: string | undefined;
+  /** Postgres pools and timeouts; default DEFAULT_DATABASE_SETTINGS */
+  readonly settings?: DatabaseSettings | undefined;
 }
 
 export async function createDatabase(options: DatabaseOptions): Promise<Database> {
-  return options.databaseUrl ? createPostgresDatabase(options.databaseUrl, options.databaseAppUrl) : createPgliteDatabase(options.dataDir);
+  return options.databaseUrl
+    ? createPostgresDatabase(options.databaseUrl, options.databaseAppUrl, options.settings ?? DEFAULT_DATABASE_SETTINGS)
+    : createPgliteDatabase(options.dataDir);
 }
 
 async function createPgliteDatabase(dataDir: string | undefined): Promise<Database> {
@@ -151,18 +208,77 @@ async function createPgliteDatabase(dataDir: string | undefined): Promise<Databa
   };
 }
 
-async function createPostgresDatabase(databaseUrl: string, databaseAppUrl: string | undefined): Promise<Database> {
-  const ownerPool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
-  const appPool = databaseAppUrl ? new pg.Pool({ connectionString: databaseAppUrl, max: 10 }) : ownerPool;
-  if (appPool !== ownerPool) appPool.options.max = 10;
-  else ownerPool.options.max = 10;
-  // An idle client's error (server restart) must not crash the process; the next checkout reconnects.
-  ownerPool.on('error', () => {});
-  if (appPool !== ownerPool) appPool.on('error', () => {});
+/**
+ * After this error the connection's state is unknown or gone: discard it, never pool it again.
+ * An error the server sent leaves the connection usable, unless it ends the session.
+ */
+function connectionLost(error: unknown): boolean {
+  if (!(error instanceof pg.DatabaseError)) return true; // the socket, a client timeout, the driver
+  const code = error.code ?? '';
+  return code.startsWith('08') || ['57P01', '57P02', '57P03', '57P05', '25P03'].includes(code);
+}
+
+async function createPostgresDatabase(
+  databaseUrl: string,
+  databaseAppUrl: string | undefined,
+  settings: DatabaseSettings,
+): Promise<Database> {
+  // Every connection: a bounded connect (pg waits forever by default), TCP keepalive (off by
+  // default, so a peer that vanished is noticed on an idle connection) and a client-side wait for
+  // each answer (query_timeout, none by default: a database that drops packets would hang the
+  // request). query_timeout stays on this side; nothing of it is sent to the server.
+  const connection = {
+    connectionTimeoutMillis: settings.connectTimeoutMs,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: settings.keepAliveMs,
+    query_timeout: settings.queryTimeoutMs,
+  };
+  // The server-side timeouts: startup parameters on the direct connections (owner, LISTEN), and
+  // transaction-local settings sent with every scope opening, because PgBouncer (which
+  // DATABASE_APP_URL may point at) refuses unknown startup parameters.
+  const serverTimeouts = {
+    statement_timeout: settings.statementTimeoutMs,
+    idle_in_transaction_session_timeout: settings.idleInTransactionTimeoutMs,
+  };
+  const localTimeouts =
+    `, set_config('statement_timeout', '${settings.statementTimeoutMs}', true)` +
+    `, set_config('idle_in_transaction_session_timeout', '${settings.idleInTransactionTimeoutMs}', true)`;
+  const separate = Boolean(databaseAppUrl);
+  const ownerPool = new pg.Pool({
+    connectionString: databaseUrl,
+    ...connection,
+    ...serverTimeouts,
+    max: separate ? Math.max(2, Math.ceil(settings.poolSize / 5)) : settings.poolSize,
+  });
+  const appPool = databaseAppUrl ? new pg.Pool({ connectionString: databaseAppUrl, ...connection, max: settings.poolSize }) : ownerPool;
+  for (const pool of new Set([ownerPool, appPool])) {
+    // An idle client's error (its backend terminated, the server restarted): pg-pool has already
+    // discarded it; the next checkout connects anew. Without a listener the process would exit.
+    pool.on('error', () => {});
+    // pg-pool hands a new client out from inside the socket read that completed its connection:
+    // a termination in the same read is emitted before the caller can listen. This listener
+    // stays for the client's life; the failure still reaches its next query, and pg-pool drops a
+    // client that is no longer queryable when it is released.
+    pool.on('connect', (client) => client.on('error', () => {}));
+  }
+
+  /** Refuses at once, rather than queueing, when the pool is busy and enough requests already wait. */
+  function admit(pool: pg.Pool): void {
+    const busy = pool.idleCount === 0 && pool.totalCount >= (pool.options.max ?? 0);
+    if (busy && pool.waitingCount >= settings.poolQueue) {
+      throw new DatabaseUnavailableError(`all ${pool.totalCount} database connections are busy and ${pool.waitingCount} requests wait`);
+    }
+  }
+
+  /** One statement on any pooled connection (pg-pool listens for its errors and discards a broken one). */
+  async function poolQuery<T extends Row>(pool: pg.Pool, sql: string, params?: readonly unknown[]): Promise<pg.QueryResult<T>> {
+    admit(pool);
+    return pool.query<T>(sql, params as unknown[] | undefined);
+  }
 
   let switchRole = true;
   if (databaseAppUrl) {
-    const [who] = (await appPool.query<{ current_user: string }>('SELECT current_user')).rows;
+    const [who] = (await poolQuery<{ current_user: string }>(appPool, 'SELECT current_user')).rows;
     switchRole = who?.current_user !== APP_ROLE;
   }
 
@@ -172,61 +288,122 @@ async function createPostgresDatabase(databaseUrl: string, databaseAppUrl: strin
     tenantId: string | null,
     work: (tx: ScopedTransaction) => Promise<T>,
   ): Promise<T> {
+    admit(pool);
     const client = await pool.connect();
-    let broken = false;
+    let lost: unknown;
+    // A checked-out client has no listener of the pool's: when its backend is terminated
+    // mid-transaction it emits 'error', and with nobody listening Node exits. The query in flight
+    // fails too; this only marks the connection as gone.
+    const onError = (error: Error) => {
+      lost ??= error;
+    };
+    client.on('error', onError);
+    const run = async <R extends Row>(sql: string, params?: readonly unknown[]) => {
+      try {
+        return await client.query<R>(sql, params as unknown[] | undefined);
+      } catch (error) {
+        if (connectionLost(error)) lost ??= error;
+        throw error;
+      }
+    };
     try {
-      await client.query(opening);
+      await run(opening);
       const result = await work({
         tenantId,
-        query: async <R extends Row>(sql: string, params: readonly unknown[] = []) =>
-          (await client.query<R>(sql, params as unknown[])).rows,
+        query: async <R extends Row>(sql: string, params: readonly unknown[] = []) => (await run<R>(sql, params)).rows,
       });
-      await client.query('COMMIT');
+      await run('COMMIT');
       return result;
     } catch (error) {
-      try {
-        await client.query('ROLLBACK');
-      } catch {
-        broken = true; // the connection is gone; do not return it to the pool
-      }
+      // a lost connection's transaction ends with its session; a ROLLBACK would wait behind a
+      // statement that never answers
+      if (lost === undefined) await run('ROLLBACK').catch(() => {});
       throw error;
     } finally {
-      client.release(broken);
+      client.removeListener('error', onError);
+      client.release(lost !== undefined); // true: closed and dropped, never handed out again
     }
+  }
+
+  /** A connection of its own, outside the pools (LISTEN, scripts); `options` are added to `connection`'s. */
+  function directClient(options: pg.ClientConfig = {}): pg.Client {
+    return new pg.Client({ connectionString: databaseUrl, ...connection, ...serverTimeouts, ...options });
   }
 
   async function listen(channel: string, onNotification: ChangeHandler, onReset: () => void): Promise<() => Promise<void>> {
     if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new TypeError(`invalid channel name ${channel}`);
     let stopped = false;
-    let client: pg.Client | undefined;
-    let retryDelay = 100;
+    let current: pg.Client | undefined;
+    let heartbeat: NodeJS.Timeout | undefined;
+    let reconnecting = false;
+
+    /** The connection is gone or silent: close it, and reconnect (once, however many errors it raises). */
+    const lose = (client: pg.Client) => {
+      if (client !== current) return;
+      current = undefined;
+      clearTimeout(heartbeat);
+      client.end().catch(() => {});
+      if (!stopped) void reconnect();
+    };
+    // A LISTEN connection sits idle: a database that went silent is noticed by asking it, with
+    // the client-side query timeout, every DATABASE_KEEPALIVE_MS.
+    const beat = (client: pg.Client) => {
+      heartbeat = setTimeout(() => {
+        client.query('SELECT 1').then(
+          () => beat(client),
+          () => lose(client),
+        );
+      }, settings.keepAliveMs).unref();
+    };
     const connect = async (): Promise<void> => {
       // LISTEN needs a session of its own: a direct connection, never a transaction-pooled one
-      const next = new pg.Client({ connectionString: databaseUrl });
-      next.on('notification', (message) => {
+      const client = directClient();
+      client.on('notification', (message) => {
         if (message.channel === channel && message.payload !== undefined) onNotification(message.payload);
       });
-      next.on('error', () => {
-        next.end().catch(() => {});
-        if (!stopped) reconnect();
-      });
-      await next.connect();
-      await next.query(`LISTEN ${channel}`);
-      client = next;
-      retryDelay = 100;
+      client.on('error', () => lose(client)); // while connecting the error reaches connect() instead
+      try {
+        await client.connect();
+        await client.query(`LISTEN ${channel}`);
+      } catch (error) {
+        client.end().catch(() => {});
+        throw error;
+      }
+      if (stopped) {
+        await client.end().catch(() => {});
+        return;
+      }
+      current = client;
+      beat(client);
     };
-    const reconnect = () => {
-      setTimeout(() => {
-        if (stopped) return;
-        connect().then(onReset, () => {
-          retryDelay = Math.min(retryDelay * 2, 5_000);
-          reconnect();
-        });
-      }, retryDelay).unref();
+    // Retries every 100 ms, backing off to 1 s: the instance hears changes again within about a
+    // second of the database's return. onReset: what was notified meanwhile is lost.
+    const reconnect = async (): Promise<void> => {
+      if (reconnecting) return;
+      reconnecting = true;
+      let delay = 100;
+      try {
+        while (!stopped) {
+          await new Promise((resolve) => setTimeout(resolve, delay).unref());
+          if (stopped) return;
+          try {
+            await connect();
+            if (!stopped) onReset();
+            return;
+          } catch {
+            delay = Math.min(delay * 2, 1000);
+          }
+        }
+      } finally {
+        reconnecting = false;
+      }
     };
     await connect();
     return async () => {
       stopped = true;
+      clearTimeout(heartbeat);
+      const client = current;
+      current = undefined;
       await client?.end().catch(() => {});
     };
   }
@@ -238,30 +415,32 @@ async function createPostgresDatabase(databaseUrl: string, databaseAppUrl: strin
     listen,
     async scopedRead<T extends Row>(tenantId: string, sql: string, params: readonly unknown[] = []): Promise<T[]> {
       if (!UUID.test(tenantId)) throw new TypeError(`tenant id must be a lower-case uuid, got ${JSON.stringify(tenantId)}`);
-      const results = (await appPool.query(
-        `${rolePrefix}SELECT set_config('app.tenant_id', '${tenantId}', true);${inlineParameters(sql, params)}`,
+      const results = (await poolQuery(
+        appPool,
+        `${rolePrefix}SELECT set_config('app.tenant_id', '${tenantId}', true)${localTimeouts};${inlineParameters(sql, params)}`,
       )) as unknown as pg.QueryResult<T>[];
       return results.at(-1)?.rows ?? [];
     },
     owner: {
-      scoped: (tenantId, work) => scoped(ownerPool, openScope(tenantId, false), tenantId, work),
+      scoped: (tenantId, work) => scoped(ownerPool, openScope(tenantId, false, localTimeouts), tenantId, work),
       async query<T extends Row>(sql: string, params: readonly unknown[] = []) {
-        return (await ownerPool.query<T>(sql, params as unknown[])).rows;
+        return (await poolQuery<T>(ownerPool, sql, params)).rows;
       },
-      // A script may hold BEGIN … COMMIT: it runs on one connection, rolled back there if it fails.
+      // A script (migrations) may hold BEGIN … COMMIT and run long: a connection of its own, with
+      // no statement or query timeout, closed after it, so a failed script's transaction ends with
+      // it and no session state it set reaches a pooled connection.
       async exec(sql: string) {
-        const client = await ownerPool.connect();
+        const client = directClient({ query_timeout: undefined, statement_timeout: false, idle_in_transaction_session_timeout: undefined });
+        client.on('error', () => {}); // a lost connection fails the script's query; nothing else runs on it
+        await client.connect();
         try {
           await client.query(sql);
-        } catch (error) {
-          await client.query('ROLLBACK').catch(() => {});
-          throw error;
         } finally {
-          client.release();
+          await client.end().catch(() => {});
         }
       },
     },
-    scoped: (tenantId, work) => scoped(appPool, openScope(tenantId, switchRole), tenantId, work),
+    scoped: (tenantId, work) => scoped(appPool, openScope(tenantId, switchRole, localTimeouts), tenantId, work),
     async close() {
       await ownerPool.end();
       if (appPool !== ownerPool) await appPool.end();

@@ -4,6 +4,7 @@
  */
 import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';
+import { isDatabaseUnavailable } from '../db/database.ts';
 
 export const PROBLEMS = {
   'not-found': { status: 404, title: 'Not Found' },
@@ -71,14 +72,8 @@ export function sendProblem(ctx: Context, error: ApiError): void {
   };
 }
 
-/** Errors that mean "the database is not reachable right now": answer 503 + Retry-After, fast. */
-function isDatabaseUnavailable(error: unknown): boolean {
-  const code = (error as { code?: unknown })?.code;
-  return (
-    typeof code === 'string' &&
-    (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '53300'].includes(code) || code.startsWith('08'))
-  );
-}
+/** How long a client should wait before retrying a request the database could not serve. */
+export const DATABASE_RETRY_AFTER_SECONDS = 1;
 
 export function problemMiddleware(log: Logger) {
   return async function renderProblems(ctx: Context, next: Next): Promise<void> {
@@ -96,11 +91,11 @@ export function problemMiddleware(log: Logger) {
         return;
       }
       if (isDatabaseUnavailable(error)) {
-        log.warn({ err: error }, 'database unavailable');
+        log.warn({ err: error, method: ctx.method, path: ctx.path }, 'database unavailable');
         sendProblem(
           ctx,
           new ApiError('service-unavailable', 'The service is temporarily unavailable; retry shortly.', {
-            headers: { 'Retry-After': '1' },
+            headers: { 'Retry-After': String(DATABASE_RETRY_AFTER_SECONDS) },
           }),
         );
         return;

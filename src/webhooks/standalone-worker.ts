@@ -97,7 +97,11 @@ export async function startStandaloneWorker(
   const kek = loadKeyEncryptionKey(config.keyEncryptionKey, config.dataDir);
   const keyEncryption = createKeyEncryption(kek.key, parsePreviousKeyEncryptionKeys(config.keyEncryptionKeyPrevious));
 
-  const db = await createDatabase({ databaseUrl: config.databaseUrl, databaseAppUrl: config.databaseAppUrl });
+  const db = await createDatabase({
+    databaseUrl: config.databaseUrl,
+    databaseAppUrl: config.databaseAppUrl,
+    settings: config.database,
+  });
   let worker: DeliveryWorker;
   try {
     const pending = await pendingMigrations(db);
