@@ -5,7 +5,7 @@
  * from one issues no token. Requests without Origin (curl, server-side clients) are unaffected.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { platformCredential } from '../helpers/admin.ts';
+import { adminClient, platformCredential } from '../helpers/admin.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -146,6 +146,20 @@ describe.each(testDatabaseKinds())('token endpoint CORS on %s', (kind) => {
       expect(post.status, from).toBe(400);
       expect(post.headers['access-control-allow-origin'], from).toBeUndefined();
     }
+  });
+
+  // last: it suspends globex (sandbox) for the rest of the file
+  it('answers a suspended tenant’s preflight like any other; the POST itself is refused', async () => {
+    const globex = server.credential('sandbox', 'globex');
+    const globexOrigin = origin('globex.connect-sandbox.localhost');
+    const admin = await adminClient(server, { environment: 'sandbox' });
+    expect((await admin.call('POST', '/tenants/globex/suspend')).status).toBe(200);
+    const options = await preflight(globex.token_endpoint, globexOrigin);
+    expect(options.status).toBe(204);
+    expect(options.headers['access-control-allow-origin']).toBe(globexOrigin);
+    const post = await postToken(globex, globexOrigin);
+    expect(post.status).toBe(400);
+    expect(JSON.parse(post.body)).toEqual({ error: 'unauthorized_client', error_description: 'tenant is not active' });
   });
 
   it('keeps refusing other methods on the token endpoint: 405 naming POST and OPTIONS', async () => {
