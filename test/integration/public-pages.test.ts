@@ -6,17 +6,18 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { platformCredential } from '../helpers/admin.ts';
+import { testDatabaseKinds } from '../helpers/databases.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 const NOWHERE = 'Nothing is served at this address.';
 const BROWSER_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
 
-describe('host indexes and the admin reference page', () => {
+describe.each(testDatabaseKinds())('host indexes and the admin reference page on %s', (kind) => {
   let server: TestServer;
   const url = (host: string, path = '/') => server.url(host, path);
 
   beforeAll(async () => {
-    server = await startTestServer('pglite');
+    server = await startTestServer(kind);
   });
   afterAll(async () => {
     await server?.close();
