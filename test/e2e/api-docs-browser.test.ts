@@ -83,7 +83,9 @@ describe('API references in Chromium', () => {
   async function open(skip: (note: string) => never): Promise<{ page: Page; server: TestServer }> {
     if (!fs.existsSync(CHROMIUM)) {
       if (IN_CI) throw new Error(`${CHROMIUM} is missing but CI is set: .ci/run installs Debian's chromium (apt-get install chromium)`);
-      skip(`no browser: ${CHROMIUM} is missing (apt-get install chromium runs this test)`);
+      const reason = `skipped: ${CHROMIUM} is missing (apt-get install chromium runs this test)`;
+      process.stderr.write(`${reason}\n`); // the default reporter does not print a skip's note
+      skip(reason);
     }
     server ??= await startTestServer('pglite');
     if (!context) {
