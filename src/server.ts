@@ -17,6 +17,7 @@ import { createTenantCredentials } from './auth/tenant-credentials.ts';
 import type { Config } from './config/config.ts';
 import type { Database } from './db/database.ts';
 import { closeConnectionIfBodyUnread } from './http/connection.ts';
+import { describeHost, respondWithHostIndex } from './http/host-index.ts';
 import { ApiError, problemMiddleware } from './http/problem.ts';
 import { createRateLimits } from './http/rate-limits.ts';
 import { createMetrics, type Surface } from './observability/metrics.ts';
@@ -120,6 +121,13 @@ export function createApp(context: AppContext) {
     const target = resolveHostTarget(hostHeader, config.environments);
     if (!target) throw new ApiError('not-found', 'Nothing is served at this address.');
     const state = ctx.state as { surface?: Surface };
+    if (ctx.path === '/') {
+      // a tenant's index names it: one that does not exist (or is deleted) stays 404
+      const tenant = target.kind === 'tenant' ? await tenants.getTenant(target.environment.name, target.slug) : undefined;
+      if (target.kind === 'tenant' && !tenant) throw new ApiError('not-found', 'Nothing is served at this address.');
+      respondWithHostIndex(ctx, describeHost(target, urls, tenant?.name));
+      return;
+    }
     if (target.kind === 'authentication') {
       state.surface = ctx.path.endsWith('/connect/token') ? 'token' : ctx.path.endsWith('/jwks.json') ? 'jwks' : 'discovery';
       // OAuth endpoints answer a database outage the RFC 6749 way (temporarily_unavailable), not with a problem document

@@ -1,11 +1,12 @@
 /**
  * `admin.<domain>/v1/…`: the platform admin API of one environment. Each request reads top to
- * bottom: a request id, the public OpenAPI document if asked, the caller's token (platform
+ * bottom: a request id, the public OpenAPI document or reference page if asked, the caller's token (platform
  * admin or a tenant's own admin client), the body, then the route.
  */
 import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
+import { createApiDocs } from '../api/api-docs.ts';
 import { parseJsonBody } from '../api/request-guards.ts';
 import type { EnvironmentConfig } from '../config/config.ts';
 import { ApiError } from '../http/problem.ts';
@@ -31,6 +32,7 @@ export function createAdminApi(deps: AdminDeps, extraRoutes: ((router: Router<Ad
   for (const register of extraRoutes) register(router, deps);
   const { dispatch, routeTable } = createRouteDispatcher(router, '/v1');
   const authenticateAdmin = createAdminAuthenticator(deps);
+  const serveAdminDocs = createApiDocs({ base: '/v1', title: 'Admin API reference' });
 
   async function serveAdminApi(ctx: Context, environment: EnvironmentConfig): Promise<void> {
     const requestId = REQUEST_ID.test(ctx.get('x-request-id')) ? ctx.get('x-request-id') : randomUUID();
@@ -45,6 +47,7 @@ export function createAdminApi(deps: AdminDeps, extraRoutes: ((router: Router<Ad
       });
       return;
     }
+    if (serveAdminDocs(ctx)) return;
     const principal = await authenticateAdmin(ctx, environment);
     ctx.set('Cache-Control', 'no-store');
     const state = ctx.state as AdminState;

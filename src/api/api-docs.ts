@@ -1,6 +1,7 @@
 /**
- * /api/v1/docs: a human-readable reference rendered by Swagger UI from /api/v1/openapi.json. The
- * viewer's files are served from the swagger-ui-dist package, locally, never from a CDN.
+ * `<base>/docs`: a human-readable reference rendered by Swagger UI from `<base>/openapi.json`; the
+ * resource API's at /api/v1/docs, the admin API's at /v1/docs. The viewer's files are served from
+ * the swagger-ui-dist package, locally, never from a CDN.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,38 +15,42 @@ const ASSETS: Record<string, string> = {
   'favicon-32x32.png': 'image/png',
 };
 
-const PAGE = `<!doctype html>
+const page = (docs: string, title: string) => `<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
-  <title>API reference</title>
-  <link rel="stylesheet" href="/api/v1/docs/swagger-ui.css">
-  <link rel="icon" href="/api/v1/docs/favicon-32x32.png">
+  <title>${title}</title>
+  <link rel="stylesheet" href="${docs}/swagger-ui.css">
+  <link rel="icon" href="${docs}/favicon-32x32.png">
 </head>
 <body>
   <div id="reference"></div>
-  <script src="/api/v1/docs/swagger-ui-bundle.js"></script>
-  <script src="/api/v1/docs/init.js"></script>
+  <script src="${docs}/swagger-ui-bundle.js"></script>
+  <script src="${docs}/init.js"></script>
 </body>
 </html>
 `;
 
-const INIT = `window.ui = SwaggerUIBundle({ url: '/api/v1/openapi.json', dom_id: '#reference', deepLinking: true });\n`;
+const init = (document: string) => `window.ui = SwaggerUIBundle({ url: '${document}', dom_id: '#reference', deepLinking: true });\n`;
 
-export function createApiDocs() {
+/** base: the API's path prefix (/api/v1, /v1); title: the page's title. Both are ours, never the request's. */
+export function createApiDocs(options: { base: string; title: string }) {
   const directory = path.dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
+  const docs = `${options.base}/docs`;
+  const html = page(docs, options.title);
+  const script = init(`${options.base}/openapi.json`);
   const cache = new Map<string, Buffer>();
   return function serveApiDocs(ctx: Context): boolean {
-    if (ctx.path !== '/api/v1/docs' && !ctx.path.startsWith('/api/v1/docs/')) return false;
+    if (ctx.path !== docs && !ctx.path.startsWith(`${docs}/`)) return false;
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') throw new ApiError('method-not-allowed', 'The reference is read-only.');
-    const name = ctx.path.slice('/api/v1/docs/'.length);
+    const name = ctx.path.slice(docs.length + 1);
     ctx.set('Cache-Control', 'public, max-age=3600');
-    if (ctx.path === '/api/v1/docs' || name === '') {
+    if (ctx.path === docs || name === '') {
       ctx.type = 'text/html; charset=utf-8';
-      ctx.body = PAGE;
+      ctx.body = html;
     } else if (name === 'init.js') {
       ctx.type = 'application/javascript; charset=utf-8';
-      ctx.body = INIT;
+      ctx.body = script;
     } else {
       const type = ASSETS[name];
       if (!type) throw new ApiError('not-found', 'Nothing is served at this address.');

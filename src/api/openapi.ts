@@ -67,11 +67,22 @@ const idempotencyKey = {
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 const etagHeader = { ETag: { description: 'the version, for If-Match', schema: { type: 'string' } } };
 
+/**
+ * "a contract", "an employee": by the first letter, which is right for every collection noun here
+ * (none starts with a silent h or a "you" sound; the summary test names each expected phrase).
+ */
+export function withArticle(noun: string): string {
+  return `${/^[aeiou]/i.test(noun) ? 'an' : 'a'} ${noun}`;
+}
+
+/** Either scheme may authorize an operation: a token from the flow, or one pasted as a bearer token. */
+const securityFor = (scope: string) => [{ oauth2: [scope] }, { bearer: [] }];
+
 function collectionPaths(def: CollectionDefinition): Record<string, unknown> {
   const name = def.title;
-  const read = [{ oauth2: [`${def.path}:read`] }];
-  const write = [{ oauth2: [`${def.path}:write`] }];
-  const label = def.singular.replace('_', ' ');
+  const read = securityFor(`${def.path}:read`);
+  const write = securityFor(`${def.path}:write`);
+  const label = withArticle(def.singular.replace('_', ' '));
   const query = listQuerySchema(def) as { properties: Record<string, JsonSchema & { description?: string }> };
   return {
     [`/${def.path}`]: {
@@ -97,7 +108,7 @@ function collectionPaths(def: CollectionDefinition): Record<string, unknown> {
       },
       post: {
         operationId: `create${name}`,
-        summary: `Create a ${label}`,
+        summary: `Create ${label}`,
         tags: [name],
         security: write,
         parameters: [idempotencyKey],
@@ -114,7 +125,7 @@ function collectionPaths(def: CollectionDefinition): Record<string, unknown> {
       parameters: [idParam],
       get: {
         operationId: `get${name}`,
-        summary: `Get a ${label}`,
+        summary: `Get ${label}`,
         tags: [name],
         security: read,
         responses: {
@@ -125,7 +136,7 @@ function collectionPaths(def: CollectionDefinition): Record<string, unknown> {
       },
       put: {
         operationId: `replace${name}`,
-        summary: `Replace a ${label}`,
+        summary: `Replace ${label}`,
         tags: [name],
         security: write,
         parameters: [ifMatch],
@@ -134,7 +145,7 @@ function collectionPaths(def: CollectionDefinition): Record<string, unknown> {
       },
       patch: {
         operationId: `patch${name}`,
-        summary: `Change some fields of a ${label} (JSON merge patch)`,
+        summary: `Change some fields of ${label} (JSON merge patch)`,
         tags: [name],
         security: write,
         parameters: [ifMatch],
@@ -149,7 +160,7 @@ function collectionPaths(def: CollectionDefinition): Record<string, unknown> {
       },
       delete: {
         operationId: `delete${name}`,
-        summary: `Delete a ${label}`,
+        summary: `Delete ${label}`,
         tags: [name],
         security: write,
         parameters: [ifMatch],
@@ -192,7 +203,7 @@ export function buildOpenApiDocument(input: OpenApiInput): Record<string, unknow
       operationId: 'createClockingBatch',
       summary: `Create up to ${MAX_BATCH_ITEMS} clockings at once, all or nothing`,
       tags: ['Clocking'],
-      security: [{ oauth2: ['clockings:write'] }],
+      security: securityFor('clockings:write'),
       parameters: [idempotencyKey],
       requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/ClockingBatch' } } } },
       responses: {
@@ -213,7 +224,7 @@ export function buildOpenApiDocument(input: OpenApiInput): Record<string, unknow
         'Tenant-scoped resource API. The tenant comes from the host name and the access token: never send it in a query or body. Errors are RFC 9457 problem+json.',
     },
     servers: [{ url: input.apiBase }],
-    security: [{ oauth2: [] }],
+    security: [{ oauth2: [] }, { bearer: [] }],
     paths,
     components: {
       schemas,
@@ -229,6 +240,12 @@ export function buildOpenApiDocument(input: OpenApiInput): Record<string, unknow
               ),
             },
           },
+        },
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description: 'an access token from the tenant’s token endpoint, pasted as is (the same token the oauth2 flow gets)',
         },
       },
     },

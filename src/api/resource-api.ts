@@ -37,7 +37,7 @@ export function createResourceApi(deps: {
   for (const def of COLLECTIONS) registerCollectionRoutes(router, def, deps);
 
   const { dispatch, routeTable } = createRouteDispatcher(router, '/api/v1');
-  const serveApiDocs = createApiDocs();
+  const serveApiDocs = createApiDocs({ base: '/api/v1', title: 'API reference' });
 
   async function serveResourceApi(ctx: Context, environment: EnvironmentConfig, slug: string): Promise<void> {
     if (ctx.path !== '/api/v1' && !ctx.path.startsWith('/api/v1/')) throw new ApiError('not-found', NOT_FOUND_DETAIL);

@@ -15,7 +15,7 @@ import { JWKS_PATH, OAUTH_METADATA_PATH, OAUTH_METADATA_REQUEST, OIDC_DISCOVERY_
 
 /** The endpoints offered, and the methods each answers. */
 const PROVIDER_PATHS = new Map([
-  [TOKEN_PATH, ['POST']],
+  [TOKEN_PATH, ['POST', 'OPTIONS']], // OPTIONS: a browser's CORS preflight (see clientBasedCORS in provider.ts)
   [JWKS_PATH, ['GET', 'HEAD']],
   [OIDC_DISCOVERY_PATH, ['GET', 'HEAD']],
   [OAUTH_METADATA_PATH, ['GET', 'HEAD']],
@@ -84,11 +84,13 @@ export function createAuthenticationHost(deps: {
       return;
     }
 
-    if (request.endpoint === TOKEN_PATH && tenant.status !== 'ACTIVE') {
+    // a preflight asks for nothing: no status check, nothing charged
+    const tokenRequest = request.endpoint === TOKEN_PATH && ctx.method === 'POST';
+    if (tokenRequest && tenant.status !== 'ACTIVE') {
       oauthError(ctx, 400, 'unauthorized_client', 'tenant is not active');
       return;
     }
-    if (request.endpoint === TOKEN_PATH) {
+    if (tokenRequest) {
       try {
         await deps.rateLimits.consume('token', tenant, basicClientId(ctx.get('authorization')));
       } catch (error) {

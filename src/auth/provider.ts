@@ -381,6 +381,10 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
         },
       },
     },
+    // A browser may call the token endpoint only from the origin of the API its tokens are for
+    // (the reference page there authorizes with it; the platform's: the admin API). The default
+    // refuses every origin for confidential clients. Preflights: refuseForeignPreflight below.
+    clientBasedCORS: (_ctx, origin) => origin === audience,
     routes: { token: TOKEN_PATH, jwks: JWKS_PATH },
     ttl: { ClientCredentials: ttl },
     renderError: async (ctx, out) => {
@@ -422,6 +426,15 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
   };
 
   provider.use(answerTemporarilyUnavailable);
+  // oidc-provider answers every origin's preflight (no client is known yet) and applies
+  // clientBasedCORS only to the POST itself; a preflight from another origin gets no CORS headers
+  // here, so the browser refuses before it sends any credentials.
+  provider.use(async function refuseForeignPreflight(ctx, next) {
+    if (ctx.method !== 'OPTIONS' || ctx.path !== TOKEN_PATH || ctx.get('origin') === audience) return next();
+    ctx.vary('Origin');
+    ctx.status = 204;
+  });
+
   provider.use(async (ctx, next) => {
     await next();
     // The Provider knows only the key it signs with; verifiers need the staged and the retired

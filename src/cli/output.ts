@@ -19,6 +19,11 @@ export function formatDate(value: unknown): string {
   return `${date.toISOString().slice(0, 19)}Z`;
 }
 
+/** "1 client", "2 clients", "0 deliveries": a count with its noun in the right number */
+export function formatCount(count: number, singular: string, plural = `${singular}s`): string {
+  return `${count} ${count === 1 ? singular : plural}`;
+}
+
 export function formatCell(value: unknown): string {
   if (value === null || value === undefined || value === '') return '-';
   if (Array.isArray(value)) return value.length ? value.map(formatCell).join(',') : '-';

@@ -246,7 +246,7 @@ describe('tenant-connect CLI against the real admin API', () => {
     await json<Tenant>('tenants', 'create', 'cli-sync', '--name', 'CLI Sync');
     await json<Client>('clients', 'create', 'cli-sync', '--name', 'ERP', '--scopes', 'employees:read');
     const synced = await cli('tenants', 'sandbox-sync', 'cli-sync');
-    expect(synced).toMatchObject({ code: 0, stdout: 'Synced cli-sync to sandbox (tenant created): 1 clients created, 0 updated.\n' });
+    expect(synced).toMatchObject({ code: 0, stdout: 'Synced cli-sync to sandbox (tenant created): 1 client created, 0 updated.\n' });
     expect(await json<Tenant & { environment: string }>('tenants', 'get', 'cli-sync', '--env', 'sandbox')).toMatchObject({
       slug: 'cli-sync',
       environment: 'sandbox',

@@ -413,7 +413,7 @@ function cases(creds: { id: string; secret: string; token: string }): Case[] {
     },
     // Resource API: paths, methods and bodies
     { name: 'unknown API version', host: API, path: '/api/v2/employees', headers: bearer, status: 404, error: 'not-found' },
-    { name: 'outside the API prefix', host: API, path: '/', headers: bearer, status: 404, error: 'not-found' },
+    { name: 'outside the API prefix', host: API, path: '/index.html', headers: bearer, status: 404, error: 'not-found' },
     { name: 'unknown collection', host: API, path: '/api/v1/payslips', headers: bearer, status: 404, error: 'not-found' },
     {
       name: 'malformed percent-encoding in the path',

@@ -19,6 +19,7 @@ const MISSING_ID = '00000000-0000-4000-8000-000000000000';
 interface Operation {
   readonly security?: Record<string, string[]>[];
   readonly operationId?: string;
+  readonly summary?: string;
 }
 type PathItem = Partial<Record<(typeof METHODS)[number], Operation>> & Record<string, unknown>;
 interface OpenApiDocument {
@@ -118,8 +119,9 @@ describe.each(testDatabaseKinds())('OpenAPI document and reference on %s', (kind
     expect(doc.servers).toEqual([{ url: credential().api_base }]);
   });
 
-  it('secures every operation with oauth2 client_credentials at the tenant’s own token endpoint', () => {
-    expect(Object.keys(doc.components.securitySchemes)).toEqual(['oauth2']);
+  it('secures every operation with oauth2 client_credentials at the tenant’s own token endpoint, or a pasted bearer token', () => {
+    expect(Object.keys(doc.components.securitySchemes)).toEqual(['oauth2', 'bearer']);
+    expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
     const scheme = doc.components.securitySchemes.oauth2;
     expect(scheme?.type).toBe('oauth2');
     expect(Object.keys(scheme?.flows ?? {})).toEqual(['clientCredentials']);
@@ -134,9 +136,26 @@ describe.each(testDatabaseKinds())('OpenAPI document and reference on %s', (kind
         const operation = item[method];
         if (!operation) continue;
         const expected = `${collection}:${method === 'get' ? 'read' : 'write'}`;
-        expect(operation.security, `${method.toUpperCase()} ${path}`).toEqual([{ oauth2: [expected] }]);
+        expect(operation.security, `${method.toUpperCase()} ${path}`).toEqual([{ oauth2: [expected] }, { bearer: [] }]);
       }
     }
+  });
+
+  it('summarizes each operation in English, with "a" or "an" as the noun wants', () => {
+    const summaries = Object.values(doc.paths).flatMap((item) => METHODS.flatMap((m) => (item[m] ? [item[m].summary] : [])));
+    for (const phrase of [
+      'Create an employee',
+      'Get an org unit',
+      'Replace a contract',
+      'Delete an activity definition',
+      'Create a clocking',
+      'Change some fields of an absence (JSON merge patch)',
+      'List activity definitions',
+    ]) {
+      expect(summaries).toContain(phrase);
+    }
+    expect(summaries.filter((s) => / a [aeiou]/i.test(s ?? ''))).toEqual([]);
+    expect(summaries.filter((s) => / an [^aeiou]/i.test(s ?? ''))).toEqual([]);
   });
 
   it('answers every documented operation: no 404 of an unknown address, no 405', async () => {

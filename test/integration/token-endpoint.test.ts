@@ -220,7 +220,8 @@ describe.each(testDatabaseKinds())('authorization server on %s', (kind) => {
       '/tenants/acme/reg',
       '/tenants/nobody/.well-known/openid-configuration',
       '/tenants/admin/connect/token',
-      '/',
+      '/tenants', // (`/` is the host's index: public-pages.test.ts)
+      '/index.html',
     ]) {
       const response = await server.fetch(`${origin}${pathname}`);
       expect(response.status, pathname).toBe(404);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatDuration, parseDuration } from '../../src/cli/duration.ts';
-import { formatCell, formatDate, formatRecord, formatTable } from '../../src/cli/output.ts';
+import { formatCell, formatCount, formatDate, formatRecord, formatTable } from '../../src/cli/output.ts';
 
 describe('parseDuration', () => {
   it.each([
@@ -78,5 +78,15 @@ describe('formatRecord', () => {
         ['deleted', null],
       ]),
     ).toBe('slug     acme\ndeleted  -\n');
+  });
+});
+
+describe('formatCount', () => {
+  it('puts the noun in the number the count wants', () => {
+    expect(formatCount(1, 'client')).toBe('1 client');
+    expect(formatCount(0, 'client')).toBe('0 clients');
+    expect(formatCount(2, 'signing key')).toBe('2 signing keys');
+    expect(formatCount(1, 'delivery', 'deliveries')).toBe('1 delivery');
+    expect(formatCount(3, 'delivery', 'deliveries')).toBe('3 deliveries');
   });
 });

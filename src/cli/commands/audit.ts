@@ -3,7 +3,7 @@ import { collectAll, type Page } from '../admin-client.ts';
 import type { AuditEvent } from '../api-types.ts';
 import { defineCommand, type Command } from '../command.ts';
 import { readOptions } from '../option-values.ts';
-import type { Column } from '../output.ts';
+import { formatCount, type Column } from '../output.ts';
 
 export const AUDIT_COLUMNS: readonly Column<AuditEvent>[] = [
   { header: 'TIME', value: (e) => e.occurred_at },
@@ -42,7 +42,7 @@ export const auditCommands: Command[] = [
       const api = ctx.api();
       let page = await api.get<Page<AuditEvent>>('/audit-events', query);
       if (o.flag('all')) {
-        page = await collectAll(api, page, (n) => ctx.out.progress.update(`${n} events…`));
+        page = await collectAll(api, page, (n) => ctx.out.progress.update(`${formatCount(n, 'event')}…`));
         ctx.out.progress.done();
       }
       if (ctx.out.json) return ctx.out.result(page, () => undefined);

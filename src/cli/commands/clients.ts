@@ -5,7 +5,7 @@ import { defineCommand, type Command, type CommandContext } from '../command.ts'
 import { formatDuration } from '../duration.ts';
 import { UsageError } from '../errors.ts';
 import { readOptions } from '../option-values.ts';
-import { formatRecord, type Column } from '../output.ts';
+import { formatCount, formatRecord, type Column } from '../output.ts';
 
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
 
@@ -121,7 +121,7 @@ export const clientCommands: Command[] = [
     async run(ctx) {
       const api = ctx.api();
       const first = await api.get<Page<Client>>(apiPath`/tenants/${ctx.args.tenant as string}/clients`);
-      const page = await collectAll(api, first, (n) => ctx.out.progress.update(`${n} clients…`));
+      const page = await collectAll(api, first, (n) => ctx.out.progress.update(`${formatCount(n, 'client')}…`));
       ctx.out.progress.done();
       if (ctx.out.json) return ctx.out.result(page, () => undefined);
       ctx.out.table(CLIENT_COLUMNS, page.data, 'No clients.');

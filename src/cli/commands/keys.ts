@@ -5,7 +5,7 @@ import type { SigningKey } from '../api-types.ts';
 import { defineCommand, type Command } from '../command.ts';
 import { UsageError } from '../errors.ts';
 import { readOptions } from '../option-values.ts';
-import { formatDate, formatTable, type Column } from '../output.ts';
+import { formatCount, formatDate, formatTable, type Column } from '../output.ts';
 import { SIGNING_ALGS } from './tenants.ts';
 
 export const KEY_COLUMNS: readonly Column<SigningKey>[] = [
@@ -80,7 +80,7 @@ export const keyCommands: Command[] = [
       ctx.out.result(
         result,
         () =>
-          `Re-encrypted ${result.reencrypted} signing keys across ${result.tenants} tenants (${result.already_current} were already current).\n`,
+          `Re-encrypted ${formatCount(result.reencrypted, 'signing key')} across ${formatCount(result.tenants, 'tenant')} (${result.already_current} ${result.already_current === 1 ? 'was' : 'were'} already current).\n`,
       );
     },
   }),

@@ -4,7 +4,7 @@ import type { Tenant } from '../api-types.ts';
 import { defineCommand, type Command, type CommandContext, type OptionSpec } from '../command.ts';
 import { UsageError } from '../errors.ts';
 import { readOptions } from '../option-values.ts';
-import { formatRecord, type Column } from '../output.ts';
+import { formatCount, formatRecord, type Column } from '../output.ts';
 import { formatDuration } from '../duration.ts';
 
 export const TENANT_STATUSES = ['PENDING', 'ACTIVE', 'SUSPENDED'] as const;
@@ -140,7 +140,7 @@ export const tenantCommands: Command[] = [
       const api = ctx.api();
       let page = await api.get<Page<Tenant>>('/tenants', query);
       if (o.flag('all')) {
-        page = await collectAll(api, page, (n) => ctx.out.progress.update(`${n} tenants…`));
+        page = await collectAll(api, page, (n) => ctx.out.progress.update(`${formatCount(n, 'tenant')}…`));
         ctx.out.progress.done();
       }
       if (ctx.out.json) return ctx.out.result(page, () => undefined);
@@ -222,7 +222,7 @@ export const tenantCommands: Command[] = [
       ctx.out.result(
         result,
         () =>
-          `Synced ${result.tenant.slug} to ${result.tenant.environment}${result.created ? ' (tenant created)' : ''}: ${result.clients_created} clients created, ${result.clients_updated} updated.\n`,
+          `Synced ${result.tenant.slug} to ${result.tenant.environment}${result.created ? ' (tenant created)' : ''}: ${formatCount(result.clients_created, 'client')} created, ${result.clients_updated} updated.\n`,
       );
     },
   }),

@@ -5,7 +5,7 @@ import { defineCommand, type Command, type CommandContext } from '../command.ts'
 import { formatDuration } from '../duration.ts';
 import { CliError, UsageError } from '../errors.ts';
 import { readOptions, type OptionReader } from '../option-values.ts';
-import { formatDate, formatRecord, type Column } from '../output.ts';
+import { formatCount, formatDate, formatRecord, type Column } from '../output.ts';
 
 export const DELIVERY_STATUSES = ['pending', 'delivered', 'failed'] as const;
 
@@ -268,7 +268,7 @@ export const webhookCommands: Command[] = [
       const api = ctx.api();
       let page = await api.get<Page<WebhookDelivery>>(`${webhookPath(ctx)}/deliveries`, query);
       if (o.flag('all')) {
-        page = await collectAll(api, page, (n) => ctx.out.progress.update(`${n} deliveries…`));
+        page = await collectAll(api, page, (n) => ctx.out.progress.update(`${formatCount(n, 'delivery', 'deliveries')}…`));
         ctx.out.progress.done();
       }
       if (ctx.out.json) return ctx.out.result(page, () => undefined);
