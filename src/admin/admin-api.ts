@@ -3,12 +3,12 @@
  * bottom: a request id, the public OpenAPI document if asked, the caller's token (platform
  * admin or a tenant's own admin client), the body, then the route.
  */
-import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { parseJsonBody } from '../api/request-guards.ts';
 import type { EnvironmentConfig } from '../config/config.ts';
 import { ApiError } from '../http/problem.ts';
+import { requestIdOf } from '../http/request-id.ts';
 import { createRouteDispatcher, NOT_FOUND_DETAIL } from '../http/routing.ts';
 import { createAdminAuthenticator } from './admin-auth.ts';
 import { buildAdminOpenApiDocument } from './admin-openapi.ts';
@@ -18,8 +18,6 @@ import { registerClientRoutes } from './client-routes.ts';
 import { registerKeyRoutes } from './key-routes.ts';
 import { registerTenantRoutes } from './tenant-routes.ts';
 import { registerWebhookRoutes } from './webhook-routes.ts';
-
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export function createAdminApi(deps: AdminDeps, extraRoutes: ((router: Router<AdminState>, deps: AdminDeps) => void)[] = []) {
   const router = new Router<AdminState>({ prefix: '/v1' });
@@ -33,8 +31,7 @@ export function createAdminApi(deps: AdminDeps, extraRoutes: ((router: Router<Ad
   const authenticateAdmin = createAdminAuthenticator(deps);
 
   async function serveAdminApi(ctx: Context, environment: EnvironmentConfig): Promise<void> {
-    const requestId = REQUEST_ID.test(ctx.get('x-request-id')) ? ctx.get('x-request-id') : randomUUID();
-    ctx.set('X-Request-Id', requestId);
+    const requestId = requestIdOf(ctx);
     if (ctx.path !== '/v1' && !ctx.path.startsWith('/v1/')) throw new ApiError('not-found', NOT_FOUND_DETAIL);
     const base = `${deps.urls.adminOrigin(environment)}/v1`;
     if (ctx.path === '/v1/openapi.json' && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
