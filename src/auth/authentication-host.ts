@@ -105,12 +105,12 @@ export function createAuthenticationHost(deps: {
     // oidc-provider derives its mount path from originalUrl minus url (the Express convention)
     req.originalUrl = `${request.base}${request.endpoint}${search}`;
     req.url = `${request.endpoint}${search}`;
+    // ctx.ip honours X-Forwarded-For only with TRUST_PROXY (the app's `proxy`): read before it is deleted
+    req[REQUEST_FACTS] = { requestId, source: ctx.ip };
     req.headers.host = deps.urls.host(`authentication.${environment.domain}`);
     req.headers['x-forwarded-proto'] = deps.protocol;
     for (const name of FORWARDING_HEADERS) delete req.headers[name];
     if (request.oauthMetadata) req[OAUTH_METADATA_REQUEST] = true;
-    // ctx.ip honours X-Forwarded-For only with TRUST_PROXY (the app's `proxy`), read before it is deleted above
-    req[REQUEST_FACTS] = { requestId, source: ctx.ip };
 
     ctx.respond = false; // the Provider writes the response itself
     await handle(req, ctx.res);
