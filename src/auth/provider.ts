@@ -304,7 +304,9 @@ class TooManyRequests extends errors.OIDCProviderError {
 function refuseRateLimited(ctx: Context, error: unknown): never {
   if (!(error instanceof RateLimitExceeded)) throw error;
   ctx.set('Retry-After', String(error.retryAfterSeconds));
-  throw new TooManyRequests(error.message);
+  throw new TooManyRequests(
+    error.scope === 'source' ? error.message : `more than ${error.limit} token requests per second for this ${error.scope}`,
+  );
 }
 
 const CLIENT_ID = new RegExp(CLIENT_ID_PATTERN);

@@ -183,7 +183,10 @@ describe.each(testDatabaseKinds())('tenant settings and status on %s', (kind) =>
       expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 429]);
       const limited = answers.find((a) => a.status === 429);
       expect(limited?.retryAfter).toBe('1');
-      expect(limited?.body).toEqual({ error: 'too_many_requests', error_description: 'more than 2 requests per second for this client' });
+      expect(limited?.body).toEqual({
+        error: 'too_many_requests',
+        error_description: 'more than 2 token requests per second for this client',
+      });
     });
 
     it('refuses failure-throttle settings out of range, naming each', async () => {
