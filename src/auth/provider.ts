@@ -7,7 +7,10 @@
  * it is compatible as long as no HS* / client_secret_jwt feature needs the clear secret, and none
  * is enabled here). For speed with many tenants (see bench/RESULTS.md), Client.find keeps the Client
  * built from a cached record, all Providers share Koa's (empty) context prototypes, and the signing
- * key is an ExternalSigningKey imported once per key record.
+ * key is an ExternalSigningKey imported once per key record. The same two hooks are where a token
+ * request's client is known, whatever the method: Client.find is asked for the presented client id
+ * (the failed-authentication throttle refuses there), compareClientSecret runs only for a found
+ * client (its registered method is enforced and per_client charged there, once the secret matched).
  */
 import { constants, createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign, type SignKeyObjectInput } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
