@@ -201,8 +201,10 @@ describe.each(testDatabaseKinds())('authorization server on %s', (kind) => {
 
   it('answers a wrong secret with 401 invalid_client and a Basic challenge', async () => {
     const credential = { ...sandboxAcme(), client_secret: 'tcs_wrong' };
-    const response = await requestToken(server, credential);
+    const response = await requestToken(server, credential, {}, { 'x-request-id': 'req-wrong-secret' });
     expect(response.status).toBe(401);
+    // the id its log line carries (src/auth/provider.ts logs every refused token request)
+    expect(response.headers.get('x-request-id')).toBe('req-wrong-secret');
     expect(response.headers.get('www-authenticate')).toMatch(/^Basic realm=/);
     expect(await response.json()).toEqual({ error: 'invalid_client', error_description: 'client authentication failed' });
   });
