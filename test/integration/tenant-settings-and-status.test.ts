@@ -166,7 +166,7 @@ describe.each(testDatabaseKinds())('tenant settings and status on %s', (kind) =>
       expect(refused).toMatchObject({ status: 429, retryAfter: '1' });
       // the window started at the first failure, before the polling: it ends within a second of it
       const waited = await eventually(async () => expect((await tokenFrom(server, source, credential)).status).toBe(200), 3000);
-      expect(waited).toBeLessThan(1500);
+      expect(waited).toBeLessThan(2000);
     });
 
     it('charges per_client only once the client has authenticated, with client_secret_post too', async () => {
