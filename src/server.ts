@@ -61,22 +61,26 @@ export function createApp(context: AppContext) {
     ttlMs: config.tenantCacheTtlMs,
   });
   const usage = createClientUsageRecorder(db, log, { flushIntervalMs: config.lastUsedFlushMs });
+  const rateLimits = createRateLimits();
   const providers = createProviderPool({
     credentials,
     urls,
     max: config.providerPoolSize,
     usage,
     jwksCacheSeconds: config.jwksCacheSeconds,
+    rateLimits,
+    log,
   });
   const verifyAccessToken = createAccessTokenVerifier({ cacheSize: config.tokenCacheSize, ...(context.now ? { now: context.now } : {}) });
-  const rateLimits = createRateLimits();
   const serveAuthenticationHost = createAuthenticationHost({ tenants, providers, urls, protocol: config.publicProtocol, rateLimits });
   const serveResourceApi = createResourceApi({ db, tenants, credentials, urls, verifyAccessToken, rateLimits });
   const serveAdminApi = createAdminApi({ config, db, tenants, credentials, verifyAccessToken, urls, keyEncryption: context.keyEncryption });
 
   const metrics = createMetrics({ tenants: () => tenants.size, providers: () => providers.size });
 
-  const app = new Koa({ proxy: config.trustProxy });
+  // behind the proxy, ctx.ip is the address that proxy appended to X-Forwarded-For (the last one):
+  // the ones before it are whatever the caller sent
+  const app = new Koa({ proxy: config.trustProxy, maxIpsCount: 1 });
   app.silent = true; // errors are logged once, by the problem middleware
 
   app.use(function closeWhenBodyUnread(ctx, next) {

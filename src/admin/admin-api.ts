@@ -3,13 +3,13 @@
  * bottom: a request id, the public OpenAPI document or reference page if asked, the caller's token (platform
  * admin or a tenant's own admin client), the body, then the route.
  */
-import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { createApiDocs } from '../api/api-docs.ts';
 import { parseJsonBody } from '../api/request-guards.ts';
 import type { EnvironmentConfig } from '../config/config.ts';
 import { ApiError } from '../http/problem.ts';
+import { requestIdOf } from '../http/request-id.ts';
 import { createRouteDispatcher, NOT_FOUND_DETAIL } from '../http/routing.ts';
 import { createAdminAuthenticator } from './admin-auth.ts';
 import { buildAdminOpenApiDocument } from './admin-openapi.ts';
@@ -19,8 +19,6 @@ import { registerClientRoutes } from './client-routes.ts';
 import { registerKeyRoutes } from './key-routes.ts';
 import { registerTenantRoutes } from './tenant-routes.ts';
 import { registerWebhookRoutes } from './webhook-routes.ts';
-
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export function createAdminApi(deps: AdminDeps, extraRoutes: ((router: Router<AdminState>, deps: AdminDeps) => void)[] = []) {
   const router = new Router<AdminState>({ prefix: '/v1' });
@@ -35,8 +33,7 @@ export function createAdminApi(deps: AdminDeps, extraRoutes: ((router: Router<Ad
   const serveAdminDocs = createApiDocs({ base: '/v1', title: 'Admin API reference' });
 
   async function serveAdminApi(ctx: Context, environment: EnvironmentConfig): Promise<void> {
-    const requestId = REQUEST_ID.test(ctx.get('x-request-id')) ? ctx.get('x-request-id') : randomUUID();
-    ctx.set('X-Request-Id', requestId);
+    const requestId = requestIdOf(ctx);
     if (ctx.path !== '/v1' && !ctx.path.startsWith('/v1/')) throw new ApiError('not-found', NOT_FOUND_DETAIL);
     const base = `${deps.urls.adminOrigin(environment)}/v1`;
     if (ctx.path === '/v1/openapi.json' && (ctx.method === 'GET' || ctx.method === 'HEAD')) {

@@ -2,7 +2,7 @@
  * The admin API's request and response schemas: ajv validates requests with them and the OpenAPI
  * document publishes the very same objects.
  */
-import { CLIENT_AUTH_METHODS, DEFAULT_SECRET_GRACE_SECONDS } from '../auth/clients.ts';
+import { CLIENT_AUTH_METHODS, CLIENT_ID_PATTERN, DEFAULT_SECRET_GRACE_SECONDS } from '../auth/clients.ts';
 import { SIGNING_ALGORITHMS } from '../auth/signing-keys.ts';
 import { TENANT_SLUG } from '../tenancy/hosts.ts';
 import { TENANT_SETTINGS_SCHEMA } from '../tenancy/tenant-settings.ts';
@@ -147,7 +147,7 @@ export const ADMIN_SCHEMAS = {
       scopes: scopeList,
       access_token_ttl: { type: 'integer', minimum: 60, maximum: 86400 },
       token_endpoint_auth_method: { enum: [...CLIENT_AUTH_METHODS], default: 'client_secret_basic' },
-      client_id: { type: 'string', pattern: '^[A-Za-z0-9._~-]{1,128}$', description: 'default: generated' },
+      client_id: { type: 'string', pattern: CLIENT_ID_PATTERN, description: 'default: generated' },
     },
     required: ['name', 'scopes'],
   },

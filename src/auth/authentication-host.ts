@@ -8,10 +8,19 @@ import type { Context } from 'koa';
 import type { EnvironmentConfig } from '../config/config.ts';
 import { ApiError } from '../http/problem.ts';
 import { RateLimitExceeded, type RateLimits } from '../http/rate-limits.ts';
+import { requestIdOf } from '../http/request-id.ts';
 import { isValidTenantSlug, PLATFORM_SLUG, type PublicUrls } from '../tenancy/hosts.ts';
 import type { TenantCache } from '../tenancy/tenants.ts';
 import type { ProviderPool } from './provider-pool.ts';
-import { JWKS_PATH, OAUTH_METADATA_PATH, OAUTH_METADATA_REQUEST, OIDC_DISCOVERY_PATH, TOKEN_PATH } from './provider.ts';
+import {
+  JWKS_PATH,
+  OAUTH_METADATA_PATH,
+  OAUTH_METADATA_REQUEST,
+  OIDC_DISCOVERY_PATH,
+  REQUEST_FACTS,
+  type RequestFacts,
+  TOKEN_PATH,
+} from './provider.ts';
 
 /** The endpoints offered, and the methods each answers. */
 const PROVIDER_PATHS = new Map([
@@ -46,19 +55,6 @@ export function parseProviderPath(path: string): ProviderRequest | undefined {
   return { base, kind: platform ? 'platform' : 'tenant', slug, endpoint: oauthMetadata ? OIDC_DISCOVERY_PATH : endpoint, oauthMetadata };
 }
 
-/** The client_id of an HTTP Basic header (RFC 6749 §2.3.1 form-encodes it), for rate limiting only. */
-function basicClientId(authorization: string): string | undefined {
-  if (!/^basic /i.test(authorization)) return undefined;
-  const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon <= 0) return undefined;
-  try {
-    return decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
-  } catch {
-    return undefined;
-  }
-}
-
 function oauthError(ctx: Context, status: number, error: string, description: string): void {
   ctx.status = status;
   ctx.set('Cache-Control', 'no-store');
@@ -73,6 +69,7 @@ export function createAuthenticationHost(deps: {
   protocol: 'http' | 'https';
 }) {
   return async function serveAuthenticationHost(ctx: Context, environment: EnvironmentConfig): Promise<void> {
+    const requestId = requestIdOf(ctx);
     const request = parseProviderPath(ctx.path);
     if (!request) throw new ApiError('not-found', 'Nothing is served at this address.');
     const tenant = await deps.tenants.getTenant(environment.name, request.slug);
@@ -91,22 +88,27 @@ export function createAuthenticationHost(deps: {
       return;
     }
     if (tokenRequest) {
+      // The tenant's limit protects the service, so it is charged before any work; the client's
+      // (per_client) and the failed-authentication throttle are the Provider's, where the client
+      // id is known whatever the method (see provider.ts).
       try {
-        await deps.rateLimits.consume('token', tenant, basicClientId(ctx.get('authorization')));
+        await deps.rateLimits.consumeTenant('token', tenant);
       } catch (error) {
         if (!(error instanceof RateLimitExceeded)) throw error;
         ctx.set('Retry-After', String(error.retryAfterSeconds));
-        oauthError(ctx, 429, 'too_many_requests', `more than ${error.limit} token requests per second for this ${error.scope}`);
+        oauthError(ctx, 429, 'too_many_requests', `more than ${error.limit} token requests per second for this tenant`);
         return;
       }
     }
 
     const { handle } = await deps.providers.getProvider(environment, tenant);
-    const req = ctx.req as IncomingMessage & { originalUrl?: string; [OAUTH_METADATA_REQUEST]?: boolean };
+    const req = ctx.req as IncomingMessage & { originalUrl?: string; [OAUTH_METADATA_REQUEST]?: boolean; [REQUEST_FACTS]?: RequestFacts };
     const search = ctx.querystring ? `?${ctx.querystring}` : '';
     // oidc-provider derives its mount path from originalUrl minus url (the Express convention)
     req.originalUrl = `${request.base}${request.endpoint}${search}`;
     req.url = `${request.endpoint}${search}`;
+    // ctx.ip honours X-Forwarded-For only with TRUST_PROXY (the app's `proxy`): read before it is deleted
+    req[REQUEST_FACTS] = { requestId, source: ctx.ip };
     req.headers.host = deps.urls.host(`authentication.${environment.domain}`);
     req.headers['x-forwarded-proto'] = deps.protocol;
     for (const name of FORWARDING_HEADERS) delete req.headers[name];

@@ -4,6 +4,8 @@ import { generateClientId, generateClientSecret, hashClientSecret } from './clie
 
 export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
 export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
+/** Every client id, generated (tc_…) or chosen: RFC 6749 VSCHAR narrowed to URL-safe characters. */
+export const CLIENT_ID_PATTERN = '^[A-Za-z0-9._~-]{1,128}$';
 
 export interface NewClient {
   readonly name: string;

@@ -4,7 +4,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LRUCache } from 'lru-cache';
+import type { Logger } from 'pino';
 import type { EnvironmentConfig } from '../config/config.ts';
+import type { RateLimits } from '../http/rate-limits.ts';
 import type { PublicUrls } from '../tenancy/hosts.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
 import type { ClientUsageRecorder } from './client-usage.ts';
@@ -28,6 +30,8 @@ export function createProviderPool(deps: {
   max: number;
   usage?: ClientUsageRecorder;
   jwksCacheSeconds: number;
+  rateLimits?: RateLimits;
+  log?: Logger;
 }) {
   const pool = new LRUCache<string, PooledProvider>({ max: deps.max });
   const building = new Map<string, Promise<PooledProvider>>();
@@ -56,6 +60,8 @@ export function createProviderPool(deps: {
       findPublicKeys: async () => (await deps.credentials.getKeys(tenant.id))?.publicKeys ?? keys.publicKeys,
       jwksCacheSeconds: deps.jwksCacheSeconds,
       sharedPrototypes,
+      rateLimits: deps.rateLimits,
+      log: deps.log,
     });
     const callback = provider.callback();
     return { tenant, settingsKey: JSON.stringify(tenant.settings), handle: (req, res) => callback(req, res) as unknown as Promise<void> };

@@ -7,19 +7,26 @@
  * it is compatible as long as no HS* / client_secret_jwt feature needs the clear secret, and none
  * is enabled here). For speed with many tenants (see bench/RESULTS.md), Client.find keeps the Client
  * built from a cached record, all Providers share Koa's (empty) context prototypes, and the signing
- * key is an ExternalSigningKey imported once per key record.
+ * key is an ExternalSigningKey imported once per key record. The same two hooks are where a token
+ * request's client is known, whatever the method: Client.find is asked for the presented client id
+ * (the failed-authentication throttle refuses there), compareClientSecret runs only for a found
+ * client (its registered method is enforced and per_client charged there, once the secret matched).
  */
 import { constants, createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign, type SignKeyObjectInput } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { JWK } from 'jose';
+import type Koa from 'koa';
 import type { Context, Next } from 'koa';
-import Provider, { errors, ExternalSigningKey, type Configuration } from 'oidc-provider';
+import Provider, { errors, ExternalSigningKey, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Logger } from 'pino';
 import { isDatabaseUnavailable } from '../db/database.ts';
 import { DATABASE_RETRY_AFTER_SECONDS } from '../http/problem.ts';
+import { RateLimitExceeded, type RateLimits } from '../http/rate-limits.ts';
 import { PLATFORM_ADMIN_SCOPE, TENANT_ADMIN_SCOPE } from '../tenancy/scopes.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
 import { DEFAULT_ACCESS_TOKEN_TTL, DEFAULT_SCOPES } from '../tenancy/tenants.ts';
 import { matchClientSecret } from './client-secrets.ts';
+import { CLIENT_ID_PATTERN, type ClientAuthMethod } from './clients.ts';
 import type { ClientRecord, TenantKeys } from './tenant-credentials.ts';
 
 export const TOKEN_PATH = '/connect/token';
@@ -29,6 +36,15 @@ export const OAUTH_METADATA_PATH = '/.well-known/oauth-authorization-server';
 
 /** Marks a request for the RFC 8414 document, which the same discovery route serves. */
 export const OAUTH_METADATA_REQUEST = Symbol('oauth-authorization-server metadata');
+
+/** What the authentication host knows of a request and the Provider cannot (it sees no forwarding headers). */
+export interface RequestFacts {
+  readonly requestId: string;
+  /** the caller's address (X-Forwarded-For only with TRUST_PROXY) */
+  readonly source: string;
+}
+/** Carries RequestFacts on the IncomingMessage handed to the Provider. */
+export const REQUEST_FACTS = Symbol('request facts');
 
 export interface TenantProviderInput {
   readonly tenant: Tenant;
@@ -49,6 +65,10 @@ export interface TenantProviderInput {
   readonly jwksCacheSeconds: number;
   /** Koa prototypes to share with the other Providers of a pool (see sharePrototypes) */
   readonly sharedPrototypes?: SharedPrototypes;
+  /** per_client, charged once a client has authenticated, and the failed-authentication throttle */
+  readonly rateLimits?: RateLimits;
+  /** where the Provider's error events are logged */
+  readonly log?: Logger;
 }
 
 /** Every scope the tenant's issuer can grant. */
@@ -281,6 +301,108 @@ function sharePrototypes(provider: Provider, shared: SharedPrototypes): void {
   provider.response = shared.value.response;
 }
 
+/**
+ * Every oidc-provider feature this server decides, with why. Each one the library turns on by
+ * default is here (test/unit/tenant-provider.test.ts compares with the library's defaults), so an
+ * upgrade that turns on another one fails a test instead of serving it silently.
+ */
+export const FEATURE_DECISIONS = {
+  // on by default:
+  /** a development login page; there are no end users here */
+  devInteractions: { enabled: false },
+  /** its replay check needs a persisted store this server lacks (a valid proof got a 500): off until
+   * DPoP is built; a DPoP header is ignored and the token is an ordinary Bearer token */
+  dPoP: { enabled: false },
+  /** PAR feeds an authorization endpoint, and there is none */
+  pushedAuthorizationRequests: { enabled: false },
+  /** RFC 8707: the audience of every token is a resource (configured per tenant below) */
+  resourceIndicators: { enabled: true },
+  /** no end-user sessions to end */
+  rpInitiatedLogout: { enabled: false },
+  /** no end users, so nothing to describe */
+  userinfo: { enabled: false },
+  // off by default:
+  /** the one grant this server serves */
+  clientCredentials: { enabled: true },
+  /** tenant keys sign through node:crypto key objects imported once (TenantSigningKey) */
+  externalSigningSupport: { enabled: true, ack: 'experimental-01' },
+  /** tokens are JWTs that resource servers verify with the JWKS; no stored token to look up */
+  introspection: { enabled: false },
+  /** no stored token to revoke; tokens are short-lived */
+  revocation: { enabled: false },
+} as const;
+
+/** 429 in oidc-provider's own error shape: its handler renders it and emits grant.error. */
+class TooManyRequests extends errors.OIDCProviderError {
+  constructor(description: string) {
+    super(429, 'too_many_requests');
+    this.error_description = description;
+  }
+}
+
+/** Refuses the request with 429 and Retry-After when the limit is what failed. */
+function refuseRateLimited(ctx: Context, error: unknown): never {
+  if (!(error instanceof RateLimitExceeded)) throw error;
+  ctx.set('Retry-After', String(error.retryAfterSeconds));
+  throw new TooManyRequests(
+    error.scope === 'source' ? error.message : `more than ${error.limit} token requests per second for this ${error.scope}`,
+  );
+}
+
+const CLIENT_ID = new RegExp(CLIENT_ID_PATTERN);
+
+const factsOf = (ctx: Context): RequestFacts | undefined =>
+  (ctx.req as IncomingMessage & { [REQUEST_FACTS]?: RequestFacts })[REQUEST_FACTS];
+
+/** The caller's address as the authentication host saw it (the Provider's own ctx.ip, without one). */
+const sourceOf = (ctx: Context): string => factsOf(ctx)?.source ?? ctx.ip;
+
+/** client_secret in the body is client_secret_post; otherwise oidc-provider read it from Basic. */
+function secretMethodUsed(ctx: KoaContextWithOIDC): ClientAuthMethod {
+  return ctx.oidc.params?.client_secret ? 'client_secret_post' : 'client_secret_basic';
+}
+
+/** The client_id of an HTTP Basic header (RFC 6749 §2.3.1 form-encodes it), for logs only. */
+function basicClientId(authorization: string): string | undefined {
+  if (!/^basic /i.test(authorization)) return undefined;
+  const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) return undefined;
+  try {
+    return decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Logs oidc-provider's server_error (any endpoint), Koa's own 5xx outside an endpoint's handler,
+ * and every refused token request, with the tenant, the client id as presented (authenticated or
+ * not) and the request id; never a secret or a parameter.
+ */
+function logProviderErrors(provider: Provider, tenant: Tenant, log: Logger, presentedId: (ctx: Context) => string | undefined): void {
+  const who = (ctx: Context) => {
+    const oidc = (ctx as Partial<KoaContextWithOIDC>).oidc;
+    const param = oidc?.params?.client_id;
+    const clientId = presentedId(ctx) ?? (typeof param === 'string' ? param : basicClientId(ctx.get('authorization')));
+    return {
+      tenant: tenant.slug,
+      environment: tenant.environment,
+      route: oidc?.route,
+      client_id: clientId?.slice(0, 200),
+      request_id: factsOf(ctx)?.requestId,
+    };
+  };
+  provider.on('server_error', (ctx, error) => log.error({ ...who(ctx), err: error }, 'oidc-provider server_error'));
+  provider.on('grant.error', (ctx, error) =>
+    log.info({ ...who(ctx), status: error.statusCode, error: error.error, detail: error.error_detail }, 'token request refused'),
+  );
+  // Koa's own event (outside oidc-provider's typings): the app's default listener would print to stderr
+  (provider as Koa).on('error', (error: Error & { status?: number }, ctx: Context) => {
+    if ((error.status ?? 500) >= 500) log.error({ ...who(ctx), err: error }, 'oidc-provider error outside an endpoint');
+  });
+}
+
 export function createTenantProvider(input: TenantProviderInput): Provider {
   const { tenant, audience, adminAudience, keys } = input;
   const scopes = tenantScopes(tenant);
@@ -323,15 +445,9 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     features: {
-      externalSigningSupport: { enabled: true, ack: 'experimental-01' },
-      devInteractions: { enabled: false },
-      clientCredentials: { enabled: true },
-      introspection: { enabled: false },
-      revocation: { enabled: false },
-      userinfo: { enabled: false },
-      rpInitiatedLogout: { enabled: false },
+      ...FEATURE_DECISIONS,
       resourceIndicators: {
-        enabled: true,
+        ...FEATURE_DECISIONS.resourceIndicators,
         // asking for tenant:admin means asking for the admin API, without naming it as `resource`
         // (or, without `scope`, when tenant:admin is all the client may have)
         defaultResource: (ctx, client) => {
@@ -406,8 +522,20 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
   // client ID metadata documents are configured.
   const ProviderClient = provider.Client as unknown as { new (metadata: ClientMetadata): InstanceType<Provider['Client']> };
   const clientsByMetadata = new WeakMap<ClientMetadata, InstanceType<Provider['Client']>>();
+  // the client id each token request presented: oidc-provider asks Client.find for it before it
+  // compares any secret, whatever the method
+  const presentedIds = new WeakMap<Context, string>();
+  const rateLimits = input.rateLimits;
+
   provider.Client.find = async function find(id: string) {
-    if (typeof id !== 'string' || !id.length) return undefined;
+    // no client has any other id: nothing to look up, nothing to count
+    if (typeof id !== 'string' || !CLIENT_ID.test(id)) return undefined;
+    const ctx = Provider.ctx;
+    if (ctx?.oidc.route === 'token') {
+      presentedIds.set(ctx, id);
+      // a source that keeps failing as this client is refused before another secret is compared
+      await rateLimits?.checkAuthFailures(tenant, id, sourceOf(ctx)).catch((error: unknown) => refuseRateLimited(ctx, error));
+    }
     const record = await findClient(id);
     const metadata = record && clientMetadata(record);
     if (!metadata) return undefined;
@@ -416,13 +544,23 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     return client;
   } as Provider['Client']['find'];
 
-  provider.Client.prototype.compareClientSecret = function compareClientSecret(
-    this: { clientId: string; clientSecret: string },
+  // Called for both secret methods once oidc-provider has found the client, and only then: the
+  // one point where a client is known to have authenticated.
+  provider.Client.prototype.compareClientSecret = async function compareClientSecret(
+    this: { clientId: string; clientSecret: string; clientAuthMethod: string },
     presented: string,
   ) {
+    const ctx = Provider.ctx;
+    if (!ctx) throw new TypeError('a client secret is compared only within a request');
+    // oidc-provider accepts either secret method from a client registered with one of them
+    if (secretMethodUsed(ctx) !== this.clientAuthMethod) {
+      throw new errors.InvalidClientAuth(`the client authenticates with ${this.clientAuthMethod}, not ${secretMethodUsed(ctx)}`);
+    }
     const matched = matchClientSecret(presented, this.clientSecret.split(' '));
-    if (matched !== undefined) input.onClientAuthenticated?.(this.clientId, matched);
-    return matched !== undefined;
+    if (matched === undefined) return false;
+    await rateLimits?.consumeClient('token', tenant, this.clientId).catch((error: unknown) => refuseRateLimited(ctx, error));
+    input.onClientAuthenticated?.(this.clientId, matched);
+    return true;
   };
 
   provider.use(answerTemporarilyUnavailable);
@@ -434,6 +572,14 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     ctx.vary('Origin');
     ctx.status = 204;
   });
+  provider.on('grant.error', (ctx, error) => {
+    // every invalid_client after a client id was presented: a wrong secret, an unknown client, the other method
+    const clientId = presentedIds.get(ctx);
+    if (rateLimits && error.error === 'invalid_client' && clientId !== undefined) {
+      void rateLimits.countAuthFailure(tenant, clientId, sourceOf(ctx));
+    }
+  });
+  if (input.log) logProviderErrors(provider, tenant, input.log, (ctx) => presentedIds.get(ctx));
 
   provider.use(async (ctx, next) => {
     await next();

@@ -1,20 +1,22 @@
 /**
- * Per-tenant and per-client request limits from the tenant's settings (requests per second),
- * counted in this instance's memory by rate-limiter-flexible. With N instances behind a load
- * balancer a tenant can reach N times its limit: the limits protect the shared service from one
- * runaway integration, they are not a billing meter.
+ * Per-tenant and per-client request limits from the tenant's settings (requests per second), and
+ * the throttle of failed client authentications per (tenant, client id, source address), counted
+ * in this instance's memory by rate-limiter-flexible. With N instances behind a load balancer a
+ * tenant can reach N times its limit: the limits protect the shared service from one runaway
+ * integration, they are not a billing meter.
  */
 import { RateLimiterMemory, type RateLimiterRes } from 'rate-limiter-flexible';
 import type { Tenant } from '../tenancy/tenants.ts';
-import { effectiveSettings } from '../tenancy/tenant-settings.ts';
+import { effectiveSettings, type EffectiveTenantSettings } from '../tenancy/tenant-settings.ts';
 
 export class RateLimitExceeded extends Error {
   override name = 'RateLimitExceeded';
   readonly retryAfterSeconds: number;
   readonly limit: number;
-  readonly scope: 'tenant' | 'client';
-  constructor(scope: 'tenant' | 'client', limit: number, retryAfterMs: number) {
-    super(`more than ${limit} requests per second for this ${scope}`);
+  /** tenant, client: requests per second; source: failed authentications per window */
+  readonly scope: 'tenant' | 'client' | 'source';
+  constructor(scope: 'tenant' | 'client' | 'source', limit: number, retryAfterMs: number, message: string) {
+    super(message);
     this.scope = scope;
     this.limit = limit;
     this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
@@ -22,28 +24,39 @@ export class RateLimitExceeded extends Error {
 }
 
 export function createRateLimits() {
-  // one limiter per distinct limit: the limit is the limiter's, the key is the tenant's or client's
-  const limiters = new Map<number, RateLimiterMemory>();
-  const limiterFor = (perSecond: number) => {
-    let limiter = limiters.get(perSecond);
-    if (!limiter) limiters.set(perSecond, (limiter = new RateLimiterMemory({ points: perSecond, duration: 1 })));
+  // one limiter per distinct (points, seconds): the limit is the limiter's, the key is what it counts
+  const limiters = new Map<string, RateLimiterMemory>();
+  const limiterFor = (points: number, seconds: number) => {
+    let limiter = limiters.get(`${points}/${seconds}`);
+    if (!limiter) limiters.set(`${points}/${seconds}`, (limiter = new RateLimiterMemory({ points, duration: seconds })));
     return limiter;
   };
   const consume = async (scope: 'tenant' | 'client', key: string, perSecond: number) => {
     try {
-      await limiterFor(perSecond).consume(key);
+      await limiterFor(perSecond, 1).consume(key);
     } catch (rejection) {
       if (rejection instanceof Error) throw rejection;
-      throw new RateLimitExceeded(scope, perSecond, (rejection as RateLimiterRes).msBeforeNext);
+      const message = `more than ${perSecond} requests per second for this ${scope}`;
+      throw new RateLimitExceeded(scope, perSecond, (rejection as RateLimiterRes).msBeforeNext, message);
     }
   };
 
-  const limitsOf = new WeakMap<Tenant['settings'], { per_tenant: number; per_client: number }>();
+  const limitsOf = new WeakMap<Tenant['settings'], EffectiveTenantSettings['rate_limit']>();
   const limitsFor = (tenant: Tenant) => {
     let limits = limitsOf.get(tenant.settings);
     if (!limits) limitsOf.set(tenant.settings, (limits = effectiveSettings(tenant.settings).rate_limit));
     return limits;
   };
+  const failuresOf = (tenant: Tenant) => {
+    const { auth_failures: points, auth_failure_window: seconds } = limitsFor(tenant);
+    return { points, seconds, limiter: limiterFor(points, seconds) };
+  };
+  const failureKey = (tenant: Tenant, clientId: string, source: string) => `auth\u0000${tenant.id}\u0000${clientId}\u0000${source}`;
+
+  const consumeTenant = (surface: 'token' | 'api', tenant: Tenant) =>
+    consume('tenant', `${surface}\u0000${tenant.id}`, limitsFor(tenant).per_tenant);
+  const consumeClient = (surface: 'token' | 'api', tenant: Tenant, clientId: string) =>
+    consume('client', `${surface}\u0000${tenant.id}\u0000${clientId}`, limitsFor(tenant).per_client);
 
   return {
     /**
@@ -52,9 +65,26 @@ export function createRateLimits() {
      * tokens too often is told so there, not by its API calls failing.
      */
     async consume(surface: 'token' | 'api', tenant: Tenant, clientId: string | undefined): Promise<void> {
-      const limits = limitsFor(tenant);
-      await consume('tenant', `${surface}\u0000${tenant.id}`, limits.per_tenant);
-      if (clientId !== undefined) await consume('client', `${surface}\u0000${tenant.id}\u0000${clientId}`, limits.per_client);
+      await consumeTenant(surface, tenant);
+      if (clientId !== undefined) await consumeClient(surface, tenant, clientId);
+    },
+    consumeTenant,
+    /** Only for a client that has authenticated: a client id is not a secret. */
+    consumeClient,
+    /**
+     * Throws RateLimitExceeded while `source` has failed to authenticate as `clientId` auth_failures
+     * times in the current window (which starts at its first failure). Counts nothing itself.
+     */
+    async checkAuthFailures(tenant: Tenant, clientId: string, source: string): Promise<void> {
+      const { points, seconds, limiter } = failuresOf(tenant);
+      const counted = await limiter.get(failureKey(tenant, clientId, source));
+      if (counted && counted.consumedPoints >= points) {
+        const message = `${points} failed authentications of this client from this address within ${seconds} s`;
+        throw new RateLimitExceeded('source', points, counted.msBeforeNext, message);
+      }
+    },
+    async countAuthFailure(tenant: Tenant, clientId: string, source: string): Promise<void> {
+      await failuresOf(tenant).limiter.penalty(failureKey(tenant, clientId, source));
     },
   };
 }

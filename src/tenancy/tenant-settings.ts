@@ -30,6 +30,14 @@ export const TENANT_SETTINGS_SCHEMA = {
       properties: {
         per_client: { type: 'integer', minimum: 1, maximum: 100000, description: 'requests per second per client' },
         per_tenant: { type: 'integer', minimum: 1, maximum: 1000000, description: 'requests per second for the whole tenant' },
+        auth_failures: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 1000,
+          description:
+            'failed client authentications per client id and source address within auth_failure_window; past them that source gets 429 for that client id',
+        },
+        auth_failure_window: { type: 'integer', minimum: 1, maximum: 3600, description: 'seconds over which auth_failures are counted' },
       },
     },
     webhooks: {
@@ -47,7 +55,7 @@ export const DEFAULT_TENANT_SETTINGS = {
   access_token_ttl: 3600,
   signing_alg: 'ES256',
   scopes: [...TENANT_SCOPES],
-  rate_limit: { per_client: 100, per_tenant: 1000 },
+  rate_limit: { per_client: 100, per_tenant: 1000, auth_failures: 10, auth_failure_window: 60 },
   webhooks: { enabled: true, max_subscriptions: 10 },
 } as const satisfies Required<TenantSettings>;
 

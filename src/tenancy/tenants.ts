@@ -14,8 +14,13 @@ export interface TenantSettings {
   readonly access_token_ttl?: number;
   readonly signing_alg?: 'ES256' | 'EdDSA' | 'PS256' | 'RS256';
   readonly scopes?: readonly string[];
-  /** requests per second */
-  readonly rate_limit?: { readonly per_client?: number; readonly per_tenant?: number };
+  /** per_client, per_tenant: requests per second; auth_failures within auth_failure_window seconds */
+  readonly rate_limit?: {
+    readonly per_client?: number;
+    readonly per_tenant?: number;
+    readonly auth_failures?: number;
+    readonly auth_failure_window?: number;
+  };
   readonly webhooks?: { readonly enabled?: boolean; readonly max_subscriptions?: number };
 }
 

@@ -113,10 +113,16 @@ export async function startTestServer(
 }
 
 /** client_credentials with client_secret_basic, as curl -u would send it. */
-export async function requestToken(server: TestServer, credential: DemoCredential, extra: Record<string, string> = {}): Promise<Response> {
+export async function requestToken(
+  server: TestServer,
+  credential: DemoCredential,
+  extra: Record<string, string> = {},
+  headers: Record<string, string> = {},
+): Promise<Response> {
   return server.fetch(credential.token_endpoint, {
     method: 'POST',
     headers: {
+      ...headers,
       authorization: `Basic ${Buffer.from(`${encodeURIComponent(credential.client_id)}:${encodeURIComponent(credential.client_secret)}`).toString('base64')}`,
       'content-type': 'application/x-www-form-urlencoded',
     },

@@ -1,6 +1,8 @@
 /**
  * A table of malformed requests: each must get a 4xx with the right error, never a 5xx, and never
  * a body that echoes a host it did not serve. Sent raw, so Host headers and methods can be anything.
+ * What the token endpoint does not use (a DPoP proof while DPoP is off, parameters it does not
+ * define) it ignores, as RFC 6749 §3.2 requires: those requests get their token (200).
  */
 import type http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,9 +26,13 @@ const API = 'acme.connect-sandbox.localhost';
 const TOKEN = '/tenants/acme/connect/token';
 const form = { 'content-type': 'application/x-www-form-urlencoded' };
 const basic = (value: string) => ({ authorization: `Basic ${Buffer.from(value).toString('base64')}`, ...form });
+const grant = 'grant_type=client_credentials';
+const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+const b64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
-function cases(creds: { id: string; secret: string; token: string }): Case[] {
+function cases(creds: { id: string; secret: string; token: string; api: string }): Case[] {
   const good = basic(`${creds.id}:${creds.secret}`);
+  const assertion = `client_assertion=${b64url({ alg: 'ES256' })}.${b64url({ sub: creds.id })}.c2ln&client_assertion_type=${encodeURIComponent(JWT_BEARER)}`;
   const bearer = { authorization: `Bearer ${creds.token}` };
   const json = { ...bearer, 'content-type': 'application/json' };
   return [
@@ -328,6 +334,168 @@ function cases(creds: { id: string; secret: string; token: string }): Case[] {
       status: 400,
       error: 'invalid_scope',
     },
+    // Token endpoint: DPoP (off: the header is ignored, whatever it holds, and the token is Bearer)
+    ...(
+      [
+        ['DPoP header that is not a JWT', 'garbage'],
+        ['DPoP proof with alg none', `${b64url({ alg: 'none', typ: 'dpop+jwt' })}.${b64url({ htm: 'POST' })}.`],
+        ['DPoP header repeated', ['a', 'b']],
+        ['DPoP header of 8 KB', 'a'.repeat(8000)],
+      ] as const
+    ).map(([name, dpop]) => ({ name, host: AUTH, method: 'POST', path: TOKEN, headers: { ...good, dpop }, body: grant, status: 200 })),
+    {
+      name: 'DPoP header over the header size limit',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: { ...good, dpop: 'a'.repeat(20_000) },
+      body: grant,
+      status: 431,
+    },
+    // Token endpoint: JWT client authentication is not offered, so its parameters authenticate nothing
+    {
+      name: 'client_assertion beside Basic',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: good,
+      body: `${grant}&${assertion}`,
+      status: 200,
+    },
+    ...(
+      [
+        ['client_assertion instead of a secret', assertion],
+        ['client_assertion that is not a JWT', 'client_assertion=garbage'],
+        ['client_assertion of 40 KB', `client_assertion=${'a'.repeat(40_000)}`],
+        ['client_assertion repeated', 'client_assertion=a&client_assertion=b'],
+        ['client_assertion_type alone', `client_assertion_type=${encodeURIComponent(JWT_BEARER)}`],
+      ] as const
+    ).map(([name, params]) => ({
+      name,
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: form,
+      body: `${grant}&${params}`,
+      status: 400,
+      error: 'invalid_request',
+    })),
+    {
+      name: 'unknown client_assertion_type beside Basic',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: good,
+      body: `${grant}&client_assertion_type=bogus`,
+      status: 200,
+    },
+    // Token endpoint: resource (RFC 8707), audience and request (not parameters of this endpoint)
+    {
+      name: 'two different resources',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: good,
+      body: `${grant}&resource=${encodeURIComponent(creds.api)}&resource=${encodeURIComponent('https://other.example')}`,
+      status: 400,
+      error: 'invalid_target',
+    },
+    {
+      name: 'the same resource twice',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: good,
+      body: `${grant}&resource=${encodeURIComponent(creds.api)}&resource=${encodeURIComponent(creds.api)}`,
+      status: 200,
+    },
+    {
+      name: 'resource with a fragment',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: good,
+      body: `${grant}&resource=${encodeURIComponent(`${creds.api}#x`)}`,
+      status: 400,
+      error: 'invalid_target',
+    },
+    {
+      name: 'resource of 20 KB',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: good,
+      body: `${grant}&resource=${encodeURIComponent(`https://${'a'.repeat(20_000)}.example`)}`,
+      status: 400,
+      error: 'invalid_target',
+    },
+    ...(
+      [
+        ['audience naming another server', 'audience=https%3A%2F%2Fevil.example'],
+        ['audience repeated', 'audience=a&audience=b'],
+        ['a request object', `request=${b64url({ alg: 'none' })}.${b64url({ scope: 'tenant:admin' })}.`],
+        ['a request object that is not a JWT', 'request=garbage'],
+        ['request_uri', 'request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3Ax'],
+        ['thousands of unknown parameters', Array.from({ length: 3000 }, (_, i) => `p${i}=x`).join('&')],
+      ] as const
+    ).map(([name, params]) => ({ name, host: AUTH, method: 'POST', path: TOKEN, headers: good, body: `${grant}&${params}`, status: 200 })),
+    // Token endpoint: repeated and oversized client authentication
+    ...(
+      [
+        ['client_id in the body differing from Basic', 'client_id=tc_someone_else'],
+        ['client_id repeated beside Basic', `client_id=${creds.id}&client_id=${creds.id}`],
+        ['grant_type repeated differently', 'grant_type=password'],
+      ] as const
+    ).map(([name, params]) => ({
+      name,
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: good,
+      body: `${grant}&${params}`,
+      status: 400,
+      error: 'invalid_request',
+    })),
+    {
+      name: 'client_secret repeated',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: form,
+      body: `${grant}&client_id=${creds.id}&client_secret=a&client_secret=b`,
+      status: 400,
+      error: 'invalid_request',
+    },
+    {
+      name: 'client_secret of 40 KB',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: form,
+      body: `${grant}&client_id=${creds.id}&client_secret=${'s'.repeat(40_000)}`,
+      status: 401,
+      error: 'invalid_client',
+    },
+    {
+      name: 'client_id of 40 KB',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: form,
+      body: `${grant}&client_id=${'x'.repeat(40_000)}&client_secret=s`,
+      status: 401,
+      error: 'invalid_client',
+    },
+    {
+      name: 'grant_type of 40 KB',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: good,
+      body: `grant_type=${'g'.repeat(40_000)}`,
+      status: 400,
+      error: 'unsupported_grant_type',
+    },
     // Resource API: authorization header
     {
       name: 'Basic credentials at the API',
@@ -611,7 +779,12 @@ describe.each(testDatabaseKinds())('malformed requests on %s', (kind) => {
   beforeAll(async () => {
     server = await startTestServer(kind);
     const credential = server.credential('sandbox', 'acme');
-    table = cases({ id: credential.client_id, secret: credential.client_secret, token: await accessToken(server, credential) });
+    table = cases({
+      id: credential.client_id,
+      secret: credential.client_secret,
+      token: await accessToken(server, credential),
+      api: new URL(credential.api_base).origin,
+    });
   });
   afterAll(async () => {
     await server?.close();

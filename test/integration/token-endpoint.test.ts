@@ -2,12 +2,15 @@
  * The authorization server as a standard client sees it: discovery, client_credentials with both
  * secret methods, RFC 9068 access tokens, and RFC 6749 §5.2 errors.
  */
+import { randomUUID } from 'node:crypto';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import * as oauth from 'oauth4webapi';
 import * as openid from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient } from '../../src/auth/clients.ts';
+import { type ClientAuthMethod, createClient } from '../../src/auth/clients.ts';
 import { ALL_SCOPES } from '../../src/tenancy/scopes.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
+import { claimsOf } from '../helpers/tokens.ts';
 import { accessToken, loopbackFetch, requestToken, startTestServer, type TestServer } from '../helpers/server.ts';
 
 describe.each(testDatabaseKinds())('authorization server on %s', (kind) => {
@@ -20,6 +23,31 @@ describe.each(testDatabaseKinds())('authorization server on %s', (kind) => {
   });
 
   const sandboxAcme = () => server.credential('sandbox', 'acme');
+
+  /** A new client of sandbox acme, allowed every scope, registered with the given method. */
+  async function newClient(authMethod: ClientAuthMethod) {
+    const [tenant] = await server.booted.db.owner.query<{ id: string }>(
+      `SELECT id FROM tenants WHERE environment = 'sandbox' AND slug = 'acme'`,
+    );
+    const created = await createClient(server.booted.db, tenant?.id ?? '', { name: authMethod, scopes: ALL_SCOPES, authMethod });
+    return { client_id: created.clientId, client_secret: created.clientSecret };
+  }
+
+  /** client_credentials with client_secret_post: client_id and client_secret in the body. */
+  const postSecret = (
+    credential: { token_endpoint: string; client_id: string; client_secret: string },
+    extra: Record<string, string> = {},
+  ) =>
+    server.fetch(credential.token_endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_id: credential.client_id,
+        client_secret: credential.client_secret,
+        ...extra,
+      }).toString(),
+    });
 
   it('serves discovery that openid-client accepts, and issues a token through it (client_secret_basic)', async () => {
     const credential = sandboxAcme();
@@ -41,8 +69,8 @@ describe.each(testDatabaseKinds())('authorization server on %s', (kind) => {
     expect(tokens.expires_in).toBe(3600);
   });
 
-  it('accepts client_secret_post for the same client', async () => {
-    const credential = sandboxAcme();
+  it('issues a token to a client_secret_post client through openid-client, which sends the secret in the body', async () => {
+    const credential = { ...sandboxAcme(), ...(await newClient('client_secret_post')) };
     const config = await openid.discovery(
       new URL(credential.issuer),
       credential.client_id,
@@ -55,6 +83,21 @@ describe.each(testDatabaseKinds())('authorization server on %s', (kind) => {
     );
     const tokens = await openid.clientCredentialsGrant(config, { scope: 'employees:read' });
     expect(tokens.access_token.split('.')).toHaveLength(3);
+  });
+
+  it('accepts exactly the method a client is registered with: the other one is 401 invalid_client, even with the right secret', async () => {
+    const post = { ...sandboxAcme(), ...(await newClient('client_secret_post')) };
+    expect((await postSecret(post)).status).toBe(200);
+    const postWithBasic = await requestToken(server, post);
+    expect(postWithBasic.status).toBe(401);
+    expect(postWithBasic.headers.get('www-authenticate')).toMatch(/^Basic realm=/);
+    expect(await postWithBasic.json()).toEqual({ error: 'invalid_client', error_description: 'client authentication failed' });
+
+    // the demo clients are client_secret_basic, as `clients get` shows them
+    const basicWithPost = await postSecret(sandboxAcme());
+    expect(basicWithPost.status).toBe(401);
+    expect(await basicWithPost.json()).toEqual({ error: 'invalid_client', error_description: 'client authentication failed' });
+    expect((await requestToken(server, sandboxAcme())).status).toBe(200);
   });
 
   it('issues RFC 9068 access tokens that oauth4webapi validates as a strict resource server would', async () => {
@@ -130,10 +173,38 @@ describe.each(testDatabaseKinds())('authorization server on %s', (kind) => {
     expect(forged.body).not.toContain('9999');
   });
 
+  it('answers a request with a valid DPoP proof with an ordinary Bearer token while DPoP is off, and advertises no DPoP', async () => {
+    const credential = sandboxAcme();
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const jwk = await exportJWK(publicKey);
+    const proof = () =>
+      new SignJWT({ htm: 'POST', htu: credential.token_endpoint, jti: randomUUID() })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
+        .setIssuedAt()
+        .sign(privateKey);
+    // the same proof twice: nothing keeps proofs, so nothing may answer their replay with a 500
+    const sent = await proof();
+    for (const dpop of [sent, sent, await proof()]) {
+      const response = await requestToken(server, credential, { scope: 'employees:read' }, { dpop });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('dpop-nonce')).toBeNull();
+      const body = (await response.json()) as { token_type: string; access_token: string };
+      expect(body.token_type).toBe('Bearer');
+      expect(claimsOf(body.access_token)).not.toHaveProperty('cnf');
+    }
+    const metadata = (await (await server.fetch(`${credential.issuer}/.well-known/openid-configuration`)).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(metadata).not.toHaveProperty('dpop_signing_alg_values_supported');
+  });
+
   it('answers a wrong secret with 401 invalid_client and a Basic challenge', async () => {
     const credential = { ...sandboxAcme(), client_secret: 'tcs_wrong' };
-    const response = await requestToken(server, credential);
+    const response = await requestToken(server, credential, {}, { 'x-request-id': 'req-wrong-secret' });
     expect(response.status).toBe(401);
+    // the id its log line carries (src/auth/provider.ts logs every refused token request)
+    expect(response.headers.get('x-request-id')).toBe('req-wrong-secret');
     expect(response.headers.get('www-authenticate')).toMatch(/^Basic realm=/);
     expect(await response.json()).toEqual({ error: 'invalid_client', error_description: 'client authentication failed' });
   });
@@ -175,16 +246,7 @@ describe.each(testDatabaseKinds())('authorization server on %s', (kind) => {
   });
 
   it('grants every scope the client is allowed when the request names none', async () => {
-    const credential = sandboxAcme();
-    const response = await server.fetch(credential.token_endpoint, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'client_credentials',
-        client_id: credential.client_id,
-        client_secret: credential.client_secret,
-      }).toString(),
-    });
+    const response = await postSecret({ ...sandboxAcme(), ...(await newClient('client_secret_post')) });
     expect(response.status).toBe(200);
     expect(((await response.json()) as { scope: string }).scope).toBe(ALL_SCOPES.join(' '));
   });
@@ -199,8 +261,11 @@ describe.each(testDatabaseKinds())('authorization server on %s', (kind) => {
     const credential = sandboxAcme();
     const response = await server.fetch(credential.token_endpoint, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ client_id: credential.client_id, client_secret: credential.client_secret }).toString(),
+      headers: {
+        authorization: `Basic ${Buffer.from(`${credential.client_id}:${credential.client_secret}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: '',
     });
     expect(response.status).toBe(400);
     expect(await response.json()).toEqual({ error: 'invalid_request', error_description: "missing required parameter 'grant_type'" });

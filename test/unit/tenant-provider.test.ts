@@ -6,9 +6,16 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLocalJWKSet, jwtVerify } from 'jose';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateClientSecret, hashClientSecret } from '../../src/auth/client-secrets.ts';
-import { createTenantProvider } from '../../src/auth/provider.ts';
+import {
+  createTenantProvider,
+  FEATURE_DECISIONS,
+  REQUEST_FACTS,
+  type RequestFacts,
+  type TenantProviderInput,
+} from '../../src/auth/provider.ts';
 import { generateSigningKey, SIGNING_ALGORITHMS, type SigningAlgorithm } from '../../src/auth/signing-keys.ts';
 import type { ClientRecord, TenantKeys } from '../../src/auth/tenant-credentials.ts';
 import type { Tenant } from '../../src/tenancy/tenants.ts';
@@ -30,7 +37,7 @@ interface Served {
   close(): Promise<void>;
 }
 
-async function serve(slug: string, keys: TenantKeys): Promise<Served> {
+async function serve(slug: string, keys: TenantKeys, extra: Partial<TenantProviderInput> = {}): Promise<Served> {
   const records = new Map<string, ClientRecord>();
   const provider = createTenantProvider({
     tenant: tenant(slug),
@@ -40,6 +47,7 @@ async function serve(slug: string, keys: TenantKeys): Promise<Served> {
     findClient: async (clientId) => records.get(clientId),
     findPublicKeys: async () => keys.publicKeys,
     jwksCacheSeconds: 300,
+    ...extra,
   });
   const callback = provider.callback();
   const server = http.createServer((req, res) => {
@@ -48,6 +56,8 @@ async function serve(slug: string, keys: TenantKeys): Promise<Served> {
     Object.assign(req, { originalUrl: `/tenants/${slug}${url}` });
     req.headers.host = 'authentication.example.test';
     req.headers['x-forwarded-proto'] = 'http';
+    const facts: RequestFacts = { requestId: String(req.headers['x-request-id'] ?? 'none'), source: '192.0.2.1' };
+    Object.assign(req, { [REQUEST_FACTS]: facts });
     void callback(req, res);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -63,10 +73,11 @@ async function request(port: number, path: string, init: { method?: string; head
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
-function tokenRequest(port: number, clientId: string, secret: string) {
+function tokenRequest(port: number, clientId: string, secret: string, headers: Record<string, string> = {}) {
   return request(port, '/connect/token', {
     method: 'POST',
     headers: {
+      ...headers,
       authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`,
       'content-type': 'application/x-www-form-urlencoded',
     },
@@ -149,5 +160,93 @@ describe('tenant Provider clients', () => {
     const response = await tokenRequest(served.port, 'nobody', generateClientSecret());
     expect(response.status).toBe(401);
     expect(response.body.error).toBe('invalid_client');
+  });
+});
+
+describe('tenant Provider configuration', () => {
+  it('decides every feature oidc-provider turns on by default, so an upgrade cannot turn one on silently', async () => {
+    // the library's own defaults module (internal, untyped: imported by a name TypeScript does not resolve)
+    const defaultsModule = 'oidc-provider/lib/helpers/defaults.js';
+    const { defaults } = (await import(defaultsModule)) as { defaults: { features: Record<string, { enabled: boolean }> } };
+    const onByDefault = Object.entries(defaults.features)
+      .filter(([, feature]) => feature.enabled)
+      .map(([name]) => name)
+      .sort();
+    expect(onByDefault).toEqual([
+      'dPoP',
+      'devInteractions',
+      'pushedAuthorizationRequests',
+      'resourceIndicators',
+      'rpInitiatedLogout',
+      'userinfo',
+    ]);
+    const decided = FEATURE_DECISIONS as Record<string, { enabled: boolean }>;
+    for (const name of onByDefault) expect(typeof decided[name]?.enabled, name).toBe('boolean');
+    expect(decided.dPoP?.enabled).toBe(false);
+  });
+});
+
+describe('tenant Provider error logs', () => {
+  const lines: Record<string, unknown>[] = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  let served: Served;
+  let failing = false;
+  beforeAll(async () => {
+    const keys = await keysFor('ES256');
+    served = await serve('logged', keys, {
+      log,
+      findClient: async (clientId) => {
+        if (failing) throw new Error('the database went away');
+        return served.records.get(clientId);
+      },
+    });
+  });
+  afterAll(() => served.close());
+
+  it('logs a refused token request with tenant, environment, the client id as presented and the request id, never the secret', async () => {
+    const secret = generateClientSecret();
+    served.records.set('client-l', clientRecord('client-l', [{ hash: hashClientSecret(generateClientSecret()), expiresAt: null }]));
+    lines.length = 0;
+    expect((await tokenRequest(served.port, 'client-l', secret, { 'x-request-id': 'req-refused' })).status).toBe(401);
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 30,
+        msg: 'token request refused',
+        tenant: 'logged',
+        environment: 'production',
+        route: 'token',
+        client_id: 'client-l',
+        request_id: 'req-refused',
+        status: 401,
+        error: 'invalid_client',
+        detail: 'invalid secret provided',
+      }),
+    ]);
+    expect(JSON.stringify(lines)).not.toContain(secret);
+  });
+
+  it('logs a 500 (server_error) on the token path with the same fields and the cause', async () => {
+    lines.length = 0;
+    failing = true;
+    try {
+      const secret = generateClientSecret();
+      const response = await tokenRequest(served.port, 'client-unreadable', secret, { 'x-request-id': 'req-500' });
+      expect(response).toEqual({ status: 500, body: { error: 'server_error', error_description: 'oops! something went wrong' } });
+      expect(lines).toEqual([
+        expect.objectContaining({
+          level: 50,
+          msg: 'oidc-provider server_error',
+          tenant: 'logged',
+          environment: 'production',
+          route: 'token',
+          client_id: 'client-unreadable',
+          request_id: 'req-500',
+          err: expect.objectContaining({ message: 'the database went away' }),
+        }),
+      ]);
+      expect(JSON.stringify(lines)).not.toContain(secret);
+    } finally {
+      failing = false;
+    }
   });
 });
