@@ -14,6 +14,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCollectionQueries, type ListRequest, sortColumnOf } from '../../src/api/collections/collection-queries.ts';
 import { COLLECTIONS, type CollectionDefinition, collectionByName, type FilterDefinition } from '../../src/api/collections/definitions.ts';
+import { DEFAULT_DATABASE_SETTINGS } from '../../src/config/config.ts';
 import { createDatabase, type Database, inlineParameters, type Queryable, type ScopedTransaction } from '../../src/db/database.ts';
 import { migrate } from '../../src/db/migrate.ts';
 import { createFreshDatabase, type FreshDatabase, testDatabaseKinds } from '../helpers/databases.ts';
@@ -210,7 +211,10 @@ describe.each(testDatabaseKinds())('list indexes on %s', (kind) => {
   let indexes: CatalogueIndex[];
   beforeAll(async () => {
     fresh = await createFreshDatabase(kind);
-    db = await createDatabase({ databaseUrl: fresh.url });
+    // loading 50,000 rows (and their eight indexes) is bulk work, not a request: the request
+    // timeouts (a few seconds) would cancel it on a busy machine
+    const settings = { ...DEFAULT_DATABASE_SETTINGS, queryTimeoutMs: 120_000, statementTimeoutMs: 110_000 };
+    db = await createDatabase({ databaseUrl: fresh.url, settings });
     await migrate(db);
     indexes = await catalogue(db.owner);
   });
