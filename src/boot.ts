@@ -5,8 +5,8 @@
  * what production boots.
  */
 import type { Logger } from 'pino';
-import { type DemoCredential, seedDemo } from '../seeds/demo.ts';
-import { type BootstrapResult, bootstrapPlatform } from './admin/bootstrap.ts';
+import { type DemoCredential, seedDemo } from './admin/operator/demo-seed.ts';
+import { type BootstrapResult, bootstrapPlatform } from './admin/operator/bootstrap.ts';
 import {
   checkKeyEncryptionKeys,
   createKeyEncryption,

@@ -1,6 +1,6 @@
 /** Process entry point: configuration, boot, listen, and tell the user what is where. */
 import http from 'node:http';
-import { demoCredentialsPath } from '../seeds/demo.ts';
+import { demoCredentialsPath } from './admin/operator/demo-seed.ts';
 import { boot, type Booted } from './boot.ts';
 import { ConfigError, loadConfig, type Config } from './config/config.ts';
 import { createLogger } from './observability/logger.ts';

@@ -16,7 +16,7 @@ import { loadConfig } from '../../src/config/config.ts';
 import type { Database } from '../../src/db/database.ts';
 import type { EnvironmentConfig } from '../../src/config/config.ts';
 import { createLogger } from '../../src/observability/logger.ts';
-import { provisionTenant } from '../../src/tenancy/provisioning.ts';
+import { provisionTenant } from '../../src/admin/operator/provisioning.ts';
 import { childOptions, progress, serveChild } from '../child.ts';
 
 export interface OursOptions {

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { parseJsonBody } from '../api/request-guards.ts';
+import { parseJsonBody } from '../http/request-guards.ts';
 import type { EnvironmentConfig } from '../config/config.ts';
 import { ApiError } from '../http/problem.ts';
 import { createRouteDispatcher, NOT_FOUND_DETAIL } from '../http/routing.ts';

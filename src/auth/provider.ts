@@ -13,7 +13,7 @@ import { constants, createPrivateKey, createPublicKey, type KeyObject, randomByt
 import type { IncomingMessage } from 'node:http';
 import type { JWK } from 'jose';
 import Provider, { errors, ExternalSigningKey, type Configuration } from 'oidc-provider';
-import { PLATFORM_ADMIN_SCOPE, TENANT_ADMIN_SCOPE } from '../tenancy/scopes.ts';
+import { PLATFORM_ADMIN_SCOPE, TENANT_ADMIN_SCOPE } from '../catalog/scopes.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
 import { DEFAULT_ACCESS_TOKEN_TTL, DEFAULT_SCOPES } from '../tenancy/tenants.ts';
 import { matchClientSecret } from './client-secrets.ts';

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Agent, fetch as undiciFetch, type RequestInit, type Response } from 'undici';
-import type { DemoCredential } from '../../seeds/demo.ts';
+import type { DemoCredential } from '../../src/admin/operator/demo-seed.ts';
 import { boot, type Booted } from '../../src/boot.ts';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { createLogger } from '../../src/observability/logger.ts';

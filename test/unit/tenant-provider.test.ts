@@ -9,7 +9,8 @@ import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateClientSecret, hashClientSecret } from '../../src/auth/client-secrets.ts';
 import { createTenantProvider } from '../../src/auth/provider.ts';
-import { generateSigningKey, SIGNING_ALGORITHMS, type SigningAlgorithm } from '../../src/auth/signing-keys.ts';
+import { generateSigningKey } from '../../src/auth/signing-keys.ts';
+import { SIGNING_ALGORITHMS, type SigningAlgorithm } from '../../src/catalog/signing-algorithms.ts';
 import type { ClientRecord, TenantKeys } from '../../src/auth/tenant-credentials.ts';
 import type { Tenant } from '../../src/tenancy/tenants.ts';
 
