@@ -58,6 +58,13 @@ export default {
       to: { path: '^src/api/' },
     },
     {
+      name: 'operator-not-admin-routes',
+      comment: 'admin/operator/ works without the admin HTTP surface (boot and bench call it directly)',
+      severity: 'error',
+      from: { path: '^src/admin/operator/' },
+      to: { path: '^src/admin/[^/]+\\.ts$' },
+    },
+    {
       name: 'nothing-imports-cli',
       comment: 'the CLI is a client of the admin API: nothing else depends on it',
       severity: 'error',

@@ -19,6 +19,7 @@ const INJECTED: Record<string, string> = {
   'src/tenancy/zz-back-edge.ts': "import '../admin/admin-api.ts';\n",
   'src/api/zz-admin.ts': "import '../admin/admin-schemas.ts';\n",
   'src/admin/zz-api.ts': "import '../api/openapi.ts';\n",
+  'src/admin/operator/zz-routes.ts': "import '../tenant-routes.ts';\n",
   'src/webhooks/zz-cli.ts': "import '../cli/run.ts';\n",
   'src/zz-seeds-and-bench.ts': "import '../seeds/demo.ts';\nimport '../bench/run.ts';\n",
   // a type-only import counts too
@@ -39,6 +40,7 @@ const EXPECTED: Record<string, string[]> = {
   'src/tenancy/zz-back-edge.ts': ['layer-tenancy'],
   'src/api/zz-admin.ts': ['api-not-admin'],
   'src/admin/zz-api.ts': ['admin-not-api'],
+  'src/admin/operator/zz-routes.ts': ['operator-not-admin-routes'],
   'src/webhooks/zz-cli.ts': ['nothing-imports-cli'],
   'src/zz-seeds-and-bench.ts': ['src-not-seeds-or-bench', 'src-not-seeds-or-bench'],
   'src/api/zz-oidc.ts': ['oidc-provider-only-in-auth'],
