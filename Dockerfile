@@ -5,7 +5,6 @@ ENV NODE_ENV=production
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY src ./src
-COPY seeds ./seeds
 COPY migrations ./migrations
 COPY bin ./bin
 RUN mkdir -p /data && chown node:node /data

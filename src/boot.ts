@@ -5,8 +5,8 @@
  * what production boots.
  */
 import type { Logger } from 'pino';
-import { type DemoCredential, seedDemo } from '../seeds/demo.ts';
-import { type BootstrapResult, bootstrapPlatform } from './admin/bootstrap.ts';
+import type { DemoCredential, seedDemo } from './admin/operator/demo-seed.ts';
+import { type BootstrapResult, bootstrapPlatform } from './admin/operator/bootstrap.ts';
 import {
   checkKeyEncryptionKeys,
   createKeyEncryption,
@@ -45,6 +45,9 @@ export interface BootOptions {
   readonly now?: () => number;
   /** told before each step; tests pass nothing and boot silently */
   readonly onProgress?: (step: BootStep) => void;
+  /** the demo data, run when SEED_DEMO is on: the process edge passes it in, so a production
+   * instance (and the standalone worker) never loads demo code */
+  readonly seed?: typeof seedDemo;
 }
 
 export async function boot(config: Config, log: Logger, options: BootOptions = {}): Promise<Booted> {
@@ -64,8 +67,9 @@ export async function boot(config: Config, log: Logger, options: BootOptions = {
     const undecryptable = await checkKeyEncryptionKeys(db, keyEncryption);
     if (undecryptable) throw new ConfigError('KEY_ENCRYPTION_KEY', undecryptable);
     const admin = await bootstrapPlatform(db, keyEncryption, config);
-    if (config.seedDemo) options.onProgress?.('seeding the demo tenants');
-    const demoCredentials = config.seedDemo ? await seedDemo(db, keyEncryption, config) : [];
+    const seed = config.seedDemo ? options.seed : undefined;
+    if (seed) options.onProgress?.('seeding the demo tenants');
+    const demoCredentials = seed ? await seed(db, keyEncryption, config) : [];
     const app = createApp({ config, db, log, keyEncryption, ...(options.now ? { now: options.now } : {}) });
     const stopInvalidation = await app.startInvalidation();
     const stopKeyRotation = startKeyRotationWorker(db, log, { intervalMs: config.keyRotationCheckMs });

@@ -156,17 +156,18 @@ async function main(): Promise<void> {
       throw error;
     }
   }
-  const [{ boot }, { createLogger }, { serveMetrics }, { demoCredentialsPath }] = await Promise.all([
+  const [{ boot }, { createLogger }, { serveMetrics }, { demoCredentialsPath, seedDemo }] = await Promise.all([
     import('./boot.ts'),
     import('./observability/logger.ts'),
     import('./observability/metrics.ts'),
-    import('../seeds/demo.ts'),
+    import('./admin/operator/demo-seed.ts'),
   ]);
   const log = createLogger(config.logLevel);
   let step: BootStep | undefined;
   let booted: Booted;
   try {
     booted = await boot(config, log, {
+      seed: seedDemo,
       onProgress(next) {
         step = next;
         process.stdout.write(`${PROGRESS[next](config)}…\n`);

@@ -6,7 +6,7 @@
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import { createAdminApi } from './admin/admin-api.ts';
-import { createAccessTokenVerifier } from './api/access-tokens.ts';
+import { createAccessTokenVerifier } from './http/bearer.ts';
 import { createResourceApi } from './api/resource-api.ts';
 import { createAuthenticationHost } from './auth/authentication-host.ts';
 import { createClientUsageRecorder } from './auth/client-usage.ts';

@@ -16,7 +16,8 @@ import { loadConfig } from '../../src/config/config.ts';
 import type { Database } from '../../src/db/database.ts';
 import type { EnvironmentConfig } from '../../src/config/config.ts';
 import { createLogger } from '../../src/observability/logger.ts';
-import { provisionTenant } from '../../src/tenancy/provisioning.ts';
+import { seedDemo } from '../../src/admin/operator/demo-seed.ts';
+import { provisionTenant } from '../../src/admin/operator/provisioning.ts';
 import { childOptions, progress, serveChild } from '../child.ts';
 
 export interface OursOptions {
@@ -139,7 +140,7 @@ serveChild<OursInfo>(async () => {
     ...(options.providerPoolSize ? { PROVIDER_POOL_SIZE: String(options.providerPoolSize) } : {}),
     ...(options.tenantCacheSize ? { TENANT_CACHE_SIZE: String(options.tenantCacheSize) } : {}),
   });
-  const booted = await boot(config, createLogger(config.logLevel), { inMemory: true });
+  const booted = await boot(config, createLogger(config.logLevel), { inMemory: true, seed: seedDemo });
   progress(`booted on ${booted.db.kind}, port ${port}`);
   const environment = config.environments.find((e) => e.name === ENVIRONMENT);
   if (!environment) throw new Error(`no ${ENVIRONMENT} environment configured`);

@@ -5,8 +5,8 @@
  */
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { createApiDocs } from '../api/api-docs.ts';
-import { parseJsonBody } from '../api/request-guards.ts';
+import { createApiDocs } from '../http/api-docs.ts';
+import { parseJsonBody } from '../http/request-guards.ts';
 import type { EnvironmentConfig } from '../config/config.ts';
 import { ApiError } from '../http/problem.ts';
 import { requestIdOf } from '../http/request-id.ts';

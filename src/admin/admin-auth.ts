@@ -7,14 +7,14 @@
  */
 import { decodeJwt } from 'jose';
 import type { Context } from 'koa';
-import { type AccessTokenVerifier, bearerChallenge, extractBearerToken, requireScope } from '../api/access-tokens.ts';
+import { type AccessTokenVerifier, bearerChallenge, extractBearerToken, requireScope } from '../http/bearer.ts';
 import type { TenantCredentials } from '../auth/tenant-credentials.ts';
 import type { EnvironmentConfig } from '../config/config.ts';
 import { ApiError } from '../http/problem.ts';
 import { isValidTenantSlug, PLATFORM_SLUG, type PublicUrls } from '../tenancy/hosts.ts';
-import { PLATFORM_ADMIN_SCOPE, TENANT_ADMIN_SCOPE } from '../tenancy/scopes.ts';
+import { PLATFORM_ADMIN_SCOPE, TENANT_ADMIN_SCOPE } from '../catalog/scopes.ts';
 import type { Tenant, TenantCache } from '../tenancy/tenants.ts';
-import type { AdminActor } from './audit-log.ts';
+import type { AdminActor } from './operator/audit-log.ts';
 
 export type AdminPrincipal =
   | { readonly kind: 'platform'; readonly actor: AdminActor }

@@ -3,10 +3,10 @@
  * document publishes the very same objects.
  */
 import { CLIENT_AUTH_METHODS, CLIENT_ID_PATTERN, DEFAULT_SECRET_GRACE_SECONDS } from '../auth/clients.ts';
-import { SIGNING_ALGORITHMS } from '../auth/signing-keys.ts';
+import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
 import { TENANT_SLUG } from '../tenancy/hosts.ts';
 import { TENANT_SETTINGS_SCHEMA } from '../tenancy/tenant-settings.ts';
-import type { JsonSchema } from '../api/collections/definitions.ts';
+import type { JsonSchema } from '../catalog/collections.ts';
 import { EVENT_PATTERN } from '../webhooks/events.ts';
 
 /** default and maximum grace period of a rotated webhook signing secret */

@@ -2,15 +2,15 @@
 import type { Context } from 'koa';
 import type { KeyEncryption } from '../auth/key-encryption.ts';
 import type { TenantCredentials } from '../auth/tenant-credentials.ts';
-import type { AccessTokenVerifier } from '../api/access-tokens.ts';
+import type { AccessTokenVerifier } from '../http/bearer.ts';
 import type { Config, EnvironmentConfig } from '../config/config.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { ApiError } from '../http/problem.ts';
 import { PLATFORM_SLUG, type PublicUrls } from '../tenancy/hosts.ts';
-import { findTenantRecord, type TenantRecord } from '../tenancy/tenant-lifecycle.ts';
+import { findTenantRecord, type TenantRecord } from './operator/tenant-lifecycle.ts';
 import type { TenantCache } from '../tenancy/tenants.ts';
 import type { AdminPrincipal } from './admin-auth.ts';
-import { recordAudit } from './audit-log.ts';
+import { recordAudit } from './operator/audit-log.ts';
 
 export interface AdminDeps {
   readonly config: Config;

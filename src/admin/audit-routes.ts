@@ -1,12 +1,12 @@
 /** GET /v1/audit-events: the environment's audit log, newest first, filtered, cursor-paginated.
  * A tenant admin sees its own tenant's events only. */
 import type Router from '@koa/router';
-import { decodeCursor, encodeCursor } from '../api/pagination.ts';
-import { compileQueryValidator } from '../api/validation.ts';
+import { decodeCursor, encodeCursor } from '../http/pagination.ts';
+import { compileQueryValidator } from '../http/validation.ts';
 import { ADMIN_SCHEMAS } from './admin-schemas.ts';
 import type { AdminContext, AdminDeps, AdminState } from './admin-steps.ts';
 import { page } from './admin-steps.ts';
-import { listAuditEvents } from './audit-log.ts';
+import { listAuditEvents } from './operator/audit-log.ts';
 
 export function registerAuditRoutes(router: Router<AdminState>, deps: AdminDeps) {
   const validateQuery = compileQueryValidator(ADMIN_SCHEMAS.AuditQuery);

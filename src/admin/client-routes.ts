@@ -16,12 +16,12 @@ import {
   TooManyLiveSecretsError,
   updateClient,
 } from '../auth/clients.ts';
-import { compileBodyValidator, compileQueryValidator } from '../api/validation.ts';
+import { compileBodyValidator, compileQueryValidator } from '../http/validation.ts';
 import type { Queryable } from '../db/database.ts';
 import { ApiError } from '../http/problem.ts';
-import { PLATFORM_ADMIN_SCOPE } from '../tenancy/scopes.ts';
+import { PLATFORM_ADMIN_SCOPE } from '../catalog/scopes.ts';
 import { effectiveSettings } from '../tenancy/tenant-settings.ts';
-import type { TenantRecord } from '../tenancy/tenant-lifecycle.ts';
+import type { TenantRecord } from './operator/tenant-lifecycle.ts';
 import { enqueueTenantEvents } from '../webhooks/outbox.ts';
 import { ADMIN_SCHEMAS } from './admin-schemas.ts';
 import { type AdminContext, type AdminDeps, type AdminState, audit, findRouteTenant } from './admin-steps.ts';

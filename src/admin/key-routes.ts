@@ -12,8 +12,9 @@ import {
   RotationDelayError,
   rotateSigningKey,
 } from '../auth/key-rotation.ts';
-import { generateSigningKey, type SigningAlgorithm } from '../auth/signing-keys.ts';
-import { compileBodyValidator, compileQueryValidator } from '../api/validation.ts';
+import { generateSigningKey } from '../auth/signing-keys.ts';
+import type { SigningAlgorithm } from '../catalog/signing-algorithms.ts';
+import { compileBodyValidator, compileQueryValidator } from '../http/validation.ts';
 import { ApiError } from '../http/problem.ts';
 import { effectiveSettings } from '../tenancy/tenant-settings.ts';
 import { ADMIN_SCHEMAS } from './admin-schemas.ts';

@@ -3,12 +3,12 @@
  * and purge. Every change and its audit record share one transaction.
  */
 import type Router from '@koa/router';
-import { decodeCursor, encodeCursor } from '../api/pagination.ts';
-import { compileBodyValidator, compileQueryValidator } from '../api/validation.ts';
+import { decodeCursor, encodeCursor } from '../http/pagination.ts';
+import { compileBodyValidator, compileQueryValidator } from '../http/validation.ts';
 import { ApiError } from '../http/problem.ts';
 import { isValidTenantSlug } from '../tenancy/hosts.ts';
-import { provisionTenant } from '../tenancy/provisioning.ts';
-import { syncSandboxTenant } from '../tenancy/sandbox-sync.ts';
+import { provisionTenant } from './operator/provisioning.ts';
+import { syncSandboxTenant } from './operator/sandbox-sync.ts';
 import {
   findTenantRecord,
   listTenantRecords,
@@ -18,7 +18,7 @@ import {
   type TenantRepresentation,
   tenantRepresentation,
   updateTenantRecord,
-} from '../tenancy/tenant-lifecycle.ts';
+} from './operator/tenant-lifecycle.ts';
 import { mergeSettings } from '../tenancy/tenant-settings.ts';
 import type { TenantSettings, TenantStatus } from '../tenancy/tenants.ts';
 import { enqueueTenantEvents } from '../webhooks/outbox.ts';

@@ -5,11 +5,11 @@
  * and its audit record share one transaction.
  */
 import type Router from '@koa/router';
-import { decodeCursor, encodeCursor } from '../api/pagination.ts';
-import { compileBodyValidator, compileQueryValidator } from '../api/validation.ts';
+import { decodeCursor, encodeCursor } from '../http/pagination.ts';
+import { compileBodyValidator, compileQueryValidator } from '../http/validation.ts';
 import type { Queryable } from '../db/database.ts';
 import { ApiError } from '../http/problem.ts';
-import type { TenantRecord } from '../tenancy/tenant-lifecycle.ts';
+import type { TenantRecord } from './operator/tenant-lifecycle.ts';
 import { effectiveSettings } from '../tenancy/tenant-settings.ts';
 import { urlProblem } from '../webhooks/address-guard.ts';
 import { EVENT_TYPES, matchesAnyEventType } from '../webhooks/events.ts';

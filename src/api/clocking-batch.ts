@@ -10,11 +10,11 @@ import { ApiError } from '../http/problem.ts';
 import { enqueueEvents } from '../webhooks/outbox.ts';
 import { createCollectionQueries, utcOffsetMinutes } from './collections/collection-queries.ts';
 import { NO_QUERY_SCHEMA, writeSchema } from './collections/collection-schemas.ts';
-import { collectionByName, type JsonSchema } from './collections/definitions.ts';
+import { collectionByName, type JsonSchema } from '../catalog/collections.ts';
 import { writeError } from './database-errors.ts';
 import { parseIdempotencyKey, requestFingerprint, withIdempotency } from './idempotency.ts';
 import { type ApiContext, type ApiState, scope } from './route-steps.ts';
-import { compileBodyValidator, compileItemChecker, compileQueryValidator, type FailedMember } from './validation.ts';
+import { compileBodyValidator, compileItemChecker, compileQueryValidator, type FailedMember } from '../http/validation.ts';
 
 export const MAX_BATCH_ITEMS = 1000;
 

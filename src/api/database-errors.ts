@@ -5,7 +5,7 @@
  * never existed and nothing here can reveal which it was.
  */
 import { ApiError } from '../http/problem.ts';
-import { COLLECTIONS, type CollectionDefinition } from './collections/definitions.ts';
+import { COLLECTIONS, type CollectionDefinition } from '../catalog/collections.ts';
 
 interface PostgresError {
   readonly code?: string;

@@ -5,7 +5,7 @@
  */
 import { batchRequestSchema, batchResponseSchema, MAX_BATCH_ITEMS } from './clocking-batch.ts';
 import { listQuerySchema, listSchema, patchSchema, resourceSchema, writeSchema } from './collections/collection-schemas.ts';
-import { COLLECTIONS, type CollectionDefinition, type JsonSchema } from './collections/definitions.ts';
+import { COLLECTIONS, type CollectionDefinition, type JsonSchema } from '../catalog/collections.ts';
 
 const problemSchema: JsonSchema = {
   type: 'object',

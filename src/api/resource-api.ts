@@ -14,13 +14,13 @@ import { createRouteDispatcher, NOT_FOUND_DETAIL } from '../http/routing.ts';
 import { RateLimitExceeded, type RateLimits } from '../http/rate-limits.ts';
 import type { PublicUrls } from '../tenancy/hosts.ts';
 import type { TenantCache } from '../tenancy/tenants.ts';
-import { type AccessTokenVerifier, bearerChallenge, extractBearerToken } from './access-tokens.ts';
-import { createApiDocs } from './api-docs.ts';
+import { type AccessTokenVerifier, bearerChallenge, extractBearerToken } from '../http/bearer.ts';
+import { createApiDocs } from '../http/api-docs.ts';
 import { registerClockingBatch } from './clocking-batch.ts';
 import { registerCollectionRoutes } from './collections/collection-routes.ts';
-import { COLLECTIONS } from './collections/definitions.ts';
+import { COLLECTIONS } from '../catalog/collections.ts';
 import { buildOpenApiDocument } from './openapi.ts';
-import { readJsonBody, rejectTenantInQuery } from './request-guards.ts';
+import { readJsonBody, rejectTenantInQuery } from '../http/request-guards.ts';
 import type { ApiState } from './route-steps.ts';
 
 export function createResourceApi(deps: {

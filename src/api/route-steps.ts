@@ -2,7 +2,7 @@
 import type { Context, Next } from 'koa';
 import type { Tenant } from '../tenancy/tenants.ts';
 import { ApiError } from '../http/problem.ts';
-import { type AccessTokenClaims, requireScope } from './access-tokens.ts';
+import { type AccessTokenClaims, requireScope } from '../http/bearer.ts';
 
 export interface ApiState {
   tenant: Tenant;

@@ -15,10 +15,11 @@
  * and the tenant's Provider: nothing here touches a cache.
  */
 import type { Logger } from 'pino';
+import type { SigningAlgorithm } from '../catalog/signing-algorithms.ts';
 import { type Database, isDatabaseUnavailable, type Queryable } from '../db/database.ts';
 import { DEFAULT_ACCESS_TOKEN_TTL } from '../tenancy/tenants.ts';
 import type { KeyEncryption } from './key-encryption.ts';
-import type { GeneratedSigningKey, SigningAlgorithm, SigningKeyRecord } from './signing-keys.ts';
+import type { GeneratedSigningKey, SigningKeyRecord } from './signing-keys.ts';
 
 /** Allowance for verifiers' clocks running behind ours, added to a retired key's publication. */
 export const RETIREMENT_SKEW_SECONDS = 60;

@@ -22,7 +22,7 @@ import type { Logger } from 'pino';
 import { isDatabaseUnavailable } from '../db/database.ts';
 import { DATABASE_RETRY_AFTER_SECONDS } from '../http/problem.ts';
 import { RateLimitExceeded, type RateLimits } from '../http/rate-limits.ts';
-import { PLATFORM_ADMIN_SCOPE, TENANT_ADMIN_SCOPE } from '../tenancy/scopes.ts';
+import { PLATFORM_ADMIN_SCOPE, TENANT_ADMIN_SCOPE } from '../catalog/scopes.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
 import { DEFAULT_ACCESS_TOKEN_TTL, DEFAULT_SCOPES } from '../tenancy/tenants.ts';
 import { matchClientSecret } from './client-secrets.ts';

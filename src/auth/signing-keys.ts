@@ -4,10 +4,8 @@
  */
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { Queryable } from '../db/database.ts';
+import type { SigningAlgorithm } from '../catalog/signing-algorithms.ts';
 import type { KeyEncryption } from './key-encryption.ts';
-
-export const SIGNING_ALGORITHMS = ['ES256', 'EdDSA', 'PS256', 'RS256'] as const;
-export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 
 export interface SigningKeyRecord {
   readonly kid: string;

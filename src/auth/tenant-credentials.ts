@@ -5,9 +5,10 @@
  */
 import type { JWK } from 'jose';
 import { LRUCache } from 'lru-cache';
+import type { SigningAlgorithm } from '../catalog/signing-algorithms.ts';
 import type { Database } from '../db/database.ts';
 import type { KeyEncryption } from './key-encryption.ts';
-import { findPublishedSigningKeys, type SigningAlgorithm } from './signing-keys.ts';
+import { findPublishedSigningKeys } from './signing-keys.ts';
 
 export interface ClientRecord {
   readonly clientId: string;

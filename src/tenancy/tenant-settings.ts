@@ -3,8 +3,8 @@
  * OpenAPI document) and the defaults that apply to every key a tenant leaves unset. Unknown keys
  * are refused, so a typo never silently does nothing.
  */
-import { SIGNING_ALGORITHMS } from '../auth/signing-keys.ts';
-import { TENANT_SCOPES } from './scopes.ts';
+import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
+import { TENANT_SCOPES } from '../catalog/scopes.ts';
 import type { TenantSettings } from './tenants.ts';
 
 export const TENANT_SETTINGS_SCHEMA = {

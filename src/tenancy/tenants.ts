@@ -5,7 +5,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { Database } from '../db/database.ts';
-import { TENANT_SCOPES } from './scopes.ts';
+import { TENANT_SCOPES } from '../catalog/scopes.ts';
 
 export type TenantStatus = 'PENDING' | 'ACTIVE' | 'SUSPENDED';
 

@@ -2,7 +2,7 @@
  * The event types a subscription may ask for: `<singular>.created|updated|deleted` for every
  * resource collection, the tenant's lifecycle, client secret rotation, and the on-demand test.
  */
-import { COLLECTIONS } from '../api/collections/definitions.ts';
+import { COLLECTIONS } from '../catalog/collections.ts';
 
 export const RESOURCE_ACTIONS = ['created', 'updated', 'deleted'] as const;
 export type ResourceAction = (typeof RESOURCE_ACTIONS)[number];

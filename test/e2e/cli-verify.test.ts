@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DemoCredential } from '../../seeds/demo.ts';
+import type { DemoCredential } from '../../src/admin/operator/demo-seed.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AdminCredentialsFile } from '../../src/admin/bootstrap.ts';
+import type { AdminCredentialsFile } from '../../src/admin/operator/bootstrap.ts';
 import { createFreshDatabase, type FreshDatabase } from '../helpers/databases.ts';
 import { issuedAccessToken, requestClientCredentials } from '../helpers/admin.ts';
 import { eventually } from '../helpers/eventually.ts';

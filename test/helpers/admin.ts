@@ -1,5 +1,5 @@
 /** Calls the admin API as a real client would: a client_credentials token, then JSON over HTTP. */
-import type { AdminCredential } from '../../src/admin/bootstrap.ts';
+import type { AdminCredential } from '../../src/admin/operator/bootstrap.ts';
 import { loopbackFetch, type TestServer } from './server.ts';
 
 export interface AdminResponse<T = Record<string, unknown>> {

@@ -1,5 +1,5 @@
 /** A small JSON client for one tenant's API in tests: a token, and requests that return status, headers and body. */
-import type { DemoCredential } from '../../seeds/demo.ts';
+import type { DemoCredential } from '../../src/admin/operator/demo-seed.ts';
 import { accessToken, type TestServer } from './server.ts';
 
 export interface ApiResponse<T = Record<string, unknown>> {

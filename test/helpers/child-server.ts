@@ -5,8 +5,8 @@
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { AdminCredential } from '../../src/admin/bootstrap.ts';
-import type { DemoCredential } from '../../seeds/demo.ts';
+import type { AdminCredential } from '../../src/admin/operator/bootstrap.ts';
+import type { DemoCredential } from '../../src/admin/operator/demo-seed.ts';
 import { freePort, startServerProcess, stopServerProcess } from './processes.ts';
 
 export interface ChildServer {

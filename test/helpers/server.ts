@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Agent, fetch as undiciFetch, type RequestInit, type Response } from 'undici';
-import type { DemoCredential } from '../../seeds/demo.ts';
+import { type DemoCredential, seedDemo } from '../../src/admin/operator/demo-seed.ts';
 import { boot, type Booted } from '../../src/boot.ts';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { createLogger } from '../../src/observability/logger.ts';
@@ -69,7 +69,11 @@ export async function startTestServer(
   });
   let booted: Booted;
   try {
-    booted = await boot(config, createLogger(config.logLevel), { inMemory: true, ...(options.now ? { now: options.now } : {}) });
+    booted = await boot(config, createLogger(config.logLevel), {
+      inMemory: true,
+      seed: seedDemo,
+      ...(options.now ? { now: options.now } : {}),
+    });
   } catch (error) {
     server.close();
     await database.drop();

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminCredentialsPath } from '../../src/admin/bootstrap.ts';
+import { adminCredentialsPath } from '../../src/admin/operator/bootstrap.ts';
 import { type AdminClient, adminClient, requestClientCredentials, platformCredential } from '../helpers/admin.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
 import { eventually } from '../helpers/eventually.ts';

@@ -4,7 +4,7 @@
  * reference to nothing. Their rows are untouched afterwards.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COLLECTIONS } from '../../src/api/collections/definitions.ts';
+import { COLLECTIONS } from '../../src/catalog/collections.ts';
 import { apiClient, type ApiClient } from '../helpers/api-client.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';

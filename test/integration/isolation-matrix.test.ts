@@ -4,7 +4,7 @@
  * resource id of any other tenant answers 404 with the body of an id that never existed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DemoCredential } from '../../seeds/demo.ts';
+import type { DemoCredential } from '../../src/admin/operator/demo-seed.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
 import { accessToken, requestToken, startTestServer, type TestServer } from '../helpers/server.ts';
 

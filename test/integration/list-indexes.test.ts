@@ -13,7 +13,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCollectionQueries, type ListRequest, sortColumnOf } from '../../src/api/collections/collection-queries.ts';
-import { COLLECTIONS, type CollectionDefinition, collectionByName, type FilterDefinition } from '../../src/api/collections/definitions.ts';
+import { COLLECTIONS, type CollectionDefinition, collectionByName, type FilterDefinition } from '../../src/catalog/collections.ts';
 import { DEFAULT_DATABASE_SETTINGS } from '../../src/config/config.ts';
 import { createDatabase, type Database, inlineParameters, type Queryable, type ScopedTransaction } from '../../src/db/database.ts';
 import { migrate } from '../../src/db/migrate.ts';

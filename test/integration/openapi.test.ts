@@ -6,8 +6,8 @@
  */
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COLLECTIONS, type CollectionDefinition } from '../../src/api/collections/definitions.ts';
-import { ALL_SCOPES } from '../../src/tenancy/scopes.ts';
+import { COLLECTIONS, type CollectionDefinition } from '../../src/catalog/collections.ts';
+import { ALL_SCOPES } from '../../src/catalog/scopes.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
 import { accessToken, startTestServer, type TestServer } from '../helpers/server.ts';
 

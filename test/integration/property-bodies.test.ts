@@ -9,12 +9,7 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  COLLECTIONS,
-  type CollectionDefinition,
-  type CollectionName,
-  type FieldDefinition,
-} from '../../src/api/collections/definitions.ts';
+import { COLLECTIONS, type CollectionDefinition, type CollectionName, type FieldDefinition } from '../../src/catalog/collections.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
 import { accessToken, startTestServer, type TestServer } from '../helpers/server.ts';
 

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.ts';
-import { TENANT_OWNED_TABLES } from '../../src/tenancy/tenant-lifecycle.ts';
+import { TENANT_OWNED_TABLES } from '../../src/admin/operator/tenant-lifecycle.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from '../../src/auth/clients.ts';
 import { createKeyEncryption, loadKeyEncryptionKey } from '../../src/auth/key-encryption.ts';
-import { provisionTenant } from '../../src/tenancy/provisioning.ts';
+import { provisionTenant } from '../../src/admin/operator/provisioning.ts';
 import { adminClient } from '../helpers/admin.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
 import { eventually } from '../helpers/eventually.ts';

@@ -8,7 +8,7 @@ import * as oauth from 'oauth4webapi';
 import * as openid from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ClientAuthMethod, createClient } from '../../src/auth/clients.ts';
-import { ALL_SCOPES } from '../../src/tenancy/scopes.ts';
+import { ALL_SCOPES } from '../../src/catalog/scopes.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
 import { claimsOf } from '../helpers/tokens.ts';
 import { accessToken, loopbackFetch, requestToken, startTestServer, type TestServer } from '../helpers/server.ts';

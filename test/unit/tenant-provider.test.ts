@@ -16,7 +16,8 @@ import {
   type RequestFacts,
   type TenantProviderInput,
 } from '../../src/auth/provider.ts';
-import { generateSigningKey, SIGNING_ALGORITHMS, type SigningAlgorithm } from '../../src/auth/signing-keys.ts';
+import { generateSigningKey } from '../../src/auth/signing-keys.ts';
+import { SIGNING_ALGORITHMS, type SigningAlgorithm } from '../../src/catalog/signing-algorithms.ts';
 import type { ClientRecord, TenantKeys } from '../../src/auth/tenant-credentials.ts';
 import type { Tenant } from '../../src/tenancy/tenants.ts';
 

@@ -4,7 +4,7 @@
  * scoped transaction whose row level security would hide other tenants' rows even if it did not.
  */
 import type { ScopedTransaction } from '../../db/database.ts';
-import type { CollectionDefinition, FieldDefinition, SqlType } from './definitions.ts';
+import type { CollectionDefinition, FieldDefinition, SqlType } from '../../catalog/collections.ts';
 
 export type Resource = Record<string, unknown> & { id: string; version: number };
 

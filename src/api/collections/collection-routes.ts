@@ -8,14 +8,14 @@ import { uuidv7 } from '../../db/ids.ts';
 import { ApiError } from '../../http/problem.ts';
 import { deleteError, writeError } from '../database-errors.ts';
 import { parseIdempotencyKey, requestFingerprint, withIdempotency } from '../idempotency.ts';
-import { decodeCursor, encodeCursor } from '../pagination.ts';
+import { decodeCursor, encodeCursor } from '../../http/pagination.ts';
 import { type ApiContext, type ApiState, notFound, resourceId, scope } from '../route-steps.ts';
-import { compileBodyValidator, compileQueryValidator, compileResponseValidator } from '../validation.ts';
+import { compileBodyValidator, compileQueryValidator, compileResponseValidator } from '../../http/validation.ts';
 import { etagOf, requireIfMatch } from '../write-preconditions.ts';
 import { enqueueEvents } from '../../webhooks/outbox.ts';
 import { createCollectionQueries, type Resource } from './collection-queries.ts';
 import { listQuerySchema, listSchema, NO_QUERY_SCHEMA, patchSchema, resourceSchema, writeSchema } from './collection-schemas.ts';
-import type { CollectionDefinition } from './definitions.ts';
+import type { CollectionDefinition } from '../../catalog/collections.ts';
 
 export function checkRules(def: CollectionDefinition, resource: Record<string, unknown>, prefix = ''): void {
   const broken = def.rules

@@ -3,8 +3,8 @@
  * replace or patch body may hold, and what a list query accepts. ajv validates with these and the
  * OpenAPI document is built from the very same objects.
  */
-import { DEFAULT_LIMIT, MAX_LIMIT } from '../pagination.ts';
-import type { CollectionDefinition, FieldDefinition, JsonSchema } from './definitions.ts';
+import { DEFAULT_LIMIT, MAX_LIMIT } from '../../http/pagination.ts';
+import type { CollectionDefinition, FieldDefinition, JsonSchema } from '../../catalog/collections.ts';
 
 const nullable = (field: FieldDefinition, schema: JsonSchema): JsonSchema =>
   field.nullable ? { anyOf: [schema, { type: 'null' }] } : schema;

@@ -3,7 +3,7 @@
  * the host and the token, so a tenant named in the query or body is refused, never ignored.
  */
 import type { Context } from 'koa';
-import { ApiError } from '../http/problem.ts';
+import { ApiError } from './problem.ts';
 
 const TENANT_FIELD = /^(tenant|company|organi[sz]ation|org|customer)[_-]?(id|slug|name)?$/i;
 const MAX_BODY_BYTES = 1024 * 1024;

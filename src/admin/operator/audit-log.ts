@@ -3,8 +3,8 @@
  * change itself, so a change is never without its record and a record never outlives a rolled
  * back change. before/after are the resources' admin representations, which hold no secrets.
  */
-import type { Queryable } from '../db/database.ts';
-import { uuidv7 } from '../db/ids.ts';
+import type { Queryable } from '../../db/database.ts';
+import { uuidv7 } from '../../db/ids.ts';
 
 export interface AdminActor {
   readonly clientId: string;

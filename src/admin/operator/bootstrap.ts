@@ -7,14 +7,14 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { hashClientSecret } from '../auth/client-secrets.ts';
-import { insertClient } from '../auth/clients.ts';
-import type { KeyEncryption } from '../auth/key-encryption.ts';
-import type { Config } from '../config/config.ts';
-import type { Database } from '../db/database.ts';
-import { createPublicUrls, PLATFORM_SLUG } from '../tenancy/hosts.ts';
-import { provisionTenant } from '../tenancy/provisioning.ts';
-import { PLATFORM_ADMIN_SCOPE } from '../tenancy/scopes.ts';
+import { hashClientSecret } from '../../auth/client-secrets.ts';
+import { insertClient } from '../../auth/clients.ts';
+import type { KeyEncryption } from '../../auth/key-encryption.ts';
+import type { Config } from '../../config/config.ts';
+import type { Database } from '../../db/database.ts';
+import { createPublicUrls, PLATFORM_SLUG } from '../../tenancy/hosts.ts';
+import { provisionTenant } from './provisioning.ts';
+import { PLATFORM_ADMIN_SCOPE } from '../../catalog/scopes.ts';
 
 export interface AdminCredential {
   readonly client_id: string;

@@ -2,7 +2,7 @@
  * The resource collections, declared once. Routes, SQL, ajv schemas and the OpenAPI document are
  * all derived from these definitions, so they cannot drift apart.
  */
-import type { CollectionPath } from '../../tenancy/scopes.ts';
+import type { CollectionPath } from './scopes.ts';
 
 export type SqlType = 'uuid' | 'text' | 'date' | 'timestamptz' | 'integer' | 'numeric' | 'boolean';
 export type JsonSchema = Record<string, unknown>;

@@ -5,9 +5,9 @@
  * keeps its own signing keys: a sandbox token can never verify in production.
  * Sandbox-only clients are left alone.
  */
-import type { KeyEncryption } from '../auth/key-encryption.ts';
-import type { Database, Queryable, ScopedTransaction } from '../db/database.ts';
-import { ApiError } from '../http/problem.ts';
+import type { KeyEncryption } from '../../auth/key-encryption.ts';
+import type { Database, Queryable, ScopedTransaction } from '../../db/database.ts';
+import { ApiError } from '../../http/problem.ts';
 import { provisionTenant } from './provisioning.ts';
 import {
   findTenantRecord,

@@ -5,8 +5,8 @@
  */
 import { Ajv, type ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
-import { ApiError } from '../http/problem.ts';
-import type { JsonSchema } from './collections/definitions.ts';
+import { ApiError } from './problem.ts';
+import type { JsonSchema } from '../catalog/collections.ts';
 
 function createAjv(options: ConstructorParameters<typeof Ajv>[0]) {
   const ajv = new Ajv({ allErrors: true, strict: true, multipleOfPrecision: 9, ...options });

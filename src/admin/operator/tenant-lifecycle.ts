@@ -3,9 +3,9 @@
  * API) run these as the owner inside a transaction that also writes the audit record; the
  * change triggers then tell every instance to drop what it cached of the tenant.
  */
-import type { Queryable } from '../db/database.ts';
-import { effectiveSettings, type EffectiveTenantSettings } from './tenant-settings.ts';
-import type { Tenant, TenantKind, TenantSettings, TenantStatus } from './tenants.ts';
+import type { Queryable } from '../../db/database.ts';
+import { effectiveSettings, type EffectiveTenantSettings } from '../../tenancy/tenant-settings.ts';
+import type { Tenant, TenantKind, TenantSettings, TenantStatus } from '../../tenancy/tenants.ts';
 
 export interface TenantRecord extends Tenant {
   readonly created_at: Date;

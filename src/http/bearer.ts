@@ -7,8 +7,8 @@
 import { createHash } from 'node:crypto';
 import { createLocalJWKSet, errors as joseErrors, type JWK, jwtVerify } from 'jose';
 import { LRUCache } from 'lru-cache';
-import { SIGNING_ALGORITHMS } from '../auth/signing-keys.ts';
-import { ApiError } from '../http/problem.ts';
+import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
+import { ApiError } from './problem.ts';
 
 export interface AccessTokenClaims {
   readonly iss: string;

@@ -3,11 +3,11 @@
  * never exists without a key. Runs as the owner (operator work, never on a request path).
  */
 import { randomUUID } from 'node:crypto';
-import type { KeyEncryption } from '../auth/key-encryption.ts';
-import { generateSigningKey, insertSigningKey } from '../auth/signing-keys.ts';
-import type { Database, ScopedTransaction } from '../db/database.ts';
-import { isValidTenantSlug, PLATFORM_SLUG } from './hosts.ts';
-import type { TenantKind, TenantSettings, TenantStatus } from './tenants.ts';
+import type { KeyEncryption } from '../../auth/key-encryption.ts';
+import { generateSigningKey, insertSigningKey } from '../../auth/signing-keys.ts';
+import type { Database, ScopedTransaction } from '../../db/database.ts';
+import { isValidTenantSlug, PLATFORM_SLUG } from '../../tenancy/hosts.ts';
+import type { TenantKind, TenantSettings, TenantStatus } from '../../tenancy/tenants.ts';
 
 export interface NewTenant {
   readonly environment: string;

@@ -2,7 +2,7 @@
  * Opaque cursors: base64url of the sort they belong to, the last row's sort key and its id. A
  * cursor is checked on the way back in; one from another sort order is refused.
  */
-import { ApiError } from '../http/problem.ts';
+import { ApiError } from './problem.ts';
 
 export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 200;

@@ -7,15 +7,15 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { createClient } from '../src/auth/clients.ts';
-import { hashClientSecret } from '../src/auth/client-secrets.ts';
-import type { KeyEncryption } from '../src/auth/key-encryption.ts';
-import type { Config } from '../src/config/config.ts';
-import type { Database } from '../src/db/database.ts';
-import { uuidv7 } from '../src/db/ids.ts';
-import { createPublicUrls } from '../src/tenancy/hosts.ts';
-import { ALL_SCOPES } from '../src/tenancy/scopes.ts';
-import { provisionTenant } from '../src/tenancy/provisioning.ts';
+import { createClient } from '../../auth/clients.ts';
+import { hashClientSecret } from '../../auth/client-secrets.ts';
+import type { KeyEncryption } from '../../auth/key-encryption.ts';
+import type { Config } from '../../config/config.ts';
+import type { Database } from '../../db/database.ts';
+import { uuidv7 } from '../../db/ids.ts';
+import { createPublicUrls } from '../../tenancy/hosts.ts';
+import { ALL_SCOPES } from '../../catalog/scopes.ts';
+import { provisionTenant } from './provisioning.ts';
 
 export interface DemoCredential {
   readonly environment: string;
