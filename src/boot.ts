@@ -19,7 +19,7 @@ import { ConfigError, type Config } from './config/config.ts';
 import { createDatabase, type Database } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
 import { createApp, type App } from './server.ts';
-import { createDeliveryWorker, type DeliveryWorker } from './webhooks/delivery-worker.ts';
+import { createDeliveryWorker, type DeliveryWorker } from './webhooks/delivery/worker.ts';
 
 export interface Booted {
   readonly db: Database;

@@ -18,7 +18,7 @@ import { ConfigError, loadConfig, type Config } from '../config/config.ts';
 import { createDatabase, type Database } from '../db/database.ts';
 import { MIGRATIONS_DIR } from '../db/migrate.ts';
 import { createLogger } from '../observability/logger.ts';
-import { createDeliveryWorker, type DeliveryWorker } from './delivery-worker.ts';
+import { createDeliveryWorker, type DeliveryWorker } from './delivery/worker.ts';
 
 /** A reason not to start, for the operator: one line, no stack trace. */
 export class WorkerStartError extends Error {

@@ -8,7 +8,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.ts';
 import { enqueueEvents } from '../../src/webhooks/outbox.ts';
-import { createDeliveryWorker, type DeliveryWorker, postWebhook, RETRY_DELAYS_MS } from '../../src/webhooks/delivery-worker.ts';
+import { createDeliveryWorker, type DeliveryWorker, postWebhook, RETRY_DELAYS_MS } from '../../src/webhooks/delivery/worker.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { type AdminClient, adminClient, requestClientCredentials } from '../helpers/admin.ts';
 import { type ApiClient, apiClient } from '../helpers/api-client.ts';

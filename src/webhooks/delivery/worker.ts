@@ -11,10 +11,10 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { Logger } from 'pino';
-import type { KeyEncryption } from '../auth/key-encryption.ts';
-import type { Database, Queryable } from '../db/database.ts';
-import { assertAddressAllowed, guardedLookup } from './address-guard.ts';
-import { signatureHeaders } from './signing.ts';
+import type { KeyEncryption } from '../../auth/key-encryption.ts';
+import type { Database, Queryable } from '../../db/database.ts';
+import { assertAddressAllowed, guardedLookup } from '../address-guard.ts';
+import { signatureHeaders } from '../signing.ts';
 
 export const WEBHOOK_CHANNEL = 'tenant_connect_webhooks';
 
