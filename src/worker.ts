@@ -13,12 +13,12 @@ import {
   createKeyEncryption,
   loadKeyEncryptionKey,
   parsePreviousKeyEncryptionKeys,
-} from '../auth/key-encryption.ts';
-import { ConfigError, loadConfig, type Config } from '../config/config.ts';
-import { createDatabase, type Database } from '../db/database.ts';
-import { MIGRATIONS_DIR } from '../db/migrate.ts';
-import { createLogger } from '../observability/logger.ts';
-import { createDeliveryWorker, type DeliveryWorker } from './delivery/worker.ts';
+} from './auth/key-encryption.ts';
+import { ConfigError, loadConfig, type Config } from './config/config.ts';
+import { createDatabase, type Database } from './db/database.ts';
+import { MIGRATIONS_DIR } from './db/migrate.ts';
+import { createLogger } from './observability/logger.ts';
+import { createDeliveryWorker, type DeliveryWorker } from './webhooks/delivery/worker.ts';
 
 /** A reason not to start, for the operator: one line, no stack trace. */
 export class WorkerStartError extends Error {
