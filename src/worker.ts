@@ -1,24 +1,20 @@
 /**
- * The webhook delivery worker without the HTTP server (`tenant-connect worker`), for operators who
- * scale delivery apart from the API: the server's configuration and database, its key-encryption
- * keys, the same worker. It never migrates or seeds: it refuses to start on a schema the server
- * has not migrated yet, and on the embedded database, which only one process may open (there the
- * server's own worker delivers).
+ * A process edge beside main.ts: webhook delivery alone, without the HTTP server (`tenant-connect
+ * worker`), for operators who scale delivery apart from the API. It starts from the parts boot.ts
+ * starts the server with (startup.ts: the key-encryption keys, their check against what is stored,
+ * the delivery worker as WEBHOOK_* configures it), on the server's configuration and database. It
+ * never migrates or seeds: it refuses to start on a schema the server has not migrated yet, and on
+ * the embedded database, which only one process may open (there the server's own worker delivers).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import {
-  checkKeyEncryptionKeys,
-  createKeyEncryption,
-  loadKeyEncryptionKey,
-  parsePreviousKeyEncryptionKeys,
-} from './auth/key-encryption.ts';
 import { ConfigError, loadConfig, type Config } from './config/config.ts';
 import { createDatabase, type Database } from './db/database.ts';
 import { MIGRATIONS_DIR } from './db/migrate.ts';
 import { createLogger } from './observability/logger.ts';
-import { createDeliveryWorker, type DeliveryWorker } from './webhooks/delivery/worker.ts';
+import { assertKeysDecryptStored, createWebhookWorker, loadKeyEncryption } from './startup.ts';
+import type { DeliveryWorker } from './webhooks/delivery/worker.ts';
 
 /** A reason not to start, for the operator: one line, no stack trace. */
 export class WorkerStartError extends Error {
@@ -94,8 +90,7 @@ export async function startStandaloneWorker(
     );
   }
   const log = (options.log ?? createLogger(config.logLevel)).child({ component: 'webhook-worker' });
-  const kek = loadKeyEncryptionKey(config.keyEncryptionKey, config.dataDir);
-  const keyEncryption = createKeyEncryption(kek.key, parsePreviousKeyEncryptionKeys(config.keyEncryptionKeyPrevious));
+  const { keyEncryption } = loadKeyEncryption(config);
 
   const db = await createDatabase({ databaseUrl: config.databaseUrl, databaseAppUrl: config.databaseAppUrl });
   let worker: DeliveryWorker;
@@ -107,12 +102,12 @@ export async function startStandaloneWorker(
           'start the server once (npm start) with this DATABASE_URL to apply its migrations, then start the worker',
       );
     }
-    const undecryptable = await checkKeyEncryptionKeys(db, keyEncryption);
-    if (undecryptable) throw new WorkerStartError(`configuration error: KEY_ENCRYPTION_KEY: ${undecryptable}`);
-    worker = createDeliveryWorker({ db, keyEncryption, log, ...config.webhooks });
+    await assertKeysDecryptStored(db, keyEncryption);
+    worker = createWebhookWorker(config, db, keyEncryption, log);
     await worker.start();
   } catch (error) {
     await db.close().catch(() => {});
+    if (error instanceof ConfigError) throw new WorkerStartError(`configuration error: ${error.message}`);
     const problem = connectionProblem(error);
     throw problem ? new WorkerStartError(problem) : error;
   }
