@@ -38,10 +38,19 @@ export default {
     ...layerRules,
     {
       name: 'no-folder-imports-an-edge',
-      comment: 'the process edges (server.ts, boot.ts, main.ts) compose every folder, so no folder imports them',
+      comment:
+        'the process edges (server.ts, boot.ts, main.ts, worker.ts, startup.ts) compose every folder, so no folder imports them; ' +
+        "the one exception is the CLI's `worker` command, which is that process edge started from the CLI",
       severity: 'error',
-      from: { path: '^src/[^/]+/' },
+      from: { path: '^src/[^/]+/', pathNot: '^src/cli/commands/worker\\.ts$' },
       to: { path: '^src/[^/]+\\.ts$' },
+    },
+    {
+      name: 'cli-worker-imports-only-the-worker-edge',
+      comment: "the CLI's `worker` command starts src/worker.ts and no other process edge",
+      severity: 'error',
+      from: { path: '^src/cli/commands/worker\\.ts$' },
+      to: { path: '^src/[^/]+\\.ts$', pathNot: '^src/worker\\.ts$' },
     },
     {
       name: 'api-not-admin',

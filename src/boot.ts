@@ -7,19 +7,14 @@
 import type { Logger } from 'pino';
 import type { DemoCredential, seedDemo } from './admin/operator/demo-seed.ts';
 import { type BootstrapResult, bootstrapPlatform } from './admin/operator/bootstrap.ts';
-import {
-  checkKeyEncryptionKeys,
-  createKeyEncryption,
-  type KeyEncryption,
-  loadKeyEncryptionKey,
-  parsePreviousKeyEncryptionKeys,
-} from './auth/key-encryption.ts';
+import type { KeyEncryption } from './auth/key-encryption.ts';
 import { startKeyRotationWorker } from './auth/key-rotation.ts';
-import { ConfigError, type Config } from './config/config.ts';
+import type { Config } from './config/config.ts';
 import { createDatabase, type Database } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
 import { createApp, type App } from './server.ts';
-import { createDeliveryWorker, type DeliveryWorker } from './webhooks/delivery-worker.ts';
+import { assertKeysDecryptStored, createWebhookWorker, loadKeyEncryption } from './startup.ts';
+import type { DeliveryWorker } from './webhooks/delivery/worker.ts';
 
 export interface Booted {
   readonly db: Database;
@@ -61,11 +56,8 @@ export async function boot(config: Config, log: Logger, options: BootOptions = {
   try {
     options.onProgress?.('migrating');
     const appliedMigrations = await migrate(db);
-    const kek = loadKeyEncryptionKey(config.keyEncryptionKey, config.dataDir);
-    const keyEncryption = createKeyEncryption(kek.key, parsePreviousKeyEncryptionKeys(config.keyEncryptionKeyPrevious));
-    // a wrong KEK would otherwise surface as a failed token request per tenant, much later
-    const undecryptable = await checkKeyEncryptionKeys(db, keyEncryption);
-    if (undecryptable) throw new ConfigError('KEY_ENCRYPTION_KEY', undecryptable);
+    const { keyEncryption, generatedKeyFile } = loadKeyEncryption(config);
+    await assertKeysDecryptStored(db, keyEncryption);
     const admin = await bootstrapPlatform(db, keyEncryption, config);
     const seed = config.seedDemo ? options.seed : undefined;
     if (seed) options.onProgress?.('seeding the demo tenants');
@@ -74,7 +66,7 @@ export async function boot(config: Config, log: Logger, options: BootOptions = {
     const stopInvalidation = await app.startInvalidation();
     const stopKeyRotation = startKeyRotationWorker(db, log, { intervalMs: config.keyRotationCheckMs });
     app.usage.start();
-    const webhooks = createDeliveryWorker({ db, keyEncryption, log, ...config.webhooks });
+    const webhooks = createWebhookWorker(config, db, keyEncryption, log);
     if (config.webhooks.worker) await webhooks.start();
     const close = async () => {
       await webhooks.stop();
@@ -83,7 +75,7 @@ export async function boot(config: Config, log: Logger, options: BootOptions = {
       await stopInvalidation();
       await db.close();
     };
-    return { db, app, demoCredentials, admin, generatedKeyFile: kek.generatedAt, keyEncryption, appliedMigrations, webhooks, close };
+    return { db, app, demoCredentials, admin, generatedKeyFile, keyEncryption, appliedMigrations, webhooks, close };
   } catch (error) {
     await db.close().catch(() => {});
     throw error;

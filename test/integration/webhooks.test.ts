@@ -8,7 +8,9 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.ts';
 import { enqueueEvents } from '../../src/webhooks/outbox.ts';
-import { createDeliveryWorker, type DeliveryWorker, postWebhook, RETRY_DELAYS_MS } from '../../src/webhooks/delivery-worker.ts';
+import { DELIVERY_POLICY } from '../../src/webhooks/delivery/policy.ts';
+import { postWebhook } from '../../src/webhooks/delivery/sender.ts';
+import { createDeliveryWorker, type DeliveryWorker } from '../../src/webhooks/delivery/worker.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { type AdminClient, adminClient, requestClientCredentials } from '../helpers/admin.ts';
 import { type ApiClient, apiClient } from '../helpers/api-client.ts';
@@ -456,7 +458,7 @@ describe.each(testDatabaseKinds())('webhooks on %s', (kind) => {
       await createEmployee();
       expect(await deliverDue()).toBe(1);
       const gaps: number[] = [];
-      for (let attempt = 1; attempt <= RETRY_DELAYS_MS.length; attempt++) {
+      for (let attempt = 1; attempt <= DELIVERY_POLICY.retryDelaysMs.length; attempt++) {
         const [pending] = await deliveries(subscription.id);
         expect(pending).toMatchObject({ status: 'pending', attempts: attempt, last_status_code: 503, last_error: 'HTTP 503' });
         const due = Date.parse(pending?.next_attempt_at ?? '');
@@ -467,7 +469,7 @@ describe.each(testDatabaseKinds())('webhooks on %s', (kind) => {
         expect(await deliverDue()).toBe(1);
       }
       // each retry waits its delay after the previous attempt (a few ms of attempt time aside)
-      gaps.forEach((gap, i) => expect(Math.abs(gap - (RETRY_DELAYS_MS[i] as number))).toBeLessThan(1_000));
+      gaps.forEach((gap, i) => expect(Math.abs(gap - (DELIVERY_POLICY.retryDelaysMs[i] as number))).toBeLessThan(1_000));
       const [failed] = await deliveries(subscription.id);
       expect(failed).toMatchObject({ status: 'failed', attempts: 8, next_attempt_at: null });
       // every attempt over the whole schedule failed and nothing got through since: disabled, and it says why

@@ -38,7 +38,7 @@ export const workerCommands: Command[] = [
     ].join('\n'),
     async run(ctx) {
       // loaded here, so the other commands stay a plain API client (no database driver)
-      const { startStandaloneWorker, WorkerStartError } = await import('../../webhooks/standalone-worker.ts');
+      const { startStandaloneWorker, WorkerStartError } = await import('../../worker.ts');
       const stop = stopSignal();
       let worker;
       try {

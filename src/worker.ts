@@ -1,24 +1,21 @@
 /**
- * The webhook delivery worker without the HTTP server (`tenant-connect worker`), for operators who
- * scale delivery apart from the API: the server's configuration and database, its key-encryption
- * keys, the same worker. It never migrates or seeds: it refuses to start on a schema the server
- * has not migrated yet, and on the embedded database, which only one process may open (there the
- * server's own worker delivers).
+ * A process edge beside main.ts: webhook delivery alone, without the HTTP server (`tenant-connect
+ * worker`), for operators who scale delivery apart from the API. It starts from the parts boot.ts
+ * starts the server with (startup.ts: the key-encryption keys, their check against what is stored,
+ * the delivery worker as WEBHOOK_* configures it), on the server's configuration and database. It
+ * never migrates or seeds: it refuses to start on a schema the server has not migrated yet, and on
+ * the embedded database, which only one process may open (there the server's own worker delivers).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import {
-  checkKeyEncryptionKeys,
-  createKeyEncryption,
-  loadKeyEncryptionKey,
-  parsePreviousKeyEncryptionKeys,
-} from '../auth/key-encryption.ts';
-import { ConfigError, loadConfig, type Config } from '../config/config.ts';
-import { createDatabase, type Database } from '../db/database.ts';
-import { MIGRATIONS_DIR } from '../db/migrate.ts';
-import { createLogger } from '../observability/logger.ts';
-import { createDeliveryWorker, type DeliveryWorker } from './delivery-worker.ts';
+import { ConfigError, loadConfig, type Config } from './config/config.ts';
+import { createDatabase, type Database } from './db/database.ts';
+import { describeStartupError } from './startup-errors.ts';
+import { MIGRATIONS_DIR } from './db/migrate.ts';
+import { createLogger } from './observability/logger.ts';
+import { assertKeysDecryptStored, createWebhookWorker, loadKeyEncryption } from './startup.ts';
+import type { DeliveryWorker } from './webhooks/delivery/worker.ts';
 
 /** A reason not to start, for the operator: one line, no stack trace. */
 export class WorkerStartError extends Error {
@@ -54,16 +51,6 @@ function databaseLabel(url: string): string {
   }
 }
 
-function connectionProblem(error: unknown): string | undefined {
-  const code = (error as { code?: string }).code;
-  const message = error instanceof Error ? error.message : String(error);
-  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ETIMEDOUT' || code === 'EHOSTUNREACH')
-    return `cannot reach the database at DATABASE_URL (${message}); is Postgres running?`;
-  if (code === '28P01' || code === '28000') return `the database refused the login in DATABASE_URL: ${message}`;
-  if (code === '3D000') return `the database in DATABASE_URL does not exist: ${message}`;
-  return undefined;
-}
-
 /**
  * Loads the configuration from `env` as the server does, opens its database and starts delivering.
  * Throws WorkerStartError when it must not run; resolves once the worker is listening.
@@ -94,8 +81,7 @@ export async function startStandaloneWorker(
     );
   }
   const log = (options.log ?? createLogger(config.logLevel)).child({ component: 'webhook-worker' });
-  const kek = loadKeyEncryptionKey(config.keyEncryptionKey, config.dataDir);
-  const keyEncryption = createKeyEncryption(kek.key, parsePreviousKeyEncryptionKeys(config.keyEncryptionKeyPrevious));
+  const { keyEncryption } = loadKeyEncryption(config);
 
   const db = await createDatabase({
     databaseUrl: config.databaseUrl,
@@ -111,13 +97,14 @@ export async function startStandaloneWorker(
           'start the server once (npm start) with this DATABASE_URL to apply its migrations, then start the worker',
       );
     }
-    const undecryptable = await checkKeyEncryptionKeys(db, keyEncryption);
-    if (undecryptable) throw new WorkerStartError(`configuration error: KEY_ENCRYPTION_KEY: ${undecryptable}`);
-    worker = createDeliveryWorker({ db, keyEncryption, log, ...config.webhooks });
+    await assertKeysDecryptStored(db, keyEncryption);
+    worker = createWebhookWorker(config, db, keyEncryption, log);
     await worker.start();
   } catch (error) {
     await db.close().catch(() => {});
-    const problem = connectionProblem(error);
+    if (error instanceof ConfigError) throw new WorkerStartError(`configuration error: ${error.message}`);
+    // the same one line the server gives for a database that is missing, refuses the login or is down
+    const problem = describeStartupError(error, config);
     throw problem ? new WorkerStartError(problem) : error;
   }
   const { worker: _inServer, ...settings } = config.webhooks;
