@@ -1,6 +1,6 @@
 // Architecture rules, checked by `npm run lint` (depcruise src). The layers, lowest first: a folder
 // imports its own layer or lower ones, never a higher one, so no cycle between them can form.
-// README.md (Architecture) draws the same picture.
+// docs/architecture.md (Layers and the rules lint checks) draws the same picture.
 /** @type {string[][]} */
 export const LAYERS = [['catalog', 'config', 'observability'], ['db'], ['tenancy'], ['http'], ['auth'], ['webhooks'], ['api', 'admin']];
 

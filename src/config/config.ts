@@ -100,7 +100,7 @@ interface OptionSpec {
 
 const HOSTNAME = '^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$';
 
-/** Every option: its variable, a one-line description, its default. The README's table mirrors this. */
+/** Every option: its variable, a one-line description, its default. docs/configuration.md's table mirrors this. */
 export const OPTIONS = {
   NODE_ENV: {
     description: 'development or production; production refuses demo data and generated keys',
