@@ -6,6 +6,7 @@ import type { AccessTokenVerifier } from '../http/bearer.ts';
 import type { Config, EnvironmentConfig } from '../config/config.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { ApiError } from '../http/problem.ts';
+import { defineRoute, type RouteSpec } from '../http/route-spec.ts';
 import { PLATFORM_SLUG, type PublicUrls } from '../tenancy/hosts.ts';
 import { findTenantRecord, type TenantRecord } from './operator/tenant-lifecycle.ts';
 import type { TenantCache } from '../tenancy/tenants.ts';
@@ -39,6 +40,25 @@ export function requirePlatformAdmin(ctx: AdminContext): void {
       members: { required_scope: 'platform:admin' },
     });
   }
+}
+
+const PLATFORM_ADMIN = { platformAdmin: ['platform:admin'] };
+const TENANT_ADMIN = { tenantAdmin: [] };
+
+/**
+ * An admin route: platform admins only unless `tenantAdmin` (then a tenant's own tenant:admin
+ * client too, for its own tenant: `findRouteTenant` keeps it there). The document's security
+ * requirements and the check come from this one flag.
+ */
+export function adminRoute(
+  spec: Omit<RouteSpec<AdminContext>, 'security' | 'authorize'> & { readonly tenantAdmin?: boolean },
+): RouteSpec<AdminContext> {
+  const { tenantAdmin = false, ...route } = spec;
+  return defineRoute({
+    ...route,
+    security: tenantAdmin ? [PLATFORM_ADMIN, TENANT_ADMIN] : [PLATFORM_ADMIN],
+    ...(tenantAdmin ? {} : { authorize: requirePlatformAdmin }),
+  });
 }
 
 export function tenantNotFound(slug: string): ApiError {
