@@ -11,6 +11,7 @@ import { PLATFORM_SLUG, type PublicUrls } from '../tenancy/hosts.ts';
 import { findTenantRecord, type TenantRecord } from './operator/tenant-lifecycle.ts';
 import type { TenantCache } from '../tenancy/tenants.ts';
 import type { AdminPrincipal } from './admin-auth.ts';
+import type { Page } from './admin-contract.ts';
 import { recordAudit } from './operator/audit-log.ts';
 
 export interface AdminDeps {
@@ -106,7 +107,7 @@ export async function audit(
 }
 
 /** `{ data, next }` with the next page's absolute URL, as the resource API lists do. */
-export function page<T>(ctx: AdminContext, rows: T[], limit: number, cursorOf: (last: T) => string): { data: T[]; next: string | null } {
+export function page<T>(ctx: AdminContext, rows: T[], limit: number, cursorOf: (last: T) => string): Page<T> {
   const data = rows.slice(0, limit);
   const last = data[data.length - 1];
   let next: string | null = null;
