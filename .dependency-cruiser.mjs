@@ -81,6 +81,22 @@ export default {
       to: { path: '^src/cli/' },
     },
     {
+      name: 'cli-loads-no-server-code',
+      comment:
+        "the CLI runs without the server's modules: from src/ outside cli/ it names only the admin contract's types " +
+        '(import type, erased at compile time); the `worker` command and its src/worker.ts are the one exception',
+      severity: 'error',
+      from: { path: '^src/cli/', pathNot: '^src/cli/commands/worker\\.ts$' },
+      to: { path: '^src/(?!cli/)', dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'cli-names-only-the-admin-contract',
+      comment: 'the CLI reads what the admin API answers from admin/admin-contract.ts, not from the modules behind it',
+      severity: 'error',
+      from: { path: '^src/cli/', pathNot: '^src/cli/commands/worker\\.ts$' },
+      to: { path: '^src/(?!cli/|admin/admin-contract\\.ts$)' },
+    },
+    {
       name: 'src-not-seeds-or-bench',
       comment: 'seeds/ and bench/ use the service, the service never uses them',
       severity: 'error',

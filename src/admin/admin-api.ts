@@ -12,22 +12,21 @@ import { ApiError } from '../http/problem.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import { createRouteDispatcher, NOT_FOUND_DETAIL } from '../http/routing.ts';
 import { createAdminAuthenticator } from './admin-auth.ts';
-import { buildAdminOpenApiDocument } from './admin-openapi.ts';
+import { registerRoutes } from '../http/route-spec.ts';
+import { createAdminOpenApiDocument } from './admin-openapi.ts';
 import type { AdminDeps, AdminState } from './admin-steps.ts';
-import { registerAuditRoutes } from './audit-routes.ts';
-import { registerClientRoutes } from './client-routes.ts';
-import { registerKeyRoutes } from './key-routes.ts';
-import { registerTenantRoutes } from './tenant-routes.ts';
-import { registerWebhookRoutes } from './webhook-routes.ts';
+import { auditRoutes } from './audit-routes.ts';
+import { clientRoutes } from './client-routes.ts';
+import { keyRoutes } from './key-routes.ts';
+import { tenantRoutes } from './tenant-routes.ts';
+import { webhookRoutes } from './webhook-routes.ts';
 
-export function createAdminApi(deps: AdminDeps, extraRoutes: ((router: Router<AdminState>, deps: AdminDeps) => void)[] = []) {
+export function createAdminApi(deps: AdminDeps) {
+  // every route once: the router and the OpenAPI document are both made from this list
+  const routes = [...tenantRoutes(deps), ...clientRoutes(deps), ...keyRoutes(deps), ...webhookRoutes(deps), ...auditRoutes(deps)];
   const router = new Router<AdminState>({ prefix: '/v1' });
-  registerTenantRoutes(router, deps);
-  registerClientRoutes(router, deps);
-  registerKeyRoutes(router, deps);
-  registerAuditRoutes(router, deps);
-  registerWebhookRoutes(router, deps);
-  for (const register of extraRoutes) register(router, deps);
+  registerRoutes(router, routes);
+  const buildAdminOpenApiDocument = createAdminOpenApiDocument(routes);
   const { dispatch, routeTable } = createRouteDispatcher(router, '/v1');
   const authenticateAdmin = createAdminAuthenticator(deps);
   const serveAdminDocs = createApiDocs({ base: '/v1', title: 'Admin API reference' });

@@ -49,6 +49,9 @@ function nullableMembers(schema: typeof TENANT_SETTINGS_SCHEMA): JsonSchema {
   return { type: 'object', additionalProperties: false, properties };
 }
 
+/** The query of a route that takes no parameter: any one answers 400. */
+export const NO_QUERY: JsonSchema = { type: 'object', additionalProperties: false, properties: {} };
+
 export const ADMIN_SCHEMAS = {
   TenantSettings: TENANT_SETTINGS_SCHEMA as unknown as JsonSchema,
   Tenant: {

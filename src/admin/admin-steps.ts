@@ -6,10 +6,12 @@ import type { AccessTokenVerifier } from '../http/bearer.ts';
 import type { Config, EnvironmentConfig } from '../config/config.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { ApiError } from '../http/problem.ts';
+import { defineRoute, type RouteSpec } from '../http/route-spec.ts';
 import { PLATFORM_SLUG, type PublicUrls } from '../tenancy/hosts.ts';
 import { findTenantRecord, type TenantRecord } from './operator/tenant-lifecycle.ts';
 import type { TenantCache } from '../tenancy/tenants.ts';
 import type { AdminPrincipal } from './admin-auth.ts';
+import type { Page } from './admin-contract.ts';
 import { recordAudit } from './operator/audit-log.ts';
 
 export interface AdminDeps {
@@ -39,6 +41,25 @@ export function requirePlatformAdmin(ctx: AdminContext): void {
       members: { required_scope: 'platform:admin' },
     });
   }
+}
+
+const PLATFORM_ADMIN = { platformAdmin: ['platform:admin'] };
+const TENANT_ADMIN = { tenantAdmin: [] };
+
+/**
+ * An admin route: platform admins only unless `tenantAdmin` (then a tenant's own tenant:admin
+ * client too, for its own tenant: `findRouteTenant` keeps it there). The document's security
+ * requirements and the check come from this one flag.
+ */
+export function adminRoute(
+  spec: Omit<RouteSpec<AdminContext>, 'security' | 'authorize'> & { readonly tenantAdmin?: boolean },
+): RouteSpec<AdminContext> {
+  const { tenantAdmin = false, ...route } = spec;
+  return defineRoute({
+    ...route,
+    security: tenantAdmin ? [PLATFORM_ADMIN, TENANT_ADMIN] : [PLATFORM_ADMIN],
+    ...(tenantAdmin ? {} : { authorize: requirePlatformAdmin }),
+  });
 }
 
 export function tenantNotFound(slug: string): ApiError {
@@ -86,7 +107,7 @@ export async function audit(
 }
 
 /** `{ data, next }` with the next page's absolute URL, as the resource API lists do. */
-export function page<T>(ctx: AdminContext, rows: T[], limit: number, cursorOf: (last: T) => string): { data: T[]; next: string | null } {
+export function page<T>(ctx: AdminContext, rows: T[], limit: number, cursorOf: (last: T) => string): Page<T> {
   const data = rows.slice(0, limit);
   const last = data[data.length - 1];
   let next: string | null = null;

@@ -4,7 +4,6 @@
  * rotation; reads show only each secret's metadata. A platform admin or the tenant's own
  * tenant:admin client may call these.
  */
-import type Router from '@koa/router';
 import {
   type ClientAuthMethod,
   type ClientRepresentation,
@@ -16,15 +15,18 @@ import {
   TooManyLiveSecretsError,
   updateClient,
 } from '../auth/clients.ts';
-import { compileBodyValidator, compileQueryValidator } from '../http/validation.ts';
 import type { Queryable } from '../db/database.ts';
 import { ApiError } from '../http/problem.ts';
 import { PLATFORM_ADMIN_SCOPE } from '../catalog/scopes.ts';
 import { effectiveSettings } from '../tenancy/tenant-settings.ts';
 import type { TenantRecord } from './operator/tenant-lifecycle.ts';
 import { enqueueTenantEvents } from '../webhooks/outbox.ts';
-import { ADMIN_SCHEMAS } from './admin-schemas.ts';
-import { type AdminContext, type AdminDeps, type AdminState, audit, findRouteTenant } from './admin-steps.ts';
+import type { RouteSpec } from '../http/route-spec.ts';
+import { CONFLICT, list, ref } from './admin-openapi.ts';
+import { ADMIN_SCHEMAS, NO_QUERY } from './admin-schemas.ts';
+import { type AdminContext, type AdminDeps, adminRoute, audit, findRouteTenant } from './admin-steps.ts';
+
+const tags = ['Clients'];
 
 function clientNotFound(clientId: string): ApiError {
   return new ApiError('not-found', `No client "${clientId}" in this tenant.`);
@@ -41,12 +43,8 @@ function checkScopes(tenant: TenantRecord, scopes: readonly string[]): void {
   }
 }
 
-export function registerClientRoutes(router: Router<AdminState>, deps: AdminDeps) {
+export function clientRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
   const { db } = deps;
-  const validateCreate = compileBodyValidator(ADMIN_SCHEMAS.ClientCreate);
-  const validateUpdate = compileBodyValidator(ADMIN_SCHEMAS.ClientUpdate);
-  const validateRotation = compileBodyValidator(ADMIN_SCHEMAS.SecretRotation);
-  const validateNoQuery = compileQueryValidator({ type: 'object', additionalProperties: false, properties: {} });
 
   const findClient = async (tx: Queryable, tenant: TenantRecord, clientId: string): Promise<ClientRepresentation> => {
     const [client] = await findClients(tx, tenant.id, clientId);
@@ -73,108 +71,171 @@ export function registerClientRoutes(router: Router<AdminState>, deps: AdminDeps
       });
     };
 
-  router.get('/tenants/:slug/clients', async function listClients(ctx: AdminContext) {
-    validateNoQuery(ctx.query);
-    ctx.body = { data: await inTenant(ctx, (tx, tenant) => findClients(tx, tenant.id)), next: null };
-  });
+  /** disable, enable: one flag of a client, answering the client */
+  const switchRoute = (action: 'disable' | 'enable', summary: string, disabled: boolean) =>
+    adminRoute({
+      method: 'post',
+      path: `/tenants/:slug/clients/:clientId/${action}`,
+      operationId: `${action}Client`,
+      summary,
+      tags,
+      tenantAdmin: true,
+      responses: { 200: { description: 'the client', schema: ref('Client') } },
+      handler: changeClient(`client.${action}`, (tx, tenant, clientId) => updateClient(tx, tenant.id, clientId, { disabled })),
+    });
 
-  router.post('/tenants/:slug/clients', async function createClientRoute(ctx: AdminContext) {
-    const body = validateCreate(ctx.state.body);
-    const result = await inTenant(ctx, async (tx, tenant) => {
-      checkScopes(tenant, body.scopes as string[]);
-      let issued;
-      try {
-        issued = await insertClient(tx, tenant.id, {
-          name: body.name as string,
-          scopes: body.scopes as string[],
-          accessTokenTtl: (body.access_token_ttl as number | undefined) ?? null,
-          authMethod: body.token_endpoint_auth_method as ClientAuthMethod,
-          ...(typeof body.client_id === 'string' ? { clientId: body.client_id } : {}),
+  return [
+    adminRoute({
+      method: 'get',
+      path: '/tenants/:slug/clients',
+      operationId: 'listClients',
+      summary: 'List clients (never secrets)',
+      tags,
+      tenantAdmin: true,
+      query: NO_QUERY,
+      responses: { 200: { description: 'all clients', schema: list('Client') } },
+      handler: async function listClients(ctx) {
+        ctx.body = { data: await inTenant(ctx, (tx, tenant) => findClients(tx, tenant.id)), next: null };
+      },
+    }),
+
+    adminRoute({
+      method: 'post',
+      path: '/tenants/:slug/clients',
+      operationId: 'createClient',
+      summary: 'Create a client; the secret is returned once',
+      tags,
+      tenantAdmin: true,
+      body: { schema: ADMIN_SCHEMAS.ClientCreate },
+      responses: { 201: { description: 'created', schema: ref('ClientWithSecret') }, 409: CONFLICT },
+      handler: async function createClientRoute(ctx, { body }) {
+        const result = await inTenant(ctx, async (tx, tenant) => {
+          checkScopes(tenant, body.scopes as string[]);
+          let issued;
+          try {
+            issued = await insertClient(tx, tenant.id, {
+              name: body.name as string,
+              scopes: body.scopes as string[],
+              accessTokenTtl: (body.access_token_ttl as number | undefined) ?? null,
+              authMethod: body.token_endpoint_auth_method as ClientAuthMethod,
+              ...(typeof body.client_id === 'string' ? { clientId: body.client_id } : {}),
+            });
+          } catch (error) {
+            if ((error as { code?: string }).code === '23505') {
+              throw new ApiError('conflict', `A client "${String(body.client_id)}" exists in this tenant already.`, {
+                members: { errors: [{ pointer: '/client_id', detail: 'is taken' }] },
+              });
+            }
+            throw error;
+          }
+          const client = await findClient(tx, tenant, issued.clientId);
+          await audit(tx, ctx, { tenant, action: 'client.create', target: { type: 'client', id: issued.clientId }, after: client });
+          return { ...client, client_secret: issued.clientSecret };
         });
-      } catch (error) {
-        if ((error as { code?: string }).code === '23505') {
-          throw new ApiError('conflict', `A client "${String(body.client_id)}" exists in this tenant already.`, {
-            members: { errors: [{ pointer: '/client_id', detail: 'is taken' }] },
+        ctx.status = 201;
+        ctx.set('Location', `${ctx.state.base}/tenants/${ctx.params.slug}/clients/${encodeURIComponent(result.client_id)}`);
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = result;
+      },
+    }),
+
+    adminRoute({
+      method: 'get',
+      path: '/tenants/:slug/clients/:clientId',
+      operationId: 'getClient',
+      summary: 'Get a client',
+      tags,
+      tenantAdmin: true,
+      query: NO_QUERY,
+      responses: { 200: { description: 'the client', schema: ref('Client') } },
+      handler: async function getClient(ctx) {
+        ctx.body = await inTenant(ctx, (tx, tenant) => findClient(tx, tenant, ctx.params.clientId ?? ''));
+      },
+    }),
+
+    adminRoute({
+      method: 'patch',
+      path: '/tenants/:slug/clients/:clientId',
+      operationId: 'updateClient',
+      summary: 'Change name, scopes, token lifetime or auth method',
+      tags,
+      tenantAdmin: true,
+      body: { schema: ADMIN_SCHEMAS.ClientUpdate },
+      responses: { 200: { description: 'changed', schema: ref('Client') } },
+      handler: async function updateClientRoute(ctx, { body }) {
+        await changeClient('client.update', async (tx, tenant, clientId) => {
+          if (body.scopes) checkScopes(tenant, body.scopes as string[]);
+          await updateClient(tx, tenant.id, clientId, {
+            ...(typeof body.name === 'string' ? { name: body.name } : {}),
+            ...(body.scopes ? { scopes: body.scopes as string[] } : {}),
+            ...('access_token_ttl' in body ? { accessTokenTtl: body.access_token_ttl as number | null } : {}),
+            ...(body.token_endpoint_auth_method ? { authMethod: body.token_endpoint_auth_method as ClientAuthMethod } : {}),
           });
-        }
-        throw error;
-      }
-      const client = await findClient(tx, tenant, issued.clientId);
-      await audit(tx, ctx, { tenant, action: 'client.create', target: { type: 'client', id: issued.clientId }, after: client });
-      return { ...client, client_secret: issued.clientSecret };
-    });
-    ctx.status = 201;
-    ctx.set('Location', `${ctx.state.base}/tenants/${ctx.params.slug}/clients/${encodeURIComponent(result.client_id)}`);
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = result;
-  });
+        })(ctx);
+      },
+    }),
 
-  router.get('/tenants/:slug/clients/:clientId', async function getClient(ctx: AdminContext) {
-    validateNoQuery(ctx.query);
-    ctx.body = await inTenant(ctx, (tx, tenant) => findClient(tx, tenant, ctx.params.clientId ?? ''));
-  });
+    adminRoute({
+      method: 'post',
+      path: '/tenants/:slug/clients/:clientId/rotate-secret',
+      operationId: 'rotateClientSecret',
+      summary: 'Issue a new secret; the previous one works until expires_in (default 7 days)',
+      tags,
+      tenantAdmin: true,
+      body: { schema: ADMIN_SCHEMAS.SecretRotation, optional: true },
+      responses: { 200: { description: 'the new secret, shown once', schema: ref('SecretRotationResult') }, 409: CONFLICT },
+      handler: async function rotateSecret(ctx, { body }) {
+        const clientId = ctx.params.clientId ?? '';
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = await inTenant(ctx, async (tx, tenant) => {
+          const before = await findClient(tx, tenant, clientId);
+          let rotated;
+          try {
+            rotated = await rotateClientSecret(
+              tx,
+              tenant.id,
+              clientId,
+              (body.expires_in as number | undefined) ?? DEFAULT_SECRET_GRACE_SECONDS,
+            );
+          } catch (error) {
+            if (error instanceof TooManyLiveSecretsError) {
+              throw new ApiError(
+                'conflict',
+                `The client has two live secrets already; the previous one expires at ${error.expiresAt}. ` +
+                  'Wait until then, or rotate with "expires_in": 0 to end every previous secret now.',
+              );
+            }
+            throw error;
+          }
+          if (!rotated) throw clientNotFound(clientId);
+          const after = await findClient(tx, tenant, clientId);
+          await audit(tx, ctx, { tenant, action: 'client.rotate_secret', target: { type: 'client', id: clientId }, before, after });
+          await enqueueTenantEvents(tx, tenant.id, [{ type: 'client.secret_rotated', data: after }]);
+          return { client: after, client_secret: rotated.clientSecret };
+        });
+      },
+    }),
 
-  router.patch('/tenants/:slug/clients/:clientId', async function updateClientRoute(ctx: AdminContext) {
-    const body = validateUpdate(ctx.state.body);
-    await changeClient('client.update', async (tx, tenant, clientId) => {
-      if (body.scopes) checkScopes(tenant, body.scopes as string[]);
-      await updateClient(tx, tenant.id, clientId, {
-        ...(typeof body.name === 'string' ? { name: body.name } : {}),
-        ...(body.scopes ? { scopes: body.scopes as string[] } : {}),
-        ...('access_token_ttl' in body ? { accessTokenTtl: body.access_token_ttl as number | null } : {}),
-        ...(body.token_endpoint_auth_method ? { authMethod: body.token_endpoint_auth_method as ClientAuthMethod } : {}),
-      });
-    })(ctx);
-  });
+    switchRoute('disable', 'Disable: no tokens, existing tokens refused within a second', true),
+    switchRoute('enable', 'Enable', false),
 
-  router.post(
-    '/tenants/:slug/clients/:clientId/disable',
-    changeClient('client.disable', (tx, tenant, clientId) => updateClient(tx, tenant.id, clientId, { disabled: true })),
-  );
-  router.post(
-    '/tenants/:slug/clients/:clientId/enable',
-    changeClient('client.enable', (tx, tenant, clientId) => updateClient(tx, tenant.id, clientId, { disabled: false })),
-  );
-
-  router.post('/tenants/:slug/clients/:clientId/rotate-secret', async function rotateSecret(ctx: AdminContext) {
-    const body = validateRotation(ctx.state.body ?? {});
-    const clientId = ctx.params.clientId ?? '';
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = await inTenant(ctx, async (tx, tenant) => {
-      const before = await findClient(tx, tenant, clientId);
-      let rotated;
-      try {
-        rotated = await rotateClientSecret(
-          tx,
-          tenant.id,
-          clientId,
-          (body.expires_in as number | undefined) ?? DEFAULT_SECRET_GRACE_SECONDS,
-        );
-      } catch (error) {
-        if (error instanceof TooManyLiveSecretsError) {
-          throw new ApiError(
-            'conflict',
-            `The client has two live secrets already; the previous one expires at ${error.expiresAt}. ` +
-              'Wait until then, or rotate with "expires_in": 0 to end every previous secret now.',
-          );
-        }
-        throw error;
-      }
-      if (!rotated) throw clientNotFound(clientId);
-      const after = await findClient(tx, tenant, clientId);
-      await audit(tx, ctx, { tenant, action: 'client.rotate_secret', target: { type: 'client', id: clientId }, before, after });
-      await enqueueTenantEvents(tx, tenant.id, [{ type: 'client.secret_rotated', data: after }]);
-      return { client: after, client_secret: rotated.clientSecret };
-    });
-  });
-
-  router.delete('/tenants/:slug/clients/:clientId', async function deleteClientRoute(ctx: AdminContext) {
-    const clientId = ctx.params.clientId ?? '';
-    await inTenant(ctx, async (tx, tenant) => {
-      const before = await findClient(tx, tenant, clientId);
-      await deleteClient(tx, tenant.id, clientId);
-      await audit(tx, ctx, { tenant, action: 'client.delete', target: { type: 'client', id: clientId }, before });
-    });
-    ctx.status = 204;
-  });
+    adminRoute({
+      method: 'delete',
+      path: '/tenants/:slug/clients/:clientId',
+      operationId: 'deleteClient',
+      summary: 'Delete a client; its tokens stop working within a second',
+      tags,
+      tenantAdmin: true,
+      responses: { 204: { description: 'deleted' } },
+      handler: async function deleteClientRoute(ctx) {
+        const clientId = ctx.params.clientId ?? '';
+        await inTenant(ctx, async (tx, tenant) => {
+          const before = await findClient(tx, tenant, clientId);
+          await deleteClient(tx, tenant.id, clientId);
+          await audit(tx, ctx, { tenant, action: 'client.delete', target: { type: 'client', id: clientId }, before });
+        });
+        ctx.status = 204;
+      },
+    }),
+  ];
 }

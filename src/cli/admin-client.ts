@@ -6,13 +6,10 @@
 import type { AdminTarget } from './credentials.ts';
 import { ApiProblemError, CliError, isProblem } from './errors.ts';
 import type { HttpClient, HttpResponse } from './http.ts';
+import type { Page } from '../admin/admin-contract.ts';
 
+export type { Page };
 export type Query = Record<string, string | number | boolean | undefined>;
-
-export interface Page<T> {
-  readonly data: T[];
-  readonly next?: string | null;
-}
 
 export interface AdminClient {
   readonly target: AdminTarget;

@@ -25,6 +25,9 @@ const INJECTED: Record<string, string> = {
   // a type-only import counts too
   'src/api/zz-oidc.ts': "import type Provider from 'oidc-provider';\nexport type P = Provider;\n",
   'src/http/zz-edge.ts': "import '../server.ts';\n",
+  // the CLI: a server module, and the admin contract loaded at run time instead of named type-only
+  'src/cli/zz-server.ts': "import '../admin/admin-schemas.ts';\n",
+  'src/cli/zz-contract.ts': "import '../admin/admin-contract.ts';\n",
   // two folders of the same layer importing each other: only the cycle rule can see it
   'src/catalog/zz-cycle.ts': "import '../config/config.ts';\n",
   'src/config/zz-cycle.ts': "import '../catalog/scopes.ts';\n",
@@ -45,6 +48,8 @@ const EXPECTED: Record<string, string[]> = {
   'src/zz-seeds-and-bench.ts': ['src-not-seeds-or-bench', 'src-not-seeds-or-bench'],
   'src/api/zz-oidc.ts': ['oidc-provider-only-in-auth'],
   'src/http/zz-edge.ts': ['no-folder-imports-an-edge'],
+  'src/cli/zz-server.ts': ['cli-loads-no-server-code', 'cli-names-only-the-admin-contract'],
+  'src/cli/zz-contract.ts': ['cli-loads-no-server-code'],
   // a cycle is reported once, from the first of its modules
   'src/db/zz-a.ts': ['no-module-cycle'],
 };

@@ -1,6 +1,6 @@
 /** audit: the admin audit log, newest first */
 import { collectAll, type Page } from '../admin-client.ts';
-import type { AuditEvent } from '../api-types.ts';
+import type { AuditEvent } from '../../admin/admin-contract.ts';
 import { defineCommand, type Command } from '../command.ts';
 import { readOptions } from '../option-values.ts';
 import { formatCount, type Column } from '../output.ts';

@@ -1,6 +1,6 @@
 /** clients create | list | get | rotate-secret | disable | enable | delete */
 import { apiPath, collectAll, type Page } from '../admin-client.ts';
-import type { Client } from '../api-types.ts';
+import type { Client, ClientWithSecret, SecretRotationResult } from '../../admin/admin-contract.ts';
 import { defineCommand, type Command, type CommandContext } from '../command.ts';
 import { formatDuration } from '../duration.ts';
 import { UsageError } from '../errors.ts';
@@ -103,7 +103,7 @@ export const clientCommands: Command[] = [
         token_endpoint_auth_method: o.choice('auth-method', AUTH_METHODS),
         client_id: o.string('id'),
       };
-      const client = await ctx.api().post<Client & { client_secret: string }>(apiPath`/tenants/${ctx.args.tenant as string}/clients`, body);
+      const client = await ctx.api().post<ClientWithSecret>(apiPath`/tenants/${ctx.args.tenant as string}/clients`, body);
       const tokenUrl = tenantTokenUrl(ctx.api().target.tokenUrl, ctx.args.tenant as string);
       const where = tokenUrl ? `Its token endpoint: ${tokenUrl}\n` : '';
       printSecret(
@@ -182,10 +182,11 @@ export const clientCommands: Command[] = [
     async run(ctx) {
       const o = readOptions(ctx.options, 'clients rotate-secret');
       const expiresIn = o.duration('expires-in');
-      const result = await ctx.api().post<{
-        client: Client;
-        client_secret: string;
-      }>(apiPath`/tenants/${ctx.args.tenant as string}/clients/${ctx.args.client_id as string}/rotate-secret`, { expires_in: expiresIn });
+      const result = await ctx
+        .api()
+        .post<SecretRotationResult>(apiPath`/tenants/${ctx.args.tenant as string}/clients/${ctx.args.client_id as string}/rotate-secret`, {
+          expires_in: expiresIn,
+        });
       const old =
         expiresIn === 0
           ? 'The old secret no longer works.'

@@ -1,7 +1,7 @@
 /** keys list | rotate, kek rotate | generate */
 import crypto from 'node:crypto';
 import { apiPath, type Page } from '../admin-client.ts';
-import type { SigningKey } from '../api-types.ts';
+import type { KeyRotationResult, SigningKey } from '../../admin/admin-contract.ts';
 import { defineCommand, type Command } from '../command.ts';
 import { UsageError } from '../errors.ts';
 import { readOptions } from '../option-values.ts';
@@ -51,13 +51,11 @@ export const keyCommands: Command[] = [
       const delay = o.duration('delay');
       const now = o.flag('now');
       if (now && delay !== undefined) throw new UsageError('give either --now or --delay, not both', 'keys rotate');
-      const result = await ctx
-        .api()
-        .post<{ key: SigningKey; retired: SigningKey[] }>(apiPath`/tenants/${ctx.args.tenant as string}/keys/rotate`, {
-          delay_seconds: delay,
-          immediate: now ? true : undefined,
-          alg: o.choice('alg', SIGNING_ALGS),
-        });
+      const result = await ctx.api().post<KeyRotationResult>(apiPath`/tenants/${ctx.args.tenant as string}/keys/rotate`, {
+        delay_seconds: delay,
+        immediate: now ? true : undefined,
+        alg: o.choice('alg', SIGNING_ALGS),
+      });
       ctx.out.result(result, () => {
         const when =
           result.key.state === 'current'

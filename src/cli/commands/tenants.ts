@@ -1,6 +1,6 @@
 /** tenants create | list | get | update | suspend | activate | restore | delete | purge | sandbox-sync */
 import { apiPath, collectAll, type Page } from '../admin-client.ts';
-import type { Tenant } from '../api-types.ts';
+import type { SandboxSyncResult, Tenant } from '../../admin/admin-contract.ts';
 import { defineCommand, type Command, type CommandContext, type OptionSpec } from '../command.ts';
 import { UsageError } from '../errors.ts';
 import { readOptions } from '../option-values.ts';
@@ -211,7 +211,7 @@ export const tenantCommands: Command[] = [
       ctx.out.progress.update(`syncing ${ctx.args.slug} to the sandbox…`);
       const result = await ctx
         .api()
-        .post<{ tenant: Tenant; created?: boolean; clients_created: number; clients_updated: number }>(
+        .post<SandboxSyncResult>(
           apiPath`/tenants/${ctx.args.slug as string}/sandbox-sync`,
           {},
           {

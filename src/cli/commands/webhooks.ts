@@ -1,6 +1,12 @@
 /** webhooks create | list | get | update | delete | rotate-secret | test | deliveries | redeliver */
 import { apiPath, collectAll, type AdminClient, type Page } from '../admin-client.ts';
-import type { WebhookDelivery, WebhookSubscription } from '../api-types.ts';
+import type {
+  WebhookDelivery,
+  WebhookDeliveryWithEvent,
+  WebhookSecretRotationResult,
+  WebhookSubscription,
+  WebhookSubscriptionWithSecret,
+} from '../../admin/admin-contract.ts';
 import { defineCommand, type Command, type CommandContext } from '../command.ts';
 import { formatDuration } from '../duration.ts';
 import { CliError, UsageError } from '../errors.ts';
@@ -130,9 +136,7 @@ export const webhookCommands: Command[] = [
         description: o.string('description'),
         enabled: o.flag('disabled') ? false : undefined,
       };
-      const created = await ctx
-        .api()
-        .post<WebhookSubscription & { secret: string }>(apiPath`/tenants/${ctx.args.tenant as string}/webhooks`, body);
+      const created = await ctx.api().post<WebhookSubscriptionWithSecret>(apiPath`/tenants/${ctx.args.tenant as string}/webhooks`, body);
       printSecret(ctx, created, `Created webhook ${created.id} for ${ctx.args.tenant}.\n\n${subscriptionRecord(created, created.secret)}`);
     },
   }),
@@ -208,9 +212,7 @@ export const webhookCommands: Command[] = [
     async run(ctx) {
       const o = readOptions(ctx.options, 'webhooks rotate-secret');
       const grace = o.duration('grace');
-      const result = await ctx
-        .api()
-        .post<{ subscription: WebhookSubscription; secret: string }>(`${webhookPath(ctx)}/rotate-secret`, { grace_seconds: grace });
+      const result = await ctx.api().post<WebhookSecretRotationResult>(`${webhookPath(ctx)}/rotate-secret`, { grace_seconds: grace });
       const until = result.subscription.previous_secret_expires_at;
       const old = until
         ? `The old secret also signs until ${formatDate(until)}${grace === undefined ? '' : ` (${formatDuration(grace)})`}.`
@@ -283,7 +285,7 @@ export const webhookCommands: Command[] = [
     async run(ctx) {
       const delivery = await ctx
         .api()
-        .get<WebhookDelivery & { event: unknown }>(`${webhookPath(ctx)}${apiPath`/deliveries/${ctx.args.delivery_id as string}`}`);
+        .get<WebhookDeliveryWithEvent>(`${webhookPath(ctx)}${apiPath`/deliveries/${ctx.args.delivery_id as string}`}`);
       ctx.out.result(delivery, () => `${deliveryRecord(delivery)}\nevent (the body sent):\n${JSON.stringify(delivery.event, null, 2)}\n`);
     },
   }),
