@@ -20,6 +20,8 @@ export const MAX_BATCH_ITEMS = 1000;
 
 const clockings = collectionByName('clockings');
 const clockingQueries = createCollectionQueries(clockings);
+const employeeQueries = createCollectionQueries(collectionByName('employees'));
+const activityQueries = createCollectionQueries(collectionByName('activity_definitions'));
 
 export const batchRequestSchema: JsonSchema = {
   type: 'object',
@@ -66,18 +68,16 @@ export function registerClockingBatch(router: Router<ApiState>, deps: { db: Data
 
     const result = await deps.db.scoped(ctx.state.tenant.id, async (tx) => {
       const insert = async () => {
-        const [employees, activities] = await Promise.all([
-          tx.query<{ id: string }>('SELECT id FROM employees WHERE tenant_id = $1 AND id = ANY($2::uuid[])', [
-            tx.tenantId,
-            [...new Set(valid.map((i) => i.employee_id))],
-          ]),
-          tx.query<{ id: string }>('SELECT id FROM activity_definitions WHERE tenant_id = $1 AND id = ANY($2::uuid[])', [
-            tx.tenantId,
-            [...new Set(valid.map((i) => i.activity_definition_id).filter((id): id is string => typeof id === 'string'))],
-          ]),
+        const [knownEmployees, knownActivities] = await Promise.all([
+          employeeQueries.existingIds(
+            tx,
+            valid.map((i) => i.employee_id),
+          ),
+          activityQueries.existingIds(
+            tx,
+            valid.map((i) => i.activity_definition_id).filter((id): id is string => typeof id === 'string'),
+          ),
         ]);
-        const knownEmployees = new Set(employees.map((r) => r.id));
-        const knownActivities = new Set(activities.map((r) => r.id));
         valid.forEach((item, index) => {
           if (!knownEmployees.has(item.employee_id))
             failures.push({ pointer: `/items/${index}/employee_id`, detail: 'employee_id does not refer to an existing employee' });

@@ -5,6 +5,7 @@
  */
 import type { Queryable } from '../../db/database.ts';
 import { uuidv7 } from '../../db/ids.ts';
+import { sql, toNative } from '../../db/sql-builder.ts';
 
 export interface AdminActor {
   readonly clientId: string;
@@ -72,19 +73,22 @@ export interface AuditQuery {
 
 /** Newest first, keyset-paginated on the time-ordered id. */
 export async function listAuditEvents(db: Queryable, query: AuditQuery): Promise<AuditEvent[]> {
-  const conditions = ['environment = $1'];
-  const params: unknown[] = [query.environment];
-  const add = (sql: string, value: unknown) => {
-    params.push(value);
-    conditions.push(sql.replace('?', `$${params.length}`));
-  };
-  if (query.tenantSlug !== undefined) add('tenant_slug = ?', query.tenantSlug);
-  if (query.action !== undefined) add(query.action.endsWith('.*') ? 'action LIKE ?' : 'action = ?', query.action.replace(/\.\*$/, '.%'));
-  if (query.actorClientId !== undefined) add('actor_client_id = ?', query.actorClientId);
-  if (query.since !== undefined) add('occurred_at >= ?::timestamptz', query.since);
-  if (query.until !== undefined) add('occurred_at < ?::timestamptz', query.until);
-  if (query.before !== undefined) add('id < ?::uuid', query.before);
-  params.push(query.limit);
+  const list = sql('audit_events')
+    .select(
+      sql.raw(`id, occurred_at, environment, tenant_id, tenant_slug, actor_client_id, actor_issuer, action, target_type, target_id,
+               before, after, request_id`),
+    )
+    .where('environment', query.environment);
+  if (query.tenantSlug !== undefined) list.andWhere('tenant_slug', query.tenantSlug);
+  if (query.action !== undefined) {
+    if (query.action.endsWith('.*')) list.andWhereLike('action', query.action.replace(/\.\*$/, '.%'));
+    else list.andWhere('action', query.action);
+  }
+  if (query.actorClientId !== undefined) list.andWhere('actor_client_id', query.actorClientId);
+  if (query.since !== undefined) list.andWhereRaw('?? >= ?::timestamptz', ['occurred_at', query.since]);
+  if (query.until !== undefined) list.andWhereRaw('?? < ?::timestamptz', ['occurred_at', query.until]);
+  if (query.before !== undefined) list.andWhereRaw('?? < ?::uuid', ['id', query.before]);
+  const statement = toNative(list.orderBy('id', 'desc').limit(query.limit));
   const rows = await db.query<{
     id: string;
     occurred_at: Date;
@@ -99,15 +103,7 @@ export async function listAuditEvents(db: Queryable, query: AuditQuery): Promise
     before: unknown;
     after: unknown;
     request_id: string;
-  }>(
-    `SELECT id, occurred_at, environment, tenant_id, tenant_slug, actor_client_id, actor_issuer, action, target_type, target_id,
-            before, after, request_id
-       FROM audit_events
-      WHERE ${conditions.join(' AND ')}
-      ORDER BY id DESC
-      LIMIT $${params.length}`,
-    params,
-  );
+  }>(statement.text, statement.values);
   return rows.map((r) => ({
     id: r.id,
     occurred_at: new Date(r.occurred_at).toISOString(),

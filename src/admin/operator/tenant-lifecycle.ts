@@ -4,6 +4,7 @@
  * change triggers then tell every instance to drop what it cached of the tenant.
  */
 import type { Queryable } from '../../db/database.ts';
+import { sql, toNative } from '../../db/sql-builder.ts';
 import { effectiveSettings, type EffectiveTenantSettings } from '../../tenancy/tenant-settings.ts';
 import type { Tenant, TenantKind, TenantSettings, TenantStatus } from '../../tenancy/tenants.ts';
 
@@ -70,21 +71,16 @@ export interface TenantListQuery {
 
 /** Ordered by slug (unique per environment), keyset-paginated. */
 export async function listTenantRecords(q: Queryable, query: TenantListQuery): Promise<TenantRecord[]> {
-  const conditions = [`environment = $1`, `kind = 'tenant'`];
-  const params: unknown[] = [query.environment];
-  const add = (sql: string, value: unknown) => {
-    params.push(value);
-    conditions.push(sql.replaceAll('?', `$${params.length}`));
-  };
-  if (!query.includeDeleted) conditions.push('deleted_at IS NULL');
-  if (query.status) add('status = ?', query.status);
-  if (query.search) add(`(slug ILIKE ? OR name ILIKE ?)`, `%${query.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
-  if (query.after) add('slug > ?', query.after.slug);
-  params.push(query.limit);
-  return q.query<TenantRecord & Record<string, unknown>>(
-    `SELECT ${COLUMNS} FROM tenants WHERE ${conditions.join(' AND ')} ORDER BY slug LIMIT $${params.length}`,
-    params,
-  );
+  const list = sql('tenants').select(sql.raw(COLUMNS)).where('environment', query.environment).andWhereRaw("?? = 'tenant'", ['kind']);
+  if (!query.includeDeleted) list.whereNull('deleted_at');
+  if (query.status) list.andWhere('status', query.status);
+  if (query.search) {
+    const pattern = `%${query.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    list.andWhere((matches) => matches.whereILike('slug', pattern).orWhereILike('name', pattern));
+  }
+  if (query.after) list.andWhere('slug', '>', query.after.slug);
+  const statement = toNative(list.orderBy('slug').limit(query.limit));
+  return q.query<TenantRecord & Record<string, unknown>>(statement.text, statement.values);
 }
 
 export interface TenantChanges {

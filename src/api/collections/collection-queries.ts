@@ -1,9 +1,12 @@
 /**
- * Generic SQL for a collection, built once from its definition (column names come only from the
- * definition, values only as parameters). Every statement names tenant_id itself and runs inside a
+ * Generic SQL for a collection, composed with knex from its definition (column names come only from
+ * the definition, values only as parameters): compiled once when the routes are registered, but
+ * for a list's filters, sort and cursor, which are built per request. Every statement names tenant_id itself and runs inside a
  * scoped transaction whose row level security would hide other tenants' rows even if it did not.
  */
+import type { Knex } from 'knex';
 import type { ScopedTransaction } from '../../db/database.ts';
+import { compileStatic, type NativeStatement, placeholder, sql, toNative } from '../../db/sql-builder.ts';
 import type { CollectionDefinition, FieldDefinition, SqlType } from '../../catalog/collections.ts';
 
 export type Resource = Record<string, unknown> & { id: string; version: number };
@@ -15,25 +18,22 @@ export interface ListRequest {
   readonly limit: number;
 }
 
-const quote = (identifier: string) => `"${identifier.replace(/"/g, '""')}"`;
-
 /** RFC 3339 in UTC with microseconds, whatever the session's TimeZone (and exact enough for cursors). */
-const isoUtc = (expression: string) => `to_char(${expression} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+const isoUtc = (identifier: string): Knex.Raw => sql.raw(`to_char(?? AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`, [identifier]);
 
-function selectExpression(name: string, field: FieldDefinition): string[] {
-  const column = quote(field.column);
+function selectExpressions(name: string, field: FieldDefinition): Knex.Raw[] {
   switch (field.type) {
     case 'date':
-      return [`to_char(${column}, 'YYYY-MM-DD') AS ${quote(name)}`];
+      return [sql.raw(`to_char(??, 'YYYY-MM-DD') AS ??`, [field.column, name])];
     case 'timestamptz':
       return [
-        `${isoUtc(column)} AS ${quote(name)}`,
-        ...(field.offsetColumn ? [`${quote(field.offsetColumn)} AS ${quote(`${name}__offset`)}`] : []),
+        sql.raw('? AS ??', [isoUtc(field.column), name]),
+        ...(field.offsetColumn ? [sql.ref(field.offsetColumn).as(`${name}__offset`)] : []),
       ];
     case 'numeric':
-      return [`${column}::float8 AS ${quote(name)}`];
+      return [sql.raw('??::float8 AS ??', [field.column, name])];
     default:
-      return [`${column} AS ${quote(name)}`];
+      return [sql.ref(field.column).as(name)];
   }
 }
 
@@ -72,16 +72,58 @@ export function sortColumnOf(def: CollectionDefinition, field: string): string {
 }
 
 export function createCollectionQueries(def: CollectionDefinition) {
-  const table = quote(def.table);
   const fields = Object.entries(def.fields);
-  const selectList = [
-    'id',
-    ...fields.flatMap(([name, field]) => selectExpression(name, field)),
-    `${isoUtc('created_at')} AS created_at`,
-    `${isoUtc('updated_at')} AS updated_at`,
-    'version',
-  ].join(', ');
   const writeColumns = fields.flatMap(([, field]) => [field.column, ...(field.offsetColumn ? [field.offsetColumn] : [])]);
+
+  const castFor = (column: string): string => {
+    const entry = fields.find(([, f]) => f.column === column);
+    if (entry) return CAST[entry[1].type];
+    return 'smallint'; // an offset column
+  };
+
+  // Compiled once: the select list and every statement but the list's, with `$n` placeholders.
+  const selectList = [
+    sql.ref('id'),
+    ...fields.flatMap(([name, field]) => selectExpressions(name, field)),
+    sql.raw('? AS ??', [isoUtc('created_at'), 'created_at']),
+    sql.raw('? AS ??', [isoUtc('updated_at'), 'updated_at']),
+    sql.ref('version'),
+  ]
+    .map((expression) => compileStatic(expression))
+    .join(', ');
+  const selected = sql.raw(selectList);
+  const byId = sql(def.table).select(selected).where('tenant_id', placeholder(1)).andWhere('id', placeholder(2));
+  // $3: the version the row must still have, or null for any
+  const atVersion = '($3::integer IS NULL OR version = $3::integer)';
+  const statements = {
+    find: compileStatic(byId),
+    findForUpdate: compileStatic(byId.clone().forUpdate()),
+    insert: compileStatic(
+      sql(def.table)
+        .insert({
+          tenant_id: placeholder(1),
+          id: placeholder(2),
+          ...Object.fromEntries(writeColumns.map((column, i) => [column, placeholder(i + 3, castFor(column))])),
+        })
+        .returning(selected),
+    ),
+    update: compileStatic(
+      sql(def.table)
+        .update({
+          ...Object.fromEntries(writeColumns.map((column, i) => [column, placeholder(i + 4, castFor(column))])),
+          version: sql.raw('?? + 1', ['version']),
+          updated_at: sql.raw('now()'),
+        })
+        .where('tenant_id', placeholder(1))
+        .andWhere('id', placeholder(2))
+        .andWhereRaw(atVersion)
+        .returning(selected),
+    ),
+    delete: compileStatic(
+      sql(def.table).where('tenant_id', placeholder(1)).andWhere('id', placeholder(2)).andWhereRaw(atVersion).delete().returning('id'),
+    ),
+    existingIds: compileStatic(sql(def.table).select('id').where('tenant_id', placeholder(1)).andWhere('id', sql.raw('ANY($2::uuid[])'))),
+  };
 
   const toResource = (row: Record<string, unknown>): Resource => {
     const resource: Record<string, unknown> = {};
@@ -100,25 +142,44 @@ export function createCollectionQueries(def: CollectionDefinition) {
       return field.offsetColumn ? [value, typeof value === 'string' ? utcOffsetMinutes(value) : 0] : [value];
     });
 
-  const castFor = (column: string): string => {
-    const entry = fields.find(([, f]) => f.column === column);
-    if (entry) return CAST[entry[1].type];
-    return 'smallint'; // an offset column
-  };
-
-  const sortColumn = (field: string): { column: string; sql: string; cast: string } => {
+  const sortColumn = (field: string): { column: string; qualified: string; cast: string } => {
     const column = sortColumnOf(def, field);
     // Qualified: in ORDER BY a bare name means the output column of that name first, and for a
     // date or timestamp that is its formatted text, which no index serves.
-    const sql = `${table}.${quote(column)}`;
-    if (column === 'id') return { column, sql, cast: 'uuid' };
-    if (column === 'created_at' || column === 'updated_at') return { column, sql, cast: 'timestamptz' };
-    return { column, sql, cast: castFor(column) };
+    const qualified = `${def.table}.${column}`;
+    if (column === 'id') return { column, qualified, cast: 'uuid' };
+    if (column === 'created_at' || column === 'updated_at') return { column, qualified, cast: 'timestamptz' };
+    return { column, qualified, cast: castFor(column) };
   };
 
   const tenantOf = (tx: ScopedTransaction): string => {
     if (!tx.tenantId) throw new TypeError(`${def.name} queries need a tenant-scoped transaction`);
     return tx.tenantId;
+  };
+
+  /** The statement of one list request: only its filters, sort and cursor are built here. */
+  const listStatement = (tenantId: string, request: ListRequest): NativeStatement => {
+    const sort = sortColumn(request.sort.field);
+    const direction = request.sort.descending ? 'desc' : 'asc';
+    const sortKey = sort.cast === 'timestamptz' ? isoUtc(sort.qualified) : sql.raw('??::text', [sort.qualified]);
+    const query = sql(def.table)
+      .select(selected, sql.raw('? AS ??', [sortKey, 'sort_key']))
+      .where('tenant_id', tenantId);
+    for (const filter of request.filters) {
+      // a filter's condition marks its one parameter `$?`, as often as it uses it
+      const parts = filter.condition.split('$?');
+      query.andWhereRaw(parts.join('?'), Array<Knex.Value>(parts.length - 1).fill(filter.value as Knex.Value));
+    }
+    if (request.after) {
+      const comparison = request.sort.descending ? '<' : '>';
+      if (sort.column === 'id') query.andWhereRaw(`?? ${comparison} ?::uuid`, ['id', request.after.id]);
+      else {
+        query.andWhereRaw(`(??, ??) ${comparison} (?::${sort.cast}, ?::uuid)`, [sort.qualified, 'id', request.after.key, request.after.id]);
+      }
+    }
+    query.orderBy(sort.qualified, direction);
+    if (sort.column !== 'id') query.orderBy(`${def.table}.id`, direction);
+    return toNative(query.limit(request.limit));
   };
 
   return {
@@ -127,77 +188,38 @@ export function createCollectionQueries(def: CollectionDefinition) {
     selectList,
 
     async findById(tx: ScopedTransaction, id: string, options: { lock?: boolean } = {}): Promise<Resource | undefined> {
-      const [row] = await tx.query(
-        `SELECT ${selectList} FROM ${table} WHERE tenant_id = $1 AND id = $2${options.lock ? ' FOR UPDATE' : ''}`,
-        [tenantOf(tx), id],
-      );
+      const [row] = await tx.query(options.lock ? statements.findForUpdate : statements.find, [tenantOf(tx), id]);
       return row ? toResource(row) : undefined;
     },
 
     /** Keyset page ordered by (sort field, id): stable under concurrent inserts, no repeats or gaps. */
     async list(tx: ScopedTransaction, request: ListRequest): Promise<{ resources: Resource[]; sortKeys: string[] }> {
-      const params: unknown[] = [tenantOf(tx)];
-      const param = (value: unknown) => {
-        params.push(value);
-        return `$${params.length}`;
-      };
-      const conditions = ['tenant_id = $1', ...request.filters.map((f) => f.condition.replaceAll('$?', param(f.value)))];
-      const sort = sortColumn(request.sort.field);
-      const direction = request.sort.descending ? 'DESC' : 'ASC';
-      if (request.after) {
-        const comparison = request.sort.descending ? '<' : '>';
-        conditions.push(
-          sort.column === 'id'
-            ? `id ${comparison} ${param(request.after.id)}::uuid`
-            : `(${sort.sql}, id) ${comparison} (${param(request.after.key)}::${sort.cast}, ${param(request.after.id)}::uuid)`,
-        );
-      }
-      const orderBy = sort.column === 'id' ? `${sort.sql} ${direction}` : `${sort.sql} ${direction}, ${table}.id ${direction}`;
-      const rows = await tx.query(
-        `SELECT ${selectList}, ${sort.cast === 'timestamptz' ? isoUtc(sort.sql) : `${sort.sql}::text`} AS sort_key FROM ${table} WHERE ${conditions.join(' AND ')} ORDER BY ${orderBy} LIMIT ${param(request.limit)}`,
-        params,
-      );
+      const statement = listStatement(tenantOf(tx), request);
+      const rows = await tx.query(statement.text, statement.values);
       return { resources: rows.map(toResource), sortKeys: rows.map((r) => String(r.sort_key)) };
     },
 
     async insert(tx: ScopedTransaction, id: string, body: Record<string, unknown>): Promise<Resource> {
-      const values = writeValues(body);
-      const placeholders = writeColumns.map((column, i) => `$${i + 3}::${castFor(column)}`);
-      const [row] = await tx.query(
-        `INSERT INTO ${table} (tenant_id, id, ${writeColumns.map(quote).join(', ')}) VALUES ($1, $2, ${placeholders.join(', ')}) RETURNING ${selectList}`,
-        [tenantOf(tx), id, ...values],
-      );
+      const [row] = await tx.query(statements.insert, [tenantOf(tx), id, ...writeValues(body)]);
       if (!row) throw new Error('insert returned no row');
       return toResource(row);
     },
 
     /** Replaces every field; only if the version still matches. undefined: no row at that id and version. */
     async update(tx: ScopedTransaction, id: string, version: number | null, body: Record<string, unknown>): Promise<Resource | undefined> {
-      const values = writeValues(body);
-      const assignments = writeColumns.map((column, i) => `${quote(column)} = $${i + 4}::${castFor(column)}`);
-      const [row] = await tx.query(
-        `UPDATE ${table} SET ${assignments.join(', ')}, version = version + 1, updated_at = now()
-          WHERE tenant_id = $1 AND id = $2 AND ($3::integer IS NULL OR version = $3::integer)
-          RETURNING ${selectList}`,
-        [tenantOf(tx), id, version, ...values],
-      );
+      const [row] = await tx.query(statements.update, [tenantOf(tx), id, version, ...writeValues(body)]);
       return row ? toResource(row) : undefined;
     },
 
     async delete(tx: ScopedTransaction, id: string, version: number | null): Promise<boolean> {
-      const rows = await tx.query(
-        `DELETE FROM ${table} WHERE tenant_id = $1 AND id = $2 AND ($3::integer IS NULL OR version = $3::integer) RETURNING id`,
-        [tenantOf(tx), id, version],
-      );
+      const rows = await tx.query(statements.delete, [tenantOf(tx), id, version]);
       return rows.length > 0;
     },
 
+    /** Which of `ids` name a row of this collection in the transaction's tenant. */
     async existingIds(tx: ScopedTransaction, ids: readonly string[]): Promise<Set<string>> {
       if (ids.length === 0) return new Set();
-      const rows = await tx.query<{ id: string }>(`SELECT id FROM ${table} WHERE tenant_id = $1 AND id = ANY($2::uuid[])`, [
-        tenantOf(tx),
-        [...new Set(ids)],
-      ]);
+      const rows = await tx.query<{ id: string }>(statements.existingIds, [tenantOf(tx), [...new Set(ids)]]);
       return new Set(rows.map((r) => r.id));
     },
   };
