@@ -20,15 +20,7 @@ function recordingHolder() {
 describe('tenant runtime', () => {
   it('hands every change to every holder, and drops a tenant by name only for its own change', async () => {
     let lookups = 0;
-    const acme: Tenant = {
-      id: 't1',
-      kind: 'tenant',
-      environment: 'production',
-      slug: 'acme',
-      name: 'Acme',
-      status: 'ACTIVE',
-      settings: {},
-    };
+    const acme: Tenant = { id: 't1', kind: 'tenant', environment: 'production', slug: 'acme', name: 'A', status: 'ACTIVE', settings: {} };
     const tenants = createTenantCache(
       {
         findTenantBySlug: async () => {
