@@ -6,7 +6,7 @@
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import { createAdminApi } from './admin/admin-api.ts';
-import { createAccessTokenVerifier } from './http/bearer.ts';
+import { createAccessTokenVerifier, createBearerAuthentication } from './http/bearer.ts';
 import { createResourceApi } from './api/resource-api.ts';
 import { createAuthenticationHost } from './auth/authentication-host.ts';
 import { createClientUsageRecorder } from './auth/client-usage.ts';
@@ -23,6 +23,7 @@ import { createRateLimits } from './http/rate-limits.ts';
 import { createMetrics, type Surface } from './observability/metrics.ts';
 import { createPublicUrls, resolveHostTarget } from './tenancy/hosts.ts';
 import { listenForChanges } from './tenancy/change-notifications.ts';
+import { createTenantRuntime } from './tenancy/tenant-runtime.ts';
 import { createTenantCache, createTenantQueries } from './tenancy/tenants.ts';
 
 export interface AppContext {
@@ -71,10 +72,12 @@ export function createApp(context: AppContext) {
     rateLimits,
     log,
   });
+  const runtime = createTenantRuntime({ tenants, credentials, providers });
   const verifyAccessToken = createAccessTokenVerifier({ cacheSize: config.tokenCacheSize, ...(context.now ? { now: context.now } : {}) });
-  const serveAuthenticationHost = createAuthenticationHost({ tenants, providers, urls, protocol: config.publicProtocol, rateLimits });
-  const serveResourceApi = createResourceApi({ db, tenants, credentials, urls, verifyAccessToken, rateLimits });
-  const serveAdminApi = createAdminApi({ config, db, tenants, credentials, verifyAccessToken, urls, keyEncryption: context.keyEncryption });
+  const bearer = createBearerAuthentication({ runtime, verifyAccessToken, rateLimits });
+  const serveAuthenticationHost = createAuthenticationHost({ runtime, urls, protocol: config.publicProtocol, rateLimits });
+  const serveResourceApi = createResourceApi({ db, bearer, urls });
+  const serveAdminApi = createAdminApi({ config, db, bearer, urls, keyEncryption: context.keyEncryption });
 
   const metrics = createMetrics({ tenants: () => tenants.size, providers: () => providers.size });
 
@@ -127,7 +130,7 @@ export function createApp(context: AppContext) {
     const state = ctx.state as { surface?: Surface };
     if (ctx.path === '/') {
       // a tenant's index names it: one that does not exist (or is deleted) stays 404
-      const tenant = target.kind === 'tenant' ? await tenants.getTenant(target.environment.name, target.slug) : undefined;
+      const tenant = target.kind === 'tenant' ? await runtime.getTenant(target.environment.name, target.slug) : undefined;
       if (target.kind === 'tenant' && !tenant) throw new ApiError('not-found', 'Nothing is served at this address.');
       respondWithHostIndex(ctx, describeHost(target, urls, tenant?.name));
       return;
@@ -146,27 +149,8 @@ export function createApp(context: AppContext) {
   });
 
   /** Drops exactly what a change in the database affects, in this instance. */
-  const startInvalidation = () =>
-    listenForChanges(db, log, {
-      onChange(change) {
-        if (change.kind === 'tenant') {
-          tenants.invalidate(change.environment, change.slug);
-          providers.evict(change.tenant);
-        } else if (change.kind === 'client') {
-          if (change.id === null) credentials.invalidateClientsOf(change.tenant);
-          else credentials.invalidateClient(change.tenant, change.id);
-        } else {
-          credentials.invalidateKeys(change.tenant);
-          providers.evict(change.tenant);
-        }
-      },
-      onReset() {
-        tenants.clear();
-        credentials.clear();
-        providers.clear();
-      },
-    });
+  const startInvalidation = () => listenForChanges(db, log, { onChange: runtime.evict, onReset: runtime.clear });
 
-  return { app, urls, tenants, credentials, providers, usage, metrics, serveAdminApi, startInvalidation };
+  return { app, urls, runtime, tenants, credentials, providers, usage, metrics, serveAdminApi, startInvalidation };
 }
 export type App = ReturnType<typeof createApp>;

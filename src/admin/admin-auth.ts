@@ -7,13 +7,12 @@
  */
 import { decodeJwt } from 'jose';
 import type { Context } from 'koa';
-import { type AccessTokenVerifier, bearerChallenge, extractBearerToken, requireScope } from '../http/bearer.ts';
-import type { TenantCredentials } from '../auth/tenant-credentials.ts';
+import { type BearerAuthentication, bearerChallenge, extractBearerToken } from '../http/bearer.ts';
 import type { EnvironmentConfig } from '../config/config.ts';
 import { ApiError } from '../http/problem.ts';
 import { isValidTenantSlug, PLATFORM_SLUG, type PublicUrls } from '../tenancy/hosts.ts';
 import { PLATFORM_ADMIN_SCOPE, TENANT_ADMIN_SCOPE } from '../catalog/scopes.ts';
-import type { Tenant, TenantCache } from '../tenancy/tenants.ts';
+import type { Tenant } from '../tenancy/tenants.ts';
 import type { AdminActor } from './operator/audit-log.ts';
 
 export type AdminPrincipal =
@@ -21,9 +20,7 @@ export type AdminPrincipal =
   | { readonly kind: 'tenant'; readonly actor: AdminActor; readonly tenant: Tenant };
 
 export interface AdminAuthDeps {
-  readonly tenants: TenantCache;
-  readonly credentials: TenantCredentials;
-  readonly verifyAccessToken: AccessTokenVerifier;
+  readonly bearer: BearerAuthentication;
   readonly urls: PublicUrls;
 }
 
@@ -49,28 +46,22 @@ export function createAdminAuthenticator(deps: AdminAuthDeps) {
       const candidate = issuer.slice(tenantIssuerPrefix.length);
       if (isValidTenantSlug(candidate)) slug = candidate;
     }
-    const tenant = slug === undefined ? undefined : await deps.tenants.getTenant(environment.name, slug);
-    const keys = tenant && (await deps.credentials.getKeys(tenant.id));
-    if (!tenant || !keys || (slug === PLATFORM_SLUG) !== (tenant.kind === 'platform')) {
+    const found = slug === undefined ? undefined : await deps.bearer.findIssuer(environment.name, slug);
+    if (!found || (slug === PLATFORM_SLUG) !== (found.tenant.kind === 'platform')) {
       throw invalid('The access token was not issued for this admin API.');
     }
-    const claims = await deps.verifyAccessToken(token, {
-      tenantId: tenant.id,
+    const { tenant } = found;
+    const platform = tenant.kind === 'platform';
+    const claims = await deps.bearer.authenticate(token, found, {
       issuer: issuer as string,
       audience,
-      publicKeys: keys.publicKeys,
+      clientGone: 'The client this token was issued to is disabled or no longer exists.',
+      scope: platform ? PLATFORM_ADMIN_SCOPE : TENANT_ADMIN_SCOPE,
+      // only a tenant's admin token depends on its tenant's status; the platform row's is not read
+      ...(platform ? {} : { inactive: 'This tenant is not active; its administration is unavailable.' }),
     });
-    if (!(await deps.credentials.getClient(tenant.id, claims.client_id))) {
-      throw invalid('The client this token was issued to is disabled or no longer exists.');
-    }
     const actor = { clientId: claims.client_id, issuer: claims.iss };
-    if (tenant.kind === 'platform') {
-      requireScope(claims, PLATFORM_ADMIN_SCOPE, audience);
-      return { kind: 'platform', actor };
-    }
-    requireScope(claims, TENANT_ADMIN_SCOPE, audience);
-    if (tenant.status !== 'ACTIVE') throw new ApiError('tenant-suspended', 'This tenant is not active; its administration is unavailable.');
-    return { kind: 'tenant', actor, tenant };
+    return platform ? { kind: 'platform', actor } : { kind: 'tenant', actor, tenant };
   };
 }
 export type AdminAuthenticator = ReturnType<typeof createAdminAuthenticator>;

@@ -1,15 +1,13 @@
 /** Small named steps the admin API's routes are composed of. */
 import type { Context } from 'koa';
 import type { KeyEncryption } from '../auth/key-encryption.ts';
-import type { TenantCredentials } from '../auth/tenant-credentials.ts';
-import type { AccessTokenVerifier } from '../http/bearer.ts';
+import type { BearerAuthentication } from '../http/bearer.ts';
 import type { Config, EnvironmentConfig } from '../config/config.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { ApiError } from '../http/problem.ts';
 import { defineRoute, type RouteSpec } from '../http/route-spec.ts';
 import { PLATFORM_SLUG, type PublicUrls } from '../tenancy/hosts.ts';
 import { findTenantRecord, type TenantRecord } from './operator/tenant-lifecycle.ts';
-import type { TenantCache } from '../tenancy/tenants.ts';
 import type { AdminPrincipal } from './admin-auth.ts';
 import type { Page } from './admin-contract.ts';
 import { recordAudit } from './operator/audit-log.ts';
@@ -17,9 +15,7 @@ import { recordAudit } from './operator/audit-log.ts';
 export interface AdminDeps {
   readonly config: Config;
   readonly db: Database;
-  readonly tenants: TenantCache;
-  readonly credentials: TenantCredentials;
-  readonly verifyAccessToken: AccessTokenVerifier;
+  readonly bearer: BearerAuthentication;
   readonly urls: PublicUrls;
   readonly keyEncryption: KeyEncryption;
 }

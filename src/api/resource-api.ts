@@ -5,16 +5,13 @@
  */
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import type { TenantCredentials } from '../auth/tenant-credentials.ts';
 import { apiScopes } from '../auth/provider.ts';
 import type { EnvironmentConfig } from '../config/config.ts';
 import type { Database } from '../db/database.ts';
 import { ApiError } from '../http/problem.ts';
 import { createRouteDispatcher, NOT_FOUND_DETAIL } from '../http/routing.ts';
-import { RateLimitExceeded, type RateLimits } from '../http/rate-limits.ts';
 import type { PublicUrls } from '../tenancy/hosts.ts';
-import type { TenantCache } from '../tenancy/tenants.ts';
-import { type AccessTokenVerifier, bearerChallenge, extractBearerToken } from '../http/bearer.ts';
+import { type BearerAuthentication, extractBearerToken } from '../http/bearer.ts';
 import { createApiDocs } from '../http/api-docs.ts';
 import { registerClockingBatch } from './clocking-batch.ts';
 import { registerCollectionRoutes } from './collections/collection-routes.ts';
@@ -23,14 +20,7 @@ import { buildOpenApiDocument } from './openapi.ts';
 import { readJsonBody, rejectTenantInQuery } from '../http/request-guards.ts';
 import type { ApiState } from './route-steps.ts';
 
-export function createResourceApi(deps: {
-  db: Database;
-  tenants: TenantCache;
-  credentials: TenantCredentials;
-  verifyAccessToken: AccessTokenVerifier;
-  urls: PublicUrls;
-  rateLimits: RateLimits;
-}) {
+export function createResourceApi(deps: { db: Database; bearer: BearerAuthentication; urls: PublicUrls }) {
   const router = new Router<ApiState>({ prefix: '/api/v1' });
   // the batch route first: POST /clockings/batch is not POST /clockings/:id
   registerClockingBatch(router, deps);
@@ -41,10 +31,9 @@ export function createResourceApi(deps: {
 
   async function serveResourceApi(ctx: Context, environment: EnvironmentConfig, slug: string): Promise<void> {
     if (ctx.path !== '/api/v1' && !ctx.path.startsWith('/api/v1/')) throw new ApiError('not-found', NOT_FOUND_DETAIL);
-    const tenant = await deps.tenants.getTenant(environment.name, slug);
-    if (!tenant) throw new ApiError('not-found', NOT_FOUND_DETAIL);
-    const keys = await deps.credentials.getKeys(tenant.id);
-    if (!keys) throw new ApiError('not-found', NOT_FOUND_DETAIL);
+    const issuer = await deps.bearer.findIssuer(environment.name, slug);
+    if (!issuer) throw new ApiError('not-found', NOT_FOUND_DETAIL);
+    const { tenant } = issuer;
     const origin = deps.urls.tenantOrigin(environment, slug);
 
     if (ctx.path === '/api/v1/openapi.json' && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
@@ -59,31 +48,12 @@ export function createResourceApi(deps: {
     if (serveApiDocs(ctx)) return;
 
     const token = extractBearerToken(ctx.get('authorization') || undefined, origin);
-    const claims = await deps.verifyAccessToken(token, {
-      tenantId: tenant.id,
+    const claims = await deps.bearer.authenticate(token, issuer, {
       issuer: deps.urls.issuer(environment, slug),
       audience: origin,
-      publicKeys: keys.publicKeys,
-    });
-    // a token outlives its client: a disabled or deleted client's tokens stop here (cached record,
-    // dropped by the change notification within a second of the change)
-    if (!(await deps.credentials.getClient(tenant.id, claims.client_id))) {
-      throw new ApiError('invalid-token', 'The client this token was issued to is disabled or no longer exists.', {
-        headers: { 'WWW-Authenticate': bearerChallenge(origin, { code: 'invalid_token', description: 'client disabled or deleted' }) },
-      });
-    }
-    if (tenant.status !== 'ACTIVE') {
-      throw new ApiError('tenant-suspended', 'This tenant is not active; its API is unavailable.');
-    }
-    await deps.rateLimits.consume('api', tenant, claims.client_id).catch((error: unknown) => {
-      if (!(error instanceof RateLimitExceeded)) throw error;
-      throw new ApiError(
-        'rate-limited',
-        `This ${error.scope} may make ${error.limit} requests per second; retry after the Retry-After delay.`,
-        {
-          headers: { 'Retry-After': String(error.retryAfterSeconds) },
-        },
-      );
+      clientGone: 'client disabled or deleted',
+      inactive: 'This tenant is not active; its API is unavailable.',
+      rateLimit: 'api',
     });
     rejectTenantInQuery(ctx);
     const state = ctx.state as ApiState;

@@ -10,8 +10,9 @@ import { ApiError } from '../http/problem.ts';
 import { RateLimitExceeded, type RateLimits } from '../http/rate-limits.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import { isValidTenantSlug, PLATFORM_SLUG, type PublicUrls } from '../tenancy/hosts.ts';
-import type { TenantCache } from '../tenancy/tenants.ts';
+import type { TenantRuntime } from '../tenancy/tenant-runtime.ts';
 import type { ProviderPool } from './provider-pool.ts';
+import type { TenantCredentials } from './tenant-credentials.ts';
 import {
   JWKS_PATH,
   OAUTH_METADATA_PATH,
@@ -62,8 +63,7 @@ function oauthError(ctx: Context, status: number, error: string, description: st
 }
 
 export function createAuthenticationHost(deps: {
-  tenants: TenantCache;
-  providers: ProviderPool;
+  runtime: TenantRuntime<TenantCredentials, ProviderPool>;
   urls: PublicUrls;
   rateLimits: RateLimits;
   protocol: 'http' | 'https';
@@ -72,7 +72,7 @@ export function createAuthenticationHost(deps: {
     const requestId = requestIdOf(ctx);
     const request = parseProviderPath(ctx.path);
     if (!request) throw new ApiError('not-found', 'Nothing is served at this address.');
-    const tenant = await deps.tenants.getTenant(environment.name, request.slug);
+    const tenant = await deps.runtime.getTenant(environment.name, request.slug);
     if (!tenant || tenant.kind !== request.kind) throw new ApiError('not-found', 'Nothing is served at this address.');
     const methods = PROVIDER_PATHS.get(request.endpoint) ?? [];
     if (!methods.includes(ctx.method)) {
@@ -101,7 +101,7 @@ export function createAuthenticationHost(deps: {
       }
     }
 
-    const { handle } = await deps.providers.getProvider(environment, tenant);
+    const { handle } = await deps.runtime.providers.getProvider(environment, tenant);
     const req = ctx.req as IncomingMessage & { originalUrl?: string; [OAUTH_METADATA_REQUEST]?: boolean; [REQUEST_FACTS]?: RequestFacts };
     const search = ctx.querystring ? `?${ctx.querystring}` : '';
     // oidc-provider derives its mount path from originalUrl minus url (the Express convention)

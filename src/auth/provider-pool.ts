@@ -7,6 +7,7 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { EnvironmentConfig } from '../config/config.ts';
 import type { RateLimits } from '../http/rate-limits.ts';
+import type { Change } from '../tenancy/change-notifications.ts';
 import type { PublicUrls } from '../tenancy/hosts.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
 import type { ClientUsageRecorder } from './client-usage.ts';
@@ -67,6 +68,12 @@ export function createProviderPool(deps: {
     return { tenant, settingsKey: JSON.stringify(tenant.settings), handle: (req, res) => callback(req, res) as unknown as Promise<void> };
   }
 
+  function evict(tenantId: string): void {
+    generation += 1;
+    building.delete(tenantId);
+    pool.delete(tenantId);
+  }
+
   return {
     async getProvider(environment: EnvironmentConfig, tenant: Tenant): Promise<PooledProvider> {
       const key = tenant.id;
@@ -91,10 +98,11 @@ export function createProviderPool(deps: {
       if (started === generation) pool.set(key, built);
       return built;
     },
-    evict(tenantId: string): void {
-      generation += 1;
-      building.delete(tenantId);
-      pool.delete(tenantId);
+    evict,
+    /** A Provider is built from the tenant's settings and keys: a change of either rebuilds it (a
+     * client's change does not: the Provider reads clients through the credentials). */
+    onChange(change: Change): void {
+      if (change.kind !== 'client') evict(change.tenant);
     },
     clear(): void {
       generation += 1;

@@ -7,6 +7,7 @@ import type { JWK } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { SigningAlgorithm } from '../catalog/signing-algorithms.ts';
 import type { Database } from '../db/database.ts';
+import type { Change } from '../tenancy/change-notifications.ts';
 import type { KeyEncryption } from './key-encryption.ts';
 import { findPublishedSigningKeys } from './signing-keys.ts';
 
@@ -89,6 +90,11 @@ export function createTenantCredentials(db: Database, encryption: KeyEncryption,
     return { keys: { signingKey, publicKeys: records.map((r) => r.publicJwk) }, ttl };
   }
 
+  function invalidateKeys(tenantId: string): void {
+    keysGeneration += 1;
+    keys.delete(tenantId);
+  }
+
   return {
     async getClient(tenantId: string, clientId: string): Promise<ClientRecord | undefined> {
       const key = `${tenantId}\u0000${clientId}`;
@@ -106,17 +112,16 @@ export function createTenantCredentials(db: Database, encryption: KeyEncryption,
       if (loaded && generation === keysGeneration) keys.set(tenantId, loaded.keys, { ttl: loaded.ttl });
       return loaded?.keys;
     },
-    invalidateClient(tenantId: string, clientId: string): void {
-      clients.delete(`${tenantId}\u0000${clientId}`);
-    },
-    /** every client record of a tenant (when a notification cannot name the client) */
-    invalidateClientsOf(tenantId: string): void {
-      const prefix = `${tenantId}\u0000`;
-      for (const key of [...clients.keys()]) if (key.startsWith(prefix)) clients.delete(key);
-    },
-    invalidateKeys(tenantId: string): void {
-      keysGeneration += 1;
-      keys.delete(tenantId);
+    invalidateKeys,
+    /** A client's change drops that client's record (every one of the tenant's when the
+     * notification cannot name it); a change of the keys drops the tenant's keys. */
+    onChange(change: Change): void {
+      if (change.kind === 'keys') invalidateKeys(change.tenant);
+      else if (change.kind === 'client' && change.id !== null) clients.delete(`${change.tenant}\u0000${change.id}`);
+      else if (change.kind === 'client') {
+        const prefix = `${change.tenant}\u0000`;
+        for (const key of [...clients.keys()]) if (key.startsWith(prefix)) clients.delete(key);
+      }
     },
     clear(): void {
       clients.clear();

@@ -8,7 +8,9 @@ import { createHash } from 'node:crypto';
 import { createLocalJWKSet, errors as joseErrors, type JWK, jwtVerify } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
+import type { Tenant } from '../tenancy/tenants.ts';
 import { ApiError } from './problem.ts';
+import { RateLimitExceeded, type RateLimits } from './rate-limits.ts';
 
 export interface AccessTokenClaims {
   readonly iss: string;
@@ -135,3 +137,85 @@ export function requireScope(claims: AccessTokenClaims, scope: string, realm: st
     });
   }
 }
+
+/** What bearer authentication reads of the tenant runtime (its keys and clients are auth/'s). */
+export interface BearerLookups {
+  getTenant(environment: string, slug: string): Promise<Tenant | undefined>;
+  readonly credentials: {
+    getKeys(tenantId: string): Promise<{ readonly publicKeys: readonly JWK[] } | undefined>;
+    getClient(tenantId: string, clientId: string): Promise<object | undefined>;
+  };
+}
+
+/** A tenant that can be asked about tokens: it exists (not deleted) and has published keys. */
+export interface TokenIssuer {
+  readonly tenant: Tenant;
+  readonly publicKeys: readonly JWK[];
+}
+
+/** What one API requires of a token; the two APIs word some refusals differently (tests pin both). */
+export interface BearerRequirement {
+  readonly issuer: string;
+  /** the origin the token must be issued for, and the challenge's realm */
+  readonly audience: string;
+  /** the challenge's error_description when the token's client is disabled or deleted */
+  readonly clientGone: string;
+  readonly scope?: string;
+  /** the problem's detail when the tenant is not ACTIVE; omitted: the status is not checked */
+  readonly inactive?: string;
+  /** the surface charged to the tenant's and the client's rate limits; omitted: none */
+  readonly rateLimit?: 'api';
+}
+
+/**
+ * Who is asking, for the resource API and the admin API: the tenant (and its keys) by name, then a
+ * token verified against those keys, its client still enabled, the scope, the tenant's status and
+ * the rate limit, in that order.
+ */
+export function createBearerAuthentication(deps: {
+  runtime: BearerLookups;
+  verifyAccessToken: AccessTokenVerifier;
+  rateLimits: RateLimits;
+}) {
+  const { runtime } = deps;
+
+  async function findIssuer(environment: string, slug: string): Promise<TokenIssuer | undefined> {
+    const tenant = await runtime.getTenant(environment, slug);
+    const keys = tenant && (await runtime.credentials.getKeys(tenant.id));
+    return tenant && keys ? { tenant, publicKeys: keys.publicKeys } : undefined;
+  }
+
+  async function authenticate(token: string, { tenant, publicKeys }: TokenIssuer, required: BearerRequirement): Promise<AccessTokenClaims> {
+    const { audience } = required;
+    const claims = await deps.verifyAccessToken(token, { tenantId: tenant.id, issuer: required.issuer, audience, publicKeys });
+    // a token outlives its client: a disabled or deleted client's tokens stop here (cached record,
+    // dropped by the change notification within a second of the change)
+    if (!(await runtime.credentials.getClient(tenant.id, claims.client_id))) {
+      throw new ApiError('invalid-token', 'The client this token was issued to is disabled or no longer exists.', {
+        headers: { 'WWW-Authenticate': bearerChallenge(audience, { code: 'invalid_token', description: required.clientGone }) },
+      });
+    }
+    if (required.scope !== undefined) requireScope(claims, required.scope, audience);
+    if (required.inactive !== undefined && tenant.status !== 'ACTIVE') throw new ApiError('tenant-suspended', required.inactive);
+    if (required.rateLimit) await chargeRateLimit(required.rateLimit, tenant, claims.client_id);
+    return claims;
+  }
+
+  async function chargeRateLimit(surface: 'api', tenant: Tenant, clientId: string): Promise<void> {
+    try {
+      await deps.rateLimits.consume(surface, tenant, clientId);
+    } catch (error) {
+      if (!(error instanceof RateLimitExceeded)) throw error;
+      throw new ApiError(
+        'rate-limited',
+        `This ${error.scope} may make ${error.limit} requests per second; retry after the Retry-After delay.`,
+        {
+          headers: { 'Retry-After': String(error.retryAfterSeconds) },
+        },
+      );
+    }
+  }
+
+  return { findIssuer, authenticate };
+}
+export type BearerAuthentication = ReturnType<typeof createBearerAuthentication>;
