@@ -5,8 +5,8 @@
  * tenant:admin client may call these.
  */
 import type Router from '@koa/router';
+import type { ClientAuthMethod } from '../catalog/client-auth-methods.ts';
 import {
-  type ClientAuthMethod,
   type ClientRepresentation,
   DEFAULT_SECRET_GRACE_SECONDS,
   deleteClient,
@@ -19,8 +19,7 @@ import {
 import { compileBodyValidator, compileQueryValidator } from '../http/validation.ts';
 import type { Queryable } from '../db/database.ts';
 import { ApiError } from '../http/problem.ts';
-import { PLATFORM_ADMIN_SCOPE } from '../catalog/scopes.ts';
-import { effectiveSettings } from '../tenancy/tenant-settings.ts';
+import { tenantScopes } from '../tenancy/tenant-settings.ts';
 import type { TenantRecord } from './operator/tenant-lifecycle.ts';
 import { enqueueTenantEvents } from '../webhooks/outbox.ts';
 import { ADMIN_SCHEMAS } from './admin-schemas.ts';
@@ -32,7 +31,7 @@ function clientNotFound(clientId: string): ApiError {
 
 /** Scopes a client may hold: what its tenant offers (the platform: platform:admin). */
 function checkScopes(tenant: TenantRecord, scopes: readonly string[]): void {
-  const offered: readonly string[] = tenant.kind === 'platform' ? [PLATFORM_ADMIN_SCOPE] : effectiveSettings(tenant.settings).scopes;
+  const offered = tenantScopes(tenant);
   const errors = scopes.flatMap((scope, i) =>
     offered.includes(scope) ? [] : [{ pointer: `/scopes/${i}`, detail: `"${scope}" is not a scope this tenant offers` }],
   );

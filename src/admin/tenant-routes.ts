@@ -20,7 +20,8 @@ import {
   updateTenantRecord,
 } from './operator/tenant-lifecycle.ts';
 import { mergeSettings } from '../tenancy/tenant-settings.ts';
-import type { TenantSettings, TenantStatus } from '../tenancy/tenants.ts';
+import type { TenantStatus } from '../catalog/tenant-statuses.ts';
+import type { TenantSettings } from '../tenancy/tenants.ts';
 import { enqueueTenantEvents } from '../webhooks/outbox.ts';
 import { ADMIN_SCHEMAS } from './admin-schemas.ts';
 import { type AdminContext, type AdminDeps, type AdminState, audit, findRouteTenant, page, requirePlatformAdmin } from './admin-steps.ts';

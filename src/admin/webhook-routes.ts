@@ -13,7 +13,8 @@ import type { TenantRecord } from './operator/tenant-lifecycle.ts';
 import { effectiveSettings } from '../tenancy/tenant-settings.ts';
 import { urlProblem } from '../webhooks/address-guard.ts';
 import { EVENT_TYPES, matchesAnyEventType } from '../webhooks/events.ts';
-import { createSubscriptionQueries, type DeliveryStatus, type SubscriptionRepresentation } from '../webhooks/subscriptions.ts';
+import type { DeliveryStatus } from '../catalog/delivery-statuses.ts';
+import { createSubscriptionQueries, type SubscriptionRepresentation } from '../webhooks/subscriptions.ts';
 import { ADMIN_SCHEMAS, WEBHOOK_SECRET_GRACE_SECONDS } from './admin-schemas.ts';
 import { type AdminContext, type AdminDeps, type AdminState, audit, findRouteTenant, page } from './admin-steps.ts';
 

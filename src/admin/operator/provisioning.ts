@@ -7,7 +7,9 @@ import type { KeyEncryption } from '../../auth/key-encryption.ts';
 import { generateSigningKey, insertSigningKey } from '../../auth/signing-keys.ts';
 import type { Database, ScopedTransaction } from '../../db/database.ts';
 import { isValidTenantSlug, PLATFORM_SLUG } from '../../tenancy/hosts.ts';
-import type { TenantKind, TenantSettings, TenantStatus } from '../../tenancy/tenants.ts';
+import type { TenantStatus } from '../../catalog/tenant-statuses.ts';
+import { DEFAULT_TENANT_SETTINGS } from '../../tenancy/tenant-settings.ts';
+import type { TenantKind, TenantSettings } from '../../tenancy/tenants.ts';
 
 export interface NewTenant {
   readonly environment: string;
@@ -29,7 +31,7 @@ export async function provisionTenant(
   const slugOk = kind === 'platform' ? input.slug === PLATFORM_SLUG : isValidTenantSlug(input.slug);
   if (!slugOk) throw new TypeError(`invalid or reserved tenant slug: ${JSON.stringify(input.slug)}`);
   // RSA key generation takes ~140 ms: done here, before the transaction, never on a request path
-  const key = await generateSigningKey(input.settings?.signing_alg ?? 'ES256');
+  const key = await generateSigningKey(input.settings?.signing_alg ?? DEFAULT_TENANT_SETTINGS.signing_alg);
   const id = randomUUID();
   await db.owner.scoped(id, async (tx) => {
     await tx.query(`INSERT INTO tenants (id, kind, environment, slug, name, status, settings) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
