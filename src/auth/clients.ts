@@ -59,21 +59,28 @@ export interface ClientRepresentation {
 
 const iso = (value: Date | string | null): string | null => (value === null ? null : new Date(value).toISOString());
 
+/** The columns of a clients row that say what the client is (the admin API shows them, a sandbox
+ * sync copies them). A type, not an interface: a query's row type must be indexable. */
+export type ClientColumns = {
+  client_id: string;
+  name: string;
+  scopes: string[];
+  access_token_ttl: number | null;
+  auth_methods: string[];
+  disabled_at: Date | null;
+};
+
 /** Clients of the tenant the transaction is scoped to, with their secrets' metadata (expired ones
  * included, so an operator sees what stopped working and when). */
 export async function findClients(tx: Queryable, tenantId: string, clientId?: string): Promise<ClientRepresentation[]> {
-  const rows = await tx.query<{
-    client_id: string;
-    name: string;
-    scopes: string[];
-    access_token_ttl: number | null;
-    auth_methods: string[];
-    disabled_at: Date | null;
-    last_used_at: Date | null;
-    created_at: Date;
-    updated_at: Date;
-    secrets: { id: string; created_at: string; expires_at: string | null; last_used_at: string | null }[];
-  }>(
+  const rows = await tx.query<
+    ClientColumns & {
+      last_used_at: Date | null;
+      created_at: Date;
+      updated_at: Date;
+      secrets: { id: string; created_at: string; expires_at: string | null; last_used_at: string | null }[];
+    }
+  >(
     `SELECT c.client_id, c.name, c.scopes, c.access_token_ttl, c.auth_methods, c.disabled_at, c.last_used_at, c.created_at, c.updated_at,
             coalesce((SELECT json_agg(json_build_object('id', s.id, 'created_at', s.created_at, 'expires_at', s.expires_at,
                                                         'last_used_at', s.last_used_at) ORDER BY s.created_at DESC)
