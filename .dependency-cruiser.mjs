@@ -83,18 +83,28 @@ export default {
     {
       name: 'cli-loads-no-server-code',
       comment:
-        "the CLI runs without the server's modules: from src/ outside cli/ it names only the admin contract's types " +
-        '(import type, erased at compile time); the `worker` command and its src/worker.ts are the one exception',
+        "the CLI runs without the server's modules: from src/ outside cli/ it loads only catalog/ (plain declarations " +
+        "that import nothing else) and names the admin contract's types (import type, erased at compile time); " +
+        'the `worker` command and its src/worker.ts are the one exception',
       severity: 'error',
       from: { path: '^src/cli/', pathNot: '^src/cli/commands/worker\\.ts$' },
-      to: { path: '^src/(?!cli/)', dependencyTypesNot: ['type-only'] },
+      to: { path: '^src/(?!cli/|catalog/)', dependencyTypesNot: ['type-only'] },
     },
     {
       name: 'cli-names-only-the-admin-contract',
-      comment: 'the CLI reads what the admin API answers from admin/admin-contract.ts, not from the modules behind it',
+      comment:
+        'the CLI reads what the admin API answers from admin/admin-contract.ts, not from the modules behind it; ' +
+        'lists it shares with the server (statuses, algorithms, methods, page limits) come from catalog/',
       severity: 'error',
       from: { path: '^src/cli/', pathNot: '^src/cli/commands/worker\\.ts$' },
-      to: { path: '^src/(?!cli/|admin/admin-contract\\.ts$)' },
+      to: { path: '^src/(?!cli/|catalog/|admin/admin-contract\\.ts$)' },
+    },
+    {
+      name: 'catalog-imports-only-catalog',
+      comment: 'catalog/ is the ground floor every layer and the CLI load: its declarations import nothing outside it',
+      severity: 'error',
+      from: { path: '^src/catalog/' },
+      to: { path: '^src/(?!catalog/)' },
     },
     {
       name: 'src-not-seeds-or-bench',

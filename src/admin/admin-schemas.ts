@@ -2,7 +2,11 @@
  * The admin API's request and response schemas: ajv validates requests with them and the OpenAPI
  * document publishes the very same objects.
  */
-import { CLIENT_AUTH_METHODS, CLIENT_ID_PATTERN, DEFAULT_SECRET_GRACE_SECONDS } from '../auth/clients.ts';
+import { CLIENT_ID_PATTERN, DEFAULT_SECRET_GRACE_SECONDS } from '../auth/clients.ts';
+import { CLIENT_AUTH_METHODS, DEFAULT_CLIENT_AUTH_METHOD } from '../catalog/client-auth-methods.ts';
+import { DELIVERY_STATUSES } from '../catalog/delivery-statuses.ts';
+import { TENANT_STATUSES } from '../catalog/tenant-statuses.ts';
+import { PAGE_LIMIT } from '../catalog/page-limits.ts';
 import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
 import { TENANT_SLUG } from '../tenancy/hosts.ts';
 import { TENANT_SETTINGS_SCHEMA } from '../tenancy/tenant-settings.ts';
@@ -21,7 +25,6 @@ const eventTypes = {
 };
 const webhookUrl = { type: 'string', minLength: 1, maxLength: 2048, description: 'https (http://localhost only in development)' };
 
-const TENANT_STATUSES = ['PENDING', 'ACTIVE', 'SUSPENDED'];
 const timestamp = { type: 'string', format: 'date-time' };
 const nullableTimestamp = { type: ['string', 'null'], format: 'date-time' };
 const name = { type: 'string', minLength: 1, maxLength: 200 };
@@ -61,7 +64,7 @@ export const ADMIN_SCHEMAS = {
       slug: { type: 'string' },
       environment: { type: 'string' },
       name: { type: 'string' },
-      status: { enum: TENANT_STATUSES },
+      status: { enum: [...TENANT_STATUSES] },
       settings: { $ref: '#/components/schemas/TenantSettings' },
       created_at: timestamp,
       updated_at: timestamp,
@@ -75,7 +78,7 @@ export const ADMIN_SCHEMAS = {
     properties: {
       slug: { type: 'string', pattern: TENANT_SLUG.source, description: 'the tenant API host name label; not one of the reserved names' },
       name,
-      status: { enum: TENANT_STATUSES, default: 'ACTIVE' },
+      status: { enum: [...TENANT_STATUSES], default: 'ACTIVE' },
       settings: TENANT_SETTINGS_SCHEMA,
     },
     required: ['slug', 'name'],
@@ -89,7 +92,7 @@ export const ADMIN_SCHEMAS = {
   TenantRestore: {
     type: 'object',
     additionalProperties: false,
-    properties: { status: { enum: TENANT_STATUSES, default: 'ACTIVE', description: 'status after the restore' } },
+    properties: { status: { enum: [...TENANT_STATUSES], default: 'ACTIVE', description: 'status after the restore' } },
   },
   TenantPurge: {
     type: 'object',
@@ -149,7 +152,7 @@ export const ADMIN_SCHEMAS = {
       name,
       scopes: scopeList,
       access_token_ttl: { type: 'integer', minimum: 60, maximum: 86400 },
-      token_endpoint_auth_method: { enum: [...CLIENT_AUTH_METHODS], default: 'client_secret_basic' },
+      token_endpoint_auth_method: { enum: [...CLIENT_AUTH_METHODS], default: DEFAULT_CLIENT_AUTH_METHOD },
       client_id: { type: 'string', pattern: CLIENT_ID_PATTERN, description: 'default: generated' },
     },
     required: ['name', 'scopes'],
@@ -196,7 +199,7 @@ export const ADMIN_SCHEMAS = {
     type: 'object',
     additionalProperties: false,
     properties: {
-      limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
+      limit: PAGE_LIMIT,
       cursor: { type: 'string', minLength: 1, maxLength: 512 },
     },
   },
@@ -204,10 +207,10 @@ export const ADMIN_SCHEMAS = {
     type: 'object',
     additionalProperties: false,
     properties: {
-      status: { enum: TENANT_STATUSES },
+      status: { enum: [...TENANT_STATUSES] },
       q: { type: 'string', minLength: 1, maxLength: 200, description: 'substring of slug or name' },
       include_deleted: { type: 'boolean', default: false },
-      limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
+      limit: PAGE_LIMIT,
       cursor: { type: 'string', minLength: 1, maxLength: 512 },
     },
   },
@@ -225,7 +228,7 @@ export const ADMIN_SCHEMAS = {
       actor: { type: 'string', minLength: 1, maxLength: 128, description: 'client_id of the actor' },
       since: { type: 'string', format: 'date-time' },
       until: { type: 'string', format: 'date-time' },
-      limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
+      limit: PAGE_LIMIT,
       cursor: { type: 'string', minLength: 1, maxLength: 512 },
     },
   },
@@ -344,7 +347,7 @@ export const ADMIN_SCHEMAS = {
       subscription_id: { type: 'string', format: 'uuid' },
       event_id: { type: 'string', format: 'uuid', description: 'the webhook-id header' },
       event_type: { type: 'string' },
-      status: { enum: ['pending', 'delivered', 'failed'] },
+      status: { enum: [...DELIVERY_STATUSES] },
       attempts: { type: 'integer' },
       next_attempt_at: nullableTimestamp,
       last_attempt_at: nullableTimestamp,
@@ -403,8 +406,8 @@ export const ADMIN_SCHEMAS = {
     type: 'object',
     additionalProperties: false,
     properties: {
-      status: { enum: ['pending', 'delivered', 'failed'] },
-      limit: { type: 'integer', minimum: 1, maximum: 200, default: 50 },
+      status: { enum: [...DELIVERY_STATUSES] },
+      limit: PAGE_LIMIT,
       cursor: { type: 'string', minLength: 1, maxLength: 512 },
     },
   },

@@ -4,8 +4,8 @@
  * rotation; reads show only each secret's metadata. A platform admin or the tenant's own
  * tenant:admin client may call these.
  */
+import type { ClientAuthMethod } from '../catalog/client-auth-methods.ts';
 import {
-  type ClientAuthMethod,
   type ClientRepresentation,
   DEFAULT_SECRET_GRACE_SECONDS,
   deleteClient,
@@ -17,8 +17,7 @@ import {
 } from '../auth/clients.ts';
 import type { Queryable } from '../db/database.ts';
 import { ApiError } from '../http/problem.ts';
-import { PLATFORM_ADMIN_SCOPE } from '../catalog/scopes.ts';
-import { effectiveSettings } from '../tenancy/tenant-settings.ts';
+import { tenantScopes } from '../tenancy/tenant-settings.ts';
 import type { TenantRecord } from './operator/tenant-lifecycle.ts';
 import { enqueueTenantEvents } from '../webhooks/outbox.ts';
 import type { RouteSpec } from '../http/route-spec.ts';
@@ -34,7 +33,7 @@ function clientNotFound(clientId: string): ApiError {
 
 /** Scopes a client may hold: what its tenant offers (the platform: platform:admin). */
 function checkScopes(tenant: TenantRecord, scopes: readonly string[]): void {
-  const offered: readonly string[] = tenant.kind === 'platform' ? [PLATFORM_ADMIN_SCOPE] : effectiveSettings(tenant.settings).scopes;
+  const offered = tenantScopes(tenant);
   const errors = scopes.flatMap((scope, i) =>
     offered.includes(scope) ? [] : [{ pointer: `/scopes/${i}`, detail: `"${scope}" is not a scope this tenant offers` }],
   );

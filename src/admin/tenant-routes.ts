@@ -18,7 +18,8 @@ import {
   updateTenantRecord,
 } from './operator/tenant-lifecycle.ts';
 import { mergeSettings } from '../tenancy/tenant-settings.ts';
-import type { TenantSettings, TenantStatus } from '../tenancy/tenants.ts';
+import type { TenantStatus } from '../catalog/tenant-statuses.ts';
+import type { TenantSettings } from '../tenancy/tenants.ts';
 import { enqueueTenantEvents } from '../webhooks/outbox.ts';
 import type { RouteSpec } from '../http/route-spec.ts';
 import { CONFLICT, list, ref } from './admin-openapi.ts';

@@ -1,9 +1,8 @@
 /** Creating integration clients: the secret is generated here and returned exactly once. */
 import type { Database, Queryable } from '../db/database.ts';
+import { CLIENT_AUTH_METHODS, type ClientAuthMethod, DEFAULT_CLIENT_AUTH_METHOD } from '../catalog/client-auth-methods.ts';
 import { generateClientId, generateClientSecret, hashClientSecret } from './client-secrets.ts';
 
-export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
-export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
 /** Every client id, generated (tc_…) or chosen: RFC 6749 VSCHAR narrowed to URL-safe characters. */
 export const CLIENT_ID_PATTERN = '^[A-Za-z0-9._~-]{1,128}$';
 
@@ -27,7 +26,7 @@ export async function insertClient(tx: Queryable, tenantId: string, input: NewCl
   const [client] = await tx.query<{ id: string }>(
     `INSERT INTO clients (tenant_id, client_id, name, scopes, access_token_ttl, auth_methods)
      VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-    [tenantId, clientId, input.name, input.scopes, input.accessTokenTtl ?? null, [input.authMethod ?? 'client_secret_basic']],
+    [tenantId, clientId, input.name, input.scopes, input.accessTokenTtl ?? null, [input.authMethod ?? DEFAULT_CLIENT_AUTH_METHOD]],
   );
   if (!client) throw new Error('client insert returned no row');
   await tx.query(`INSERT INTO client_secrets (tenant_id, client_id, secret_hash) VALUES ($1, $2, $3)`, [
@@ -60,21 +59,28 @@ export interface ClientRepresentation {
 
 const iso = (value: Date | string | null): string | null => (value === null ? null : new Date(value).toISOString());
 
+/** The columns of a clients row that say what the client is (the admin API shows them, a sandbox
+ * sync copies them). A type, not an interface: a query's row type must be indexable. */
+export type ClientColumns = {
+  client_id: string;
+  name: string;
+  scopes: string[];
+  access_token_ttl: number | null;
+  auth_methods: string[];
+  disabled_at: Date | null;
+};
+
 /** Clients of the tenant the transaction is scoped to, with their secrets' metadata (expired ones
  * included, so an operator sees what stopped working and when). */
 export async function findClients(tx: Queryable, tenantId: string, clientId?: string): Promise<ClientRepresentation[]> {
-  const rows = await tx.query<{
-    client_id: string;
-    name: string;
-    scopes: string[];
-    access_token_ttl: number | null;
-    auth_methods: string[];
-    disabled_at: Date | null;
-    last_used_at: Date | null;
-    created_at: Date;
-    updated_at: Date;
-    secrets: { id: string; created_at: string; expires_at: string | null; last_used_at: string | null }[];
-  }>(
+  const rows = await tx.query<
+    ClientColumns & {
+      last_used_at: Date | null;
+      created_at: Date;
+      updated_at: Date;
+      secrets: { id: string; created_at: string; expires_at: string | null; last_used_at: string | null }[];
+    }
+  >(
     `SELECT c.client_id, c.name, c.scopes, c.access_token_ttl, c.auth_methods, c.disabled_at, c.last_used_at, c.created_at, c.updated_at,
             coalesce((SELECT json_agg(json_build_object('id', s.id, 'created_at', s.created_at, 'expires_at', s.expires_at,
                                                         'last_used_at', s.last_used_at) ORDER BY s.created_at DESC)
@@ -90,7 +96,7 @@ export async function findClients(tx: Queryable, tenantId: string, clientId?: st
     scopes: r.scopes,
     access_token_ttl: r.access_token_ttl,
     token_endpoint_auth_method: (r.auth_methods.find((m) => (CLIENT_AUTH_METHODS as readonly string[]).includes(m)) ??
-      'client_secret_basic') as ClientAuthMethod,
+      DEFAULT_CLIENT_AUTH_METHOD) as ClientAuthMethod,
     status: r.disabled_at ? 'disabled' : 'enabled',
     disabled_at: iso(r.disabled_at),
     last_used_at: iso(r.last_used_at),

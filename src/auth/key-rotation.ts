@@ -17,7 +17,7 @@
 import type { Logger } from 'pino';
 import type { SigningAlgorithm } from '../catalog/signing-algorithms.ts';
 import { type Database, isDatabaseUnavailable, type Queryable } from '../db/database.ts';
-import { DEFAULT_ACCESS_TOKEN_TTL } from '../tenancy/tenants.ts';
+import { DEFAULT_TENANT_SETTINGS } from '../tenancy/tenant-settings.ts';
 import type { KeyEncryption } from './key-encryption.ts';
 import type { GeneratedSigningKey, SigningKeyRecord } from './signing-keys.ts';
 
@@ -134,9 +134,9 @@ async function longestTokenLifetime(tx: Queryable, tenantId: string): Promise<nu
     `SELECT GREATEST(
               COALESCE((SELECT (settings->>'access_token_ttl')::integer FROM tenants WHERE id = $1), $2::integer),
               COALESCE((SELECT max(access_token_ttl) FROM clients WHERE tenant_id = $1), 0)) AS ttl`,
-    [tenantId, DEFAULT_ACCESS_TOKEN_TTL],
+    [tenantId, DEFAULT_TENANT_SETTINGS.access_token_ttl],
   );
-  return Number(row?.ttl ?? DEFAULT_ACCESS_TOKEN_TTL);
+  return Number(row?.ttl ?? DEFAULT_TENANT_SETTINGS.access_token_ttl);
 }
 
 /** Retires the tenant's current key, published for `publishedSeconds` more (0 = dropped now). */

@@ -22,11 +22,13 @@ import type { Logger } from 'pino';
 import { isDatabaseUnavailable } from '../db/database.ts';
 import { DATABASE_RETRY_AFTER_SECONDS } from '../http/problem.ts';
 import { RateLimitExceeded, type RateLimits } from '../http/rate-limits.ts';
-import { PLATFORM_ADMIN_SCOPE, TENANT_ADMIN_SCOPE } from '../catalog/scopes.ts';
+import { CLIENT_AUTH_METHODS, type ClientAuthMethod, DEFAULT_CLIENT_AUTH_METHOD } from '../catalog/client-auth-methods.ts';
+import { TENANT_ADMIN_SCOPE } from '../catalog/scopes.ts';
+import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
+import { effectiveSettings, tenantScopes } from '../tenancy/tenant-settings.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
-import { DEFAULT_ACCESS_TOKEN_TTL, DEFAULT_SCOPES } from '../tenancy/tenants.ts';
 import { matchClientSecret } from './client-secrets.ts';
-import { CLIENT_ID_PATTERN, type ClientAuthMethod } from './clients.ts';
+import { CLIENT_ID_PATTERN } from './clients.ts';
 import type { ClientRecord, TenantKeys } from './tenant-credentials.ts';
 
 export const TOKEN_PATH = '/connect/token';
@@ -69,12 +71,6 @@ export interface TenantProviderInput {
   readonly rateLimits?: RateLimits;
   /** where the Provider's error events are logged */
   readonly log?: Logger;
-}
-
-/** Every scope the tenant's issuer can grant. */
-export function tenantScopes(tenant: Tenant): string[] {
-  if (tenant.kind === 'platform') return [PLATFORM_ADMIN_SCOPE];
-  return [...(tenant.settings.scopes ?? DEFAULT_SCOPES)];
 }
 
 /** The scopes of the tenant's resource API (what its OpenAPI document lists). */
@@ -166,7 +162,7 @@ type ClientMetadata = NonNullable<ReturnType<typeof describeClient>>;
 function describeClient(client: ClientRecord, now: number) {
   const live = client.secrets.filter((s) => s.expiresAt === null || s.expiresAt > now);
   if (live.length === 0) return undefined;
-  const method = client.authMethods.find((m) => m === 'client_secret_basic' || m === 'client_secret_post');
+  const method = client.authMethods.find((m) => (CLIENT_AUTH_METHODS as readonly string[]).includes(m));
   if (!method) return undefined;
   return {
     client_id: client.clientId,
@@ -214,7 +210,8 @@ class TenantSigningKey extends ExternalSigningKey {
 
   constructor(jwk: TenantKeys['signingKey']) {
     super();
-    if (!['ES256', 'PS256', 'RS256', 'EdDSA'].includes(jwk.alg)) throw new TypeError(`unsupported signing algorithm ${String(jwk.alg)}`);
+    if (!(SIGNING_ALGORITHMS as readonly string[]).includes(jwk.alg))
+      throw new TypeError(`unsupported signing algorithm ${String(jwk.alg)}`);
     this.#jwk = jwk;
     // the base class stores both behind accessors (its typings call them read-only)
     Object.assign(this, { kid: jwk.kid, alg: jwk.alg });
@@ -412,7 +409,7 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     resource === adminAudience ? scopes.filter((s) => s === TENANT_ADMIN_SCOPE) : scopes.filter((s) => s !== TENANT_ADMIN_SCOPE);
   const requestedScopes = (ctx: { oidc: { params?: Record<string, unknown> } }) =>
     typeof ctx.oidc.params?.scope === 'string' ? ctx.oidc.params.scope.split(' ') : undefined;
-  const ttl = tenant.settings.access_token_ttl ?? DEFAULT_ACCESS_TOKEN_TTL;
+  const ttl = effectiveSettings(tenant.settings).access_token_ttl;
   const findClient = unavailableAsOAuthError(input.findClient);
 
   const Adapter = class extends NoPersistence {
@@ -431,16 +428,16 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     responseTypes: [],
     scopes,
     claims: {},
-    clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
+    clientAuthMethods: [...CLIENT_AUTH_METHODS],
     clientDefaults: {
       grant_types: ['client_credentials'],
       response_types: [],
-      token_endpoint_auth_method: 'client_secret_basic',
+      token_endpoint_auth_method: DEFAULT_CLIENT_AUTH_METHOD,
       id_token_signed_response_alg: keys.signingKey.alg,
     },
     enabledJWA: {
       // no symmetric algorithm anywhere: the stored "secret" is a hash and must never become a key
-      clientAuthSigningAlgValues: ['ES256', 'EdDSA', 'PS256', 'RS256'],
+      clientAuthSigningAlgValues: [...SIGNING_ALGORITHMS],
       idTokenSigningAlgValues: [keys.signingKey.alg],
     },
     cookies: { keys: [randomBytes(32).toString('base64url')] },

@@ -2,11 +2,11 @@
  * One small interface over the embedded database (PGlite) and a real Postgres (pg), so every
  * layer above runs unchanged on both.
  *
- * Runtime queries never run as the table owner: `scoped()` opens a transaction, switches to the
- * runtime role with SET LOCAL ROLE (skipped when the connection already logs in as that role) and
- * sets app.tenant_id with set_config(…, true), all transaction-local, so nothing survives into the
- * next transaction on a pooled connection (PgBouncer transaction mode included). BEGIN, the role
- * and the setting travel in one round trip.
+ * The resource API and the token endpoints never run as the table owner: `scoped()` opens a
+ * transaction, switches to the runtime role with SET LOCAL ROLE (skipped when the connection
+ * already logs in as that role) and sets app.tenant_id with set_config(…, true), all
+ * transaction-local, so nothing survives into the next transaction on a pooled connection
+ * (PgBouncer transaction mode included). BEGIN, the role and the setting travel in one round trip.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -55,18 +55,27 @@ export interface Database {
   /**
    * One read-only statement under the same scope, in a single round trip: role, setting and
    * statement travel as one multi-statement query, which Postgres runs as one implicit
-   * transaction (SET LOCAL and set_config(…, true) hold for it and are gone after it).
+   * transaction (SET LOCAL and set_config(…, true) hold for it and are gone after it). A null
+   * tenant is a platform-level read (a tenant by its host): every tenant-owned table answers no rows.
    */
-  scopedRead<T extends Row = Row>(tenantId: string, sql: string, params?: readonly unknown[]): Promise<T[]>;
+  scopedRead<T extends Row = Row>(tenantId: string | null, sql: string, params?: readonly unknown[]): Promise<T[]>;
   /**
    * LISTEN on a channel; `onReset` runs after a reconnect, when notifications may have been
    * missed. Resolves once listening; the returned function stops.
    */
   listen(channel: string, onNotification: ChangeHandler, onReset: () => void): Promise<() => Promise<void>>;
-  /** The owner's connection, for migrations, provisioning, seeds and tests; never on a request path. */
+  /**
+   * The connection of the role that owns the tables (DATABASE_URL), for what the runtime role has
+   * no grant for: migrations, operator work (provisioning, seeds, KEK rotation), the background
+   * workers, and the admin API's handlers, which write tenants, clients, keys, webhooks and the
+   * audit log after admin-auth has checked the caller's admin token. The resource API and the
+   * token endpoints never use it. Owning the tables bypasses grants, not the tenant policies
+   * (FORCE ROW LEVEL SECURITY), unless the role is a superuser, as on the embedded database: its
+   * work on tenant rows runs in owner.scoped(tenantId), and is written to hold under RLS.
+   */
   readonly owner: Queryable & {
     exec(sql: string): Promise<void>;
-    /** A transaction as the owner with app.tenant_id set (FORCE ROW LEVEL SECURITY binds the owner too). */
+    /** A transaction as the owner with app.tenant_id set (FORCE ROW LEVEL SECURITY binds a non-superuser owner too). */
     scoped<T>(tenantId: string | null, work: (tx: ScopedTransaction) => Promise<T>): Promise<T>;
   };
   close(): Promise<void>;
@@ -89,7 +98,7 @@ function openScope(tenantId: string | null, switchRole: boolean, moreSettings = 
  * implicit transaction, so use it for work that issues one statement (or can live with one
  * snapshot per statement).
  */
-export function readScope(db: Database, tenantId: string): ScopedTransaction {
+export function readScope(db: Database, tenantId: string | null): ScopedTransaction {
   return { tenantId, query: (sql, params) => db.scopedRead(tenantId, sql, params) };
 }
 
@@ -198,7 +207,7 @@ async function createPgliteDatabase(dataDir: string | undefined): Promise<Databa
     owner,
     scoped: runtime,
     // in process there are no round trips to save: the ordinary scoped transaction
-    scopedRead: <T extends Row>(tenantId: string, sql: string, params: readonly unknown[] = []) =>
+    scopedRead: <T extends Row>(tenantId: string | null, sql: string, params: readonly unknown[] = []) =>
       runtime(tenantId, (tx) => tx.query<T>(sql, params)),
     async listen(channel, onNotification) {
       const unsubscribe = await db.listen(channel, onNotification);
@@ -408,16 +417,13 @@ async function createPostgresDatabase(
     };
   }
 
-  const rolePrefix = switchRole ? `SET LOCAL ROLE ${APP_ROLE};` : '';
-
   return {
     kind: 'postgres',
     listen,
-    async scopedRead<T extends Row>(tenantId: string, sql: string, params: readonly unknown[] = []): Promise<T[]> {
-      if (!UUID.test(tenantId)) throw new TypeError(`tenant id must be a lower-case uuid, got ${JSON.stringify(tenantId)}`);
+    async scopedRead<T extends Row>(tenantId: string | null, sql: string, params: readonly unknown[] = []): Promise<T[]> {
       const results = (await poolQuery(
         appPool,
-        `${rolePrefix}SELECT set_config('app.tenant_id', '${tenantId}', true)${localTimeouts};${inlineParameters(sql, params)}`,
+        `${openScope(tenantId, switchRole, localTimeouts).replace(/^BEGIN;/, '')};${inlineParameters(sql, params)}`,
       )) as unknown as pg.QueryResult<T>[];
       return results.at(-1)?.rows ?? [];
     },

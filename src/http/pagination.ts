@@ -4,8 +4,6 @@
  */
 import { ApiError } from './problem.ts';
 
-export const DEFAULT_LIMIT = 50;
-export const MAX_LIMIT = 200;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export interface CursorPosition {

@@ -4,8 +4,8 @@
  * are refused, so a typo never silently does nothing.
  */
 import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
-import { TENANT_SCOPES } from '../catalog/scopes.ts';
-import type { TenantSettings } from './tenants.ts';
+import { PLATFORM_ADMIN_SCOPE, TENANT_SCOPES } from '../catalog/scopes.ts';
+import type { Tenant, TenantSettings } from './tenants.ts';
 
 export const TENANT_SETTINGS_SCHEMA = {
   type: 'object',
@@ -69,6 +69,15 @@ export function effectiveSettings(stored: TenantSettings): EffectiveTenantSettin
     rate_limit: { ...DEFAULT_TENANT_SETTINGS.rate_limit, ...stored.rate_limit },
     webhooks: { ...DEFAULT_TENANT_SETTINGS.webhooks, ...stored.webhooks },
   } as EffectiveTenantSettings;
+}
+
+/**
+ * Every scope the tenant's issuer can grant, and so every scope its clients may hold: what its
+ * settings offer (by default all a tenant may offer); the platform's issuer grants platform:admin alone.
+ */
+export function tenantScopes(tenant: Pick<Tenant, 'kind' | 'settings'>): string[] {
+  if (tenant.kind === 'platform') return [PLATFORM_ADMIN_SCOPE];
+  return [...effectiveSettings(tenant.settings).scopes];
 }
 
 /**

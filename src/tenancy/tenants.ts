@@ -5,14 +5,13 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { Database } from '../db/database.ts';
-import { TENANT_SCOPES } from '../catalog/scopes.ts';
-
-export type TenantStatus = 'PENDING' | 'ACTIVE' | 'SUSPENDED';
+import type { SigningAlgorithm } from '../catalog/signing-algorithms.ts';
+import type { TenantStatus } from '../catalog/tenant-statuses.ts';
 
 export interface TenantSettings {
   /** seconds; default 3600 */
   readonly access_token_ttl?: number;
-  readonly signing_alg?: 'ES256' | 'EdDSA' | 'PS256' | 'RS256';
+  readonly signing_alg?: SigningAlgorithm;
   readonly scopes?: readonly string[];
   /** per_client, per_tenant: requests per second; auth_failures within auth_failure_window seconds */
   readonly rate_limit?: {
@@ -37,19 +36,15 @@ export interface Tenant {
   readonly settings: TenantSettings;
 }
 
-export const DEFAULT_ACCESS_TOKEN_TTL = 3600;
-export const DEFAULT_SCOPES = TENANT_SCOPES;
-
 export function createTenantQueries(db: Database) {
   return {
     async findTenantBySlug(environment: string, slug: string): Promise<Tenant | undefined> {
-      const [row] = await db.scoped(null, (tx) =>
-        tx.query<Tenant & Record<string, unknown>>(
-          `SELECT id, kind, environment, slug, name, status, settings
-             FROM tenants
-            WHERE environment = $1 AND slug = $2 AND deleted_at IS NULL`,
-          [environment, slug],
-        ),
+      const [row] = await db.scopedRead<Tenant & Record<string, unknown>>(
+        null,
+        `SELECT id, kind, environment, slug, name, status, settings
+           FROM tenants
+          WHERE environment = $1 AND slug = $2 AND deleted_at IS NULL`,
+        [environment, slug],
       );
       return row
         ? {

@@ -4,6 +4,7 @@
  * or as the clear secret returned once by create and rotate.
  */
 import type { KeyEncryption } from '../auth/key-encryption.ts';
+import type { DeliveryStatus } from '../catalog/delivery-statuses.ts';
 import type { Queryable } from '../db/database.ts';
 import { uuidv7 } from '../db/ids.ts';
 import { generateSigningSecret } from './signing.ts';
@@ -22,8 +23,6 @@ export interface SubscriptionRepresentation {
   readonly created_at: string;
   readonly updated_at: string;
 }
-
-export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
 
 export interface DeliveryRepresentation {
   readonly id: string;

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, type Database } from '../../src/db/database.ts';
 import { migrate } from '../../src/db/migrate.ts';
@@ -46,5 +47,39 @@ describe.each(testDatabaseKinds())('migrations on %s', (kind) => {
       'webhook_schedule',
       'webhook_subscriptions',
     ]);
+  });
+  it('enable_tenant_rls gives a new table the very policies of the existing ones, failing closed', async () => {
+    const policies = (table: string) =>
+      db.owner.query(
+        `SELECT c.relrowsecurity, c.relforcerowsecurity, p.polname, p.polpermissive, p.polcmd, p.polroles::text AS roles,
+                pg_get_expr(p.polqual, p.polrelid) AS using, pg_get_expr(p.polwithcheck, p.polrelid) AS check
+           FROM pg_class c JOIN pg_policy p ON p.polrelid = c.oid
+          WHERE c.oid = $1::regclass ORDER BY p.polname`,
+        [table],
+      );
+    await db.owner.exec(`CREATE TABLE scratch_rls (tenant_id uuid NOT NULL, n integer NOT NULL, PRIMARY KEY (tenant_id, n));
+                         SELECT enable_tenant_rls('scratch_rls');
+                         GRANT SELECT, INSERT ON scratch_rls TO tenant_connect_app`);
+    try {
+      const made = await policies('scratch_rls');
+      expect(made).toHaveLength(2);
+      for (const existing of ['employees', 'idempotency_keys', 'webhook_deliveries', 'webhook_attempts'])
+        expect(made).toEqual(await policies(existing));
+
+      const [a, b] = [randomUUID(), randomUUID()];
+      for (const tenant of [a, b]) await db.scoped(tenant, (tx) => tx.query('INSERT INTO scratch_rls VALUES ($1, 1)', [tenant]));
+      expect(await db.scoped(null, (tx) => tx.query('SELECT * FROM scratch_rls'))).toEqual([]);
+      expect(await db.scoped(a, (tx) => tx.query('SELECT tenant_id FROM scratch_rls'))).toEqual([{ tenant_id: a }]);
+      await expect(db.scoped(a, (tx) => tx.query('INSERT INTO scratch_rls VALUES ($1, 2)', [b]))).rejects.toMatchObject({ code: '42501' });
+    } finally {
+      await db.owner.exec('DROP TABLE scratch_rls');
+    }
+  });
+
+  it('lets only the migration role call enable_tenant_rls', async () => {
+    const [grant] = await db.owner.query<{ app: boolean }>(
+      `SELECT has_function_privilege('tenant_connect_app', 'enable_tenant_rls(regclass)', 'EXECUTE') AS app`,
+    );
+    expect(grant).toEqual({ app: false });
   });
 });

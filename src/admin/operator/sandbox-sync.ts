@@ -6,6 +6,7 @@
  * Sandbox-only clients are left alone.
  */
 import type { KeyEncryption } from '../../auth/key-encryption.ts';
+import type { ClientColumns } from '../../auth/clients.ts';
 import type { Database, Queryable, ScopedTransaction } from '../../db/database.ts';
 import { ApiError } from '../../http/problem.ts';
 import { provisionTenant } from './provisioning.ts';
@@ -17,14 +18,8 @@ import {
   updateTenantRecord,
 } from './tenant-lifecycle.ts';
 
-interface SourceClient {
+interface SourceClient extends ClientColumns {
   id: string;
-  client_id: string;
-  name: string;
-  scopes: string[];
-  access_token_ttl: number | null;
-  auth_methods: string[];
-  disabled_at: Date | null;
   secrets: { secret_hash: string; expires_at: string | null }[];
 }
 

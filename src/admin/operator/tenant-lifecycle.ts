@@ -6,7 +6,8 @@
 import type { Queryable } from '../../db/database.ts';
 import { sql, toNative } from '../../db/sql-builder.ts';
 import { effectiveSettings, type EffectiveTenantSettings } from '../../tenancy/tenant-settings.ts';
-import type { Tenant, TenantKind, TenantSettings, TenantStatus } from '../../tenancy/tenants.ts';
+import type { TenantStatus } from '../../catalog/tenant-statuses.ts';
+import type { Tenant, TenantKind, TenantSettings } from '../../tenancy/tenants.ts';
 
 export interface TenantRecord extends Tenant {
   readonly created_at: Date;

@@ -3,7 +3,7 @@
  * replace or patch body may hold, and what a list query accepts. ajv validates with these and the
  * OpenAPI document is built from the very same objects.
  */
-import { DEFAULT_LIMIT, MAX_LIMIT } from '../../http/pagination.ts';
+import { MAX_LIMIT, PAGE_LIMIT } from '../../catalog/page-limits.ts';
 import type { CollectionDefinition, FieldDefinition, JsonSchema } from '../../catalog/collections.ts';
 
 const nullable = (field: FieldDefinition, schema: JsonSchema): JsonSchema =>
@@ -49,7 +49,7 @@ export function sortValues(def: CollectionDefinition): string[] {
 
 export function listQuerySchema(def: CollectionDefinition): JsonSchema {
   const properties: Record<string, JsonSchema> = {
-    limit: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT, description: `page size, 1 to ${MAX_LIMIT}` },
+    limit: { ...PAGE_LIMIT, description: `page size, 1 to ${MAX_LIMIT}` },
     cursor: { type: 'string', minLength: 1, maxLength: 512, description: 'from the `next` link of the previous page' },
     sort: {
       enum: sortValues(def),

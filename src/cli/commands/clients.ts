@@ -1,4 +1,5 @@
 /** clients create | list | get | rotate-secret | disable | enable | delete */
+import { CLIENT_AUTH_METHODS, DEFAULT_CLIENT_AUTH_METHOD } from '../../catalog/client-auth-methods.ts';
 import { apiPath, collectAll, type Page } from '../admin-client.ts';
 import type { Client, ClientWithSecret, SecretRotationResult } from '../../admin/admin-contract.ts';
 import { defineCommand, type Command, type CommandContext } from '../command.ts';
@@ -6,8 +7,6 @@ import { formatDuration } from '../duration.ts';
 import { UsageError } from '../errors.ts';
 import { readOptions } from '../option-values.ts';
 import { formatCount, formatRecord, type Column } from '../output.ts';
-
-export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
 
 export const SECRET_WARNING = 'Store the client_secret now: it will not be shown again.';
 
@@ -91,7 +90,11 @@ export const clientCommands: Command[] = [
         value: 'seconds',
         description: "its tokens' lifetime, e.g. 600 or 10m (default: the tenant's)",
       },
-      'auth-method': { type: 'string', value: 'method', description: `${AUTH_METHODS.join(' or ')} (default: client_secret_basic)` },
+      'auth-method': {
+        type: 'string',
+        value: 'method',
+        description: `${CLIENT_AUTH_METHODS.join(' or ')} (default: ${DEFAULT_CLIENT_AUTH_METHOD})`,
+      },
       id: { type: 'string', value: 'client_id', description: 'choose its client_id (default: generated)' },
     },
     async run(ctx) {
@@ -100,7 +103,7 @@ export const clientCommands: Command[] = [
         name: o.required('name'),
         scopes: o.list('scopes') ?? o.required('scopes'),
         access_token_ttl: o.duration('access-token-ttl'),
-        token_endpoint_auth_method: o.choice('auth-method', AUTH_METHODS),
+        token_endpoint_auth_method: o.choice('auth-method', CLIENT_AUTH_METHODS),
         client_id: o.string('id'),
       };
       const client = await ctx.api().post<ClientWithSecret>(apiPath`/tenants/${ctx.args.tenant as string}/clients`, body);
@@ -148,7 +151,7 @@ export const clientCommands: Command[] = [
         value: 'seconds',
         description: "its tokens' lifetime (600, 10m), or 'default' for the tenant's",
       },
-      'auth-method': { type: 'string', value: 'method', description: AUTH_METHODS.join(' or ') },
+      'auth-method': { type: 'string', value: 'method', description: CLIENT_AUTH_METHODS.join(' or ') },
     },
     async run(ctx) {
       const o = readOptions(ctx.options, 'clients update');
@@ -157,7 +160,7 @@ export const clientCommands: Command[] = [
         name: o.string('name'),
         scopes: o.list('scopes'),
         access_token_ttl: ttl,
-        token_endpoint_auth_method: o.choice('auth-method', AUTH_METHODS),
+        token_endpoint_auth_method: o.choice('auth-method', CLIENT_AUTH_METHODS),
       };
       if (Object.values(body).every((v) => v === undefined)) {
         throw new UsageError('nothing to change: give --name, --scopes, --access-token-ttl or --auth-method', 'clients update');

@@ -1,12 +1,12 @@
 /** keys list | rotate, kek rotate | generate */
 import crypto from 'node:crypto';
+import { SIGNING_ALGORITHMS } from '../../catalog/signing-algorithms.ts';
 import { apiPath, type Page } from '../admin-client.ts';
 import type { KeyRotationResult, SigningKey } from '../../admin/admin-contract.ts';
 import { defineCommand, type Command } from '../command.ts';
 import { UsageError } from '../errors.ts';
 import { readOptions } from '../option-values.ts';
 import { formatCount, formatDate, formatTable, type Column } from '../output.ts';
-import { SIGNING_ALGS } from './tenants.ts';
 
 export const KEY_COLUMNS: readonly Column<SigningKey>[] = [
   { header: 'KID', value: (k) => k.kid },
@@ -44,7 +44,11 @@ export const keyCommands: Command[] = [
         type: 'boolean',
         description: 'start signing with the new key at once (tokens cached by verifiers may fail until they refetch the JWKS)',
       },
-      alg: { type: 'string', value: 'alg', description: `algorithm of the new key: ${SIGNING_ALGS.join(', ')} (default: the tenant's)` },
+      alg: {
+        type: 'string',
+        value: 'alg',
+        description: `algorithm of the new key: ${SIGNING_ALGORITHMS.join(', ')} (default: the tenant's)`,
+      },
     },
     async run(ctx) {
       const o = readOptions(ctx.options, 'keys rotate');
@@ -54,7 +58,7 @@ export const keyCommands: Command[] = [
       const result = await ctx.api().post<KeyRotationResult>(apiPath`/tenants/${ctx.args.tenant as string}/keys/rotate`, {
         delay_seconds: delay,
         immediate: now ? true : undefined,
-        alg: o.choice('alg', SIGNING_ALGS),
+        alg: o.choice('alg', SIGNING_ALGORITHMS),
       });
       ctx.out.result(result, () => {
         const when =

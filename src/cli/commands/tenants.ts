@@ -1,4 +1,6 @@
 /** tenants create | list | get | update | suspend | activate | restore | delete | purge | sandbox-sync */
+import { SIGNING_ALGORITHMS } from '../../catalog/signing-algorithms.ts';
+import { TENANT_STATUSES } from '../../catalog/tenant-statuses.ts';
 import { apiPath, collectAll, type Page } from '../admin-client.ts';
 import type { SandboxSyncResult, Tenant } from '../../admin/admin-contract.ts';
 import { defineCommand, type Command, type CommandContext, type OptionSpec } from '../command.ts';
@@ -6,9 +8,6 @@ import { UsageError } from '../errors.ts';
 import { readOptions } from '../option-values.ts';
 import { formatCount, formatRecord, type Column } from '../output.ts';
 import { formatDuration } from '../duration.ts';
-
-export const TENANT_STATUSES = ['PENDING', 'ACTIVE', 'SUSPENDED'] as const;
-export const SIGNING_ALGS = ['ES256', 'EdDSA', 'PS256', 'RS256'] as const;
 
 const SETTINGS_OPTIONS: Record<string, OptionSpec> = {
   settings: { type: 'string', value: 'json', description: 'settings as a JSON object; a key set to null goes back to its default' },
@@ -20,7 +19,7 @@ const SETTINGS_OPTIONS: Record<string, OptionSpec> = {
   'signing-alg': {
     type: 'string',
     value: 'alg',
-    description: `token signing algorithm (settings.signing_alg): ${SIGNING_ALGS.join(', ')}`,
+    description: `token signing algorithm (settings.signing_alg): ${SIGNING_ALGORITHMS.join(', ')}`,
   },
   scopes: { type: 'string', value: 'a,b', description: 'scopes the tenant offers (settings.scopes), comma-separated' },
 };
@@ -31,7 +30,7 @@ function settingsFrom(ctx: CommandContext, command: string): Record<string, unkn
   const settings: Record<string, unknown> = { ...o.jsonObject('settings') };
   const ttl = o.duration('access-token-ttl');
   if (ttl !== undefined) settings.access_token_ttl = ttl;
-  const alg = o.choice('signing-alg', SIGNING_ALGS);
+  const alg = o.choice('signing-alg', SIGNING_ALGORITHMS);
   if (alg !== undefined) settings.signing_alg = alg;
   const scopes = o.list('scopes');
   if (scopes !== undefined) settings.scopes = scopes;

@@ -1,4 +1,6 @@
 /** webhooks create | list | get | update | delete | rotate-secret | test | deliveries | redeliver */
+import { DELIVERY_STATUSES } from '../../catalog/delivery-statuses.ts';
+import { DEFAULT_LIMIT, MAX_LIMIT } from '../../catalog/page-limits.ts';
 import { apiPath, collectAll, type AdminClient, type Page } from '../admin-client.ts';
 import type {
   WebhookDelivery,
@@ -12,8 +14,6 @@ import { formatDuration } from '../duration.ts';
 import { CliError, UsageError } from '../errors.ts';
 import { readOptions, type OptionReader } from '../option-values.ts';
 import { formatCount, formatDate, formatRecord, type Column } from '../output.ts';
-
-export const DELIVERY_STATUSES = ['pending', 'delivered', 'failed'] as const;
 
 export const WEBHOOK_SECRET_WARNING = 'Store the signing secret now: it will not be shown again.';
 
@@ -261,7 +261,7 @@ export const webhookCommands: Command[] = [
     args: ['tenant', 'id'],
     options: {
       status: { type: 'string', value: 'status', description: `only ${DELIVERY_STATUSES.join(', ')}` },
-      limit: { type: 'string', value: 'n', description: 'page size (default 50, at most 200)' },
+      limit: { type: 'string', value: 'n', description: `page size (default ${DEFAULT_LIMIT}, at most ${MAX_LIMIT})` },
       all: { type: 'boolean', description: 'follow every page' },
     },
     async run(ctx) {

@@ -5,6 +5,7 @@
  * leaves it to be taken again when the lease runs out. Outcomes are written only while the lease
  * still holds.
  */
+import type { DeliveryStatus } from '../../catalog/delivery-statuses.ts';
 import type { Database, Queryable } from '../../db/database.ts';
 
 /** the channel the outbox's fan-out trigger notifies when deliveries are due */
@@ -38,7 +39,7 @@ export interface DeliveryRow {
 /** What becomes of one delivery, as written. */
 export interface Outcome {
   readonly id: string;
-  readonly status: 'pending' | 'delivered' | 'failed';
+  readonly status: DeliveryStatus;
   /** false when no request was made (subscription or tenant webhooks disabled) */
   readonly attempted: boolean;
   readonly code: number | null;
