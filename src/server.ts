@@ -42,7 +42,7 @@ async function checkDatabase(db: Database): Promise<void> {
     timer = setTimeout(() => reject(Object.assign(new Error('database check timed out'), { code: 'ETIMEDOUT' })), 1000);
   });
   try {
-    await Promise.race([db.owner.query('SELECT 1'), timeout]);
+    await Promise.race([db.admin.query('SELECT 1'), timeout]);
   } catch (error) {
     throw new ApiError('service-unavailable', `The database is not reachable: ${(error as Error).message}.`, {
       headers: { 'Retry-After': '1' },

@@ -35,9 +35,9 @@ export async function pendingMigrations(db: Database, dir: string = MIGRATIONS_D
     .readdirSync(dir)
     .filter((f) => /^\d{14}_[a-z0-9_]+\.sql$/.test(f))
     .sort();
-  const [table] = await db.owner.query<{ exists: boolean }>(`SELECT to_regclass('schema_migrations') IS NOT NULL AS exists`);
+  const [table] = await db.admin.query<{ exists: boolean }>(`SELECT to_regclass('schema_migrations') IS NOT NULL AS exists`);
   if (!table?.exists) return files;
-  const done = new Set((await db.owner.query<{ name: string }>('SELECT name FROM schema_migrations')).map((r) => r.name));
+  const done = new Set((await db.admin.query<{ name: string }>('SELECT name FROM schema_migrations')).map((r) => r.name));
   return files.filter((f) => !done.has(f));
 }
 

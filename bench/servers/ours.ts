@@ -111,7 +111,7 @@ async function provisionTenants(
 
 async function createEmployees(db: Database, tenantId: string, count: number): Promise<string[]> {
   if (count === 0) return [];
-  const rows = await db.owner.scoped(tenantId, (tx) =>
+  const rows = await db.admin.scoped(tenantId, (tx) =>
     tx.query<{ id: string }>(
       `INSERT INTO employees (tenant_id, employee_number, first_name, last_name, email, hire_date)
        SELECT $1, 'B-' || g, 'First' || g, 'Last' || g, 'employee' || g || '@example.com', date '2015-01-01' + g

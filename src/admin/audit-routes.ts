@@ -23,7 +23,7 @@ export function auditRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
         const limit = query.limit as number;
         // a tenant admin's filter is its own tenant, whatever it asked for
         const tenantSlug = principal.kind === 'tenant' ? principal.tenant.slug : (query.tenant as string | undefined);
-        const rows = await listAuditEvents(deps.db.owner, {
+        const rows = await listAuditEvents(deps.db.admin, {
           environment: ctx.state.environment.name,
           ...(tenantSlug !== undefined ? { tenantSlug } : {}),
           ...(typeof query.action === 'string' ? { action: query.action } : {}),

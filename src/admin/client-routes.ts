@@ -53,8 +53,8 @@ export function clientRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
 
   /** Reads the tenant, then runs `work` in a transaction scoped to it (RLS holds the owner too). */
   const inTenant = async <T>(ctx: AdminContext, work: (tx: Queryable, tenant: TenantRecord) => Promise<T>): Promise<T> => {
-    const tenant = await findRouteTenant(db.owner, ctx, { tenantAdmin: true, platformTenant: true });
-    return db.owner.scoped(tenant.id, (tx) => work(tx, tenant));
+    const tenant = await findRouteTenant(db.admin, ctx, { tenantAdmin: true, platformTenant: true });
+    return db.admin.scoped(tenant.id, (tx) => work(tx, tenant));
   };
 
   /** Changes one client, audited with its representation before and after. */

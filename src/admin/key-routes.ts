@@ -35,8 +35,8 @@ export function keyRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
       query: NO_QUERY,
       responses: { 200: { description: 'the keys', schema: list('Key') } },
       handler: async function listKeys(ctx) {
-        const tenant = await findRouteTenant(db.owner, ctx);
-        ctx.body = { data: await db.owner.scoped(tenant.id, (tx) => listSigningKeys(tx, tenant.id)), next: null };
+        const tenant = await findRouteTenant(db.admin, ctx);
+        ctx.body = { data: await db.admin.scoped(tenant.id, (tx) => listSigningKeys(tx, tenant.id)), next: null };
       },
     }),
 
@@ -67,11 +67,11 @@ export function keyRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
             });
           }
         }
-        const tenant = await findRouteTenant(db.owner, ctx);
+        const tenant = await findRouteTenant(db.admin, ctx);
         // a new algorithm in the settings takes effect here, with the next key
         const alg = (body.alg as SigningAlgorithm | undefined) ?? effectiveSettings(tenant.settings).signing_alg;
         const key = await generateSigningKey(alg); // RSA takes ~140 ms: outside the transaction
-        ctx.body = await db.owner.scoped(tenant.id, async (tx) => {
+        ctx.body = await db.admin.scoped(tenant.id, async (tx) => {
           let result;
           try {
             result = await rotateSigningKey(tx, tenant.id, key, deps.keyEncryption, { delaySeconds, immediate });
@@ -113,7 +113,7 @@ export function keyRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
       },
       handler: async function rotateKeyEncryptionKey(ctx) {
         const result = await reencryptSigningKeys(db, deps.keyEncryption);
-        await db.owner.scoped(null, (tx) =>
+        await db.admin.scoped(null, (tx) =>
           audit(tx, ctx, {
             tenant: null,
             action: 'key_encryption_key.rotate',

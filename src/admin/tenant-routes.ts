@@ -39,7 +39,7 @@ export function tenantRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
     options: { includeDeleted?: boolean; event?: (before: TenantRepresentation, after: TenantRepresentation) => string | undefined },
     decide: (current: TenantRecord) => TenantChanges,
   ) {
-    const result = await db.owner.scoped(null, async (tx) => {
+    const result = await db.admin.scoped(null, async (tx) => {
       const record = await findRouteTenant(tx, ctx, { ...options, lock: true });
       const before = tenantRepresentation(record);
       const updated = tenantRepresentation(await updateTenantRecord(tx, record.id, decide(record)));
@@ -75,7 +75,7 @@ export function tenantRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
       handler: async function listTenants(ctx, { query }) {
         const limit = query.limit as number;
         const after = typeof query.cursor === 'string' ? { slug: decodeCursor(query.cursor, 'slug').key } : undefined;
-        const rows = await listTenantRecords(db.owner, {
+        const rows = await listTenantRecords(db.admin, {
           environment: ctx.state.environment.name,
           ...(query.status ? { status: query.status as TenantStatus } : {}),
           ...(typeof query.q === 'string' ? { search: query.q } : {}),
@@ -141,7 +141,7 @@ export function tenantRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
       query: ADMIN_SCHEMAS.TenantGetQuery,
       responses: { 200: { description: 'the tenant', schema: ref('Tenant') } },
       handler: async function getTenant(ctx, { query }) {
-        const record = await findRouteTenant(db.owner, ctx, { tenantAdmin: true, includeDeleted: query.include_deleted === true });
+        const record = await findRouteTenant(db.admin, ctx, { tenantAdmin: true, includeDeleted: query.include_deleted === true });
         ctx.body = tenantRepresentation(record);
       },
     }),
@@ -218,8 +218,8 @@ export function tenantRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
           });
         }
         const days = deps.config.tenantPurgeAfterDays;
-        const record = await findRouteTenant(db.owner, ctx, { includeDeleted: true });
-        await db.owner.scoped(record.id, async (tx) => {
+        const record = await findRouteTenant(db.admin, ctx, { includeDeleted: true });
+        await db.admin.scoped(record.id, async (tx) => {
           const [locked] = await tx.query<{ purgeable: boolean; deleted: boolean; purgeable_at: Date | null }>(
             `SELECT deleted_at IS NOT NULL AS deleted, deleted_at + make_interval(days => $2) AS purgeable_at,
                 deleted_at IS NOT NULL AND deleted_at <= now() - make_interval(days => $2) AS purgeable
@@ -262,7 +262,7 @@ export function tenantRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
         if (environment.name === SANDBOX_ENVIRONMENT) {
           throw new ApiError('conflict', 'Sandbox sync copies from production into the sandbox: call it on the production admin API.');
         }
-        const source = await findRouteTenant(db.owner, ctx);
+        const source = await findRouteTenant(db.admin, ctx);
         const result = await syncSandboxTenant(db, deps.keyEncryption, {
           source,
           targetEnvironment: target.name,

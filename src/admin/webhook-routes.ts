@@ -55,8 +55,8 @@ export function webhookRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
 
   /** Reads the tenant, then runs `work` in a transaction scoped to it. */
   const inTenant = async <T>(ctx: AdminContext, work: (tx: Queryable, tenant: TenantRecord) => Promise<T>): Promise<T> => {
-    const tenant = await findRouteTenant(db.owner, ctx, { tenantAdmin: true });
-    return db.owner.scoped(tenant.id, (tx) => work(tx, tenant));
+    const tenant = await findRouteTenant(db.admin, ctx, { tenantAdmin: true });
+    return db.admin.scoped(tenant.id, (tx) => work(tx, tenant));
   };
 
   const findSubscription = async (tx: Queryable, tenant: TenantRecord, id: string, lock = false): Promise<SubscriptionRepresentation> => {

@@ -38,7 +38,7 @@ export async function insertClient(tx: Queryable, tenantId: string, input: NewCl
 }
 
 export async function createClient(db: Database, tenantId: string, input: NewClient): Promise<IssuedClientCredentials> {
-  const { clientId, clientSecret } = await db.owner.scoped(tenantId, (tx) => insertClient(tx, tenantId, input));
+  const { clientId, clientSecret } = await db.admin.scoped(tenantId, (tx) => insertClient(tx, tenantId, input));
   return { clientId, clientSecret };
 }
 

@@ -161,11 +161,11 @@ export async function reencryptSigningKeys(
   encryption: KeyEncryption,
   onProgress?: (progress: { tenantId: string; reencrypted: number; alreadyCurrent: number }) => void,
 ): Promise<ReencryptionResult> {
-  const tenants = await db.owner.query<{ id: string }>('SELECT id FROM tenants ORDER BY id');
+  const tenants = await db.admin.query<{ id: string }>('SELECT id FROM tenants ORDER BY id');
   let reencrypted = 0;
   let alreadyCurrent = 0;
   for (const { id } of tenants) {
-    const counts = await db.owner.scoped(id, async (tx) => {
+    const counts = await db.admin.scoped(id, async (tx) => {
       // FOR UPDATE: a concurrent rotation of this tenant's keys waits rather than being overwritten
       const rows = await tx.query<{ kid: string; private_jwk_encrypted: string }>(
         'SELECT kid, private_jwk_encrypted FROM signing_keys WHERE tenant_id = $1 ORDER BY created_at FOR UPDATE',
@@ -207,9 +207,9 @@ export async function reencryptSigningKeys(
  * when there is nothing stored yet.
  */
 export async function checkKeyEncryptionKeys(db: Database, encryption: KeyEncryption): Promise<string | undefined> {
-  const [tenant] = await db.owner.query<{ id: string }>('SELECT id FROM tenants ORDER BY id LIMIT 1');
+  const [tenant] = await db.admin.query<{ id: string }>('SELECT id FROM tenants ORDER BY id LIMIT 1');
   if (!tenant) return undefined;
-  const [sample] = await db.owner.scoped(tenant.id, (tx) =>
+  const [sample] = await db.admin.scoped(tenant.id, (tx) =>
     tx.query<{ kid: string; private_jwk_encrypted: string }>(
       `SELECT kid, private_jwk_encrypted FROM signing_keys WHERE tenant_id = $1 ORDER BY (state = 'current') DESC, created_at DESC LIMIT 1`,
       [tenant.id],

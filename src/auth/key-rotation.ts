@@ -159,7 +159,7 @@ async function summariesOf(tx: Queryable, tenantId: string, kids: readonly strin
 }
 
 /**
- * Rotates a tenant's signing key. Run it inside `db.owner.scoped(tenantId, tx => …)`, so the
+ * Rotates a tenant's signing key. Run it inside `db.admin.scoped(tenantId, tx => …)`, so the
  * caller can write its audit record in the same transaction; generate `key` before opening the
  * transaction (RSA generation takes ~140 ms).
  *
@@ -242,7 +242,7 @@ export async function listSigningKeys(tx: Queryable, tenantId: string): Promise<
  * promoted.
  */
 export async function promoteDueKeys(db: Database, now?: Date): Promise<number> {
-  return db.owner.scoped(null, async (tx) => {
+  return db.admin.scoped(null, async (tx) => {
     const due = await tx.query<{ tenant_id: string; kid: string }>(
       `SELECT tenant_id, kid FROM key_promotions
         WHERE promote_at <= COALESCE($1::timestamptz, now())

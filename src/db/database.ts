@@ -53,12 +53,13 @@ export interface Database {
   /** Run `work` in one transaction as the runtime role with app.tenant_id = tenantId. */
   scoped<T>(tenantId: string | null, work: (tx: ScopedTransaction) => Promise<T>): Promise<T>;
   /**
-   * One read-only statement under the same scope, in a single round trip: role, setting and
+   * Reads under the same scope, each statement in a single round trip: role, setting and
    * statement travel as one multi-statement query, which Postgres runs as one implicit
-   * transaction (SET LOCAL and set_config(…, true) hold for it and are gone after it). A null
+   * transaction (SET LOCAL and set_config(…, true) hold for it and are gone after it). So each
+   * query sees its own snapshot: for work of one statement, or that can live with that. A null
    * tenant is a platform-level read (a tenant by its host): every tenant-owned table answers no rows.
    */
-  scopedRead<T extends Row = Row>(tenantId: string | null, sql: string, params?: readonly unknown[]): Promise<T[]>;
+  reader(tenantId: string | null): ScopedTransaction;
   /**
    * LISTEN on a channel; `onReset` runs after a reconnect, when notifications may have been
    * missed. Resolves once listening; the returned function stops.
@@ -71,9 +72,9 @@ export interface Database {
    * audit log after admin-auth has checked the caller's admin token. The resource API and the
    * token endpoints never use it. Owning the tables bypasses grants, not the tenant policies
    * (FORCE ROW LEVEL SECURITY), unless the role is a superuser, as on the embedded database: its
-   * work on tenant rows runs in owner.scoped(tenantId), and is written to hold under RLS.
+   * work on tenant rows runs in admin.scoped(tenantId), and is written to hold under RLS.
    */
-  readonly owner: Queryable & {
+  readonly admin: Queryable & {
     exec(sql: string): Promise<void>;
     /** A transaction as the owner with app.tenant_id set (FORCE ROW LEVEL SECURITY binds a non-superuser owner too). */
     scoped<T>(tenantId: string | null, work: (tx: ScopedTransaction) => Promise<T>): Promise<T>;
@@ -91,15 +92,6 @@ function openScope(tenantId: string | null, switchRole: boolean, moreSettings = 
   }
   const role = switchRole ? `SET LOCAL ROLE ${APP_ROLE};` : '';
   return `BEGIN;${role}SELECT set_config('app.tenant_id', '${tenantId ?? ''}', true)${moreSettings}`;
-}
-
-/**
- * A ScopedTransaction for reads through scopedRead: each query is its own single-round-trip
- * implicit transaction, so use it for work that issues one statement (or can live with one
- * snapshot per statement).
- */
-export function readScope(db: Database, tenantId: string | null): ScopedTransaction {
-  return { tenantId, query: (sql, params) => db.scopedRead(tenantId, sql, params) };
 }
 
 /**
@@ -187,7 +179,7 @@ async function createPgliteDatabase(dataDir: string | undefined): Promise<Databa
           query: async <R extends Row>(sql: string, params: readonly unknown[] = []) => (await tx.query<R>(sql, params as unknown[])).rows,
         });
       });
-  const owner = {
+  const admin = {
     scoped: scoped(false),
     async query<T extends Row>(sql: string, params: readonly unknown[] = []) {
       return (await db.query<T>(sql, params as unknown[])).rows;
@@ -204,11 +196,10 @@ async function createPgliteDatabase(dataDir: string | undefined): Promise<Databa
   const runtime = scoped(true);
   return {
     kind: 'pglite',
-    owner,
+    admin,
     scoped: runtime,
-    // in process there are no round trips to save: the ordinary scoped transaction
-    scopedRead: <T extends Row>(tenantId: string | null, sql: string, params: readonly unknown[] = []) =>
-      runtime(tenantId, (tx) => tx.query<T>(sql, params)),
+    // in process there are no round trips to save: the ordinary scoped transaction, one a query
+    reader: (tenantId) => ({ tenantId, query: (sql, params) => runtime(tenantId, (tx) => tx.query(sql, params)) }),
     async listen(channel, onNotification) {
       const unsubscribe = await db.listen(channel, onNotification);
       return async () => unsubscribe();
@@ -420,14 +411,17 @@ async function createPostgresDatabase(
   return {
     kind: 'postgres',
     listen,
-    async scopedRead<T extends Row>(tenantId: string | null, sql: string, params: readonly unknown[] = []): Promise<T[]> {
-      const results = (await poolQuery(
-        appPool,
-        `${openScope(tenantId, switchRole, localTimeouts).replace(/^BEGIN;/, '')};${inlineParameters(sql, params)}`,
-      )) as unknown as pg.QueryResult<T>[];
-      return results.at(-1)?.rows ?? [];
-    },
-    owner: {
+    reader: (tenantId) => ({
+      tenantId,
+      async query<T extends Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+        const results = (await poolQuery(
+          appPool,
+          `${openScope(tenantId, switchRole, localTimeouts).replace(/^BEGIN;/, '')};${inlineParameters(sql, params)}`,
+        )) as unknown as pg.QueryResult<T>[];
+        return results.at(-1)?.rows ?? [];
+      },
+    }),
+    admin: {
       scoped: (tenantId, work) => scoped(ownerPool, openScope(tenantId, false, localTimeouts), tenantId, work),
       async query<T extends Row>(sql: string, params: readonly unknown[] = []) {
         return (await poolQuery<T>(ownerPool, sql, params)).rows;

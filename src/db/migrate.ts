@@ -17,17 +17,17 @@ export async function migrate(db: Database, dir: string = MIGRATIONS_DIR): Promi
     .readdirSync(dir)
     .filter((f) => /^\d{14}_[a-z0-9_]+\.sql$/.test(f))
     .sort();
-  await db.owner.exec(`
+  await db.admin.exec(`
     CREATE TABLE IF NOT EXISTS schema_migrations (
       name text PRIMARY KEY,
       applied_at timestamptz NOT NULL DEFAULT now()
     )`);
-  const done = new Set((await db.owner.query<{ name: string }>('SELECT name FROM schema_migrations')).map((r) => r.name));
+  const done = new Set((await db.admin.query<{ name: string }>('SELECT name FROM schema_migrations')).map((r) => r.name));
   const applied: string[] = [];
   for (const file of files.filter((f) => !done.has(f))) {
     const sql = fs.readFileSync(path.join(dir, file), 'utf8');
     // pg_advisory_xact_lock is released at COMMIT/ROLLBACK; the check runs after it is held.
-    await db.owner
+    await db.admin
       .exec(
         `
       BEGIN;

@@ -39,8 +39,7 @@ export interface Tenant {
 export function createTenantQueries(db: Database) {
   return {
     async findTenantBySlug(environment: string, slug: string): Promise<Tenant | undefined> {
-      const [row] = await db.scopedRead<Tenant & Record<string, unknown>>(
-        null,
+      const [row] = await db.reader(null).query<Tenant & Record<string, unknown>>(
         `SELECT id, kind, environment, slug, name, status, settings
            FROM tenants
           WHERE environment = $1 AND slug = $2 AND deleted_at IS NULL`,

@@ -88,20 +88,19 @@ const COLLECTION_TABLES = ['employees', 'org_units', 'contracts', 'activity_defi
  * one). Read as the runtime role, under row level security: the owner may be a superuser, which bypasses it. */
 async function dataFingerprint(server: TestServer): Promise<Record<string, string>> {
   const { db } = server.booted;
-  const tenants = await db.owner.query<{ id: string; environment: string; slug: string }>(
+  const tenants = await db.admin.query<{ id: string; environment: string; slug: string }>(
     'SELECT id, environment, slug FROM tenants ORDER BY id',
   );
   const fingerprint: Record<string, string> = {};
   for (const tenant of tenants) {
     for (const table of COLLECTION_TABLES) {
-      const [row] = await db.scopedRead<{ n: string; last: string | null }>(
-        tenant.id,
-        `SELECT count(*)::text AS n, max(updated_at)::text AS last FROM ${table}`,
-      );
+      const [row] = await db
+        .reader(tenant.id)
+        .query<{ n: string; last: string | null }>(`SELECT count(*)::text AS n, max(updated_at)::text AS last FROM ${table}`);
       fingerprint[`${tenant.environment}/${tenant.slug}/${table}`] = `${row?.n} ${row?.last}`;
     }
     for (const table of ['outbox_events', 'idempotency_keys']) {
-      const [row] = await db.scopedRead<{ n: string }>(tenant.id, `SELECT count(*)::text AS n FROM ${table}`);
+      const [row] = await db.reader(tenant.id).query<{ n: string }>(`SELECT count(*)::text AS n FROM ${table}`);
       fingerprint[`${tenant.environment}/${tenant.slug}/${table}`] = String(row?.n);
     }
   }
@@ -209,9 +208,9 @@ describe.each(testDatabaseKinds())('tenant-connect verify against the server on 
       expect(writes.filter((c) => / PATCH /.test(c.name)).map((c) => c.observed)).toEqual(Array(12).fill('404, same as a missing id'));
 
       const { db } = server.booted;
-      const tenants = await db.owner.query<{ id: string }>('SELECT id FROM tenants');
+      const tenants = await db.admin.query<{ id: string }>('SELECT id FROM tenants');
       for (const tenant of tenants) {
-        const left = await db.scopedRead(tenant.id, "SELECT code FROM org_units WHERE code LIKE 'tenant-connect-verify-%'");
+        const left = await db.reader(tenant.id).query("SELECT code FROM org_units WHERE code LIKE 'tenant-connect-verify-%'");
         expect(left).toEqual([]);
       }
       // the fingerprint the read-only test compares does see writes: created and deleted, yet not the same

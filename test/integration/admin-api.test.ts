@@ -242,7 +242,7 @@ describe.each(testDatabaseKinds())('admin API on %s', (kind) => {
       expect((await admin.call('POST', '/tenants/ghostco/restore')).status).toBe(409);
 
       await admin.call('DELETE', '/tenants/ghostco');
-      await server.booted.db.owner.query(`UPDATE tenants SET deleted_at = now() - interval '31 days' WHERE slug = 'ghostco'`);
+      await server.booted.db.admin.query(`UPDATE tenants SET deleted_at = now() - interval '31 days' WHERE slug = 'ghostco'`);
       expect((await admin.call('POST', '/tenants/ghostco/purge', { confirm: 'wrong' })).status).toBe(422);
       expect((await admin.call('POST', '/tenants/ghostco/purge', { confirm: 'ghostco' })).status).toBe(204);
       expect((await admin.call('GET', '/tenants/ghostco?include_deleted=true')).status).toBe(404);
@@ -582,7 +582,7 @@ describe('without the bootstrap admin (production default)', () => {
         `http://authentication.connect.localhost:${server.port}/platform/.well-known/openid-configuration`,
       );
       expect(discovery.status).toBe(200);
-      const clients = await server.booted.db.owner.query(
+      const clients = await server.booted.db.admin.query(
         `SELECT 1 FROM clients c JOIN tenants t ON t.id = c.tenant_id WHERE t.kind = 'platform'`,
       );
       expect(clients).toHaveLength(0);

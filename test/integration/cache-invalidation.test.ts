@@ -24,7 +24,7 @@ describe.each(testDatabaseKinds())('cache invalidation on %s', (kind) => {
   });
 
   const instances = () => [first, ...(second ? [second] : [])];
-  const sql = (text: string, params: unknown[] = []) => first.booted.db.owner.query(text, params);
+  const sql = (text: string, params: unknown[] = []) => first.booted.db.admin.query(text, params);
   const tenantId = async (environment: string, slug: string) =>
     (await sql('SELECT id FROM tenants WHERE environment = $1 AND slug = $2', [environment, slug]))[0]?.id as string;
   const api = (server: TestServer, environment: string, tenant: string, token: string) =>
@@ -70,7 +70,7 @@ describe.each(testDatabaseKinds())('cache invalidation on %s', (kind) => {
     for (const s of instances()) expect((await requestToken(s, credential)).status).toBe(200); // cached with the old secret
     const id = await tenantId('production', 'acme');
     const secret = generateClientSecret();
-    await first.booted.db.owner.scoped(id, async (tx) => {
+    await first.booted.db.admin.scoped(id, async (tx) => {
       const [client] = await tx.query<{ id: string }>('SELECT id FROM clients WHERE tenant_id = $1 AND client_id = $2', [
         id,
         credential.client_id,

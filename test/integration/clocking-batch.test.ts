@@ -19,7 +19,7 @@ describe.each(testDatabaseKinds())('clocking batches on %s', (kind) => {
     await server?.close();
   });
 
-  const count = async () => (await server.booted.db.owner.query<{ n: number }>('SELECT count(*)::int AS n FROM clockings'))[0]?.n ?? 0;
+  const count = async () => (await server.booted.db.admin.query<{ n: number }>('SELECT count(*)::int AS n FROM clockings'))[0]?.n ?? 0;
   const item = (i: number) => ({
     employee_id: employees[i % employees.length],
     timestamp: new Date(Date.UTC(2026, 10, 1, 6, 0, i)).toISOString().replace('Z', '+00:00'),

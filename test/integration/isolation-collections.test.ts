@@ -29,7 +29,7 @@ describe.each(testDatabaseKinds())('isolation of every collection on %s', (kind)
   });
 
   const snapshot = () =>
-    server.booted.db.owner.query(
+    server.booted.db.admin.query(
       `SELECT t.slug, t.environment, e.* FROM employees e JOIN tenants t ON t.id = e.tenant_id WHERE t.slug = 'globex' OR t.environment = 'production' ORDER BY e.id`,
     );
 

@@ -40,13 +40,13 @@ describe.each(testDatabaseKinds())('key-encryption key rotation on %s', (kind) =
 
   const db = () => server.booted.db;
   const tenantId = async (environment: string, slug: string) =>
-    (await db().owner.query<{ id: string }>('SELECT id FROM tenants WHERE environment = $1 AND slug = $2', [environment, slug]))[0]
+    (await db().admin.query<{ id: string }>('SELECT id FROM tenants WHERE environment = $1 AND slug = $2', [environment, slug]))[0]
       ?.id as string;
   async function storedKeys(): Promise<{ tenant: string; kid: string; value: string }[]> {
-    const tenants = await db().owner.query<{ id: string }>('SELECT id FROM tenants ORDER BY id');
+    const tenants = await db().admin.query<{ id: string }>('SELECT id FROM tenants ORDER BY id');
     const all = [];
     for (const { id } of tenants) {
-      const rows = await db().owner.scoped(id, (tx) =>
+      const rows = await db().admin.scoped(id, (tx) =>
         tx.query<{ kid: string; private_jwk_encrypted: string }>(
           'SELECT kid, private_jwk_encrypted FROM signing_keys WHERE tenant_id = $1 ORDER BY kid',
           [id],
@@ -57,7 +57,7 @@ describe.each(testDatabaseKinds())('key-encryption key rotation on %s', (kind) =
     return all;
   }
   const setStored = (tenant: string, kid: string, value: string) =>
-    db().owner.scoped(tenant, (tx) =>
+    db().admin.scoped(tenant, (tx) =>
       tx.query('UPDATE signing_keys SET private_jwk_encrypted = $3 WHERE tenant_id = $1 AND kid = $2', [tenant, kid, value]),
     );
 

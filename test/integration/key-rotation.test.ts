@@ -29,7 +29,7 @@ function kidOf(token: string): string {
 }
 
 function helpers(server: () => TestServer) {
-  const sql = <T extends Record<string, unknown>>(text: string, params: unknown[] = []) => server().booted.db.owner.query<T>(text, params);
+  const sql = <T extends Record<string, unknown>>(text: string, params: unknown[] = []) => server().booted.db.admin.query<T>(text, params);
   const encryption = () => createKeyEncryption(loadKeyEncryptionKey(undefined, server().config.dataDir).key);
   return {
     sql,
@@ -41,10 +41,10 @@ function helpers(server: () => TestServer) {
     },
     async rotate(tenantId: string, plan: RotationPlan, key?: GeneratedSigningKey) {
       const generated = key ?? (await generateSigningKey('ES256'));
-      const result = await server().booted.db.owner.scoped(tenantId, (tx) => rotateSigningKey(tx, tenantId, generated, encryption(), plan));
+      const result = await server().booted.db.admin.scoped(tenantId, (tx) => rotateSigningKey(tx, tenantId, generated, encryption(), plan));
       return { key: generated, ...result };
     },
-    list: (tenantId: string) => server().booted.db.owner.scoped(tenantId, (tx) => listSigningKeys(tx, tenantId)),
+    list: (tenantId: string) => server().booted.db.admin.scoped(tenantId, (tx) => listSigningKeys(tx, tenantId)),
     async jwks(environment: string, slug: string) {
       const domain = server().config.environments.find((e) => e.name === environment)?.domain;
       const response = await server().fetch(server().url(`authentication.${domain}`, `/tenants/${slug}/.well-known/jwks.json`));
@@ -137,7 +137,7 @@ describe.each(testDatabaseKinds())('signing-key rotation on %s', (kind) => {
     // instance does on the retirement's own notification.)
     await h.sql('ALTER TABLE signing_keys DISABLE TRIGGER signing_keys_changed');
     try {
-      await server.booted.db.owner.scoped(id, (tx) =>
+      await server.booted.db.admin.scoped(id, (tx) =>
         tx.query(`UPDATE signing_keys SET not_after = now() + interval '1 second' WHERE tenant_id = $1 AND kid = $2`, [id, oldKid]),
       );
     } finally {
@@ -254,7 +254,7 @@ describe.each(testDatabaseKinds())('concurrent rotations of one tenant on %s', (
         const keys = await Promise.all([generateSigningKey('ES256'), generateSigningKey('ES256')]);
         const results = await Promise.allSettled(
           [server.booted.db, other].map((db, i) =>
-            db.owner.scoped(id, (tx) => rotateSigningKey(tx, id, keys[i] as GeneratedSigningKey, h.encryption(), plan)),
+            db.admin.scoped(id, (tx) => rotateSigningKey(tx, id, keys[i] as GeneratedSigningKey, h.encryption(), plan)),
           ),
         );
         expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
@@ -267,7 +267,7 @@ describe.each(testDatabaseKinds())('concurrent rotations of one tenant on %s', (
       const id2 = await h.tenantId('sandbox', 'acme');
       await h.rotate(id2, plan);
       const stray = await generateSigningKey('ES256');
-      const error = await server.booted.db.owner
+      const error = await server.booted.db.admin
         .scoped(id2, (tx) =>
           tx.query(
             `INSERT INTO signing_keys (tenant_id, kid, alg, public_jwk, private_jwk_encrypted, state, promote_at)

@@ -131,7 +131,7 @@ const nodesOf = (plan: PlanNode): PlanNode[] => [plan, ...(plan.Plans ?? []).fla
 /**
  * The plan of the statement `list()` sends for this request. `tx` is an owner transaction scoped
  * to the tenant: the owner is bound by the same row level security (FORCE), and the parameters
- * are inlined as scopedRead sends them.
+ * are inlined as reader sends them.
  */
 async function planOf(tx: ScopedTransaction, def: CollectionDefinition, request: ListRequest): Promise<PlanNode> {
   let plan: PlanNode | undefined;
@@ -216,7 +216,7 @@ describe.each(testDatabaseKinds())('list indexes on %s', (kind) => {
     const settings = { ...DEFAULT_DATABASE_SETTINGS, queryTimeoutMs: 120_000, statementTimeoutMs: 110_000 };
     db = await createDatabase({ databaseUrl: fresh.url, settings });
     await migrate(db);
-    indexes = await catalogue(db.owner);
+    indexes = await catalogue(db.admin);
   });
   afterAll(async () => {
     await db?.close();
@@ -230,7 +230,7 @@ describe.each(testDatabaseKinds())('list indexes on %s', (kind) => {
   it('the check finds a shape whose index is gone', async () => {
     const rollback = new Error('rollback');
     let without: CatalogueIndex[] = [];
-    await db.owner
+    await db.admin
       .scoped(null, async (tx) => {
         await tx.query('DROP INDEX clockings_by_updated_at');
         without = await catalogue(tx);
@@ -240,16 +240,16 @@ describe.each(testDatabaseKinds())('list indexes on %s', (kind) => {
         if (error !== rollback) throw error;
       });
     expect(missing(without)).toEqual(['clockings sort=updated_at', 'clockings updated_since=… sort=updated_at']);
-    expect(missing(await catalogue(db.owner))).toEqual([]);
+    expect(missing(await catalogue(db.admin))).toEqual([]);
   });
 
   it('the planner can read every ordered shape from its index, in both directions and after a cursor, without sorting', async () => {
-    const [tenant] = await db.owner.query<{ id: string }>(
+    const [tenant] = await db.admin.query<{ id: string }>(
       `INSERT INTO tenants (environment, slug, name) VALUES ('prod', 'plans', 'Plans') RETURNING id`,
     );
     const tenantId = tenant!.id;
     const problems: string[] = [];
-    await db.owner.scoped(tenantId, async (tx) => {
+    await db.admin.scoped(tenantId, async (tx) => {
       // priced out, not forbidden: the planner still sorts or scans when no index can serve
       await tx.query('SET LOCAL enable_seqscan = off');
       await tx.query('SET LOCAL enable_bitmapscan = off');
@@ -271,11 +271,11 @@ describe.each(testDatabaseKinds())('list indexes on %s', (kind) => {
   // indexes as clearly at 10,000
   const rows = kind === 'postgres' ? 50_000 : 10_000;
   it(`on ${rows} clockings the planner prefers the index for a sync walk and a timesheet`, { timeout: 60_000 }, async () => {
-    const [tenant] = await db.owner.query<{ id: string }>(
+    const [tenant] = await db.admin.query<{ id: string }>(
       `INSERT INTO tenants (environment, slug, name) VALUES ('prod', 'big', 'Big') RETURNING id`,
     );
     const tenantId = tenant!.id;
-    await db.owner.scoped(tenantId, async (tx) => {
+    await db.admin.scoped(tenantId, async (tx) => {
       await tx.query(
         `INSERT INTO employees (tenant_id, employee_number, first_name, last_name) SELECT $1, i::text, 'F', 'L' FROM generate_series(1, 100) i`,
         [tenantId],
@@ -289,8 +289,8 @@ describe.each(testDatabaseKinds())('list indexes on %s', (kind) => {
         [tenantId, rows],
       );
     });
-    await db.owner.exec('ANALYZE clockings');
-    const [employee] = await db.owner.scoped(tenantId, (tx) => tx.query<{ id: string }>('SELECT id FROM employees ORDER BY id LIMIT 1'));
+    await db.admin.exec('ANALYZE clockings');
+    const [employee] = await db.admin.scoped(tenantId, (tx) => tx.query<{ id: string }>('SELECT id FROM employees ORDER BY id LIMIT 1'));
     const def = collectionByName('clockings');
     const shape = (filter: string | undefined, sort: string) => {
       const found = SHAPES.find((s) => s.def === def && s.filter?.name === filter && s.sort === sort);
@@ -305,7 +305,7 @@ describe.each(testDatabaseKinds())('list indexes on %s', (kind) => {
       { shape: shape('employee_id', 'id'), descending: false, withCursor: true, value: employee!.id },
     ];
     const problems: string[] = [];
-    await db.owner.scoped(tenantId, async (tx) => {
+    await db.admin.scoped(tenantId, async (tx) => {
       for (const c of cases) {
         const plan = await planOf(tx, def, requestFor(c.shape, c.descending, c.withCursor, c.value));
         for (const problem of planProblems(plan, c.shape, indexes)) problems.push(`${nameOf(c.shape)}: ${problem}`);

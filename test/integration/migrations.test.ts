@@ -20,12 +20,12 @@ describe.each(testDatabaseKinds())('migrations on %s', (kind) => {
     const first = await migrate(db);
     expect(first.length).toBeGreaterThan(0);
     expect(await migrate(db)).toEqual([]);
-    const recorded = await db.owner.query<{ name: string }>('SELECT name FROM schema_migrations ORDER BY name');
+    const recorded = await db.admin.query<{ name: string }>('SELECT name FROM schema_migrations ORDER BY name');
     expect(recorded.map((r) => r.name)).toEqual(first);
   });
 
   it('produce the tables the code expects', async () => {
-    const tables = await db.owner.query<{ tablename: string }>(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`);
+    const tables = await db.admin.query<{ tablename: string }>(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`);
     expect(tables.map((t) => t.tablename)).toEqual([
       'absences',
       'activity_definitions',
@@ -50,14 +50,14 @@ describe.each(testDatabaseKinds())('migrations on %s', (kind) => {
   });
   it('enable_tenant_rls gives a new table the very policies of the existing ones, failing closed', async () => {
     const policies = (table: string) =>
-      db.owner.query(
+      db.admin.query(
         `SELECT c.relrowsecurity, c.relforcerowsecurity, p.polname, p.polpermissive, p.polcmd, p.polroles::text AS roles,
                 pg_get_expr(p.polqual, p.polrelid) AS using, pg_get_expr(p.polwithcheck, p.polrelid) AS check
            FROM pg_class c JOIN pg_policy p ON p.polrelid = c.oid
           WHERE c.oid = $1::regclass ORDER BY p.polname`,
         [table],
       );
-    await db.owner.exec(`CREATE TABLE scratch_rls (tenant_id uuid NOT NULL, n integer NOT NULL, PRIMARY KEY (tenant_id, n));
+    await db.admin.exec(`CREATE TABLE scratch_rls (tenant_id uuid NOT NULL, n integer NOT NULL, PRIMARY KEY (tenant_id, n));
                          SELECT enable_tenant_rls('scratch_rls');
                          GRANT SELECT, INSERT ON scratch_rls TO tenant_connect_app`);
     try {
@@ -72,12 +72,12 @@ describe.each(testDatabaseKinds())('migrations on %s', (kind) => {
       expect(await db.scoped(a, (tx) => tx.query('SELECT tenant_id FROM scratch_rls'))).toEqual([{ tenant_id: a }]);
       await expect(db.scoped(a, (tx) => tx.query('INSERT INTO scratch_rls VALUES ($1, 2)', [b]))).rejects.toMatchObject({ code: '42501' });
     } finally {
-      await db.owner.exec('DROP TABLE scratch_rls');
+      await db.admin.exec('DROP TABLE scratch_rls');
     }
   });
 
   it('lets only the migration role call enable_tenant_rls', async () => {
-    const [grant] = await db.owner.query<{ app: boolean }>(
+    const [grant] = await db.admin.query<{ app: boolean }>(
       `SELECT has_function_privilege('tenant_connect_app', 'enable_tenant_rls(regclass)', 'EXECUTE') AS app`,
     );
     expect(grant).toEqual({ app: false });

@@ -55,7 +55,7 @@ describe.each(testDatabaseKinds())('pagination under concurrent inserts on %s', 
   beforeAll(async () => {
     server = await startTestServer(kind);
     token = await accessToken(server, server.credential('sandbox', 'acme'));
-    const [tenant] = await server.booted.db.owner.query<{ id: string }>(
+    const [tenant] = await server.booted.db.admin.query<{ id: string }>(
       `SELECT id FROM tenants WHERE environment = 'sandbox' AND slug = 'acme'`,
     );
     tenantId = tenant?.id ?? '';
@@ -69,7 +69,7 @@ describe.each(testDatabaseKinds())('pagination under concurrent inserts on %s', 
 
   /** Every clocking id of acme right now, read past the API (the owner's connection). */
   const clockingIdsInDatabase = async () =>
-    (await server.booted.db.owner.query<{ id: string }>('SELECT id::text AS id FROM clockings WHERE tenant_id = $1', [tenantId])).map(
+    (await server.booted.db.admin.query<{ id: string }>('SELECT id::text AS id FROM clockings WHERE tenant_id = $1', [tenantId])).map(
       (r) => r.id,
     );
 

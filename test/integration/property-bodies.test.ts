@@ -232,7 +232,7 @@ describe.each(testDatabaseKinds())('property-based request bodies on %s', (kind)
 
   /** sha256 and count of every row of every tenant but sandbox/acme, per table. */
   async function snapshotOtherTenants(): Promise<Record<string, string>> {
-    const owner = server.booted.db.owner;
+    const owner = server.booted.db.admin;
     const result: Record<string, string> = {};
     const tenants = await owner.query('SELECT * FROM tenants WHERE id = ANY($1::uuid[]) ORDER BY id', [others]);
     result.tenants = `${tenants.length}:${createHash('sha256').update(JSON.stringify(tenants)).digest('hex')}`;
@@ -287,7 +287,7 @@ describe.each(testDatabaseKinds())('property-based request bodies on %s', (kind)
     server = await startTestServer(kind);
     const credential = server.credential('sandbox', 'acme');
     token = await accessToken(server, credential);
-    const owner = server.booted.db.owner;
+    const owner = server.booted.db.admin;
     const tenants = await owner.query<{ id: string; environment: string; slug: string }>(
       `SELECT id, environment, slug FROM tenants WHERE kind = 'tenant'`,
     );

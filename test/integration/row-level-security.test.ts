@@ -41,7 +41,7 @@ describe.each(testDatabaseKinds())('row level security on %s', (kind) => {
   beforeAll(async () => {
     server = await startTestServer(kind);
     db = server.booted.db;
-    const ids = await db.owner.query<{ id: string; slug: string }>(`SELECT id, slug FROM tenants WHERE environment = 'sandbox'`);
+    const ids = await db.admin.query<{ id: string; slug: string }>(`SELECT id, slug FROM tenants WHERE environment = 'sandbox'`);
     acme = ids.find((t) => t.slug === 'acme')?.id ?? '';
     globex = ids.find((t) => t.slug === 'globex')?.id ?? '';
   });
@@ -63,7 +63,7 @@ describe.each(testDatabaseKinds())('row level security on %s', (kind) => {
         table,
       ).toBe(true);
     }
-    const [all] = await db.owner.query<{ n: number }>('SELECT count(DISTINCT tenant_id)::int AS n FROM employees');
+    const [all] = await db.admin.query<{ n: number }>('SELECT count(DISTINCT tenant_id)::int AS n FROM employees');
     expect(all?.n).toBe(4); // the rows are there; only the policy hides them
   });
 
@@ -81,7 +81,7 @@ describe.each(testDatabaseKinds())('row level security on %s', (kind) => {
       ]),
     );
     await expect(attempt).rejects.toMatchObject({ code: '42501' });
-    const [row] = await db.owner.query<{ n: number }>(`SELECT count(*)::int AS n FROM employees WHERE employee_number = 'X-1'`);
+    const [row] = await db.admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM employees WHERE employee_number = 'X-1'`);
     expect(row?.n).toBe(0);
   });
 
@@ -92,7 +92,7 @@ describe.each(testDatabaseKinds())('row level security on %s', (kind) => {
     const deleted = await db.scoped(acme, (tx) => tx.query(`DELETE FROM clockings WHERE tenant_id = $1 RETURNING id`, [globex]));
     expect(updated).toHaveLength(0);
     expect(deleted).toHaveLength(0);
-    const [row] = await db.owner.query<{ n: number }>(`SELECT count(*)::int AS n FROM employees WHERE first_name = 'Pwned'`);
+    const [row] = await db.admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM employees WHERE first_name = 'Pwned'`);
     expect(row?.n).toBe(0);
   });
 
@@ -106,18 +106,18 @@ describe.each(testDatabaseKinds())('row level security on %s', (kind) => {
       );
       expect(state).toEqual({ setting: '', role: 'tenant_connect_app' });
     }
-    const [outside] = await db.owner.query<{ role: string }>('SELECT current_user AS role');
+    const [outside] = await db.admin.query<{ role: string }>('SELECT current_user AS role');
     expect(outside?.role).not.toBe('tenant_connect_app');
   });
 
   it('runs requests as a role that owns no table, cannot bypass RLS and cannot TRUNCATE', async () => {
-    const [role] = await db.owner.query<{ rolsuper: boolean; rolbypassrls: boolean }>(
+    const [role] = await db.admin.query<{ rolsuper: boolean; rolbypassrls: boolean }>(
       `SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'tenant_connect_app'`,
     );
     expect(role).toEqual({ rolsuper: false, rolbypassrls: false });
-    const owned = await db.owner.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tableowner = 'tenant_connect_app'`);
+    const owned = await db.admin.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tableowner = 'tenant_connect_app'`);
     expect(owned).toHaveLength(0);
-    const truncatable = await db.owner.query(
+    const truncatable = await db.admin.query(
       `SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'
           AND has_table_privilege('tenant_connect_app', oid, 'TRUNCATE')`,
     );
@@ -155,7 +155,7 @@ describe.each(testDatabaseKinds())('row level security on %s', (kind) => {
 
   describe('schema shape', () => {
     it('purges every table that holds a tenant’s rows (all but the audit log, which outlives it)', async () => {
-      const tables = await db.owner.query<{ relname: string }>(
+      const tables = await db.admin.query<{ relname: string }>(
         `SELECT c.relname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id'
           WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace AND c.relname <> 'audit_events'`,
       );
@@ -163,7 +163,7 @@ describe.each(testDatabaseKinds())('row level security on %s', (kind) => {
     });
 
     it('enables and forces RLS with a fail-closed policy on every table that has tenant_id', async () => {
-      const tables = await db.owner.query<{ relname: string; relrowsecurity: boolean; relforcerowsecurity: boolean; policies: number }>(
+      const tables = await db.admin.query<{ relname: string; relrowsecurity: boolean; relforcerowsecurity: boolean; policies: number }>(
         `SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
                 (SELECT count(*)::int FROM pg_policy p WHERE p.polrelid = c.oid
                    AND pg_get_expr(p.polqual, p.polrelid) ILIKE '%nullif(current_setting(''app.tenant_id''::text, true), ''''::text)%') AS policies
@@ -177,7 +177,7 @@ describe.each(testDatabaseKinds())('row level security on %s', (kind) => {
     });
 
     it('keys every tenant-owned table by (tenant_id, …) and includes tenant_id in every foreign key and unique constraint', async () => {
-      const constraints = await db.owner.query<{ table: string; name: string; type: string; columns: string[]; first: string }>(
+      const constraints = await db.admin.query<{ table: string; name: string; type: string; columns: string[]; first: string }>(
         `SELECT c.conrelid::regclass::text AS table, c.conname AS name, c.contype AS type,
                 array(SELECT a.attname::text FROM unnest(c.conkey) k JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k) AS columns,
                 (SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.conrelid AND a.attnum = c.conkey[1]) AS first
@@ -191,7 +191,7 @@ describe.each(testDatabaseKinds())('row level security on %s', (kind) => {
           expect(c.columns, `${c.name}`).toEqual(['tenant_id']); // the reference to tenants(id)
         else expect(c.columns, `${c.table} ${c.name}`).toContain('tenant_id');
       }
-      const uniqueIndexes = await db.owner.query<{ indexdef: string }>(
+      const uniqueIndexes = await db.admin.query<{ indexdef: string }>(
         `SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = ANY($1) AND indexdef LIKE 'CREATE UNIQUE%'`,
         [TENANT_TABLES],
       );
@@ -199,8 +199,8 @@ describe.each(testDatabaseKinds())('row level security on %s', (kind) => {
     });
 
     it('has no views and no materialized views over tenant data', async () => {
-      expect(await db.owner.query(`SELECT viewname FROM pg_views WHERE schemaname = 'public'`)).toHaveLength(0);
-      expect(await db.owner.query(`SELECT matviewname FROM pg_matviews WHERE schemaname = 'public'`)).toHaveLength(0);
+      expect(await db.admin.query(`SELECT viewname FROM pg_views WHERE schemaname = 'public'`)).toHaveLength(0);
+      expect(await db.admin.query(`SELECT matviewname FROM pg_matviews WHERE schemaname = 'public'`)).toHaveLength(0);
     });
   });
 });

@@ -83,7 +83,7 @@ describe.each(testDatabaseKinds())('tenant settings and status on %s', (kind) =>
   }
 
   const setStatus = (id: string, status: string, deleted = false) =>
-    server.booted.db.owner.query(`UPDATE tenants SET status = $2, deleted_at = ${deleted ? 'now()' : 'NULL'} WHERE id = $1`, [id, status]);
+    server.booted.db.admin.query(`UPDATE tenants SET status = $2, deleted_at = ${deleted ? 'now()' : 'NULL'} WHERE id = $1`, [id, status]);
 
   it('issues tokens with the tenant’s own lifetime', async () => {
     const { credential } = await newTenant('initech', { access_token_ttl: 600 });

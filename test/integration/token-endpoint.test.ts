@@ -27,7 +27,7 @@ describe.each(testDatabaseKinds())('authorization server on %s', (kind) => {
 
   /** A new client of sandbox acme, allowed every scope, registered with the given method. */
   async function newClient(authMethod: ClientAuthMethod) {
-    const [tenant] = await server.booted.db.owner.query<{ id: string }>(
+    const [tenant] = await server.booted.db.admin.query<{ id: string }>(
       `SELECT id FROM tenants WHERE environment = 'sandbox' AND slug = 'acme'`,
     );
     const created = await createClient(server.booted.db, tenant?.id ?? '', { name: authMethod, scopes: ALL_SCOPES, authMethod });
@@ -225,7 +225,7 @@ describe.each(testDatabaseKinds())('authorization server on %s', (kind) => {
   });
 
   it('answers a scope the tenant offers but the client may not have with 400 invalid_scope', async () => {
-    const [tenant] = await server.booted.db.owner.query<{ id: string }>(
+    const [tenant] = await server.booted.db.admin.query<{ id: string }>(
       `SELECT id FROM tenants WHERE environment = 'sandbox' AND slug = 'acme'`,
     );
     const reader = await createClient(server.booted.db, tenant?.id ?? '', { name: 'read-only', scopes: ['employees:read'] });

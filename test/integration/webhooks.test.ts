@@ -87,13 +87,13 @@ describe.each(testDatabaseKinds())('webhooks on %s', (kind) => {
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     return created.body;
   };
-  const count = async (sql: string, params: unknown[] = []) => (await server.booted.db.owner.query<{ n: number }>(sql, params))[0]?.n ?? 0;
+  const count = async (sql: string, params: unknown[] = []) => (await server.booted.db.admin.query<{ n: number }>(sql, params))[0]?.n ?? 0;
 
   beforeAll(async () => {
     server = await startTestServer(kind, { env: { WEBHOOK_WORKER: 'false' } });
     admin = await adminClient(server);
     acme = await apiClient(server, 'production', 'acme');
-    const [row] = await server.booted.db.owner.query<{ id: string }>(
+    const [row] = await server.booted.db.admin.query<{ id: string }>(
       `SELECT id FROM tenants WHERE environment = 'production' AND slug = 'acme'`,
     );
     acmeId = row?.id ?? '';
@@ -160,7 +160,7 @@ describe.each(testDatabaseKinds())('webhooks on %s', (kind) => {
     it('keeps patterns to the three forms the fan-out matches, in the schema too', async () => {
       for (const patterns of [['employee%'], ['*.created'], ['employee.created', 'x']]) {
         await expect(
-          server.booted.db.owner.scoped(acmeId, (tx) =>
+          server.booted.db.admin.scoped(acmeId, (tx) =>
             tx.query(
               `INSERT INTO webhook_subscriptions (tenant_id, id, url, event_types, secret_encrypted)
                VALUES ($1, gen_random_uuid(), 'https://hooks.example.com', $2::text[], 'x')`,
@@ -514,10 +514,10 @@ describe.each(testDatabaseKinds())('webhooks on %s', (kind) => {
       let outage = 3;
       const flaky: Database = {
         ...real,
-        owner: {
-          ...real.owner,
+        admin: {
+          ...real.admin,
           query: (sql, params) =>
-            outage-- > 0 ? Promise.reject(new Error('Connection terminated unexpectedly')) : real.owner.query(sql, params),
+            outage-- > 0 ? Promise.reject(new Error('Connection terminated unexpectedly')) : real.admin.query(sql, params),
         },
       };
       worker = newWorker({ db: flaky });
@@ -532,7 +532,7 @@ describe.each(testDatabaseKinds())('webhooks on %s', (kind) => {
       worker = newWorker();
       const broken = await subscribe({ url: `${receiver.url}/broken`, event_types: ['employee.*'] });
       await subscribe({ url: `${receiver.url}/fine`, event_types: ['employee.*'] });
-      await server.booted.db.owner.scoped(acmeId, (tx) =>
+      await server.booted.db.admin.scoped(acmeId, (tx) =>
         tx.query(`UPDATE webhook_subscriptions SET secret_encrypted = 'v1.not.a.secret' WHERE tenant_id = $1 AND id = $2`, [
           acmeId,
           broken.id,

@@ -42,7 +42,7 @@ function readCredentialsFile(file: string): AdminCredentialsFile {
 }
 
 async function findPlatformTenant(db: Database, environment: string): Promise<string | undefined> {
-  const [row] = await db.owner.query<{ id: string }>(`SELECT id FROM tenants WHERE environment = $1 AND kind = 'platform'`, [environment]);
+  const [row] = await db.admin.query<{ id: string }>(`SELECT id FROM tenants WHERE environment = $1 AND kind = 'platform'`, [environment]);
   return row?.id;
 }
 
@@ -80,7 +80,7 @@ export async function bootstrapPlatform(db: Database, encryption: KeyEncryption,
 
     const tenantId = platformId;
     const previous = known[environment.name];
-    const issued = await db.owner.scoped(tenantId, async (tx) => {
+    const issued = await db.admin.scoped(tenantId, async (tx) => {
       await tx.query(`SELECT pg_advisory_xact_lock(hashtext('tenant_connect_bootstrap_admin'))`);
       if (previous) {
         const valid = await tx.query(

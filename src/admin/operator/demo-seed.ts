@@ -176,7 +176,7 @@ export async function seedDemo(db: Database, encryption: KeyEncryption, config: 
 
   for (const environment of config.environments) {
     for (const [slug, demo] of Object.entries(DEMO_TENANTS)) {
-      let [tenant] = await db.owner.query<{ id: string }>('SELECT id FROM tenants WHERE environment = $1 AND slug = $2', [
+      let [tenant] = await db.admin.query<{ id: string }>('SELECT id FROM tenants WHERE environment = $1 AND slug = $2', [
         environment.name,
         slug,
       ]);
@@ -189,7 +189,7 @@ export async function seedDemo(db: Database, encryption: KeyEncryption, config: 
       const stillValid =
         previous &&
         (
-          await db.owner.scoped(tenantId, (tx) =>
+          await db.admin.scoped(tenantId, (tx) =>
             tx.query(
               `SELECT 1 FROM clients c JOIN client_secrets s ON s.tenant_id = c.tenant_id AND s.client_id = c.id
                 WHERE c.tenant_id = $1 AND c.client_id = $2 AND s.secret_hash = $3 AND c.disabled_at IS NULL`,
@@ -225,7 +225,7 @@ const isoDate = (d: Date) => d.toISOString().slice(0, 10);
 /** Org units, activities, employees with contracts, the last month of clockings and some absences. */
 async function seedOrganisation(db: Database, tenantId: string, demo: DemoTenant, next: () => number): Promise<void> {
   const pick = <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)] as T;
-  await db.owner.scoped(tenantId, async (tx) => {
+  await db.admin.scoped(tenantId, async (tx) => {
     const unitIds = new Map<string, string>();
     for (const [code, name, parent] of demo.units) {
       const id = uuidv7();

@@ -34,7 +34,7 @@ export async function provisionTenant(
   // RSA key generation takes ~140 ms: done before the transaction, so no transaction is held open for it
   const key = await generateSigningKey(input.settings?.signing_alg ?? DEFAULT_TENANT_SETTINGS.signing_alg);
   const id = randomUUID();
-  await db.owner.scoped(id, async (tx) => {
+  await db.admin.scoped(id, async (tx) => {
     await tx.query(`INSERT INTO tenants (id, kind, environment, slug, name, status, settings) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
       id,
       kind,

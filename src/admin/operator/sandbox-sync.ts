@@ -36,7 +36,7 @@ type AuditWriter = (
 ) => Promise<void>;
 
 async function readSourceClients(db: Database, tenantId: string): Promise<SourceClient[]> {
-  return db.owner.scoped(tenantId, (tx) =>
+  return db.admin.scoped(tenantId, (tx) =>
     tx.query<SourceClient & Record<string, unknown>>(
       `SELECT c.id, c.client_id, c.name, c.scopes, c.access_token_ttl, c.auth_methods, c.disabled_at,
               coalesce((SELECT json_agg(json_build_object('secret_hash', s.secret_hash, 'expires_at', s.expires_at))
@@ -96,7 +96,7 @@ export async function syncSandboxTenant(
     clients_updated: counts.updated,
   });
 
-  const existing = await findTenantRecord(db.owner, targetEnvironment, source.slug, { includeDeleted: true });
+  const existing = await findTenantRecord(db.admin, targetEnvironment, source.slug, { includeDeleted: true });
   if (existing?.deleted_at) {
     throw new ApiError('conflict', `The sandbox tenant "${source.slug}" is deleted: restore it on the sandbox admin API first.`);
   }
@@ -122,7 +122,7 @@ export async function syncSandboxTenant(
     if (!result) throw new Error('sandbox sync produced no result');
     return result;
   }
-  return db.owner.scoped(existing.id, async (tx) => {
+  return db.admin.scoped(existing.id, async (tx) => {
     const record = await updateTenantRecord(tx, existing.id, { name: source.name, settings: source.settings });
     const counts = await upsertClients(tx, existing.id, clients);
     await input.audit(tx, {

@@ -3,7 +3,7 @@
  * patch and delete. Each reads top to bottom as named steps.
  */
 import type Router from '@koa/router';
-import { type Database, readScope } from '../../db/database.ts';
+import type { Database } from '../../db/database.ts';
 import { uuidv7 } from '../../db/ids.ts';
 import { ApiError } from '../../http/problem.ts';
 import { deleteError, writeError } from '../database-errors.ts';
@@ -63,7 +63,7 @@ export function registerCollectionRoutes(router: Router<ApiState>, def: Collecti
     const after = typeof query.cursor === 'string' ? decodeCursor(query.cursor, sortSpec) : null;
     const limit = query.limit as number;
     const filters = def.filters.filter((f) => query[f.name] !== undefined).map((f) => ({ condition: f.condition, value: query[f.name] }));
-    const page = await queries.list(readScope(deps.db, ctx.state.tenant.id), { filters, sort, after, limit: limit + 1 });
+    const page = await queries.list(deps.db.reader(ctx.state.tenant.id), { filters, sort, after, limit: limit + 1 });
     const data = page.resources.slice(0, limit);
     const last = data.at(-1);
     let next: string | null = null;
@@ -114,7 +114,7 @@ export function registerCollectionRoutes(router: Router<ApiState>, def: Collecti
   router.get(`${base}/:id`, requireRead, async function getResource(ctx: ApiContext) {
     validateNoQuery(ctx.query);
     const id = resourceId(ctx, def.singular);
-    const found = await queries.findById(readScope(deps.db, ctx.state.tenant.id), id);
+    const found = await queries.findById(deps.db.reader(ctx.state.tenant.id), id);
     if (!found) throw notFound(def.singular);
     respondWith(ctx, 200, found);
   });

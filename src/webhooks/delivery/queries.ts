@@ -158,7 +158,7 @@ export function createDeliveryQueries(db: Database) {
      * another tenant's events for long.
      */
     async claimDue(leaseId: string, limit: number, nowMs: number, leaseMs: number): Promise<Claimed[]> {
-      return db.owner.query<Claimed & Record<string, unknown>>(
+      return db.admin.query<Claimed & Record<string, unknown>>(
         `UPDATE webhook_schedule s SET due_at = $2::timestamptz, lease_id = $3
            FROM (SELECT mine.tenant_id, mine.delivery_id
                    FROM (SELECT DISTINCT tenant_id FROM webhook_schedule WHERE due_at <= $1::timestamptz LIMIT $4) due_tenants
@@ -175,7 +175,7 @@ export function createDeliveryQueries(db: Database) {
 
     /** The claimed deliveries of one tenant that are still pending, with their event, subscription and tenant. */
     async findPendingDeliveries(tenantId: string, ids: readonly string[]): Promise<DeliveryRow[]> {
-      return db.owner.scoped(tenantId, (tx) =>
+      return db.admin.scoped(tenantId, (tx) =>
         tx.query<DeliveryRow & Record<string, unknown>>(
           `SELECT d.id, d.attempts, e.id AS event_id, e.type, e.occurred_at, e.data,
                   s.id AS subscription_id, s.url, s.enabled, s.secret_encrypted, s.previous_secret_encrypted, s.previous_expires_at,
@@ -203,7 +203,7 @@ export function createDeliveryQueries(db: Database) {
       orphans: readonly string[],
       attemptedAtMs: number,
     ): Promise<NonNullable<Outcome['disable']>[]> {
-      return db.owner.scoped(tenantId, async (tx) => {
+      return db.admin.scoped(tenantId, async (tx) => {
         if (orphans.length) await releaseOrphans(tx, tenantId, leaseId, orphans);
         if (!outcomes.length) return [];
         await updateDeliveries(tx, tenantId, leaseId, outcomes, at(attemptedAtMs));
