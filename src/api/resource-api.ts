@@ -63,10 +63,7 @@ export function createResourceApi(deps: { db: Database; bearer: BearerAuthentica
       rateLimit: 'api',
     });
     rejectTenantInQuery(ctx);
-    const state = ctx.state as ApiState;
-    state.tenant = tenant;
-    state.origin = origin;
-    state.claims = claims;
+    const state: Partial<ApiState> = Object.assign(ctx.state, { tenant, origin, claims });
     if (['POST', 'PUT', 'PATCH', 'DELETE'].includes(ctx.method)) state.body = await readJsonBody(ctx);
 
     await dispatch(ctx);
