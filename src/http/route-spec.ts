@@ -98,18 +98,19 @@ export function registerRoutes<State, C extends Context>(router: Router<State>, 
     const bodyOptional = route.body?.optional === true;
     const preconditions = route.headers?.filter((header) => header.precondition) ?? [];
     const laterHeaders = route.headers?.filter((header) => !header.precondition) ?? [];
-    const params = Object.entries(route.params ?? {});
+    const pathReaders = Object.entries(route.params ?? {});
     const runRoute = async (ctx: C): Promise<void> => {
       route.authorize?.(ctx);
       const query = validateQuery ? validateQuery(ctx.query) : {};
       const headers: Record<string, unknown> = {};
       for (const header of preconditions) headers[header.name] = header.read(ctx.get(header.name));
-      const read: Record<string, unknown> = {};
-      for (const [name, parse] of params) read[name] = parse((ctx as { params?: Record<string, string> }).params?.[name] ?? '');
+      const params: Record<string, unknown> = {};
+      const sentParams = (ctx as { params?: Record<string, string> }).params;
+      for (const [name, readParam] of pathReaders) params[name] = readParam(sentParams?.[name] ?? '');
       const sent = (ctx.state as { body?: unknown }).body;
       const body = validateBody ? validateBody(bodyOptional ? (sent ?? {}) : sent) : {};
       for (const header of laterHeaders) headers[header.name] = header.read(ctx.get(header.name));
-      await route.handler(ctx, { query, body, headers, params: read });
+      await route.handler(ctx, { query, body, headers, params });
     };
     Object.defineProperty(runRoute, 'name', { value: route.operationId });
     (router[route.method] as (path: string, middleware: (ctx: C) => Promise<void>) => unknown).call(router, route.path, runRoute);
