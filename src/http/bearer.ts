@@ -66,7 +66,10 @@ export function extractBearerToken(authorization: string | undefined, realm: str
 interface VerifiedToken {
   readonly tenantId: string;
   readonly claims: AccessTokenClaims;
-  /** the kid that verified it: a cached verdict holds only while that key is still published */
+  /**
+   * the kid that verified it: a cached verdict holds only while that key is still published (an
+   * emergency rotation withdraws a key, and the tokens it signed must stop at once)
+   */
   readonly kid: string | undefined;
 }
 
