@@ -7,9 +7,9 @@
  */
 import { LRUCache } from 'lru-cache';
 import { RateLimiterMemory, type RateLimiterRes } from 'rate-limiter-flexible';
-import type { Tenant } from '../tenancy/tenants.ts';
 import type { Change } from '../tenancy/change-notifications.ts';
-import { effectiveSettings } from '../tenancy/tenant-settings.ts';
+import type { Tenant } from '../tenancy/tenants.ts';
+import { effectiveSettings, type EffectiveTenantSettings } from '../tenancy/tenant-settings.ts';
 
 export class RateLimitExceeded extends Error {
   override name = 'RateLimitExceeded';
@@ -25,56 +25,51 @@ export class RateLimitExceeded extends Error {
   }
 }
 
-/** One tenant's limiters, made from its effective settings (requests per second; failures per window). */
-interface TenantLimiters {
-  readonly settings: Tenant['settings'];
-  /** per_tenant, keyed by surface */
-  readonly tenant: RateLimiterMemory;
-  /** per_client, keyed by surface and client id */
-  readonly client: RateLimiterMemory;
-  /** auth_failures per auth_failure_window, keyed by client id and source */
-  readonly failures: RateLimiterMemory;
-}
-
 /**
- * The counters are per tenant, and the tenant runtime evicts them as it does the rest of the
- * tenant's state: a change of the tenant drops its limiters, so they are made again from its new
- * settings on its next request (its counts restart, as they do whenever its limits change);
- * `clear()` drops every tenant's. At most `maxTenants` tenants' limiters are kept, the least
- * recently used dropped first.
+ * What this instance keeps per tenant is its effective limits, made from its settings once per
+ * version of them: the tenant runtime drops a tenant's on its change (and all on `clear()`), and
+ * at most `maxTenants` are kept. The counts are not dropped: they are what a limit is measured
+ * against, not a copy of the database.
  */
 export function createRateLimits(options: { maxTenants: number }) {
-  const byTenant = new LRUCache<string, TenantLimiters>({ max: options.maxTenants });
-  // a limiter is kept while its limit is: a tenant cache reload with the same limits keeps the counts
-  const limiter = (current: RateLimiterMemory | undefined, points: number, duration: number) =>
-    current?.points === points && current.duration === duration ? current : new RateLimiterMemory({ points, duration });
-  const limitersOf = (tenant: Tenant): TenantLimiters => {
-    const known = byTenant.get(tenant.id);
-    if (known?.settings === tenant.settings) return known;
-    const limits = effectiveSettings(tenant.settings).rate_limit;
-    const limiters = {
-      settings: tenant.settings,
-      tenant: limiter(known?.tenant, limits.per_tenant, 1),
-      client: limiter(known?.client, limits.per_client, 1),
-      failures: limiter(known?.failures, limits.auth_failures, limits.auth_failure_window),
-    };
-    byTenant.set(tenant.id, limiters);
-    return limiters;
+  // one limiter per distinct (points, seconds): the limit is the limiter's, the key is what it counts
+  const limiters = new Map<string, RateLimiterMemory>();
+  const limiterFor = (points: number, seconds: number) => {
+    let limiter = limiters.get(`${points}/${seconds}`);
+    if (!limiter) limiters.set(`${points}/${seconds}`, (limiter = new RateLimiterMemory({ points, duration: seconds })));
+    return limiter;
   };
-  const consume = async (scope: 'tenant' | 'client', limiter: RateLimiterMemory, key: string) => {
+  const consume = async (scope: 'tenant' | 'client', key: string, perSecond: number) => {
     try {
-      await limiter.consume(key);
+      await limiterFor(perSecond, 1).consume(key);
     } catch (rejection) {
       if (rejection instanceof Error) throw rejection;
-      const message = `more than ${limiter.points} requests per second for this ${scope}`;
-      throw new RateLimitExceeded(scope, limiter.points, (rejection as RateLimiterRes).msBeforeNext, message);
+      const message = `more than ${perSecond} requests per second for this ${scope}`;
+      throw new RateLimitExceeded(scope, perSecond, (rejection as RateLimiterRes).msBeforeNext, message);
     }
   };
-  const failureKey = (clientId: string, source: string) => `${clientId}\u0000${source}`;
 
-  const consumeTenant = (surface: 'token' | 'api', tenant: Tenant) => consume('tenant', limitersOf(tenant).tenant, surface);
+  const limitsOf = new LRUCache<string, { settings: Tenant['settings']; limits: EffectiveTenantSettings['rate_limit'] }>({
+    max: options.maxTenants,
+  });
+  const limitsFor = (tenant: Tenant) => {
+    let known = limitsOf.get(tenant.id);
+    if (known?.settings !== tenant.settings) {
+      known = { settings: tenant.settings, limits: effectiveSettings(tenant.settings).rate_limit };
+      limitsOf.set(tenant.id, known);
+    }
+    return known.limits;
+  };
+  const failuresOf = (tenant: Tenant) => {
+    const { auth_failures: points, auth_failure_window: seconds } = limitsFor(tenant);
+    return { points, seconds, limiter: limiterFor(points, seconds) };
+  };
+  const failureKey = (tenant: Tenant, clientId: string, source: string) => `auth\u0000${tenant.id}\u0000${clientId}\u0000${source}`;
+
+  const consumeTenant = (surface: 'token' | 'api', tenant: Tenant) =>
+    consume('tenant', `${surface}\u0000${tenant.id}`, limitsFor(tenant).per_tenant);
   const consumeClient = (surface: 'token' | 'api', tenant: Tenant, clientId: string) =>
-    consume('client', limitersOf(tenant).client, `${surface}\u0000${clientId}`);
+    consume('client', `${surface}\u0000${tenant.id}\u0000${clientId}`, limitsFor(tenant).per_client);
 
   return {
     /**
@@ -94,21 +89,25 @@ export function createRateLimits(options: { maxTenants: number }) {
      * times in the current window (which starts at its first failure). Counts nothing itself.
      */
     async checkAuthFailures(tenant: Tenant, clientId: string, source: string): Promise<void> {
-      const { failures } = limitersOf(tenant);
-      const counted = await failures.get(failureKey(clientId, source));
-      if (counted && counted.consumedPoints >= failures.points) {
-        const message = `${failures.points} failed authentications of this client from this address within ${failures.duration} s`;
-        throw new RateLimitExceeded('source', failures.points, counted.msBeforeNext, message);
+      const { points, seconds, limiter } = failuresOf(tenant);
+      const counted = await limiter.get(failureKey(tenant, clientId, source));
+      if (counted && counted.consumedPoints >= points) {
+        const message = `${points} failed authentications of this client from this address within ${seconds} s`;
+        throw new RateLimitExceeded('source', points, counted.msBeforeNext, message);
       }
     },
     async countAuthFailure(tenant: Tenant, clientId: string, source: string): Promise<void> {
-      await limitersOf(tenant).failures.penalty(failureKey(clientId, source));
+      await failuresOf(tenant).limiter.penalty(failureKey(tenant, clientId, source));
+    },
+    /** the tenants whose effective limits are kept */
+    get tenants(): number {
+      return limitsOf.size;
     },
     onChange(change: Change): void {
-      if (change.kind === 'tenant') byTenant.delete(change.tenant);
+      if (change.kind === 'tenant') limitsOf.delete(change.tenant);
     },
     clear(): void {
-      byTenant.clear();
+      limitsOf.clear();
     },
   };
 }

@@ -1,7 +1,7 @@
 /**
  * Everything this instance keeps per tenant, in one place: the tenant itself (by name), its keys
- * and clients, its lazily built Provider, the access tokens verified for it and its rate-limit
- * counters. Those parts belong to the folders that use them (auth/ alone may know the Provider
+ * and clients, its lazily built Provider, the access tokens verified for it and its effective
+ * rate limits. Those parts belong to the folders that use them (auth/ alone may know the Provider
  * and decrypt keys; http/ verifies tokens and counts requests), so they come in as holders that
  * each know how to drop their own stale entries; this runtime is what the change listener calls,
  * once, for every change.
@@ -19,7 +19,7 @@ export function createTenantRuntime<Credentials extends TenantStateHolder, Provi
   readonly tenants: TenantCache;
   readonly credentials: Credentials;
   readonly providers: Providers;
-  /** http/'s: the access tokens verified, and the rate-limit counters */
+  /** http/'s: the access tokens verified, and the effective rate limits */
   readonly verifiedTokens: TenantStateHolder;
   readonly rateLimits: TenantStateHolder;
 }) {

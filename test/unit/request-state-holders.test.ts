@@ -1,7 +1,8 @@
 /**
  * http/'s per-tenant state, as the tenant runtime evicts it: the verified-token cache drops a
  * tenant's tokens on its change or its keys' change and one client's on that client's change, and
- * nothing of another tenant; the rate limits drop a tenant's counters on the tenant's change only.
+ * nothing of another tenant; the rate limits drop a tenant's effective limits on the tenant's
+ * change only, and keep the counts.
  */
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
@@ -109,28 +110,34 @@ describe('the rate limits as a holder of per-tenant state', () => {
     );
   const fail = (limits: ReturnType<typeof createRateLimits>, t: Tenant) => limits.countAuthFailure(t, 'client-1', '192.0.2.1');
 
-  it('counts per tenant, and a tenant’s change restarts only that tenant’s count', async () => {
+  it('drops a tenant’s limits on its own change only, all of them on clear, and keeps the counts', async () => {
     const limits = createRateLimits({ maxTenants: 10 });
     const [a, b] = [tenant('tenant-a'), tenant('tenant-b')];
-    expect([await allowed(limits, a), await allowed(limits, b)]).toEqual([true, true]);
     await fail(limits, a);
     await fail(limits, b);
-    expect([await allowed(limits, a), await allowed(limits, b)]).toEqual([false, false]);
+    expect(limits.tenants).toBe(2);
     limits.onChange({ kind: 'client', tenant: 'tenant-a', id: 'client-1' });
     limits.onChange({ kind: 'keys', tenant: 'tenant-a', id: 'k1' });
-    expect(await allowed(limits, a)).toBe(false);
+    expect(limits.tenants).toBe(2);
     limits.onChange({ kind: 'tenant', tenant: 'tenant-a', environment: 'production', slug: 'tenant-a' });
-    expect([await allowed(limits, a), await allowed(limits, b)]).toEqual([true, false]);
+    expect(limits.tenants).toBe(1);
+    expect([await allowed(limits, a), await allowed(limits, b)]).toEqual([false, false]);
     limits.clear();
-    expect(await allowed(limits, b)).toBe(true);
+    expect(limits.tenants).toBe(0);
+    expect(await allowed(limits, b)).toBe(false);
   });
 
-  it('keeps a tenant’s count across a reload with the same limits, and applies new limits at once', async () => {
+  it('applies a tenant’s new limits at once, even before its change arrives', async () => {
     const limits = createRateLimits({ maxTenants: 10 });
     const a = tenant('tenant-a');
     await fail(limits, a);
     expect(await allowed(limits, a)).toBe(false);
-    expect(await allowed(limits, tenant('tenant-a', { ...throttle }))).toBe(false);
     expect(await allowed(limits, tenant('tenant-a', { ...throttle, auth_failures: 2 }))).toBe(true);
+  });
+
+  it('keeps at most maxTenants tenants’ limits', async () => {
+    const limits = createRateLimits({ maxTenants: 2 });
+    for (const id of ['tenant-a', 'tenant-b', 'tenant-c']) await allowed(limits, tenant(id));
+    expect(limits.tenants).toBe(2);
   });
 });
