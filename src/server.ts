@@ -62,7 +62,7 @@ export function createApp(context: AppContext) {
     ttlMs: config.tenantCacheTtlMs,
   });
   const usage = createClientUsageRecorder(db, log, { flushIntervalMs: config.lastUsedFlushMs });
-  const rateLimits = createRateLimits();
+  const rateLimits = createRateLimits({ maxTenants: config.tenantCacheSize });
   const providers = createProviderPool({
     credentials,
     urls,
@@ -72,8 +72,8 @@ export function createApp(context: AppContext) {
     rateLimits,
     log,
   });
-  const runtime = createTenantRuntime({ tenants, credentials, providers });
   const verifyAccessToken = createAccessTokenVerifier({ cacheSize: config.tokenCacheSize, ...(context.now ? { now: context.now } : {}) });
+  const runtime = createTenantRuntime({ tenants, credentials, providers, verifiedTokens: verifyAccessToken, rateLimits });
   const bearer = createBearerAuthentication({ runtime, verifyAccessToken, rateLimits });
   const serveAuthenticationHost = createAuthenticationHost({ runtime, urls, protocol: config.publicProtocol, rateLimits });
   const serveResourceApi = createResourceApi({ db, bearer, urls });

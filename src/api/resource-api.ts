@@ -13,18 +13,25 @@ import { createRouteDispatcher, NOT_FOUND_DETAIL } from '../http/routing.ts';
 import type { PublicUrls } from '../tenancy/hosts.ts';
 import { type BearerAuthentication, extractBearerToken } from '../http/bearer.ts';
 import { createApiDocs } from '../http/api-docs.ts';
-import { registerClockingBatch } from './clocking-batch.ts';
-import { registerCollectionRoutes } from './collections/collection-routes.ts';
+import { registerRoutes } from '../http/route-spec.ts';
+import { clockingBatchRoute } from './clocking-batch.ts';
+import { collectionRoutes } from './collections/collection-routes.ts';
 import { COLLECTIONS } from '../catalog/collections.ts';
-import { buildOpenApiDocument } from './openapi.ts';
+import { createOpenApiDocument } from './openapi.ts';
 import { readJsonBody, rejectTenantInQuery } from '../http/request-guards.ts';
 import type { ApiState } from './route-steps.ts';
 
 export function createResourceApi(deps: { db: Database; bearer: BearerAuthentication; urls: PublicUrls }) {
+  // every route once: the router and the OpenAPI document are both made from these declarations
+  const batch = clockingBatchRoute(deps);
+  const collections = COLLECTIONS.map((def) => collectionRoutes(def, deps));
   const router = new Router<ApiState>({ prefix: '/api/v1' });
-  // the batch route first: POST /clockings/batch is not POST /clockings/:id
-  registerClockingBatch(router, deps);
-  for (const def of COLLECTIONS) registerCollectionRoutes(router, def, deps);
+  // the router tries the batch route first (/clockings/batch is not /clockings/:id); the document lists it last
+  registerRoutes(router, [batch.route, ...collections.flatMap((c) => c.routes)]);
+  const buildOpenApiDocument = createOpenApiDocument(
+    [...collections.flatMap((c) => c.routes), batch.route],
+    Object.assign({}, batch.components, ...collections.map((c) => c.components)),
+  );
 
   const { dispatch, routeTable } = createRouteDispatcher(router, '/api/v1');
   const serveApiDocs = createApiDocs({ base: '/api/v1', title: 'API reference' });
@@ -56,10 +63,7 @@ export function createResourceApi(deps: { db: Database; bearer: BearerAuthentica
       rateLimit: 'api',
     });
     rejectTenantInQuery(ctx);
-    const state = ctx.state as ApiState;
-    state.tenant = tenant;
-    state.origin = origin;
-    state.claims = claims;
+    const state: Partial<ApiState> = Object.assign(ctx.state, { tenant, origin, claims });
     if (['POST', 'PUT', 'PATCH', 'DELETE'].includes(ctx.method)) state.body = await readJsonBody(ctx);
 
     await dispatch(ctx);

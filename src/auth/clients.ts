@@ -1,5 +1,6 @@
 /** Creating integration clients: the secret is generated here and returned exactly once. */
 import type { Database, Queryable } from '../db/database.ts';
+import { updateAssignments } from '../db/update-assignments.ts';
 import { CLIENT_AUTH_METHODS, type ClientAuthMethod, DEFAULT_CLIENT_AUTH_METHOD } from '../catalog/client-auth-methods.ts';
 import { generateClientId, generateClientSecret, hashClientSecret } from './client-secrets.ts';
 
@@ -121,12 +122,8 @@ export interface ClientChanges {
 
 /** Applies the changes; false when no such client. */
 export async function updateClient(tx: Queryable, tenantId: string, clientId: string, changes: ClientChanges): Promise<boolean> {
-  const sets = ['updated_at = now()'];
   const params: unknown[] = [tenantId, clientId];
-  const set = (sql: string, value: unknown) => {
-    params.push(value);
-    sets.push(sql.replace('?', `$${params.length}`));
-  };
+  const { sets, set } = updateAssignments(params);
   if (changes.name !== undefined) set('name = ?', changes.name);
   if (changes.scopes !== undefined) set('scopes = ?', changes.scopes);
   if (changes.accessTokenTtl !== undefined) set('access_token_ttl = ?', changes.accessTokenTtl);

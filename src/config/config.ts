@@ -220,7 +220,7 @@ export const OPTIONS = {
     default: '1000',
   },
   TENANT_CACHE_SIZE: {
-    description: 'tenants, client records and key sets kept in memory (each)',
+    description: 'tenants (with their effective rate limits), client records and key sets kept in memory (each)',
     schema: { type: 'integer', minimum: 1 },
     default: '10000',
   },

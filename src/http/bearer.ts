@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { createLocalJWKSet, errors as joseErrors, type JWK, jwtVerify } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
+import type { Change } from '../tenancy/change-notifications.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
 import { ApiError } from './problem.ts';
 import { RateLimitExceeded, type RateLimits } from './rate-limits.ts';
@@ -62,14 +63,38 @@ export function extractBearerToken(authorization: string | undefined, realm: str
   return match[1];
 }
 
+interface VerifiedToken {
+  readonly tenantId: string;
+  readonly claims: AccessTokenClaims;
+  /**
+   * the kid that verified it: a cached verdict holds only while that key is still published (an
+   * emergency rotation withdraws a key, and the tokens it signed must stop at once)
+   */
+  readonly kid: string | undefined;
+}
+
+/**
+ * The verifier, with its cache of verified tokens as a holder of per-tenant state: the tenant
+ * runtime hands it every change (a client's change drops that client's tokens; the tenant's or
+ * its keys' change, all of the tenant's), and `clear()` after missed notifications. Key sets are
+ * kept by the published key list they were made from, so a new list makes a new set.
+ */
 export function createAccessTokenVerifier(options: { cacheSize: number; now?: () => number }) {
   const now = options.now ?? (() => Date.now());
   const keySets = new WeakMap<readonly JWK[], ReturnType<typeof createLocalJWKSet>>();
-  // with the kid that verified it: a cached verdict holds only while that key is still published
-  // (an emergency rotation withdraws a key, and the tokens it signed must stop at once)
+  // each tenant's cache keys, so a change drops only that tenant's tokens (kept by dispose:
+  // whatever leaves the cache, evicted, expired or deleted, leaves its tenant's set)
+  const keysOfTenant = new Map<string, Set<string>>();
   const verified =
     options.cacheSize > 0
-      ? new LRUCache<string, { claims: AccessTokenClaims; kid: string | undefined }>({ max: options.cacheSize })
+      ? new LRUCache<string, VerifiedToken>({
+          max: options.cacheSize,
+          dispose: (entry, key) => {
+            const keys = keysOfTenant.get(entry.tenantId);
+            keys?.delete(key);
+            if (keys?.size === 0) keysOfTenant.delete(entry.tenantId);
+          },
+        })
       : undefined;
 
   function keySetFor(keys: readonly JWK[]) {
@@ -81,7 +106,21 @@ export function createAccessTokenVerifier(options: { cacheSize: number; now?: ()
     return set;
   }
 
-  return async function verifyAccessToken(token: string, expected: TokenExpectation): Promise<AccessTokenClaims> {
+  function remember(cacheKey: string, entry: VerifiedToken): void {
+    verified?.set(cacheKey, entry, { ttl: Math.max(1, (entry.claims.exp + CLOCK_SKEW_SECONDS) * 1000 - now()) });
+    let keys = keysOfTenant.get(entry.tenantId);
+    if (!keys) keysOfTenant.set(entry.tenantId, (keys = new Set()));
+    keys.add(cacheKey);
+  }
+
+  /** Drops the tenant's verified tokens, or only those of one client. */
+  function forget(tenantId: string, clientId?: string): void {
+    for (const key of [...(keysOfTenant.get(tenantId) ?? [])]) {
+      if (clientId === undefined || verified?.peek(key)?.claims.client_id === clientId) verified?.delete(key);
+    }
+  }
+
+  async function verifyAccessToken(token: string, expected: TokenExpectation): Promise<AccessTokenClaims> {
     const cacheKey = verified && `${expected.tenantId}.${expected.audience}.${createHash('sha256').update(token).digest('base64url')}`;
     const cached = cacheKey ? verified?.get(cacheKey) : undefined;
     if (cached && cached.claims.exp + CLOCK_SKEW_SECONDS > now() / 1000 && expected.publicKeys.some((k) => k.kid === cached.kid)) {
@@ -108,9 +147,18 @@ export function createAccessTokenVerifier(options: { cacheSize: number; now?: ()
     if (typeof claims.client_id !== 'string' || claims.sub !== claims.client_id) {
       throw invalidToken(expected.audience, 'The access token is not a client credentials token of this tenant.');
     }
-    if (cacheKey) verified?.set(cacheKey, { claims, kid }, { ttl: Math.max(1, (claims.exp + CLOCK_SKEW_SECONDS) * 1000 - now()) });
+    if (cacheKey) remember(cacheKey, { tenantId: expected.tenantId, claims, kid });
     return claims;
-  };
+  }
+
+  return Object.assign(verifyAccessToken, {
+    onChange(change: Change): void {
+      forget(change.tenant, change.kind === 'client' && change.id !== null ? change.id : undefined);
+    },
+    clear(): void {
+      verified?.clear();
+    },
+  });
 }
 export type AccessTokenVerifier = ReturnType<typeof createAccessTokenVerifier>;
 

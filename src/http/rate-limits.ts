@@ -5,7 +5,9 @@
  * tenant can reach N times its limit: the limits protect the shared service from one runaway
  * integration, they are not a billing meter.
  */
+import { LRUCache } from 'lru-cache';
 import { RateLimiterMemory, type RateLimiterRes } from 'rate-limiter-flexible';
+import type { Change } from '../tenancy/change-notifications.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
 import { effectiveSettings, type EffectiveTenantSettings } from '../tenancy/tenant-settings.ts';
 
@@ -23,7 +25,13 @@ export class RateLimitExceeded extends Error {
   }
 }
 
-export function createRateLimits() {
+/**
+ * What this instance keeps per tenant is its effective limits, made from its settings once per
+ * version of them: the tenant runtime drops a tenant's on its change (and all on `clear()`), and
+ * at most `maxTenants` are kept. The counts are not dropped: they are what a limit is measured
+ * against, not a copy of the database.
+ */
+export function createRateLimits(options: { maxTenants: number }) {
   // one limiter per distinct (points, seconds): the limit is the limiter's, the key is what it counts
   const limiters = new Map<string, RateLimiterMemory>();
   const limiterFor = (points: number, seconds: number) => {
@@ -41,11 +49,16 @@ export function createRateLimits() {
     }
   };
 
-  const limitsOf = new WeakMap<Tenant['settings'], EffectiveTenantSettings['rate_limit']>();
+  const limitsOf = new LRUCache<string, { settings: Tenant['settings']; limits: EffectiveTenantSettings['rate_limit'] }>({
+    max: options.maxTenants,
+  });
   const limitsFor = (tenant: Tenant) => {
-    let limits = limitsOf.get(tenant.settings);
-    if (!limits) limitsOf.set(tenant.settings, (limits = effectiveSettings(tenant.settings).rate_limit));
-    return limits;
+    let known = limitsOf.get(tenant.id);
+    if (known?.settings !== tenant.settings) {
+      known = { settings: tenant.settings, limits: effectiveSettings(tenant.settings).rate_limit };
+      limitsOf.set(tenant.id, known);
+    }
+    return known.limits;
   };
   const failuresOf = (tenant: Tenant) => {
     const { auth_failures: points, auth_failure_window: seconds } = limitsFor(tenant);
@@ -85,6 +98,16 @@ export function createRateLimits() {
     },
     async countAuthFailure(tenant: Tenant, clientId: string, source: string): Promise<void> {
       await failuresOf(tenant).limiter.penalty(failureKey(tenant, clientId, source));
+    },
+    /** the tenants whose effective limits are kept */
+    get tenants(): number {
+      return limitsOf.size;
+    },
+    onChange(change: Change): void {
+      if (change.kind === 'tenant') limitsOf.delete(change.tenant);
+    },
+    clear(): void {
+      limitsOf.clear();
     },
   };
 }

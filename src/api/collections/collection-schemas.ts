@@ -74,3 +74,17 @@ export function listSchema(resource: JsonSchema): JsonSchema {
     additionalProperties: false,
   };
 }
+
+/**
+ * Every schema of one collection, made once: the routes validate with these objects and the
+ * document names the same objects as its components (`list` refers to the resource by $ref).
+ */
+export function collectionSchemas(def: CollectionDefinition) {
+  return {
+    resource: resourceSchema(def),
+    write: writeSchema(def),
+    patch: patchSchema(def),
+    list: listSchema({ $ref: `#/components/schemas/${def.title}` }),
+    listQuery: listQuerySchema(def),
+  };
+}

@@ -1,12 +1,13 @@
 /** clients create | list | get | rotate-secret | disable | enable | delete */
 import { CLIENT_AUTH_METHODS, DEFAULT_CLIENT_AUTH_METHOD } from '../../catalog/client-auth-methods.ts';
-import { apiPath, collectAll, type Page } from '../admin-client.ts';
+import { apiPath, type Page } from '../admin-client.ts';
 import type { Client, ClientWithSecret, SecretRotationResult } from '../../admin/admin-contract.ts';
 import { defineCommand, type Command, type CommandContext } from '../command.ts';
 import { formatDuration } from '../duration.ts';
 import { UsageError } from '../errors.ts';
 import { readOptions } from '../option-values.ts';
-import { formatCount, formatRecord, type Column } from '../output.ts';
+import { formatRecord, type Column } from '../output.ts';
+import { printList } from '../list-output.ts';
 
 export const SECRET_WARNING = 'Store the client_secret now: it will not be shown again.';
 
@@ -124,10 +125,7 @@ export const clientCommands: Command[] = [
     async run(ctx) {
       const api = ctx.api();
       const first = await api.get<Page<Client>>(apiPath`/tenants/${ctx.args.tenant as string}/clients`);
-      const page = await collectAll(api, first, (n) => ctx.out.progress.update(`${formatCount(n, 'client')}…`));
-      ctx.out.progress.done();
-      if (ctx.out.json) return ctx.out.result(page, () => undefined);
-      ctx.out.table(CLIENT_COLUMNS, page.data, 'No clients.');
+      await printList(ctx, api, first, { columns: CLIENT_COLUMNS, noun: 'client', all: true, empty: 'No clients.' });
     },
   }),
   defineCommand({

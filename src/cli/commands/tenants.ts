@@ -1,13 +1,14 @@
 /** tenants create | list | get | update | suspend | activate | restore | delete | purge | sandbox-sync */
 import { SIGNING_ALGORITHMS } from '../../catalog/signing-algorithms.ts';
 import { TENANT_STATUSES } from '../../catalog/tenant-statuses.ts';
-import { apiPath, collectAll, type Page } from '../admin-client.ts';
+import { apiPath, type Page } from '../admin-client.ts';
 import type { SandboxSyncResult, Tenant } from '../../admin/admin-contract.ts';
 import { defineCommand, type Command, type CommandContext, type OptionSpec } from '../command.ts';
 import { UsageError } from '../errors.ts';
 import { readOptions } from '../option-values.ts';
 import { formatCount, formatRecord, type Column } from '../output.ts';
 import { formatDuration } from '../duration.ts';
+import { printList } from '../list-output.ts';
 
 const SETTINGS_OPTIONS: Record<string, OptionSpec> = {
   settings: { type: 'string', value: 'json', description: 'settings as a JSON object; a key set to null goes back to its default' },
@@ -137,14 +138,8 @@ export const tenantCommands: Command[] = [
         limit: o.positiveInteger('limit'),
       };
       const api = ctx.api();
-      let page = await api.get<Page<Tenant>>('/tenants', query);
-      if (o.flag('all')) {
-        page = await collectAll(api, page, (n) => ctx.out.progress.update(`${formatCount(n, 'tenant')}…`));
-        ctx.out.progress.done();
-      }
-      if (ctx.out.json) return ctx.out.result(page, () => undefined);
-      ctx.out.table(TENANT_COLUMNS, page.data, 'No tenants.');
-      if (page.next) ctx.out.note('More tenants: use --all, or a larger --limit.');
+      const first = await api.get<Page<Tenant>>('/tenants', query);
+      await printList(ctx, api, first, { columns: TENANT_COLUMNS, noun: 'tenant', all: o.flag('all'), empty: 'No tenants.' });
     },
   }),
   defineCommand({
