@@ -1,6 +1,6 @@
 /**
  * Everything this instance keeps per tenant, in one place: the tenant itself (by name), its keys
- * and clients, and its lazily built Provider. The last two are auth/'s (the only folder that may
+ * and clients, its lazily built Provider, and its revoked tokens. The last two are auth/'s (the only folder that may
  * know the Provider and decrypt keys), so they come in as parts that each know how to drop their
  * own stale entries; this runtime is what the change listener calls, once, for every change.
  */
@@ -13,16 +13,22 @@ export interface TenantStateHolder {
   clear(): void;
 }
 
-export function createTenantRuntime<Credentials extends TenantStateHolder, Providers extends TenantStateHolder>(parts: {
+export function createTenantRuntime<
+  Credentials extends TenantStateHolder,
+  Providers extends TenantStateHolder,
+  Revocations extends TenantStateHolder,
+>(parts: {
   readonly tenants: TenantCache;
   readonly credentials: Credentials;
   readonly providers: Providers;
+  readonly revocations: Revocations;
 }) {
-  const { tenants, credentials, providers } = parts;
+  const { tenants, credentials, providers, revocations } = parts;
   return {
     tenants,
     credentials,
     providers,
+    revocations,
     getTenant(environment: string, slug: string): Promise<Tenant | undefined> {
       return tenants.getTenant(environment, slug);
     },
@@ -35,15 +41,19 @@ export function createTenantRuntime<Credentials extends TenantStateHolder, Provi
       if (change.kind === 'tenant') tenants.invalidate(change.environment, change.slug);
       credentials.onChange(change);
       providers.onChange(change);
+      revocations.onChange(change);
     },
     /** After missed notifications (a reconnect): nothing cached can be trusted. */
     clear(): void {
       tenants.clear();
       credentials.clear();
       providers.clear();
+      revocations.clear();
     },
   };
 }
-export type TenantRuntime<Credentials extends TenantStateHolder, Providers extends TenantStateHolder> = ReturnType<
-  typeof createTenantRuntime<Credentials, Providers>
->;
+export type TenantRuntime<
+  Credentials extends TenantStateHolder,
+  Providers extends TenantStateHolder,
+  Revocations extends TenantStateHolder = TenantStateHolder,
+> = ReturnType<typeof createTenantRuntime<Credentials, Providers, Revocations>>;

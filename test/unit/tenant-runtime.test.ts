@@ -32,7 +32,13 @@ describe('tenant runtime', () => {
     );
     const credentials = recordingHolder();
     const providers = recordingHolder();
-    const runtime = createTenantRuntime({ tenants, credentials: credentials.holder, providers: providers.holder });
+    const revocations = recordingHolder();
+    const runtime = createTenantRuntime({
+      tenants,
+      credentials: credentials.holder,
+      providers: providers.holder,
+      revocations: revocations.holder,
+    });
 
     expect(await runtime.getTenant('production', 'acme')).toBeUndefined();
     const changes: Change[] = [
@@ -48,6 +54,7 @@ describe('tenant runtime', () => {
     runtime.clear();
     expect(credentials.seen).toEqual(['client t1', 'keys t1', 'tenant t1', 'clear']);
     expect(providers.seen).toEqual(credentials.seen);
+    expect(revocations.seen).toEqual(credentials.seen);
     expect(tenants.size).toBe(0);
   });
 });
