@@ -179,6 +179,31 @@ describe.each(testDatabaseKinds())('token revocation and introspection on %s', (
     expect((await callApi(acme, token)).status).toBe(200);
   });
 
+  it('counts failed client authentications at both endpoints toward the same throttle as the token endpoint', async () => {
+    const created = await createClient(server.booted.db, await tenantId('sandbox', 'acme'), {
+      name: 'guessed',
+      scopes: ['employees:read'],
+      authMethod: 'client_secret_basic',
+    });
+    const guessed = { ...acme, client_id: created.clientId, client_secret: created.clientSecret };
+    const token = await issuedAccessToken(acme.token_endpoint, guessed.client_id, guessed.client_secret);
+    // the demo tenants' rate_limit.auth_failures: the default 10 within 60 s
+    for (let i = 0; i < 10; i += 1) {
+      const endpoint = i % 2 === 0 ? 'revocation' : 'introspect';
+      const wrong = await server.fetch(`${acme.issuer}/connect/${endpoint}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token, client_id: guessed.client_id, client_secret: `tcs_wrong_${i}` }).toString(),
+      });
+      expect(wrong.status).toBe(401);
+    }
+    const throttled = await revoke(acme, token, guessed);
+    expect(throttled.status).toBe(429);
+    expect(throttled.headers.get('retry-after')).not.toBeNull();
+    expect(((await throttled.json()) as { error: string }).error).toBe('too_many_requests');
+    expect((await callApi(acme, token)).status).toBe(200);
+  });
+
   it('introspects an active token for any client of the tenant, with every RFC 7662 member', async () => {
     const token = await accessToken(server, acme);
     const claims = decodeJwt(token);
