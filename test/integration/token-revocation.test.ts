@@ -267,6 +267,28 @@ describe.each(testDatabaseKinds())('token revocation and introspection on %s', (
     });
   });
 
+  it('answers {"active": false} for any token of a tenant that is suspended, and active again once it is activated', async () => {
+    expect((await platform.call('POST', '/tenants', { slug: 'pausedco', name: 'Paused Co' })).status).toBe(201);
+    const created = await platform.call<{ client_id: string; client_secret: string }>('POST', '/tenants/pausedco/clients', {
+      name: 'gateway',
+      scopes: ['employees:read'],
+    });
+    const paused: DemoCredential = {
+      ...acme,
+      tenant: 'pausedco',
+      issuer: acme.issuer.replace('/tenants/acme', '/tenants/pausedco'),
+      token_endpoint: acme.token_endpoint.replace('/tenants/acme', '/tenants/pausedco'),
+      client_id: created.body.client_id,
+      client_secret: created.body.client_secret,
+    };
+    const token = await issuedAccessToken(paused.token_endpoint, paused.client_id, paused.client_secret);
+    expect(await introspect(paused, token)).toMatchObject({ active: true });
+    expect((await platform.call('POST', '/tenants/pausedco/suspend')).status).toBe(200);
+    await eventually(async () => expect(await introspect(paused, token)).toEqual({ active: false }));
+    expect((await platform.call('POST', '/tenants/pausedco/activate')).status).toBe(200);
+    await eventually(async () => expect(await introspect(paused, token)).toMatchObject({ active: true }));
+  });
+
   it('revokes by jti through the admin API (platform admin and tenant:admin), audited, refused within 1 s', async () => {
     const byPlatform = await accessToken(server, acme);
     const jti = decodeJwt(byPlatform).jti as string;
