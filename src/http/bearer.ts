@@ -174,8 +174,8 @@ export interface BearerRequirement {
 
 /**
  * Who is asking, for the resource API and the admin API: the tenant (and its keys) by name, then a
- * token verified against those keys and not revoked, its client still enabled, the scope, the tenant's status and
- * the rate limit, in that order.
+ * token verified against those keys and not revoked, its client still enabled, the scope, the
+ * tenant's status and the rate limit, in that order.
  */
 export function createBearerAuthentication(deps: {
   runtime: BearerLookups;
