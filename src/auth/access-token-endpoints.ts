@@ -10,10 +10,12 @@
  * discovery, and this post-middleware answers for the JWT the Provider declined, once the caller
  * is authenticated: the token is verified like the APIs verify it (this tenant's keys and issuer,
  * one of its two audiences), and the revocation list (tenancy/token-revocations.ts) is the state.
+ * An introspection answer is a JWT signed with the tenant's key when the caller asks for one
+ * (RFC 9701, `Accept: application/token-introspection+jwt`).
  */
 import { decodeJwt, type JWK } from 'jose';
 import type { Next } from 'koa';
-import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { ExternalSigningKey, KoaContextWithOIDC } from 'oidc-provider';
 import type { AccessTokenClaims, AccessTokenVerifier } from '../http/bearer.ts';
 import { ApiError } from '../http/problem.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
@@ -36,6 +38,18 @@ export interface AccessTokenEndpointsInput extends AccessTokenState {
   readonly findPublicKeys: () => Promise<readonly JWK[]>;
   /** the client, if it still exists and is enabled */
   readonly findClient: (clientId: string) => Promise<object | undefined>;
+  /** the tenant's signing key, for RFC 9701 signed introspection answers */
+  readonly signingKey: ExternalSigningKey;
+}
+
+export const INTROSPECTION_JWT = 'application/token-introspection+jwt';
+
+/** RFC 9701 §5: the answer as a JWT signed with the tenant's key, for the client that asked. */
+async function signIntrospection(key: ExternalSigningKey, claims: Record<string, unknown>): Promise<string> {
+  const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const signingInput = `${encode({ alg: key.alg, kid: key.kid, typ: 'token-introspection+jwt' })}.${encode(claims)}`;
+  const signature = await key.sign(Buffer.from(signingInput));
+  return `${signingInput}.${Buffer.from(signature).toString('base64url')}`;
 }
 
 /** RFC 7662 §2.2: everything a verified, live token says about itself. */
@@ -90,29 +104,42 @@ export function createAccessTokenEndpoints(input: AccessTokenEndpointsInput) {
     ctx.body = '';
   }
 
-  /** RFC 7662 §2.2: a token that is not active says nothing more. */
-  async function introspect(ctx: KoaContextWithOIDC, claims: AccessTokenClaims | undefined): Promise<void> {
+  /** RFC 7662 §2.2: what a token says about itself; one that is not active says nothing more. */
+  async function introspectionOf(claims: AccessTokenClaims | undefined): Promise<Record<string, unknown>> {
     const active =
       claims !== undefined &&
       tenant.status === 'ACTIVE' &&
       !(await revocations.isRevoked(tenant.id, claims)) &&
       (await input.findClient(claims.client_id)) !== undefined;
+    return active ? describeActiveToken(claims) : { active: false };
+  }
+
+  /** JSON, or a JWT signed by the tenant's key when the caller asks for one (RFC 9701). */
+  async function answerIntrospection(ctx: KoaContextWithOIDC, clientId: string, answer: Record<string, unknown>): Promise<void> {
     ctx.status = 200;
-    ctx.body = active ? describeActiveToken(claims) : { active: false };
+    if (ctx.accepts('application/json', INTROSPECTION_JWT) !== INTROSPECTION_JWT) {
+      ctx.body = answer;
+      return;
+    }
+    const iat = Math.floor(Date.now() / 1000);
+    ctx.body = await signIntrospection(input.signingKey, { iss: issuer, aud: clientId, iat, token_introspection: answer });
+    ctx.type = INTROSPECTION_JWT;
   }
 
   return async function answerForAccessTokens(ctx: KoaContextWithOIDC, next: Next): Promise<void> {
     await next();
     const oidc = (ctx as Partial<KoaContextWithOIDC>).oidc;
     const route = oidc?.route;
-    if (route !== 'revocation' && route !== 'introspection') return;
-    // the Provider authenticated the caller, then declined the token for being a JWT; any other
-    // answer (a client that failed to authenticate, a missing token) stands as it is
-    const declined = ctx.status === 400 && (ctx.body as { error?: unknown } | undefined)?.error === 'unsupported_token_type';
+    const clientId = oidc?.client?.clientId;
+    // a client that failed to authenticate, a missing token: the Provider's answer stands
+    if ((route !== 'revocation' && route !== 'introspection') || clientId === undefined) return;
     const token = oidc?.params?.token;
-    if (!declined || !oidc?.client || typeof token !== 'string') return;
-    const claims = await verify(token);
-    if (route === 'revocation') await revoke(ctx, oidc.client.clientId, claims);
-    else await introspect(ctx, claims);
+    // the Provider authenticated the caller, then declined the token for being a JWT
+    const declined =
+      ctx.status === 400 && (ctx.body as { error?: unknown } | undefined)?.error === 'unsupported_token_type' && typeof token === 'string';
+    if (declined && route === 'revocation') await revoke(ctx, clientId, await verify(token));
+    else if (declined) await answerIntrospection(ctx, clientId, await introspectionOf(await verify(token)));
+    // not a JWT: the Provider looked for an opaque token, which never exists here, and said so
+    else if (route === 'introspection' && ctx.status === 200) await answerIntrospection(ctx, clientId, { active: false });
   };
 }

@@ -100,6 +100,8 @@ function describeMetadata(body: Record<string, unknown>, oauthOnly: boolean): Re
     revocation_endpoint_auth_methods_supported: body.token_endpoint_auth_methods_supported,
     introspection_endpoint: body.introspection_endpoint,
     introspection_endpoint_auth_methods_supported: body.token_endpoint_auth_methods_supported,
+    // RFC 9701 signed answers: with the tenant's one signing key (the ID token list names its alg)
+    introspection_signing_alg_values_supported: body.id_token_signing_alg_values_supported,
   };
   if (!oauthOnly) {
     // OpenID Discovery requires these two even of a server that issues no ID tokens; strict
@@ -340,6 +342,9 @@ export const FEATURE_DECISIONS = {
   /** RFC 7009, the same way: the Provider authenticates the client, access-token-endpoints.ts lists
    * the JWT's jti until it expires (no opaque or refresh token exists for its own handling) */
   revocation: { enabled: true, allowedPolicy: async () => false },
+  /** its signer runs only for the opaque tokens it introspects itself; access-token-endpoints.ts
+   * signs RFC 9701 answers with the tenant's key */
+  jwtIntrospection: { enabled: false },
 } as const;
 
 /** 429 in oidc-provider's own error shape: its handler renders it and emits grant.error. */
@@ -426,6 +431,7 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     typeof ctx.oidc.params?.scope === 'string' ? ctx.oidc.params.scope.split(' ') : undefined;
   const ttl = effectiveSettings(tenant.settings).access_token_ttl;
   const findClient = unavailableAsOAuthError(input.findClient);
+  const signingKey = input.signingKey ?? importSigningKey(keys.signingKey);
 
   const Adapter = class extends NoPersistence {
     override async find(id: string) {
@@ -437,7 +443,7 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
 
   const configuration: Configuration = {
     adapter: Adapter as never,
-    jwks: { keys: [input.signingKey ?? importSigningKey(keys.signingKey)] },
+    jwks: { keys: [signingKey] },
     clients: [],
     extraClientMetadata: { properties: ['access_token_ttl'] },
     responseTypes: [],
@@ -605,6 +611,7 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
         audiences: [audience, ...(adminAudience ? [adminAudience] : [])],
         findPublicKeys: input.findPublicKeys,
         findClient,
+        signingKey,
       }),
     );
   }

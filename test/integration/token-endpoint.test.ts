@@ -143,6 +143,7 @@ describe.each(testDatabaseKinds())('authorization server on %s', (kind) => {
       revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       introspection_endpoint: `${credential.issuer}/connect/introspect`,
       introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      introspection_signing_alg_values_supported: ['ES256'],
       subject_types_supported: ['public'],
       id_token_signing_alg_values_supported: ['ES256'],
     });

@@ -3,7 +3,7 @@
  * oauth4webapi as the callers, and the operators' revocations through the admin API: what is
  * refused, by whom, and what is left alone.
  */
-import { decodeJwt } from 'jose';
+import { createLocalJWKSet, decodeJwt, type JSONWebKeySet, jwtVerify } from 'jose';
 import * as oauth from 'oauth4webapi';
 import * as openid from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -106,6 +106,7 @@ describe.each(testDatabaseKinds())('token revocation and introspection on %s', (
       introspection_endpoint: `${acme.issuer}/connect/introspect`,
       revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      introspection_signing_alg_values_supported: ['ES256'],
     });
     const rfc8414 = await server.fetch(acme.issuer.replace('/tenants/acme', '/.well-known/oauth-authorization-server/tenants/acme'));
     expect(await rfc8414.json()).toMatchObject({ revocation_endpoint: metadata.revocation_endpoint });
@@ -221,6 +222,41 @@ describe.each(testDatabaseKinds())('token revocation and introspection on %s', (
     };
     expect(await introspect(acme, token)).toEqual(expected);
     expect(await introspect(acme, token, other)).toEqual(expected);
+  });
+
+  it('answers with a JWT signed by the tenant’s key when asked (RFC 9701), which oauth4webapi and jose verify', async () => {
+    const token = await accessToken(server, acme);
+    const issuer = new URL(acme.issuer);
+    const options = { [oauth.customFetch]: loopbackFetch, [oauth.allowInsecureRequests]: true } as const;
+    const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, options));
+    expect(as.introspection_signing_alg_values_supported).toEqual(['ES256']);
+    const client = { client_id: other.client_id };
+    const response = await oauth.introspectionRequest(as, client, oauth.ClientSecretBasic(other.client_secret), token, {
+      ...options,
+      requestJwtResponse: true,
+    });
+    expect(response.headers.get('content-type')).toMatch(/^application\/token-introspection\+jwt/);
+    const answer = await oauth.processIntrospectionResponse(as, client, response);
+    await oauth.validateApplicationLevelSignature(as, response, options);
+    expect(answer).toMatchObject({ active: true, client_id: acme.client_id, jti: decodeJwt(token).jti });
+
+    const raw = await server.fetch(`${acme.issuer}/connect/introspect`, {
+      method: 'POST',
+      headers: {
+        accept: 'application/token-introspection+jwt',
+        authorization: `Basic ${Buffer.from(`${other.client_id}:${other.client_secret}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams({ token: 'not-a-token' }).toString(),
+    });
+    const jwks = createLocalJWKSet((await (await server.fetch(`${acme.issuer}/.well-known/jwks.json`)).json()) as JSONWebKeySet);
+    const { payload, protectedHeader } = await jwtVerify(await raw.text(), jwks, {
+      issuer: acme.issuer,
+      audience: other.client_id,
+      typ: 'token-introspection+jwt',
+    });
+    expect(protectedHeader.alg).toBe('ES256');
+    expect(payload.token_introspection).toEqual({ active: false });
   });
 
   it('answers {"active": false} and nothing more for a revoked, expired, disabled client’s, foreign or other-environment token', async () => {
