@@ -25,6 +25,7 @@ import { createPublicUrls, resolveHostTarget } from './tenancy/hosts.ts';
 import { listenForChanges } from './tenancy/change-notifications.ts';
 import { createTenantRuntime } from './tenancy/tenant-runtime.ts';
 import { createTenantCache, createTenantQueries } from './tenancy/tenants.ts';
+import { createTokenRevocations } from './tenancy/token-revocations.ts';
 
 export interface AppContext {
   readonly config: Config;
@@ -63,6 +64,9 @@ export function createApp(context: AppContext) {
   });
   const usage = createClientUsageRecorder(db, log, { flushIntervalMs: config.lastUsedFlushMs });
   const rateLimits = createRateLimits({ maxTenants: config.tenantCacheSize });
+  const now = context.now ? { now: context.now } : {};
+  const verifyAccessToken = createAccessTokenVerifier({ cacheSize: config.tokenCacheSize, ...now });
+  const revocations = createTokenRevocations(db, { maxTenants: config.tenantCacheSize, ...now });
   const providers = createProviderPool({
     credentials,
     urls,
@@ -71,10 +75,10 @@ export function createApp(context: AppContext) {
     jwksCacheSeconds: config.jwksCacheSeconds,
     rateLimits,
     log,
+    accessTokens: { verifyAccessToken, revocations },
   });
-  const verifyAccessToken = createAccessTokenVerifier({ cacheSize: config.tokenCacheSize, ...(context.now ? { now: context.now } : {}) });
-  const runtime = createTenantRuntime({ tenants, credentials, providers, verifiedTokens: verifyAccessToken, rateLimits });
-  const bearer = createBearerAuthentication({ runtime, verifyAccessToken, rateLimits });
+  const runtime = createTenantRuntime({ tenants, credentials, providers, verifiedTokens: verifyAccessToken, rateLimits, revocations });
+  const bearer = createBearerAuthentication({ runtime, verifyAccessToken, rateLimits, revocations });
   const serveAuthenticationHost = createAuthenticationHost({ runtime, urls, protocol: config.publicProtocol, rateLimits });
   const serveResourceApi = createResourceApi({ db, bearer, urls });
   const serveAdminApi = createAdminApi({ config, db, bearer, urls, keyEncryption: context.keyEncryption });
@@ -136,7 +140,8 @@ export function createApp(context: AppContext) {
       return;
     }
     if (target.kind === 'authentication') {
-      state.surface = ctx.path.endsWith('/connect/token') ? 'token' : ctx.path.endsWith('/jwks.json') ? 'jwks' : 'discovery';
+      // the endpoints where clients authenticate (token, revocation, introspection) count as 'token'
+      state.surface = /\/connect\/[a-z]+$/.test(ctx.path) ? 'token' : ctx.path.endsWith('/jwks.json') ? 'jwks' : 'discovery';
       // OAuth endpoints answer a database outage the RFC 6749 way (temporarily_unavailable), not with a problem document
       await answerTemporarilyUnavailable(ctx, () => serveAuthenticationHost(ctx, target.environment));
     } else if (target.kind === 'admin') {

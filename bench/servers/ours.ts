@@ -39,6 +39,8 @@ export interface OursOptions {
    */
   readonly tenantsFile?: string;
   readonly provisionOnly?: boolean;
+  /** this many revoked tokens (live for an hour) in the second provisioned tenant, which gets employees too */
+  readonly revokedTokens?: number;
 }
 
 export interface BenchTenant {
@@ -59,6 +61,8 @@ export interface OursInfo {
   readonly scope: string;
   readonly tenants: BenchTenant[];
   readonly employeeIds: string[];
+  /** the second tenant's employees, when it holds `revokedTokens` */
+  readonly revokedTenantEmployeeIds: string[];
   /** the platform admin client of the environment (admin API calls, e.g. webhook subscriptions);
    * absent when another process provisioned the database (its bootstrap credentials stayed there) */
   readonly admin:
@@ -123,6 +127,17 @@ async function createEmployees(db: Database, tenantId: string, count: number): P
   return rows.map((r) => r.id);
 }
 
+/** Lists `count` revoked jtis in the tenant, as the revocation endpoint would (one statement). */
+async function revokeTokens(db: Database, tenantId: string, clientId: string, count: number): Promise<void> {
+  await db.admin.scoped(tenantId, (tx) =>
+    tx.query(
+      `INSERT INTO revoked_tokens (tenant_id, jti, client_id, expires_at)
+       SELECT $1, 'bench-revoked-' || g, $2, now() + interval '1 hour' FROM generate_series(1, $3::int) AS g`,
+      [tenantId, clientId, count],
+    ),
+  );
+}
+
 serveChild<OursInfo>(async () => {
   const options = childOptions<OursOptions>();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenant-connect-bench-'));
@@ -153,6 +168,9 @@ serveChild<OursInfo>(async () => {
   const tenants = options.provisionOnly ? [] : provisioned;
   const first = tenants[0];
   const employeeIds = first ? await createEmployees(booted.db, first.id, options.employees) : [];
+  const revokedTenant = options.revokedTokens ? tenants[1] : undefined;
+  const revokedTenantEmployeeIds = revokedTenant ? await createEmployees(booted.db, revokedTenant.id, options.employees) : [];
+  if (revokedTenant) await revokeTokens(booted.db, revokedTenant.id, revokedTenant.clientId, options.revokedTokens ?? 0);
   server.on('request', booted.app.app.callback());
 
   const admin = booted.admin.credentials[ENVIRONMENT];
@@ -164,6 +182,7 @@ serveChild<OursInfo>(async () => {
       scope: BENCH_SCOPE,
       tenants,
       employeeIds,
+      revokedTenantEmployeeIds,
       admin: admin && {
         clientId: admin.client_id,
         clientSecret: admin.client_secret,
@@ -171,7 +190,7 @@ serveChild<OursInfo>(async () => {
         adminApi: admin.admin_api,
       },
     },
-    diagnostics: () => ({ providers: booted.app.providers.size }),
+    diagnostics: () => ({ providers: booted.app.providers.size, revocations: booted.app.runtime.revocations.size }),
     async close() {
       await booted.webhooks.stop();
       server.closeAllConnections();

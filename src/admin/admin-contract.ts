@@ -40,3 +40,13 @@ export interface WebhookSecretRotationResult {
 }
 export type WebhookDelivery = DeliveryRepresentation;
 export type WebhookDeliveryWithEvent = WebhookDelivery & { readonly event: unknown };
+/** POST /tenants/{slug}/tokens/revoke */
+export interface TokenRevocation {
+  readonly jti: string;
+  readonly revoked_until: string;
+}
+/** POST /tenants/{slug}/clients/{clientId}/revoke-tokens: the cutoff in force */
+export interface ClientTokensRevocation {
+  readonly client_id: string;
+  readonly issued_before: string;
+}

@@ -13,6 +13,7 @@ import { isValidTenantSlug, PLATFORM_SLUG, type PublicUrls } from '../tenancy/ho
 import type { TenantRuntime } from '../tenancy/tenant-runtime.ts';
 import type { ProviderPool } from './provider-pool.ts';
 import type { TenantCredentials } from './tenant-credentials.ts';
+import { INTROSPECTION_PATH, REVOCATION_PATH } from './access-token-endpoints.ts';
 import {
   JWKS_PATH,
   OAUTH_METADATA_PATH,
@@ -26,6 +27,8 @@ import {
 /** The endpoints offered, and the methods each answers. */
 const PROVIDER_PATHS = new Map([
   [TOKEN_PATH, ['POST', 'OPTIONS']], // OPTIONS: a browser's CORS preflight (see clientBasedCORS in provider.ts)
+  [REVOCATION_PATH, ['POST']], // server to server: no browser preflight is answered
+  [INTROSPECTION_PATH, ['POST']],
   [JWKS_PATH, ['GET', 'HEAD']],
   [OIDC_DISCOVERY_PATH, ['GET', 'HEAD']],
   [OAUTH_METADATA_PATH, ['GET', 'HEAD']],
@@ -87,7 +90,8 @@ export function createAuthenticationHost(deps: {
       oauthError(ctx, 400, 'unauthorized_client', 'tenant is not active');
       return;
     }
-    if (tokenRequest) {
+    // every POST is a client's request (token, revocation, introspection)
+    if (ctx.method === 'POST') {
       // The tenant's limit protects the service, so it is charged before any work; the client's
       // (per_client) and the failed-authentication throttle are the Provider's, where the client
       // id is known whatever the method (see provider.ts).

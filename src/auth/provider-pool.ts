@@ -11,6 +11,7 @@ import type { Change } from '../tenancy/change-notifications.ts';
 import type { PublicUrls } from '../tenancy/hosts.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
 import type { ClientUsageRecorder } from './client-usage.ts';
+import type { AccessTokenState } from './access-token-endpoints.ts';
 import { createTenantProvider, type SharedPrototypes, importSigningKey } from './provider.ts';
 import type { TenantCredentials, TenantKeys } from './tenant-credentials.ts';
 
@@ -33,6 +34,8 @@ export function createProviderPool(deps: {
   jwksCacheSeconds: number;
   rateLimits?: RateLimits;
   log?: Logger;
+  /** for revocation and introspection of access tokens */
+  accessTokens?: AccessTokenState;
 }) {
   const pool = new LRUCache<string, PooledProvider>({ max: deps.max });
   const building = new Map<string, Promise<PooledProvider>>();
@@ -63,6 +66,7 @@ export function createProviderPool(deps: {
       sharedPrototypes,
       rateLimits: deps.rateLimits,
       log: deps.log,
+      ...(deps.accessTokens ? { accessTokens: deps.accessTokens } : {}),
     });
     const callback = provider.callback();
     return { tenant, settingsKey: JSON.stringify(tenant.settings), handle: (req, res) => callback(req, res) as unknown as Promise<void> };
@@ -102,7 +106,7 @@ export function createProviderPool(deps: {
     /** A Provider is built from the tenant's settings and keys: a change of either rebuilds it (a
      * client's change does not: the Provider reads clients through the credentials). */
     onChange(change: Change): void {
-      if (change.kind !== 'client') evict(change.tenant);
+      if (change.kind === 'tenant' || change.kind === 'keys') evict(change.tenant);
     },
     clear(): void {
       generation += 1;

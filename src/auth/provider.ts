@@ -27,6 +27,7 @@ import { TENANT_ADMIN_SCOPE } from '../catalog/scopes.ts';
 import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
 import { effectiveSettings, tenantScopes } from '../tenancy/tenant-settings.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
+import { type AccessTokenState, createAccessTokenEndpoints, INTROSPECTION_PATH, REVOCATION_PATH } from './access-token-endpoints.ts';
 import { matchClientSecret } from './client-secrets.ts';
 import { CLIENT_ID_PATTERN } from './clients.ts';
 import type { ClientRecord, TenantKeys } from './tenant-credentials.ts';
@@ -71,6 +72,8 @@ export interface TenantProviderInput {
   readonly rateLimits?: RateLimits;
   /** where the Provider's error events are logged */
   readonly log?: Logger;
+  /** revocation and introspection of the JWT access tokens (access-token-endpoints.ts) */
+  readonly accessTokens?: AccessTokenState;
 }
 
 /** The scopes of the tenant's resource API (what its OpenAPI document lists). */
@@ -90,6 +93,15 @@ function describeMetadata(body: Record<string, unknown>, oauthOnly: boolean): Re
     scopes_supported: (body.scopes_supported as string[]).filter((s) => s !== 'openid'),
     // no authorization endpoint exists, so no response type is supported
     response_types_supported: [],
+    // RFC 7009 and RFC 7662, for this server's JWT access tokens (access-token-endpoints.ts). The
+    // Provider authenticates clients alike at all three endpoints; RFC 8414 would otherwise read
+    // the omitted lists as client_secret_basic alone.
+    revocation_endpoint: body.revocation_endpoint,
+    revocation_endpoint_auth_methods_supported: body.token_endpoint_auth_methods_supported,
+    introspection_endpoint: body.introspection_endpoint,
+    introspection_endpoint_auth_methods_supported: body.token_endpoint_auth_methods_supported,
+    // RFC 9701 signed answers: with the tenant's one signing key (the ID token list names its alg)
+    introspection_signing_alg_values_supported: body.id_token_signing_alg_values_supported,
   };
   if (!oauthOnly) {
     // OpenID Discovery requires these two even of a server that issues no ID tokens; strict
@@ -323,10 +335,16 @@ export const FEATURE_DECISIONS = {
   clientCredentials: { enabled: true },
   /** tenant keys sign through node:crypto key objects imported once (TenantSigningKey) */
   externalSigningSupport: { enabled: true, ack: 'experimental-01' },
-  /** tokens are JWTs that resource servers verify with the JWKS; no stored token to look up */
-  introspection: { enabled: false },
-  /** no stored token to revoke; tokens are short-lived */
-  revocation: { enabled: false },
+  /** RFC 7662 for API gateways. oidc-provider introspects only opaque tokens and refuses a JWT (which
+   * every access token here is) with unsupported_token_type: it authenticates the caller, and
+   * access-token-endpoints.ts answers for the JWT. No opaque token exists, so its policy never runs. */
+  introspection: { enabled: true, allowedPolicy: async () => false },
+  /** RFC 7009, the same way: the Provider authenticates the client, access-token-endpoints.ts lists
+   * the JWT's jti until it expires (no opaque or refresh token exists for its own handling) */
+  revocation: { enabled: true, allowedPolicy: async () => false },
+  /** its signer runs only for the opaque tokens it introspects itself; access-token-endpoints.ts
+   * signs RFC 9701 answers with the tenant's key */
+  jwtIntrospection: { enabled: false },
 } as const;
 
 /** 429 in oidc-provider's own error shape: its handler renders it and emits grant.error. */
@@ -347,6 +365,8 @@ function refuseRateLimited(ctx: Context, error: unknown): never {
 }
 
 const CLIENT_ID = new RegExp(CLIENT_ID_PATTERN);
+/** the endpoints where a client authenticates: a source failing there is throttled the same way */
+const CLIENT_AUTHENTICATING_ROUTES = new Set(['token', 'revocation', 'introspection']);
 
 const factsOf = (ctx: Context): RequestFacts | undefined =>
   (ctx.req as IncomingMessage & { [REQUEST_FACTS]?: RequestFacts })[REQUEST_FACTS];
@@ -411,6 +431,7 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     typeof ctx.oidc.params?.scope === 'string' ? ctx.oidc.params.scope.split(' ') : undefined;
   const ttl = effectiveSettings(tenant.settings).access_token_ttl;
   const findClient = unavailableAsOAuthError(input.findClient);
+  const signingKey = input.signingKey ?? importSigningKey(keys.signingKey);
 
   const Adapter = class extends NoPersistence {
     override async find(id: string) {
@@ -422,7 +443,7 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
 
   const configuration: Configuration = {
     adapter: Adapter as never,
-    jwks: { keys: [input.signingKey ?? importSigningKey(keys.signingKey)] },
+    jwks: { keys: [signingKey] },
     clients: [],
     extraClientMetadata: { properties: ['access_token_ttl'] },
     responseTypes: [],
@@ -498,7 +519,7 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     // (the reference page there authorizes with it; the platform's: the admin API). The default
     // refuses every origin for confidential clients. Preflights: refuseForeignPreflight below.
     clientBasedCORS: (_ctx, origin) => origin === audience,
-    routes: { token: TOKEN_PATH, jwks: JWKS_PATH },
+    routes: { token: TOKEN_PATH, jwks: JWKS_PATH, revocation: REVOCATION_PATH, introspection: INTROSPECTION_PATH },
     ttl: { ClientCredentials: ttl },
     renderError: async (ctx, out) => {
       ctx.type = 'application/json';
@@ -528,7 +549,7 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     // no client has any other id: nothing to look up, nothing to count
     if (typeof id !== 'string' || !CLIENT_ID.test(id)) return undefined;
     const ctx = Provider.ctx;
-    if (ctx?.oidc.route === 'token') {
+    if (ctx && CLIENT_AUTHENTICATING_ROUTES.has(ctx.oidc.route)) {
       presentedIds.set(ctx, id);
       // a source that keeps failing as this client is refused before another secret is compared
       await rateLimits?.checkAuthFailures(tenant, id, sourceOf(ctx)).catch((error: unknown) => refuseRateLimited(ctx, error));
@@ -569,14 +590,31 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     ctx.vary('Origin');
     ctx.status = 204;
   });
-  provider.on('grant.error', (ctx, error) => {
-    // every invalid_client after a client id was presented: a wrong secret, an unknown client, the other method
+  // every invalid_client after a client id was presented: a wrong secret, an unknown client, the other method
+  const countAuthFailure = (ctx: KoaContextWithOIDC, error: errors.OIDCProviderError) => {
     const clientId = presentedIds.get(ctx);
     if (rateLimits && error.error === 'invalid_client' && clientId !== undefined) {
       void rateLimits.countAuthFailure(tenant, clientId, sourceOf(ctx));
     }
-  });
+  };
+  provider.on('grant.error', countAuthFailure);
+  provider.on('revocation.error', countAuthFailure);
+  provider.on('introspection.error', countAuthFailure);
   if (input.log) logProviderErrors(provider, tenant, input.log, (ctx) => presentedIds.get(ctx));
+
+  if (input.accessTokens) {
+    provider.use(
+      createAccessTokenEndpoints({
+        ...input.accessTokens,
+        tenant,
+        issuer: input.issuer,
+        audiences: [audience, ...(adminAudience ? [adminAudience] : [])],
+        findPublicKeys: input.findPublicKeys,
+        findClient,
+        signingKey,
+      }),
+    );
+  }
 
   provider.use(async (ctx, next) => {
     await next();

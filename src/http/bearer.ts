@@ -195,6 +195,11 @@ export interface BearerLookups {
   };
 }
 
+/** Whether a verified token was revoked since it was issued (tenancy/token-revocations.ts). */
+export interface RevocationCheck {
+  isRevoked(tenantId: string, claims: AccessTokenClaims): Promise<boolean>;
+}
+
 /** A tenant that can be asked about tokens: it exists (not deleted) and has published keys. */
 export interface TokenIssuer {
   readonly tenant: Tenant;
@@ -217,13 +222,14 @@ export interface BearerRequirement {
 
 /**
  * Who is asking, for the resource API and the admin API: the tenant (and its keys) by name, then a
- * token verified against those keys, its client still enabled, the scope, the tenant's status and
- * the rate limit, in that order.
+ * token verified against those keys and not revoked, its client still enabled, the scope, the
+ * tenant's status and the rate limit, in that order.
  */
 export function createBearerAuthentication(deps: {
   runtime: BearerLookups;
   verifyAccessToken: AccessTokenVerifier;
   rateLimits: RateLimits;
+  revocations: RevocationCheck;
 }) {
   const { runtime } = deps;
 
@@ -236,6 +242,7 @@ export function createBearerAuthentication(deps: {
   async function authenticate(token: string, { tenant, publicKeys }: TokenIssuer, required: BearerRequirement): Promise<AccessTokenClaims> {
     const { audience } = required;
     const claims = await deps.verifyAccessToken(token, { tenantId: tenant.id, issuer: required.issuer, audience, publicKeys });
+    if (await deps.revocations.isRevoked(tenant.id, claims)) throw invalidToken(audience, 'The access token has been revoked.');
     // a token outlives its client: a disabled or deleted client's tokens stop here (cached record,
     // dropped by the change notification within a second of the change)
     if (!(await runtime.credentials.getClient(tenant.id, claims.client_id))) {

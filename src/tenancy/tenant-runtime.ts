@@ -1,7 +1,7 @@
 /**
  * Everything this instance keeps per tenant, in one place: the tenant itself (by name), its keys
- * and clients, its lazily built Provider, the access tokens verified for it and its effective
- * rate limits. Those parts belong to the folders that use them (auth/ alone may know the Provider
+ * and clients, its lazily built Provider, the access tokens verified for it, its revoked tokens and
+ * its effective rate limits. Those parts belong to the folders that use them (auth/ alone may know the Provider
  * and decrypt keys; http/ verifies tokens and counts requests), so they come in as holders that
  * each know how to drop their own stale entries; this runtime is what the change listener calls,
  * once, for every change.
@@ -15,20 +15,27 @@ export interface TenantStateHolder {
   clear(): void;
 }
 
-export function createTenantRuntime<Credentials extends TenantStateHolder, Providers extends TenantStateHolder>(parts: {
+export function createTenantRuntime<
+  Credentials extends TenantStateHolder,
+  Providers extends TenantStateHolder,
+  Revocations extends TenantStateHolder,
+>(parts: {
   readonly tenants: TenantCache;
   readonly credentials: Credentials;
   readonly providers: Providers;
   /** http/'s: the access tokens verified, and the effective rate limits */
   readonly verifiedTokens: TenantStateHolder;
   readonly rateLimits: TenantStateHolder;
+  /** tenancy/token-revocations.ts: the revoked tokens and client cutoffs */
+  readonly revocations: Revocations;
 }) {
   const { tenants, credentials, providers } = parts;
-  const holders = [credentials, providers, parts.verifiedTokens, parts.rateLimits];
+  const holders = [credentials, providers, parts.verifiedTokens, parts.rateLimits, parts.revocations];
   return {
     tenants,
     credentials,
     providers,
+    revocations: parts.revocations,
     getTenant(environment: string, slug: string): Promise<Tenant | undefined> {
       return tenants.getTenant(environment, slug);
     },
@@ -48,6 +55,8 @@ export function createTenantRuntime<Credentials extends TenantStateHolder, Provi
     },
   };
 }
-export type TenantRuntime<Credentials extends TenantStateHolder, Providers extends TenantStateHolder> = ReturnType<
-  typeof createTenantRuntime<Credentials, Providers>
->;
+export type TenantRuntime<
+  Credentials extends TenantStateHolder,
+  Providers extends TenantStateHolder,
+  Revocations extends TenantStateHolder = TenantStateHolder,
+> = ReturnType<typeof createTenantRuntime<Credentials, Providers, Revocations>>;

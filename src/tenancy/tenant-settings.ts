@@ -7,6 +7,9 @@ import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
 import { PLATFORM_ADMIN_SCOPE, TENANT_SCOPES } from '../catalog/scopes.ts';
 import type { Tenant, TenantSettings } from './tenants.ts';
 
+/** The longest an access token may live (a tenant's or a client's access_token_ttl). */
+export const MAX_ACCESS_TOKEN_TTL_SECONDS = 86400;
+
 export const TENANT_SETTINGS_SCHEMA = {
   type: 'object',
   additionalProperties: false,
@@ -14,7 +17,7 @@ export const TENANT_SETTINGS_SCHEMA = {
     access_token_ttl: {
       type: 'integer',
       minimum: 60,
-      maximum: 86400,
+      maximum: MAX_ACCESS_TOKEN_TTL_SECONDS,
       description: 'lifetime of access tokens in seconds (60 s – 24 h); a client may override it',
     },
     signing_alg: { enum: [...SIGNING_ALGORITHMS], description: 'algorithm of the signing key; a change takes effect by key rotation' },

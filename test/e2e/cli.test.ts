@@ -7,7 +7,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../helpers/eventually.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -176,6 +178,46 @@ describe('tenant-connect CLI against the real admin API', () => {
     const deleted = await cli('clients', 'delete', 'cli-clients', client.client_id);
     expect(deleted).toMatchObject({ code: 0, stdout: `Deleted client ${client.client_id}.\n` });
     expect((await cli('clients', 'get', 'cli-clients', client.client_id)).code).toBe(1);
+  });
+
+  it('revokes a token by jti and a client’s tokens up to a second', async () => {
+    await json<Tenant>('tenants', 'create', 'cli-revoke', '--name', 'CLI Revoke');
+    const client = await json<Client & { client_secret: string }>(
+      'clients',
+      'create',
+      'cli-revoke',
+      '--name',
+      'ERP',
+      '--scopes',
+      'employees:read',
+    );
+    const newToken = async () => (await requestToken('cli-revoke', client.client_id, client.client_secret)).body.access_token as string;
+    const api = async (token: string) =>
+      (
+        await server.fetch(server.url('cli-revoke.connect.localhost', '/api/v1/employees?limit=1'), {
+          headers: { authorization: `Bearer ${token}` },
+        })
+      ).status;
+    const first = await newToken();
+    const second = await newToken();
+    const jti = decodeJwt(first).jti as string;
+
+    const revoked = await cli('tokens', 'revoke', 'cli-revoke', jti);
+    expect(revoked.code).toBe(0);
+    expect(revoked.stdout).toMatch(
+      new RegExp(`^Token ${jti} of cli-revoke is revoked \\(listed until \\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}Z?\\)\\.\\n$`),
+    );
+    await eventually(async () => expect(await api(first)).toBe(401));
+    expect(await api(second)).toBe(200);
+
+    const cutoff = await json<{ client_id: string; issued_before: string }>('clients', 'revoke-tokens', 'cli-revoke', client.client_id);
+    expect(cutoff.client_id).toBe(client.client_id);
+    expect(Date.parse(cutoff.issued_before) / 1000).toBeGreaterThanOrEqual(decodeJwt(second).iat as number);
+    await eventually(async () => expect(await api(second)).toBe(401));
+
+    const future = await cli('clients', 'revoke-tokens', 'cli-revoke', client.client_id, '--issued-before', '2999-01-01T00:00:00Z');
+    expect(future.code).toBe(1);
+    expect(future.stderr).toContain('issued_before must not be in the future');
   });
 
   it('prints tables with the expected columns', async () => {

@@ -123,4 +123,43 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('two server processes on one Pos
     });
     for (const [change, ms] of Object.entries(elapsed)) expect(ms, change).toBeLessThan(1000);
   });
+
+  it('refuses on B within 1 s a token revoked on A, by the client (RFC 7009) and by an operator (revoke-tokens)', async () => {
+    await onA('POST', '/tenants', { slug: 'revokeco', name: 'Revoke Co' });
+    const client = (await onA('POST', '/tenants/revokeco/clients', { name: 'sync', scopes: ['employees:read'] })) as {
+      client_id: string;
+      client_secret: string;
+    };
+    const url = (port: number, pathname: string) =>
+      `http://${pathname.startsWith('/api') ? 'revokeco' : 'authentication'}.connect.localhost:${port}${pathname}`;
+    const tokenOn = async (port: number) => {
+      const issued = await requestClientCredentials(url(port, '/tenants/revokeco/connect/token'), client.client_id, client.client_secret);
+      return issued.body.access_token as string;
+    };
+    const apiOn = async (port: number, accessToken: string) =>
+      (await loopbackFetch(url(port, '/api/v1/employees?limit=1'), { headers: { authorization: `Bearer ${accessToken}` } })).status;
+
+    // B's caches are warm: its Provider, the client, the keys, the tenant's revocation list, the verified tokens
+    const revokedByClient = await tokenOn(b());
+    const revokedByOperator = await tokenOn(b());
+    expect(await apiOn(b(), revokedByClient)).toBe(200);
+    expect(await apiOn(b(), revokedByOperator)).toBe(200);
+
+    const revocation = await loopbackFetch(url(a(), '/tenants/revokeco/connect/revocation'), {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams({ token: revokedByClient }).toString(),
+    });
+    expect(revocation.status).toBe(200);
+    const elapsed: Record<string, number> = {};
+    elapsed.revocation = await eventually(async () => expect(await apiOn(b(), revokedByClient)).toBe(401));
+    expect(await apiOn(b(), revokedByOperator)).toBe(200);
+
+    await onA('POST', `/tenants/revokeco/clients/${client.client_id}/revoke-tokens`);
+    elapsed.revokeTokens = await eventually(async () => expect(await apiOn(b(), revokedByOperator)).toBe(401));
+    for (const [change, ms] of Object.entries(elapsed)) expect(ms, change).toBeLessThan(1000);
+  });
 });

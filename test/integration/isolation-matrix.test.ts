@@ -1,7 +1,9 @@
 /**
  * Every (environment, tenant) against every other: a token works only on its own tenant's host
  * in its own environment (401 elsewhere), credentials only at their own token endpoint, and a
- * resource id of any other tenant answers 404 with the body of an id that never existed.
+ * resource id of any other tenant answers 404 with the body of an id that never existed. At the
+ * revocation and introspection endpoints: credentials only at their own tenant, a token active only
+ * there, and a revocation elsewhere changes nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DemoCredential } from '../../src/admin/operator/demo-seed.ts';
@@ -88,6 +90,53 @@ describe.each(testDatabaseKinds())('isolation matrix on %s', (kind) => {
           }
         }
       }
+    }
+  });
+
+  /** a form POST to one of a tenant's OAuth endpoints, authenticated as `client` (client_secret_basic) */
+  const postForm = (endpoint: string, client: DemoCredential, form: Record<string, string>) =>
+    server.fetch(endpoint, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams(form).toString(),
+    });
+
+  it('introspects a token as active only at its own tenant’s endpoint in its own environment', async () => {
+    for (const holder of server.credentials) {
+      for (const target of server.credentials) {
+        const response = await postForm(`${target.issuer}/connect/introspect`, target, { token: tokens.get(label(holder)) ?? '' });
+        const body = (await response.json()) as Record<string, unknown>;
+        expect(response.status).toBe(200);
+        if (holder === target) expect(body, label(holder)).toMatchObject({ active: true, iss: holder.issuer, client_id: holder.client_id });
+        else expect(body, `${label(holder)} token at ${label(target)}`).toEqual({ active: false });
+      }
+    }
+  });
+
+  it('accepts credentials at revocation and introspection only at their own tenant, and revokes nothing elsewhere', async () => {
+    for (const holder of server.credentials) {
+      for (const target of server.credentials) {
+        if (holder === target) continue;
+        const token = tokens.get(label(holder)) ?? '';
+        // another tenant's (or environment's) client: not a client here
+        for (const endpoint of ['revocation', 'introspect']) {
+          const foreign = await postForm(`${target.issuer}/connect/${endpoint}`, holder, { token });
+          expect(foreign.status, `${label(holder)} credentials at ${label(target)} ${endpoint}`).toBe(401);
+          expect(((await foreign.json()) as { error: string }).error).toBe('invalid_client');
+        }
+        // the target's own client revoking the holder's token: an invalid token there (RFC 7009 §2.2)
+        const revoked = await postForm(`${target.issuer}/connect/revocation`, target, { token });
+        expect({ status: revoked.status, body: await revoked.text() }).toEqual({ status: 200, body: '' });
+      }
+    }
+    for (const holder of server.credentials) {
+      const response = await server.fetch(`${holder.api_base}/employees?limit=1`, {
+        headers: { authorization: `Bearer ${tokens.get(label(holder))}` },
+      });
+      expect(response.status, `${label(holder)} token after revocations elsewhere`).toBe(200);
     }
   });
 });

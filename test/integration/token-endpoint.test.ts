@@ -139,6 +139,11 @@ describe.each(testDatabaseKinds())('authorization server on %s', (kind) => {
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       scopes_supported: [...ALL_SCOPES, 'tenant:admin'],
       response_types_supported: [],
+      revocation_endpoint: `${credential.issuer}/connect/revocation`,
+      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      introspection_endpoint: `${credential.issuer}/connect/introspect`,
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      introspection_signing_alg_values_supported: ['ES256'],
       subject_types_supported: ['public'],
       id_token_signing_alg_values_supported: ['ES256'],
     });

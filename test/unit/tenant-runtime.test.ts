@@ -34,12 +34,14 @@ describe('tenant runtime', () => {
     const providers = recordingHolder();
     const verifiedTokens = recordingHolder();
     const rateLimits = recordingHolder();
+    const revocations = recordingHolder();
     const runtime = createTenantRuntime({
       tenants,
       credentials: credentials.holder,
       providers: providers.holder,
       verifiedTokens: verifiedTokens.holder,
       rateLimits: rateLimits.holder,
+      revocations: revocations.holder,
     });
 
     expect(await runtime.getTenant('production', 'acme')).toBeUndefined();
@@ -58,6 +60,7 @@ describe('tenant runtime', () => {
     expect(providers.seen).toEqual(credentials.seen);
     expect(verifiedTokens.seen).toEqual(credentials.seen);
     expect(rateLimits.seen).toEqual(credentials.seen);
+    expect(revocations.seen).toEqual(credentials.seen);
     expect(tenants.size).toBe(0);
   });
 });

@@ -130,6 +130,8 @@ export const TENANT_OWNED_TABLES = [
   'employees',
   'activity_definitions',
   'org_units',
+  'revoked_tokens',
+  'client_token_cutoffs',
   'client_secrets',
   'clients',
   'key_promotions',
