@@ -8,6 +8,7 @@
 import { decodeJwt } from 'jose';
 import type { Context } from 'koa';
 import { type BearerAuthentication, bearerChallenge, extractBearerToken } from '../http/bearer.ts';
+import { extractDpopToken, presentedProof } from '../http/dpop-proof.ts';
 import type { EnvironmentConfig } from '../config/config.ts';
 import { ApiError } from '../http/problem.ts';
 import { isValidTenantSlug, PLATFORM_SLUG, type PublicUrls } from '../tenancy/hosts.ts';
@@ -31,7 +32,8 @@ export function createAdminAuthenticator(deps: AdminAuthDeps) {
       new ApiError('invalid-token', description, {
         headers: { 'WWW-Authenticate': bearerChallenge(audience, { code: 'invalid_token', description }) },
       });
-    const token = extractBearerToken(ctx.get('authorization') || undefined, audience);
+    const dpopToken = extractDpopToken(ctx.get('authorization') || undefined, audience);
+    const token = dpopToken ?? extractBearerToken(ctx.get('authorization') || undefined, audience);
 
     let issuer: unknown;
     try {
@@ -59,6 +61,7 @@ export function createAdminAuthenticator(deps: AdminAuthDeps) {
       scope: platform ? PLATFORM_ADMIN_SCOPE : TENANT_ADMIN_SCOPE,
       // only a tenant's admin token depends on its tenant's status; the platform row's is not read
       ...(platform ? {} : { inactive: 'This tenant is not active; its administration is unavailable.' }),
+      presented: presentedProof(ctx, audience, dpopToken === undefined ? 'Bearer' : 'DPoP'),
     });
     const actor = { clientId: claims.client_id, issuer: claims.iss };
     return platform ? { kind: 'platform', actor } : { kind: 'tenant', actor, tenant };

@@ -11,6 +11,7 @@ import type { Change } from '../tenancy/change-notifications.ts';
 import type { PublicUrls } from '../tenancy/hosts.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
 import type { ClientUsageRecorder } from './client-usage.ts';
+import type { ReplayDetection } from './replay-detection.ts';
 import { createTenantProvider, type SharedPrototypes, importSigningKey } from './provider.ts';
 import type { TenantCredentials, TenantKeys } from './tenant-credentials.ts';
 
@@ -33,6 +34,8 @@ export function createProviderPool(deps: {
   jwksCacheSeconds: number;
   rateLimits?: RateLimits;
   log?: Logger;
+  /** DPoP at the token endpoint: the shared replay detection, and each tenant's nonce secret */
+  dpop: { replayDetection: ReplayDetection; nonceSecret: (tenantId: string) => Buffer };
 }) {
   const pool = new LRUCache<string, PooledProvider>({ max: deps.max });
   const building = new Map<string, Promise<PooledProvider>>();
@@ -63,6 +66,7 @@ export function createProviderPool(deps: {
       sharedPrototypes,
       rateLimits: deps.rateLimits,
       log: deps.log,
+      dpop: { replayDetection: deps.dpop.replayDetection, nonceSecret: deps.dpop.nonceSecret(tenant.id) },
     });
     const callback = provider.callback();
     return { tenant, settingsKey: JSON.stringify(tenant.settings), handle: (req, res) => callback(req, res) as unknown as Promise<void> };

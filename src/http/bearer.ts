@@ -9,6 +9,7 @@ import { createLocalJWKSet, errors as joseErrors, type JWK, jwtVerify } from 'jo
 import { LRUCache } from 'lru-cache';
 import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
+import type { DpopPresentation, DpopVerifier } from './dpop-proof.ts';
 import { ApiError } from './problem.ts';
 import { RateLimitExceeded, type RateLimits } from './rate-limits.ts';
 
@@ -21,6 +22,8 @@ export interface AccessTokenClaims {
   readonly jti: string;
   readonly iat: number;
   readonly exp: number;
+  /** RFC 9449: the thumbprint of the key a DPoP-bound token is bound to */
+  readonly cnf?: { readonly jkt?: string };
 }
 
 export interface TokenExpectation {
@@ -165,7 +168,11 @@ export interface BearerRequirement {
   readonly inactive?: string;
   /** the surface charged to the tenant's and the client's rate limits; omitted: none */
   readonly rateLimit?: 'api';
+  /** how the request presented the token (RFC 9449, http/dpop-proof.ts); omitted: as Bearer, no proof */
+  readonly presented?: DpopPresentation;
 }
+
+const PRESENTED_AS_BEARER: DpopPresentation = { scheme: 'Bearer', proof: undefined, method: '', url: '' };
 
 /**
  * Who is asking, for the resource API and the admin API: the tenant (and its keys) by name, then a
@@ -176,6 +183,7 @@ export function createBearerAuthentication(deps: {
   runtime: BearerLookups;
   verifyAccessToken: AccessTokenVerifier;
   rateLimits: RateLimits;
+  checkSenderConstraint: DpopVerifier;
 }) {
   const { runtime } = deps;
 
@@ -188,6 +196,7 @@ export function createBearerAuthentication(deps: {
   async function authenticate(token: string, { tenant, publicKeys }: TokenIssuer, required: BearerRequirement): Promise<AccessTokenClaims> {
     const { audience } = required;
     const claims = await deps.verifyAccessToken(token, { tenantId: tenant.id, issuer: required.issuer, audience, publicKeys });
+    await deps.checkSenderConstraint(claims, token, required.presented ?? PRESENTED_AS_BEARER, audience, tenant.id);
     // a token outlives its client: a disabled or deleted client's tokens stop here (cached record,
     // dropped by the change notification within a second of the change)
     if (!(await runtime.credentials.getClient(tenant.id, claims.client_id))) {
