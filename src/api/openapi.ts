@@ -6,6 +6,7 @@
 import { batchRequestSchema, batchResponseSchema, MAX_BATCH_ITEMS } from './clocking-batch.ts';
 import { listQuerySchema, listSchema, patchSchema, resourceSchema, writeSchema } from './collections/collection-schemas.ts';
 import { COLLECTIONS, type CollectionDefinition, type JsonSchema } from '../catalog/collections.ts';
+import { DPOP_SECURITY_SCHEME } from '../http/dpop-proof.ts';
 
 const problemSchema: JsonSchema = {
   type: 'object',
@@ -75,8 +76,8 @@ export function withArticle(noun: string): string {
   return `${/^[aeiou]/i.test(noun) ? 'an' : 'a'} ${noun}`;
 }
 
-/** Either scheme may authorize an operation: a token from the flow, or one pasted as a bearer token. */
-const securityFor = (scope: string) => [{ oauth2: [scope] }, { bearer: [] }];
+/** Any scheme may authorize an operation: a token from the flow, one pasted as a bearer token, or a DPoP-bound one. */
+const securityFor = (scope: string) => [{ oauth2: [scope] }, { bearer: [] }, { dpop: [] }];
 
 function collectionPaths(def: CollectionDefinition): Record<string, unknown> {
   const name = def.title;
@@ -247,6 +248,7 @@ export function buildOpenApiDocument(input: OpenApiInput): Record<string, unknow
           bearerFormat: 'JWT',
           description: 'an access token from the tenant’s token endpoint, pasted as is (the same token the oauth2 flow gets)',
         },
+        dpop: DPOP_SECURITY_SCHEME,
       },
     },
   };

@@ -52,6 +52,16 @@ export function createMemoryReplayStore(options: { max: number }): DpopReplaySto
   };
 }
 
+/** The OpenAPI security scheme of a DPoP-bound token, for both APIs' documents. */
+export const DPOP_SECURITY_SCHEME = {
+  type: 'http',
+  scheme: 'DPoP',
+  description:
+    'RFC 9449: a token requested with a DPoP proof (token_type DPoP), sent as `Authorization: DPoP <token>` with a new proof ' +
+    `of its key in the \`DPoP\` header on every request (htm, htu, iat, jti, ath; signed with ${DPOP_SIGNING_ALGORITHMS.join(', ')}). ` +
+    'Such a token is refused as Bearer.',
+} as const;
+
 export function dpopChallenge(realm: string, code: 'invalid_token' | 'invalid_dpop_proof', description: string): string {
   const quoted = description.replace(/["\\]/g, '');
   return `DPoP realm="${realm}", error="${code}", error_description="${quoted}", algs="${DPOP_SIGNING_ALGORITHMS.join(' ')}"`;

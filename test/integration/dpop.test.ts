@@ -413,6 +413,26 @@ describe.each(testDatabaseKinds())('DPoP on %s', (kind) => {
       expect(((await stale.json()) as { error: string }).error).toBe('use_dpop_nonce');
     });
 
+    it('lets exactly one of the same proof sent at once through, and remembers it when the Provider is rebuilt', async () => {
+      const key = await proofKey();
+      const proof = await signProof(key, { htm: 'POST', htu: tokenUrl() });
+      const send = () =>
+        server.fetch(tokenUrl(), {
+          method: 'POST',
+          headers: {
+            authorization: `Basic ${Buffer.from(`${credential().client_id}:${credential().client_secret}`).toString('base64')}`,
+            'content-type': 'application/x-www-form-urlencoded',
+            dpop: proof,
+          },
+          body: 'grant_type=client_credentials&scope=employees%3Aread',
+        });
+      const statuses = (await Promise.all(Array.from({ length: 8 }, send))).map((r) => r.status).sort();
+      expect(statuses).toEqual([200, 400, 400, 400, 400, 400, 400, 400]);
+      // the proof ids are the database's, not a Provider's: a rebuilt one still knows this proof
+      server.booted.app.providers.evict(tenantId);
+      expect((await send()).status).toBe(400);
+    });
+
     it('asks for a server nonce when the tenant requires one, and binds the token once the proof carries it', async () => {
       await server.booted.db.admin.query(
         `UPDATE tenants SET settings = settings || '{"dpop": {"require_nonce": true}}'::jsonb WHERE id = $1`,
