@@ -83,7 +83,7 @@ export function createApp(context: AppContext) {
   const verifyAccessToken = createAccessTokenVerifier({ cacheSize: config.tokenCacheSize, ...(context.now ? { now: context.now } : {}) });
   const checkSenderConstraint = createDpopVerifier({
     // per instance; the fleet's shared store can take its place (DpopReplayStore)
-    replayStore: createMemoryReplayStore({ max: config.tokenCacheSize }),
+    replayStore: createMemoryReplayStore({ max: config.dpopReplayCacheSize }),
     keyCacheSize: config.tenantCacheSize,
     ...(context.now ? { now: context.now } : {}),
   });

@@ -16,6 +16,8 @@ export const PROOF_CLOCK_SKEW_SECONDS = 5;
 const MAX_JTI_LENGTH = 256;
 /** JWK members that only a private or symmetric key has (RFC 7518 §6.2.2, §6.3.2, §6.4.1). */
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+const NOT_THE_BOUND_KEY = 'The DPoP proof is not signed by the key this token is bound to.';
+const INVALID_KEY = 'The DPoP proof\'s "jwk" header is not a valid key.';
 
 /** What a request presents for DPoP; built by presentedProof from the request. */
 export interface DpopPresentation {
@@ -155,18 +157,47 @@ export interface BoundClaims {
 
 export function createDpopVerifier(options: { replayStore: DpopReplayStore; keyCacheSize: number; now?: () => number }) {
   const now = options.now ?? Date.now;
-  // a client proves with the same key request after request: its imported key is kept, by
-  // thumbprint and algorithm (an RSA key is imported for one of PS256 or RS256)
-  const keys = new LRUCache<string, Awaited<ReturnType<typeof importJWK>>>({ max: options.keyCacheSize });
+  // A client proves with the same key request after request, so its proofs' protected headers
+  // (typ, alg, jwk) are the same string: what was learned from one (checked, thumbprint, imported
+  // key) is kept by that string. Only headers that passed are kept; bounded.
+  const provenHeaders = new LRUCache<string, { thumbprint: string; alg: string; key: Awaited<ReturnType<typeof importJWK>> }>({
+    max: options.keyCacheSize,
+  });
 
-  /** The payload once the signature verifies; its claims are left to checkProofClaims (jose would word their faults its own way). */
-  async function verifyProof(proof: string, header: ProofHeader, jkt: string): Promise<unknown> {
+  /** The proof's key (its thumbprint must be `jkt`), or the refusal that says what is wrong with the header. */
+  async function proofKeyOf(proof: string, jkt: string, realm: string) {
+    const segment = proof.slice(0, proof.indexOf('.'));
+    const known = provenHeaders.get(segment);
+    if (known) {
+      if (known.thumbprint !== jkt) throw dpopRefusal(realm, 'invalid_dpop_proof', NOT_THE_BOUND_KEY);
+      return known;
+    }
+    let header: ProofHeader;
+    try {
+      header = decodeProtectedHeader(proof);
+    } catch {
+      throw dpopRefusal(realm, 'invalid_dpop_proof', 'The DPoP header is not a signed JWT.');
+    }
+    const headerFault = checkProofHeader(header);
+    if (headerFault) throw dpopRefusal(realm, 'invalid_dpop_proof', headerFault);
+    let thumbprint: string;
+    try {
+      thumbprint = await calculateJwkThumbprint(header.jwk as JWK);
+    } catch {
+      throw dpopRefusal(realm, 'invalid_dpop_proof', INVALID_KEY);
+    }
+    // before the key is imported: another key's proof costs no import
+    if (thumbprint !== jkt) throw dpopRefusal(realm, 'invalid_dpop_proof', NOT_THE_BOUND_KEY);
     const alg = header.alg as string;
-    const cacheKey = `${jkt}.${alg}`;
-    let key = keys.get(cacheKey);
-    if (!key) keys.set(cacheKey, (key = await importJWK(header.jwk as JWK, alg)));
-    const { payload } = await compactVerify(proof, key, { algorithms: [alg] });
-    return JSON.parse(new TextDecoder().decode(payload));
+    let key;
+    try {
+      key = await importJWK(header.jwk as JWK, alg);
+    } catch {
+      throw dpopRefusal(realm, 'invalid_dpop_proof', INVALID_KEY);
+    }
+    const proven = { thumbprint, alg, key };
+    provenHeaders.set(segment, proven);
+    return proven;
   }
 
   /**
@@ -191,29 +222,16 @@ export function createDpopVerifier(options: { replayStore: DpopReplayStore; keyC
     }
     if (!presented.proof) throw dpopRefusal(realm, 'invalid_dpop_proof', 'A DPoP proof is required in the DPoP header.');
 
-    let header: ProofHeader;
-    try {
-      header = decodeProtectedHeader(presented.proof);
-    } catch {
-      throw dpopRefusal(realm, 'invalid_dpop_proof', 'The DPoP header is not a signed JWT.');
-    }
-    const headerFault = checkProofHeader(header);
-    if (headerFault) throw dpopRefusal(realm, 'invalid_dpop_proof', headerFault);
-    let thumbprint: string;
-    try {
-      thumbprint = await calculateJwkThumbprint(header.jwk as JWK);
-    } catch {
-      throw dpopRefusal(realm, 'invalid_dpop_proof', 'The DPoP proof\'s "jwk" header is not a valid key.');
-    }
-    if (thumbprint !== jkt)
-      throw dpopRefusal(realm, 'invalid_dpop_proof', 'The DPoP proof is not signed by the key this token is bound to.');
+    const { thumbprint, alg, key } = await proofKeyOf(presented.proof, jkt, realm);
 
     const expected: ProofExpectation = { method: presented.method, url: presented.url, accessToken, now: Math.floor(now() / 1000) };
     let payload: unknown;
     try {
-      payload = await verifyProof(presented.proof, header, thumbprint);
+      // the claims are checkProofClaims's (jose's claim checks would word their faults their own way)
+      const verified = await compactVerify(presented.proof, key, { algorithms: [alg] });
+      payload = JSON.parse(new TextDecoder().decode(verified.payload));
     } catch {
-      throw dpopRefusal(realm, 'invalid_dpop_proof', "The DPoP proof's signature or key is invalid.");
+      throw dpopRefusal(realm, 'invalid_dpop_proof', "The DPoP proof's signature is invalid.");
     }
     if (!payload || typeof payload !== 'object' || Array.isArray(payload)) {
       throw dpopRefusal(realm, 'invalid_dpop_proof', "The DPoP proof's payload must be a JSON object.");

@@ -217,7 +217,7 @@ describe.each(testDatabaseKinds())('DPoP on %s', (kind) => {
         await get(await dpop({}, {}, { ...other, jwk: key.jwk })),
         apiOrigin(),
         'invalid_dpop_proof',
-        "The DPoP proof's signature or key is invalid.",
+        "The DPoP proof's signature is invalid.",
       );
     });
 
@@ -263,7 +263,7 @@ describe.each(testDatabaseKinds())('DPoP on %s', (kind) => {
       const payload = { htm: 'GET', htu: employeesUrl(), iat: Math.floor(Date.now() / 1000), jti: 'x' };
       const cases: [string, string, string][] = [
         ['garbage', 'garbage', 'The DPoP header is not a signed JWT.'],
-        ['two proofs', `${(await dpop()).dpop}, ${(await dpop()).dpop}`, "The DPoP proof's signature or key is invalid."],
+        ['two proofs', `${(await dpop()).dpop}, ${(await dpop()).dpop}`, "The DPoP proof's signature is invalid."],
         ['wrong typ', (await dpop({}, { typ: 'JWT' })).dpop, 'The DPoP proof must have typ "dpop+jwt".'],
         [
           'HS256',
@@ -299,7 +299,7 @@ describe.each(testDatabaseKinds())('DPoP on %s', (kind) => {
         [
           'bad signature',
           forgedProof({ alg: 'ES256', typ: 'dpop+jwt', jwk: key.jwk }, payload),
-          "The DPoP proof's signature or key is invalid.",
+          "The DPoP proof's signature is invalid.",
         ],
         ['jti missing', (await dpop({ jti: undefined })).dpop, 'The DPoP proof must have a jti of 1 to 256 characters.'],
         ['jti too long', (await dpop({ jti: 'j'.repeat(300) })).dpop, 'The DPoP proof must have a jti of 1 to 256 characters.'],
