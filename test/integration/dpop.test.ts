@@ -296,11 +296,7 @@ describe.each(testDatabaseKinds())('DPoP on %s', (kind) => {
           forgedProof({ alg: 'ES256', typ: 'dpop+jwt', jwk: { kty: 'EC', crv: 'P-256' } }, payload),
           'The DPoP proof\'s "jwk" header is not a valid key.',
         ],
-        [
-          'bad signature',
-          forgedProof({ alg: 'ES256', typ: 'dpop+jwt', jwk: key.jwk }, payload),
-          "The DPoP proof's signature is invalid.",
-        ],
+        ['bad signature', forgedProof({ alg: 'ES256', typ: 'dpop+jwt', jwk: key.jwk }, payload), "The DPoP proof's signature is invalid."],
         ['jti missing', (await dpop({ jti: undefined })).dpop, 'The DPoP proof must have a jti of 1 to 256 characters.'],
         ['jti too long', (await dpop({ jti: 'j'.repeat(300) })).dpop, 'The DPoP proof must have a jti of 1 to 256 characters.'],
         ['iat a string', (await dpop({ iat: 'now' })).dpop, 'The DPoP proof must have a numeric iat.'],
