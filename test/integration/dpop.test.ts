@@ -347,6 +347,37 @@ describe.each(testDatabaseKinds())('DPoP on %s', (kind) => {
     });
   });
 
+  it('lets a tenant:admin client bind another client through the admin API, which its next token request must honour', async () => {
+    const handle = oauth.DPoP(tenantAdmin.client, await oauth.generateKeyPair('ES256'));
+    const adminToken = (await tokenFor(tenantAdmin, 'tenant:admin', handle)).access_token;
+    const url = new URL(server.url('admin.connect-sandbox.localhost', `/v1/tenants/acme/clients/${plain.client.client_id}`));
+    const bind = async (bound: boolean) => {
+      const response = await oauth.protectedResourceRequest(
+        adminToken,
+        'PATCH',
+        url,
+        new Headers({ 'content-type': 'application/json' }),
+        JSON.stringify({ dpop_bound_access_tokens: bound }),
+        { ...insecure, DPoP: handle },
+      );
+      expect(response.status).toBe(200);
+      expect(((await response.json()) as { dpop_bound_access_tokens: boolean }).dpop_bound_access_tokens).toBe(bound);
+    };
+    const withoutProof = () => oauth.clientCredentialsGrantRequest(as, plain.client, plain.auth, { scope: 'employees:read' }, insecure);
+    await bind(true);
+    try {
+      // the client's cached record is dropped by the change notification
+      await eventually(async () => {
+        const refused = await withoutProof();
+        expect(refused.status).toBe(400);
+        expect(((await refused.json()) as { error: string }).error).toBe('invalid_dpop_proof');
+      });
+    } finally {
+      await bind(false);
+    }
+    await eventually(async () => expect((await withoutProof()).status).toBe(200));
+  });
+
   describe('the token endpoint', () => {
     const tokenUrl = () => credential().token_endpoint;
 
