@@ -11,6 +11,8 @@
  * request's client is known, whatever the method: Client.find is asked for the presented client id
  * (the failed-authentication throttle refuses there), compareClientSecret runs only for a found
  * client (its registered method is enforced and per_client charged there, once the secret matched).
+ * ReplayDetection.unique (its one static, asked once per DPoP proof) is replaced too: the library's
+ * find-then-save under a key without the tenant becomes one atomic claim in the tenant's table.
  */
 import { constants, createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign, type SignKeyObjectInput } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
