@@ -74,6 +74,19 @@ export function dpopRefusal(realm: string, code: 'invalid_token' | 'invalid_dpop
   return new ApiError('invalid-token', description, { headers: { 'WWW-Authenticate': dpopChallenge(realm, code, description) } });
 }
 
+/**
+ * A refusal of the token itself (its signature, issuer, client, scope…), in the scheme the token
+ * came with: to a DPoP request the challenge is DPoP's (RFC 9449 §7.1), same error and description.
+ */
+export function inPresentedScheme<E>(presented: DpopPresentation, error: E): E {
+  if (presented.scheme !== 'DPoP' || !(error instanceof ApiError)) return error;
+  const challenge = error.headers['WWW-Authenticate'];
+  if (challenge?.startsWith('Bearer ')) {
+    error.headers['WWW-Authenticate'] = `DPoP ${challenge.slice('Bearer '.length)}, algs="${DPOP_SIGNING_ALGORITHMS.join(' ')}"`;
+  }
+  return error;
+}
+
 /** The token of `Authorization: DPoP <token>`; undefined for any other scheme (or none). */
 export function extractDpopToken(authorization: string | undefined, realm: string): string | undefined {
   if (!authorization || !/^dpop(?: |$)/i.test(authorization)) return undefined;

@@ -332,6 +332,19 @@ describe.each(testDatabaseKinds())('DPoP on %s', (kind) => {
         'invalid_token',
         'This access token is bound to a DPoP key: send it as "Authorization: DPoP" with a proof.',
       );
+      // a token the admin API does not take, sent as DPoP, is refused in that scheme
+      const apiToken = await tokenFor(bound, 'employees:read', handle);
+      await expectRefusal(
+        await server.fetch(clients.href, {
+          headers: {
+            authorization: `DPoP ${apiToken.access_token}`,
+            dpop: await signProof(await proofKey(), { htm: 'GET', htu: clients.href, token: apiToken.access_token }),
+          },
+        }),
+        adminOrigin,
+        'invalid_token',
+        'The access token was not issued for this tenant and environment.',
+      );
       const key = await proofKey();
       await expectRefusal(
         await server.fetch(clients.href, {

@@ -8,6 +8,7 @@ import type { DemoCredential } from '../../src/admin/operator/demo-seed.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
 import { accessToken, requestToken, startTestServer, type TestServer } from '../helpers/server.ts';
 import { proofKey, signProof } from '../helpers/dpop.ts';
+import { DPOP_SIGNING_ALGORITHMS } from '../../src/catalog/dpop-algorithms.ts';
 
 const label = (c: DemoCredential) => `${c.environment}/${c.tenant}`;
 
@@ -77,7 +78,12 @@ describe.each(testDatabaseKinds())('isolation matrix on %s', (kind) => {
         });
         expect(response.status, `${label(holder)} DPoP token on ${label(target)}`).toBe(holder === target ? 200 : 401);
         if (holder !== target) {
-          expect(((await response.json()) as { type: string }).type).toBe('https://tenant-connect.dev/problems/invalid-token');
+          const body = (await response.json()) as { type: string; detail: string };
+          expect(body.type).toBe('https://tenant-connect.dev/problems/invalid-token');
+          // refused in the scheme it came with (RFC 9449 §7.1)
+          expect(response.headers.get('www-authenticate')).toBe(
+            `DPoP realm="${new URL(target.api_base).origin}", error="invalid_token", error_description="${body.detail}", algs="${DPOP_SIGNING_ALGORITHMS.join(' ')}"`,
+          );
         }
       }
       // on its own host, a proof made for another tenant's or environment's URL is refused
