@@ -147,7 +147,8 @@ function comparableUrl(value: string): string | undefined {
 /** Why a proof's claims are refused, or undefined: htm, htu, iat, jti and ath (RFC 9449 §4.3). */
 export function checkProofClaims(payload: JWTPayload, expected: ProofExpectation): string | undefined {
   if (payload.htm !== expected.method) return `The DPoP proof is not for this method (htm must be "${expected.method}").`;
-  if (typeof payload.htu !== 'string' || comparableUrl(payload.htu) !== comparableUrl(expected.url)) {
+  // the same string is the usual case; otherwise both are compared as URLs
+  if (typeof payload.htu !== 'string' || (payload.htu !== expected.url && comparableUrl(payload.htu) !== comparableUrl(expected.url))) {
     return `The DPoP proof is not for this URL (htu must be "${expected.url}").`;
   }
   const { iat } = payload;
@@ -255,7 +256,7 @@ export function createDpopVerifier(options: { replayStore: DpopReplayStore; keyC
     // remembered until the proof leaves its window, after which its iat refuses it anyway
     const { iat, jti } = payload as { iat: number; jti: string };
     const ttlMs = (iat + PROOF_MAX_AGE_SECONDS + PROOF_CLOCK_SKEW_SECONDS) * 1000 - now();
-    const fresh = await options.replayStore.claim(`${scope}.${thumbprint}.${accessTokenHash(jti)}`, ttlMs);
+    const fresh = await options.replayStore.claim(`${scope}.${thumbprint}.${jti}`, ttlMs);
     if (!fresh) throw dpopRefusal(realm, 'invalid_dpop_proof', 'This DPoP proof was used already; send a new proof with every request.');
   };
 }
