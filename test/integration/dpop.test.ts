@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from '../../src/auth/clients.ts';
 import { DPOP_SIGNING_ALGORITHMS } from '../../src/catalog/dpop-algorithms.ts';
 import { PROBLEM_TYPE_BASE } from '../../src/http/problem.ts';
+import { adminClient } from '../helpers/admin.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { forgedProof, proofKey, signProof } from '../helpers/dpop.ts';
@@ -389,6 +390,26 @@ describe.each(testDatabaseKinds())('DPoP on %s', (kind) => {
       await bind(false);
     }
     await eventually(async () => expect((await withoutProof()).status).toBe(200));
+  });
+
+  it('registers a bound client through the platform admin API, and sandbox-sync copies the binding', async () => {
+    const admin = await adminClient(server);
+    expect((await admin.call('POST', '/tenants', { slug: 'dpopsync', name: 'DPoP sync' })).status).toBe(201);
+    const created = await admin.call<{ client_id: string; dpop_bound_access_tokens: boolean }>('POST', '/tenants/dpopsync/clients', {
+      name: 'bound',
+      scopes: ['employees:read'],
+      dpop_bound_access_tokens: true,
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.dpop_bound_access_tokens).toBe(true);
+    expect((await admin.call('POST', '/tenants/dpopsync/sandbox-sync')).status).toBe(200);
+    const sandbox = await adminClient(server, { environment: 'sandbox' });
+    const mirrored = await sandbox.call<{ dpop_bound_access_tokens: boolean }>(
+      'GET',
+      `/tenants/dpopsync/clients/${created.body.client_id}`,
+    );
+    expect(mirrored.status).toBe(200);
+    expect(mirrored.body.dpop_bound_access_tokens).toBe(true);
   });
 
   describe('the token endpoint', () => {
