@@ -7,12 +7,14 @@ import Koa from 'koa';
 import type { Logger } from 'pino';
 import { createAdminApi } from './admin/admin-api.ts';
 import { createAccessTokenVerifier, createBearerAuthentication } from './http/bearer.ts';
+import { createDpopVerifier, createMemoryReplayStore } from './http/dpop-proof.ts';
 import { createResourceApi } from './api/resource-api.ts';
 import { createAuthenticationHost } from './auth/authentication-host.ts';
 import { createClientUsageRecorder } from './auth/client-usage.ts';
 import { answerTemporarilyUnavailable } from './auth/provider.ts';
 import type { KeyEncryption } from './auth/key-encryption.ts';
 import { createProviderPool } from './auth/provider-pool.ts';
+import { createReplayDetection } from './auth/replay-detection.ts';
 import { createTenantCredentials } from './auth/tenant-credentials.ts';
 import type { Config } from './config/config.ts';
 import type { Database } from './db/database.ts';
@@ -76,9 +78,20 @@ export function createApp(context: AppContext) {
     rateLimits,
     log,
     accessTokens: { verifyAccessToken, revocations },
+    dpop: {
+      replayDetection: createReplayDetection(db, { tenants: config.tenantCacheSize }),
+      // the same in every instance that shares the key-encryption key, different per tenant
+      nonceSecret: (tenantId) => context.keyEncryption.deriveSecret(`dpop-nonce ${tenantId}`),
+    },
   });
   const runtime = createTenantRuntime({ tenants, credentials, providers, verifiedTokens: verifyAccessToken, rateLimits, revocations });
-  const bearer = createBearerAuthentication({ runtime, verifyAccessToken, rateLimits, revocations });
+  const checkSenderConstraint = createDpopVerifier({
+    // per instance; the fleet's shared store can take its place (DpopReplayStore)
+    replayStore: createMemoryReplayStore({ max: config.dpopReplayCacheSize }),
+    keyCacheSize: config.tenantCacheSize,
+    ...now,
+  });
+  const bearer = createBearerAuthentication({ runtime, verifyAccessToken, rateLimits, revocations, checkSenderConstraint });
   const serveAuthenticationHost = createAuthenticationHost({ runtime, urls, protocol: config.publicProtocol, rateLimits });
   const serveResourceApi = createResourceApi({ db, bearer, urls });
   const serveAdminApi = createAdminApi({ config, db, bearer, urls, keyEncryption: context.keyEncryption });

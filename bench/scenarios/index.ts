@@ -1,6 +1,7 @@
 /** Every scenario, in the order `npm run bench` runs them. */
 import type { Scenario } from '../scenario.ts';
 import { apiGet } from './api-get.ts';
+import { apiGetDpop } from './api-get-dpop.ts';
 import { apiGetRevoked } from './api-get-revoked.ts';
 import { apiList } from './api-list.ts';
 import { batch } from './batch.ts';
@@ -9,4 +10,14 @@ import { tokenManyTenants } from './token-many-tenants.ts';
 import { tokenSingle } from './token-single.ts';
 import { webhooks } from './webhooks.ts';
 
-export const SCENARIOS: readonly Scenario[] = [tokenSingle, tokenManyTenants, tokenCold, apiGet, apiGetRevoked, apiList, batch, webhooks];
+export const SCENARIOS: readonly Scenario[] = [
+  tokenSingle,
+  tokenManyTenants,
+  tokenCold,
+  apiGet,
+  apiGetDpop,
+  apiGetRevoked,
+  apiList,
+  batch,
+  webhooks,
+];

@@ -118,6 +118,10 @@ export const ADMIN_SCHEMAS = {
       scopes: { type: 'array', items: { type: 'string' } },
       access_token_ttl: { type: ['integer', 'null'] },
       token_endpoint_auth_method: { enum: [...CLIENT_AUTH_METHODS] },
+      dpop_bound_access_tokens: {
+        type: 'boolean',
+        description: 'RFC 9449: every token request must carry a DPoP proof, so every token is bound to a key',
+      },
       status: { enum: ['enabled', 'disabled'] },
       disabled_at: nullableTimestamp,
       last_used_at: { ...nullableTimestamp, description: 'last successful authentication (recorded at most once per interval)' },
@@ -137,7 +141,17 @@ export const ADMIN_SCHEMAS = {
         },
       },
     },
-    required: ['client_id', 'name', 'scopes', 'access_token_ttl', 'token_endpoint_auth_method', 'status', 'created_at', 'secrets'],
+    required: [
+      'client_id',
+      'name',
+      'scopes',
+      'access_token_ttl',
+      'token_endpoint_auth_method',
+      'dpop_bound_access_tokens',
+      'status',
+      'created_at',
+      'secrets',
+    ],
   },
   ClientWithSecret: {
     allOf: [
@@ -153,6 +167,11 @@ export const ADMIN_SCHEMAS = {
       scopes: scopeList,
       access_token_ttl: { type: 'integer', minimum: 60, maximum: 86400 },
       token_endpoint_auth_method: { enum: [...CLIENT_AUTH_METHODS], default: DEFAULT_CLIENT_AUTH_METHOD },
+      dpop_bound_access_tokens: {
+        type: 'boolean',
+        default: false,
+        description: 'RFC 9449: every token request must carry a DPoP proof, so every token is bound to a key',
+      },
       client_id: { type: 'string', pattern: CLIENT_ID_PATTERN, description: 'default: generated' },
     },
     required: ['name', 'scopes'],
@@ -166,6 +185,10 @@ export const ADMIN_SCHEMAS = {
       scopes: scopeList,
       access_token_ttl: { anyOf: [{ type: 'integer', minimum: 60, maximum: 86400 }, { type: 'null' }] },
       token_endpoint_auth_method: { enum: [...CLIENT_AUTH_METHODS] },
+      dpop_bound_access_tokens: {
+        type: 'boolean',
+        description: 'RFC 9449: every token request must carry a DPoP proof, so every token is bound to a key',
+      },
     },
   },
   SecretRotation: {

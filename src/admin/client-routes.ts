@@ -117,6 +117,7 @@ export function clientRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
               scopes: body.scopes as string[],
               accessTokenTtl: (body.access_token_ttl as number | undefined) ?? null,
               authMethod: body.token_endpoint_auth_method as ClientAuthMethod,
+              dpopBoundAccessTokens: body.dpop_bound_access_tokens === true,
               ...(typeof body.client_id === 'string' ? { clientId: body.client_id } : {}),
             });
           } catch (error) {
@@ -156,7 +157,7 @@ export function clientRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
       method: 'patch',
       path: '/tenants/:slug/clients/:clientId',
       operationId: 'updateClient',
-      summary: 'Change name, scopes, token lifetime or auth method',
+      summary: 'Change name, scopes, token lifetime, auth method or DPoP binding',
       tags,
       tenantAdmin: true,
       body: { schema: ADMIN_SCHEMAS.ClientUpdate },
@@ -169,6 +170,7 @@ export function clientRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
             ...(body.scopes ? { scopes: body.scopes as string[] } : {}),
             ...('access_token_ttl' in body ? { accessTokenTtl: body.access_token_ttl as number | null } : {}),
             ...(body.token_endpoint_auth_method ? { authMethod: body.token_endpoint_auth_method as ClientAuthMethod } : {}),
+            ...(typeof body.dpop_bound_access_tokens === 'boolean' ? { dpopBoundAccessTokens: body.dpop_bound_access_tokens } : {}),
           });
         })(ctx);
       },

@@ -6,6 +6,7 @@
  */
 import type { JsonSchema } from '../catalog/collections.ts';
 import { openApiPaths, problemResponse, type RouteResponse, type RouteSpec } from '../http/route-spec.ts';
+import { DPOP_SECURITY_SCHEME } from '../http/dpop-proof.ts';
 
 const problemSchema: JsonSchema = {
   type: 'object',
@@ -78,6 +79,7 @@ export function createOpenApiDocument(routes: readonly RouteSpec<never>[], compo
           bearerFormat: 'JWT',
           description: 'an access token from the tenant’s token endpoint, pasted as is (the same token the oauth2 flow gets)',
         },
+        dpop: DPOP_SECURITY_SCHEME,
       },
     },
   });

@@ -12,6 +12,7 @@ import { ApiError } from '../http/problem.ts';
 import { createRouteDispatcher, NOT_FOUND_DETAIL } from '../http/routing.ts';
 import type { PublicUrls } from '../tenancy/hosts.ts';
 import { type BearerAuthentication, extractBearerToken } from '../http/bearer.ts';
+import { extractDpopToken, inPresentedScheme, presentedProof } from '../http/dpop-proof.ts';
 import { createApiDocs } from '../http/api-docs.ts';
 import { registerRoutes } from '../http/route-spec.ts';
 import { clockingBatchRoute } from './clocking-batch.ts';
@@ -54,14 +55,21 @@ export function createResourceApi(deps: { db: Database; bearer: BearerAuthentica
     }
     if (serveApiDocs(ctx)) return;
 
-    const token = extractBearerToken(ctx.get('authorization') || undefined, origin);
-    const claims = await deps.bearer.authenticate(token, issuer, {
-      issuer: deps.urls.issuer(environment, slug),
-      audience: origin,
-      clientGone: 'client disabled or deleted',
-      inactive: 'This tenant is not active; its API is unavailable.',
-      rateLimit: 'api',
-    });
+    const dpopToken = extractDpopToken(ctx.get('authorization') || undefined, origin);
+    const token = dpopToken ?? extractBearerToken(ctx.get('authorization') || undefined, origin);
+    const presented = presentedProof(ctx, origin, dpopToken === undefined ? 'Bearer' : 'DPoP');
+    const claims = await deps.bearer
+      .authenticate(token, issuer, {
+        issuer: deps.urls.issuer(environment, slug),
+        audience: origin,
+        clientGone: 'client disabled or deleted',
+        inactive: 'This tenant is not active; its API is unavailable.',
+        rateLimit: 'api',
+        presented,
+      })
+      .catch((error: unknown) => {
+        throw inPresentedScheme(presented, error);
+      });
     rejectTenantInQuery(ctx);
     const state: Partial<ApiState> = Object.assign(ctx.state, { tenant, origin, claims });
     if (['POST', 'PUT', 'PATCH', 'DELETE'].includes(ctx.method)) state.body = await readJsonBody(ctx);

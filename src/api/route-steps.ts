@@ -18,14 +18,14 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * A resource API route that needs one scope: the check (before anything of the request is read)
- * and the document's security requirement (the oauth2 flow, or a pasted bearer token) both come
+ * and the document's security requirement (the oauth2 flow, a pasted bearer token, or a DPoP-bound one) both come
  * from `scope`.
  */
 export function apiRoute(spec: Omit<RouteSpec<ApiContext>, 'security' | 'authorize'> & { readonly scope: string }): RouteSpec<ApiContext> {
   const { scope, ...route } = spec;
   return defineRoute({
     ...route,
-    security: [{ oauth2: [scope] }, { bearer: [] }],
+    security: [{ oauth2: [scope] }, { bearer: [] }, { dpop: [] }],
     authorize: (ctx) => requireScope(ctx.state.claims, scope, ctx.state.origin),
   });
 }

@@ -13,6 +13,8 @@ export interface NewClient {
   readonly clientId?: string;
   readonly accessTokenTtl?: number | null;
   readonly authMethod?: ClientAuthMethod;
+  /** RFC 9449: its token requests must carry a DPoP proof */
+  readonly dpopBoundAccessTokens?: boolean;
 }
 
 export interface IssuedClientCredentials {
@@ -25,9 +27,17 @@ export async function insertClient(tx: Queryable, tenantId: string, input: NewCl
   const clientId = input.clientId ?? generateClientId();
   const clientSecret = generateClientSecret();
   const [client] = await tx.query<{ id: string }>(
-    `INSERT INTO clients (tenant_id, client_id, name, scopes, access_token_ttl, auth_methods)
-     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-    [tenantId, clientId, input.name, input.scopes, input.accessTokenTtl ?? null, [input.authMethod ?? DEFAULT_CLIENT_AUTH_METHOD]],
+    `INSERT INTO clients (tenant_id, client_id, name, scopes, access_token_ttl, auth_methods, dpop_bound_access_tokens)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+    [
+      tenantId,
+      clientId,
+      input.name,
+      input.scopes,
+      input.accessTokenTtl ?? null,
+      [input.authMethod ?? DEFAULT_CLIENT_AUTH_METHOD],
+      input.dpopBoundAccessTokens ?? false,
+    ],
   );
   if (!client) throw new Error('client insert returned no row');
   await tx.query(`INSERT INTO client_secrets (tenant_id, client_id, secret_hash) VALUES ($1, $2, $3)`, [
@@ -50,6 +60,7 @@ export interface ClientRepresentation {
   readonly scopes: string[];
   readonly access_token_ttl: number | null;
   readonly token_endpoint_auth_method: ClientAuthMethod;
+  readonly dpop_bound_access_tokens: boolean;
   readonly status: 'enabled' | 'disabled';
   readonly disabled_at: string | null;
   readonly last_used_at: string | null;
@@ -68,6 +79,7 @@ export type ClientColumns = {
   scopes: string[];
   access_token_ttl: number | null;
   auth_methods: string[];
+  dpop_bound_access_tokens: boolean;
   disabled_at: Date | null;
 };
 
@@ -82,7 +94,7 @@ export async function findClients(tx: Queryable, tenantId: string, clientId?: st
       secrets: { id: string; created_at: string; expires_at: string | null; last_used_at: string | null }[];
     }
   >(
-    `SELECT c.client_id, c.name, c.scopes, c.access_token_ttl, c.auth_methods, c.disabled_at, c.last_used_at, c.created_at, c.updated_at,
+    `SELECT c.client_id, c.name, c.scopes, c.access_token_ttl, c.auth_methods, c.dpop_bound_access_tokens, c.disabled_at, c.last_used_at, c.created_at, c.updated_at,
             coalesce((SELECT json_agg(json_build_object('id', s.id, 'created_at', s.created_at, 'expires_at', s.expires_at,
                                                         'last_used_at', s.last_used_at) ORDER BY s.created_at DESC)
                         FROM client_secrets s WHERE s.tenant_id = c.tenant_id AND s.client_id = c.id), '[]') AS secrets
@@ -98,6 +110,7 @@ export async function findClients(tx: Queryable, tenantId: string, clientId?: st
     access_token_ttl: r.access_token_ttl,
     token_endpoint_auth_method: (r.auth_methods.find((m) => (CLIENT_AUTH_METHODS as readonly string[]).includes(m)) ??
       DEFAULT_CLIENT_AUTH_METHOD) as ClientAuthMethod,
+    dpop_bound_access_tokens: r.dpop_bound_access_tokens,
     status: r.disabled_at ? 'disabled' : 'enabled',
     disabled_at: iso(r.disabled_at),
     last_used_at: iso(r.last_used_at),
@@ -117,6 +130,7 @@ export interface ClientChanges {
   readonly scopes?: readonly string[];
   readonly accessTokenTtl?: number | null;
   readonly authMethod?: ClientAuthMethod;
+  readonly dpopBoundAccessTokens?: boolean;
   readonly disabled?: boolean;
 }
 
@@ -128,6 +142,7 @@ export async function updateClient(tx: Queryable, tenantId: string, clientId: st
   if (changes.scopes !== undefined) set('scopes = ?', changes.scopes);
   if (changes.accessTokenTtl !== undefined) set('access_token_ttl = ?', changes.accessTokenTtl);
   if (changes.authMethod !== undefined) set('auth_methods = ?', [changes.authMethod]);
+  if (changes.dpopBoundAccessTokens !== undefined) set('dpop_bound_access_tokens = ?', changes.dpopBoundAccessTokens);
   if (changes.disabled === true) sets.push('disabled_at = coalesce(disabled_at, now())');
   if (changes.disabled === false) sets.push('disabled_at = NULL');
   const rows = await tx.query(`UPDATE clients SET ${sets.join(', ')} WHERE tenant_id = $1 AND client_id = $2 RETURNING 1`, params);

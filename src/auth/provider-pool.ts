@@ -12,6 +12,7 @@ import type { PublicUrls } from '../tenancy/hosts.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
 import type { ClientUsageRecorder } from './client-usage.ts';
 import type { AccessTokenState } from './access-token-endpoints.ts';
+import type { ReplayDetection } from './replay-detection.ts';
 import { createTenantProvider, type SharedPrototypes, importSigningKey } from './provider.ts';
 import type { TenantCredentials, TenantKeys } from './tenant-credentials.ts';
 
@@ -36,6 +37,8 @@ export function createProviderPool(deps: {
   log?: Logger;
   /** for revocation and introspection of access tokens */
   accessTokens?: AccessTokenState;
+  /** DPoP at the token endpoint: the shared replay detection, and each tenant's nonce secret */
+  dpop: { replayDetection: ReplayDetection; nonceSecret: (tenantId: string) => Buffer };
 }) {
   const pool = new LRUCache<string, PooledProvider>({ max: deps.max });
   const building = new Map<string, Promise<PooledProvider>>();
@@ -67,6 +70,7 @@ export function createProviderPool(deps: {
       rateLimits: deps.rateLimits,
       log: deps.log,
       ...(deps.accessTokens ? { accessTokens: deps.accessTokens } : {}),
+      dpop: { replayDetection: deps.dpop.replayDetection, nonceSecret: deps.dpop.nonceSecret(tenant.id) },
     });
     const callback = provider.callback();
     return { tenant, settingsKey: JSON.stringify(tenant.settings), handle: (req, res) => callback(req, res) as unknown as Promise<void> };

@@ -11,6 +11,8 @@
  * request's client is known, whatever the method: Client.find is asked for the presented client id
  * (the failed-authentication throttle refuses there), compareClientSecret runs only for a found
  * client (its registered method is enforced and per_client charged there, once the secret matched).
+ * ReplayDetection.unique (its one static, asked once per DPoP proof) is replaced too: the library's
+ * find-then-save under a key without the tenant becomes one atomic claim in the tenant's table.
  */
 import { constants, createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign, type SignKeyObjectInput } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -25,11 +27,13 @@ import { RateLimitExceeded, type RateLimits } from '../http/rate-limits.ts';
 import { CLIENT_AUTH_METHODS, type ClientAuthMethod, DEFAULT_CLIENT_AUTH_METHOD } from '../catalog/client-auth-methods.ts';
 import { TENANT_ADMIN_SCOPE } from '../catalog/scopes.ts';
 import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
+import { DPOP_SIGNING_ALGORITHMS } from '../catalog/dpop-algorithms.ts';
 import { effectiveSettings, tenantScopes } from '../tenancy/tenant-settings.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
 import { type AccessTokenState, createAccessTokenEndpoints, INTROSPECTION_PATH, REVOCATION_PATH } from './access-token-endpoints.ts';
 import { matchClientSecret } from './client-secrets.ts';
 import { CLIENT_ID_PATTERN } from './clients.ts';
+import type { ReplayDetection } from './replay-detection.ts';
 import type { ClientRecord, TenantKeys } from './tenant-credentials.ts';
 
 export const TOKEN_PATH = '/connect/token';
@@ -74,6 +78,8 @@ export interface TenantProviderInput {
   readonly log?: Logger;
   /** revocation and introspection of the JWT access tokens (access-token-endpoints.ts) */
   readonly accessTokens?: AccessTokenState;
+  /** DPoP at the token endpoint: where proof ids are claimed, and the secret (32 bytes) its nonces derive from */
+  readonly dpop: { readonly replayDetection: ReplayDetection; readonly nonceSecret: Buffer };
 }
 
 /** The scopes of the tenant's resource API (what its OpenAPI document lists). */
@@ -89,6 +95,7 @@ function describeMetadata(body: Record<string, unknown>, oauthOnly: boolean): Re
     jwks_uri: body.jwks_uri,
     grant_types_supported: body.grant_types_supported,
     token_endpoint_auth_methods_supported: body.token_endpoint_auth_methods_supported,
+    dpop_signing_alg_values_supported: body.dpop_signing_alg_values_supported,
     // oidc-provider always lists "openid"; no ID token is ever issued here
     scopes_supported: (body.scopes_supported as string[]).filter((s) => s !== 'openid'),
     // no authorization endpoint exists, so no response type is supported
@@ -187,6 +194,7 @@ function describeClient(client: ClientRecord, now: number) {
     token_endpoint_auth_method: method,
     scope: client.scopes.join(' '),
     access_token_ttl: client.accessTokenTtl ?? undefined,
+    dpop_bound_access_tokens: client.dpopBoundAccessTokens,
   };
 }
 
@@ -319,9 +327,10 @@ export const FEATURE_DECISIONS = {
   // on by default:
   /** a development login page; there are no end users here */
   devInteractions: { enabled: false },
-  /** its replay check needs a persisted store this server lacks (a valid proof got a 500): off until
-   * DPoP is built; a DPoP header is ignored and the token is an ordinary Bearer token */
-  dPoP: { enabled: false },
+  /** RFC 9449: a token requested with a proof is bound to its key (cnf.jkt, token_type DPoP). Proof
+   * ids are claimed atomically in the tenant's database table (createTenantProvider replaces
+   * ReplayDetection.unique), never replayed; nonces per tenant (its dpop.require_nonce setting) */
+  dPoP: { enabled: true, allowReplay: false },
   /** PAR feeds an authorization endpoint, and there is none */
   pushedAuthorizationRequests: { enabled: false },
   /** RFC 8707: the audience of every token is a resource (configured per tenant below) */
@@ -429,7 +438,8 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     resource === adminAudience ? scopes.filter((s) => s === TENANT_ADMIN_SCOPE) : scopes.filter((s) => s !== TENANT_ADMIN_SCOPE);
   const requestedScopes = (ctx: { oidc: { params?: Record<string, unknown> } }) =>
     typeof ctx.oidc.params?.scope === 'string' ? ctx.oidc.params.scope.split(' ') : undefined;
-  const ttl = effectiveSettings(tenant.settings).access_token_ttl;
+  const { access_token_ttl: ttl, dpop } = effectiveSettings(tenant.settings);
+  const requireNonce = dpop.require_nonce;
   const findClient = unavailableAsOAuthError(input.findClient);
   const signingKey = input.signingKey ?? importSigningKey(keys.signingKey);
 
@@ -460,10 +470,17 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
       // no symmetric algorithm anywhere: the stored "secret" is a hash and must never become a key
       clientAuthSigningAlgValues: [...SIGNING_ALGORITHMS],
       idTokenSigningAlgValues: [keys.signingKey.alg],
+      dPoPSigningAlgValues: [...DPOP_SIGNING_ALGORITHMS],
     },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     features: {
       ...FEATURE_DECISIONS,
+      dPoP: {
+        ...FEATURE_DECISIONS.dPoP,
+        // a nonce from another tenant's Provider never verifies here: each tenant's secret is its own
+        nonceSecret: input.dpop.nonceSecret,
+        requireNonce: () => requireNonce,
+      },
       resourceIndicators: {
         ...FEATURE_DECISIONS.resourceIndicators,
         // asking for tenant:admin means asking for the admin API, without naming it as `resource`
@@ -483,6 +500,12 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
         // silently) and where a request without `scope` gets every scope the client is allowed
         // for that resource, as Auth0 and Keycloak do for client_credentials.
         getResourceServerInfo: (ctx, resourceIndicator, client) => {
+          // oidc-provider would refuse a bound client's request without a proof only later, as
+          // invalid_grant; RFC 9449's own error says what is missing (the proof, when sent, is
+          // validated before this point)
+          if (client.dpopBoundAccessTokens && !ctx.get('DPoP')) {
+            throw new errors.InvalidDpopProof('this client must send a DPoP proof (RFC 9449) with its token requests');
+          }
           if (resourceIndicator !== audience && resourceIndicator !== adminAudience) {
             throw new errors.InvalidTarget(
               `this authorization server issues tokens only for ${[audience, adminAudience].filter(Boolean).join(' and ')}`,
@@ -580,6 +603,12 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     input.onClientAuthenticated?.(this.clientId, matched);
     return true;
   };
+
+  // oidc-provider's own ReplayDetection reads, then writes, a key without the tenant: the claim here
+  // is one atomic statement in the tenant's scope, shared by every instance and Provider
+  const { replayDetection } = input.dpop;
+  const claimReplayId = unavailableAsOAuthError((iss: string, jti: string, exp: number) => replayDetection.claim(tenant.id, iss, jti, exp));
+  provider.ReplayDetection.unique = claimReplayId;
 
   provider.use(answerTemporarilyUnavailable);
   // oidc-provider answers every origin's preflight (no client is known yet) and applies

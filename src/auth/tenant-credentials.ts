@@ -17,6 +17,8 @@ export interface ClientRecord {
   readonly authMethods: readonly string[];
   readonly scopes: readonly string[];
   readonly accessTokenTtl: number | null;
+  /** RFC 9449: its token requests must carry a DPoP proof */
+  readonly dpopBoundAccessTokens: boolean;
   /** live secret hashes with their expiry (epoch seconds, null = none) */
   readonly secrets: readonly { readonly hash: string; readonly expiresAt: number | null }[];
 }
@@ -46,10 +48,11 @@ export function createTenantCredentials(db: Database, encryption: KeyEncryption,
         auth_methods: string[];
         scopes: string[];
         access_token_ttl: number | null;
+        dpop_bound_access_tokens: boolean;
         secret_hash: string | null;
         expires_at: Date | null;
       }>(
-        `SELECT c.client_id, c.name, c.auth_methods, c.scopes, c.access_token_ttl, s.secret_hash, s.expires_at
+        `SELECT c.client_id, c.name, c.auth_methods, c.scopes, c.access_token_ttl, c.dpop_bound_access_tokens, s.secret_hash, s.expires_at
            FROM clients c
            LEFT JOIN client_secrets s
              ON s.tenant_id = c.tenant_id AND s.client_id = c.id AND (s.expires_at IS NULL OR s.expires_at > now())
@@ -65,6 +68,7 @@ export function createTenantCredentials(db: Database, encryption: KeyEncryption,
       authMethods: first.auth_methods,
       scopes: first.scopes,
       accessTokenTtl: first.access_token_ttl,
+      dpopBoundAccessTokens: first.dpop_bound_access_tokens,
       secrets: rows
         .filter((r) => r.secret_hash !== null)
         .map((r) => ({

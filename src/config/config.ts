@@ -38,6 +38,8 @@ export interface Config {
   readonly tenantCacheSize: number;
   readonly tenantCacheTtlMs: number;
   readonly tokenCacheSize: number;
+  /** DPoP proof ids each instance remembers within their window (the APIs' replay check) */
+  readonly dpopReplayCacheSize: number;
   readonly bootstrapAdmin: boolean;
   readonly metricsPort: number | undefined;
   readonly tenantPurgeAfterDays: number;
@@ -233,6 +235,12 @@ export const OPTIONS = {
     description: 'verified access tokens kept in memory until they expire',
     schema: { type: 'integer', minimum: 0 },
     default: '50000',
+  },
+  DPOP_REPLAY_CACHE_SIZE: {
+    description:
+      'DPoP proof ids the APIs remember per instance to refuse a replay, each for 65 s; above DPoP requests per second × 65, or the oldest are forgotten early',
+    schema: { type: 'integer', minimum: 1000 },
+    default: '200000',
   },
   METRICS_PORT: {
     description: 'serve Prometheus metrics at :METRICS_PORT/metrics on BIND_ADDRESS (unset: no metrics listener)',
@@ -473,6 +481,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tenantCacheSize: Number(read(env, 'TENANT_CACHE_SIZE')),
     tenantCacheTtlMs: Number(read(env, 'TENANT_CACHE_TTL_MS')),
     tokenCacheSize: Number(read(env, 'TOKEN_CACHE_SIZE')),
+    dpopReplayCacheSize: Number(read(env, 'DPOP_REPLAY_CACHE_SIZE')),
     metricsPort: metricsPortRaw === undefined ? undefined : Number(metricsPortRaw),
     bootstrapAdmin: bootstrapAdminRaw === undefined ? !production : bool(bootstrapAdminRaw),
     tenantPurgeAfterDays: Number(read(env, 'TENANT_PURGE_AFTER_DAYS')),

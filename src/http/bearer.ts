@@ -10,6 +10,7 @@ import { LRUCache } from 'lru-cache';
 import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
 import type { Change } from '../tenancy/change-notifications.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
+import type { DpopPresentation, DpopVerifier } from './dpop-proof.ts';
 import { ApiError } from './problem.ts';
 import { RateLimitExceeded, type RateLimits } from './rate-limits.ts';
 
@@ -22,6 +23,8 @@ export interface AccessTokenClaims {
   readonly jti: string;
   readonly iat: number;
   readonly exp: number;
+  /** RFC 9449: the thumbprint of the key a DPoP-bound token is bound to */
+  readonly cnf?: { readonly jkt?: string };
 }
 
 export interface TokenExpectation {
@@ -218,7 +221,11 @@ export interface BearerRequirement {
   readonly inactive?: string;
   /** the surface charged to the tenant's and the client's rate limits; omitted: none */
   readonly rateLimit?: 'api';
+  /** how the request presented the token (RFC 9449, http/dpop-proof.ts); omitted: as Bearer, no proof */
+  readonly presented?: DpopPresentation;
 }
+
+const PRESENTED_AS_BEARER: DpopPresentation = { scheme: 'Bearer', proof: undefined, method: '', url: '' };
 
 /**
  * Who is asking, for the resource API and the admin API: the tenant (and its keys) by name, then a
@@ -230,6 +237,7 @@ export function createBearerAuthentication(deps: {
   verifyAccessToken: AccessTokenVerifier;
   rateLimits: RateLimits;
   revocations: RevocationCheck;
+  checkSenderConstraint: DpopVerifier;
 }) {
   const { runtime } = deps;
 
@@ -242,6 +250,7 @@ export function createBearerAuthentication(deps: {
   async function authenticate(token: string, { tenant, publicKeys }: TokenIssuer, required: BearerRequirement): Promise<AccessTokenClaims> {
     const { audience } = required;
     const claims = await deps.verifyAccessToken(token, { tenantId: tenant.id, issuer: required.issuer, audience, publicKeys });
+    await deps.checkSenderConstraint(claims, token, required.presented ?? PRESENTED_AS_BEARER, audience, tenant.id);
     if (await deps.revocations.isRevoked(tenant.id, claims)) throw invalidToken(audience, 'The access token has been revoked.');
     // a token outlives its client: a disabled or deleted client's tokens stop here (cached record,
     // dropped by the change notification within a second of the change)

@@ -51,6 +51,17 @@ export const TENANT_SETTINGS_SCHEMA = {
         max_subscriptions: { type: 'integer', minimum: 0, maximum: 100 },
       },
     },
+    dpop: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        require_nonce: {
+          type: 'boolean',
+          description:
+            'a DPoP proof at the token endpoint must carry a nonce this server issued (DPoP-Nonce header, use_dpop_nonce error; RFC 9449 §8)',
+        },
+      },
+    },
   },
 } as const;
 
@@ -60,6 +71,7 @@ export const DEFAULT_TENANT_SETTINGS = {
   scopes: [...TENANT_SCOPES],
   rate_limit: { per_client: 100, per_tenant: 1000, auth_failures: 10, auth_failure_window: 60 },
   webhooks: { enabled: true, max_subscriptions: 10 },
+  dpop: { require_nonce: false },
 } as const satisfies Required<TenantSettings>;
 
 export type EffectiveTenantSettings = typeof DEFAULT_TENANT_SETTINGS;
@@ -71,6 +83,7 @@ export function effectiveSettings(stored: TenantSettings): EffectiveTenantSettin
     ...stored,
     rate_limit: { ...DEFAULT_TENANT_SETTINGS.rate_limit, ...stored.rate_limit },
     webhooks: { ...DEFAULT_TENANT_SETTINGS.webhooks, ...stored.webhooks },
+    dpop: { ...DEFAULT_TENANT_SETTINGS.dpop, ...stored.dpop },
   } as EffectiveTenantSettings;
 }
 

@@ -21,6 +21,8 @@ export interface TenantSettings {
     readonly auth_failure_window?: number;
   };
   readonly webhooks?: { readonly enabled?: boolean; readonly max_subscriptions?: number };
+  /** RFC 9449 at the token endpoint */
+  readonly dpop?: { readonly require_nonce?: boolean };
 }
 
 /** 'platform' is the row behind the platform issuer (authentication.<domain>/platform). */

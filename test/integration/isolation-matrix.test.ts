@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DemoCredential } from '../../src/admin/operator/demo-seed.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
 import { accessToken, requestToken, startTestServer, type TestServer } from '../helpers/server.ts';
+import { proofKey, signProof } from '../helpers/dpop.ts';
+import { DPOP_SIGNING_ALGORITHMS } from '../../src/catalog/dpop-algorithms.ts';
 
 const label = (c: DemoCredential) => `${c.environment}/${c.tenant}`;
 
@@ -58,6 +60,46 @@ describe.each(testDatabaseKinds())('isolation matrix on %s', (kind) => {
       }
     }
     expect(outcomes).toHaveLength(16);
+  });
+
+  it('accepts a DPoP-bound token, with a valid proof of its key for the target URL, only on its own tenant’s API', async () => {
+    const key = await proofKey();
+    const dpopTokens = new Map<string, string>();
+    for (const holder of server.credentials) {
+      const response = await requestToken(server, holder, {}, { dpop: await signProof(key, { htm: 'POST', htu: holder.token_endpoint }) });
+      const body = (await response.json()) as { access_token: string; token_type: string };
+      expect(body.token_type, label(holder)).toBe('DPoP');
+      dpopTokens.set(label(holder), body.access_token);
+    }
+    for (const holder of server.credentials) {
+      const token = dpopTokens.get(label(holder)) as string;
+      for (const target of server.credentials) {
+        const url = `${target.api_base}/employees`;
+        const response = await server.fetch(url, {
+          headers: { authorization: `DPoP ${token}`, dpop: await signProof(key, { htm: 'GET', htu: url, token }) },
+        });
+        expect(response.status, `${label(holder)} DPoP token on ${label(target)}`).toBe(holder === target ? 200 : 401);
+        if (holder !== target) {
+          const body = (await response.json()) as { type: string; detail: string };
+          expect(body.type).toBe('https://tenant-connect.dev/problems/invalid-token');
+          // refused in the scheme it came with (RFC 9449 §7.1)
+          expect(response.headers.get('www-authenticate')).toBe(
+            `DPoP realm="${new URL(target.api_base).origin}", error="invalid_token", error_description="${body.detail}", algs="${DPOP_SIGNING_ALGORITHMS.join(' ')}"`,
+          );
+        }
+      }
+      // on its own host, a proof made for another tenant's or environment's URL is refused
+      for (const other of server.credentials.filter((c) => c !== holder)) {
+        const response = await server.fetch(`${holder.api_base}/employees`, {
+          headers: {
+            authorization: `DPoP ${token}`,
+            dpop: await signProof(key, { htm: 'GET', htu: `${other.api_base}/employees`, token }),
+          },
+        });
+        expect(response.status, `${label(holder)} with a proof for ${label(other)}`).toBe(401);
+        expect(response.headers.get('www-authenticate')).toContain('error="invalid_dpop_proof"');
+      }
+    }
   });
 
   it('accepts client credentials only at their own token endpoint', async () => {

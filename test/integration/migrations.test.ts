@@ -38,6 +38,7 @@ describe.each(testDatabaseKinds())('migrations on %s', (kind) => {
       'employees',
       'idempotency_keys',
       'key_promotions',
+      'oauth_replay_detections',
       'org_units',
       'outbox_events',
       'revoked_tokens',

@@ -25,6 +25,7 @@ const TENANT_TABLES = [
   'webhook_attempts',
   'revoked_tokens',
   'client_token_cutoffs',
+  'oauth_replay_detections',
 ];
 /** Tenant-owned tables only the owner (admin API, webhook worker) reads: RLS and FORCE still guard
  * them, and the runtime role has no grant at all. */

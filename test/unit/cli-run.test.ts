@@ -202,6 +202,44 @@ describe('requests', () => {
     expect(result.stdout).toContain('keeps working for 12h');
   });
 
+  it('clients create --dpop and clients update --dpop on|off send dpop_bound_access_tokens, and the record says so', async () => {
+    const client = {
+      client_id: 'c2',
+      name: 'Bound',
+      scopes: ['employees:read'],
+      access_token_ttl: null,
+      token_endpoint_auth_method: 'client_secret_basic',
+      dpop_bound_access_tokens: true,
+      status: 'enabled',
+      disabled_at: null,
+      last_used_at: null,
+      created_at: '2026-11-23T10:00:00Z',
+      updated_at: '2026-11-23T10:00:00Z',
+      secrets: [],
+    };
+    const created = await run(
+      ['clients', 'create', 'acme', '--name', 'Bound', '--scopes', 'employees:read', '--dpop'],
+      [on('POST', `${ADMIN}/tenants/acme/clients`, json(201, { ...client, client_secret: 'S' }))],
+    );
+    expect(created.code).toBe(0);
+    expect(JSON.parse(created.api[0]?.body ?? '')).toEqual({ name: 'Bound', scopes: ['employees:read'], dpop_bound_access_tokens: true });
+    expect(created.stdout).toMatch(/^dpop bound +yes: token requests must carry a DPoP proof$/m);
+    const plain = await run(
+      ['clients', 'create', 'acme', '--name', 'Plain', '--scopes', 'employees:read'],
+      [on('POST', `${ADMIN}/tenants/acme/clients`, json(201, { ...client, dpop_bound_access_tokens: false, client_secret: 'S' }))],
+    );
+    expect(JSON.parse(plain.api[0]?.body ?? '')).toEqual({ name: 'Plain', scopes: ['employees:read'] });
+    expect(plain.stdout).toMatch(/^dpop bound +no$/m);
+    const updated = await run(
+      ['clients', 'update', 'acme', 'c2', '--dpop', 'off'],
+      [on('PATCH', `${ADMIN}/tenants/acme/clients/c2`, json(200, { ...client, dpop_bound_access_tokens: false }))],
+    );
+    expect(JSON.parse(updated.api[0]?.body ?? '')).toEqual({ dpop_bound_access_tokens: false });
+    const wrong = await run(['clients', 'update', 'acme', 'c2', '--dpop', 'maybe']);
+    expect(wrong.code).toBe(2);
+    expect(wrong.api).toHaveLength(0);
+  });
+
   it('encodes path segments', async () => {
     const result = await run(['clients', 'get', 'acme', 'a/b?c'], [on('GET', `${ADMIN}/tenants/acme/clients/a%2Fb%3Fc`, json(200, {}))]);
     expect(result.api[0]?.url).toBe(`${ADMIN}/tenants/acme/clients/a%2Fb%3Fc`);

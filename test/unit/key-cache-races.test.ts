@@ -82,7 +82,13 @@ describe('Provider pool', () => {
       },
       getClient: async () => undefined,
     } as unknown as TenantCredentials;
-    const pool = createProviderPool({ credentials, urls: createPublicUrls('http', 3000), max: 10, jwksCacheSeconds: 300 });
+    const pool = createProviderPool({
+      credentials,
+      urls: createPublicUrls('http', 3000),
+      max: 10,
+      jwksCacheSeconds: 300,
+      dpop: { replayDetection: { claim: async () => true }, nonceSecret: () => Buffer.alloc(32) },
+    });
     const environment = { name: 'production', domain: 'connect.localhost' };
     const tenant: Tenant = {
       id: TENANT_ID,

@@ -124,6 +124,7 @@ export const TENANT_OWNED_TABLES = [
   'outbox_events',
   'webhook_subscriptions',
   'idempotency_keys',
+  'oauth_replay_detections',
   'clockings',
   'absences',
   'contracts',

@@ -30,6 +30,7 @@ export function clientRecord(c: Client, secret?: string): string {
     ['status', c.status],
     ['scopes', c.scopes],
     ['auth method', c.token_endpoint_auth_method],
+    ['dpop bound', c.dpop_bound_access_tokens ? 'yes: token requests must carry a DPoP proof' : 'no'],
     ['token ttl', c.access_token_ttl === null || c.access_token_ttl === undefined ? 'tenant default' : `${c.access_token_ttl}s`],
     ['last used', c.last_used_at],
     ['disabled', c.disabled_at],
@@ -97,6 +98,7 @@ export const clientCommands: Command[] = [
         description: `${CLIENT_AUTH_METHODS.join(' or ')} (default: ${DEFAULT_CLIENT_AUTH_METHOD})`,
       },
       id: { type: 'string', value: 'client_id', description: 'choose its client_id (default: generated)' },
+      dpop: { type: 'boolean', description: 'bind its tokens to a key: every token request must carry a DPoP proof (RFC 9449)' },
     },
     async run(ctx) {
       const o = readOptions(ctx.options, 'clients create');
@@ -106,6 +108,7 @@ export const clientCommands: Command[] = [
         access_token_ttl: o.duration('access-token-ttl'),
         token_endpoint_auth_method: o.choice('auth-method', CLIENT_AUTH_METHODS),
         client_id: o.string('id'),
+        dpop_bound_access_tokens: o.flag('dpop') || undefined,
       };
       const client = await ctx.api().post<ClientWithSecret>(apiPath`/tenants/${ctx.args.tenant as string}/clients`, body);
       const tokenUrl = tenantTokenUrl(ctx.api().target.tokenUrl, ctx.args.tenant as string);
@@ -139,7 +142,7 @@ export const clientCommands: Command[] = [
   }),
   defineCommand({
     path: ['clients', 'update'],
-    summary: "Change a client's name, scopes, token lifetime or authentication method.",
+    summary: "Change a client's name, scopes, token lifetime, authentication method or DPoP binding.",
     args: ['tenant', 'client_id'],
     options: {
       name: { type: 'string', value: 'name', description: 'new display name' },
@@ -150,18 +153,21 @@ export const clientCommands: Command[] = [
         description: "its tokens' lifetime (600, 10m), or 'default' for the tenant's",
       },
       'auth-method': { type: 'string', value: 'method', description: CLIENT_AUTH_METHODS.join(' or ') },
+      dpop: { type: 'string', value: 'on|off', description: 'on: every token request must carry a DPoP proof (RFC 9449)' },
     },
     async run(ctx) {
       const o = readOptions(ctx.options, 'clients update');
       const ttl = o.string('access-token-ttl')?.toLowerCase() === 'default' ? null : o.duration('access-token-ttl');
+      const dpopSwitch = o.choice('dpop', ['on', 'off']);
       const body = {
         name: o.string('name'),
         scopes: o.list('scopes'),
         access_token_ttl: ttl,
         token_endpoint_auth_method: o.choice('auth-method', CLIENT_AUTH_METHODS),
+        dpop_bound_access_tokens: dpopSwitch === undefined ? undefined : dpopSwitch === 'on',
       };
       if (Object.values(body).every((v) => v === undefined)) {
-        throw new UsageError('nothing to change: give --name, --scopes, --access-token-ttl or --auth-method', 'clients update');
+        throw new UsageError('nothing to change: give --name, --scopes, --access-token-ttl, --auth-method or --dpop', 'clients update');
       }
       const client = await ctx
         .api()
