@@ -9,6 +9,8 @@ import { createAdminApi } from './admin/admin-api.ts';
 import { createAccessTokenVerifier, createBearerAuthentication } from './http/bearer.ts';
 import { createResourceApi } from './api/resource-api.ts';
 import { createAuthenticationHost } from './auth/authentication-host.ts';
+import { createAssertionReplayStore } from './auth/assertion-replay.ts';
+import { createRemoteJwks, remoteJwksOptions } from './auth/client-jwks.ts';
 import { createClientUsageRecorder } from './auth/client-usage.ts';
 import { answerTemporarilyUnavailable } from './auth/provider.ts';
 import type { KeyEncryption } from './auth/key-encryption.ts';
@@ -71,6 +73,11 @@ export function createApp(context: AppContext) {
     jwksCacheSeconds: config.jwksCacheSeconds,
     rateLimits,
     log,
+    clientAssertions: {
+      replay: createAssertionReplayStore(db),
+      remoteJwks: createRemoteJwks(remoteJwksOptions(config.webhooks.allowLoopback, config.tenantCacheSize)),
+      maxLifetimeSeconds: config.clientAssertionMaxLifetimeSeconds,
+    },
   });
   const runtime = createTenantRuntime({ tenants, credentials, providers });
   const verifyAccessToken = createAccessTokenVerifier({ cacheSize: config.tokenCacheSize, ...(context.now ? { now: context.now } : {}) });

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClientAssertionChecks } from '../../src/auth/client-assertions.ts';
 import { generateClientSecret, hashClientSecret } from '../../src/auth/client-secrets.ts';
 import {
   createTenantProvider,
@@ -29,7 +30,16 @@ function tenant(slug: string): Tenant {
 }
 
 function clientRecord(clientId: string, secrets: { hash: string; expiresAt: number | null }[]): ClientRecord {
-  return { clientId, name: clientId, authMethods: ['client_secret_basic'], scopes: ['employees:read'], accessTokenTtl: null, secrets };
+  return {
+    clientId,
+    name: clientId,
+    authMethods: ['client_secret_basic'],
+    scopes: ['employees:read'],
+    accessTokenTtl: null,
+    secrets,
+    jwks: null,
+    jwksUri: null,
+  };
 }
 
 interface Served {
@@ -48,6 +58,12 @@ async function serve(slug: string, keys: TenantKeys, extra: Partial<TenantProvid
     findClient: async (clientId) => records.get(clientId),
     findPublicKeys: async () => keys.publicKeys,
     jwksCacheSeconds: 300,
+    clientAssertions: createClientAssertionChecks({
+      issuer: `${ISSUER_ORIGIN}/tenants/${slug}`,
+      maxLifetimeSeconds: 60,
+      recordOnce: async () => true,
+      remoteKeys: async () => [],
+    }),
     ...extra,
   });
   const callback = provider.callback();

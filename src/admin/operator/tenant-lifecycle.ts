@@ -130,6 +130,7 @@ export const TENANT_OWNED_TABLES = [
   'employees',
   'activity_definitions',
   'org_units',
+  'client_assertion_jtis',
   'client_secrets',
   'clients',
   'key_promotions',
