@@ -75,7 +75,10 @@ export function createApp(context: AppContext) {
     log,
     clientAssertions: {
       replay: createAssertionReplayStore(db),
-      remoteJwks: createRemoteJwks(remoteJwksOptions(config.webhooks.allowLoopback, config.tenantCacheSize)),
+      remoteJwks: createRemoteJwks({
+        ...remoteJwksOptions(config.webhooks.allowLoopback, config.tenantCacheSize),
+        ...(context.now ? { now: context.now } : {}),
+      }),
       maxLifetimeSeconds: config.clientAssertionMaxLifetimeSeconds,
     },
   });

@@ -9,7 +9,8 @@
 import type { Database } from '../db/database.ts';
 
 /** Expired rows each insert deletes (of its own tenant): at least as many go as come, so the table
- * stays near the number of live assertions without a separate job. */
+ * stays near the number of live assertions without a separate job. (No FOR UPDATE: the runtime role
+ * has no UPDATE grant here; two inserts that pick the same expired row just delete it once.) */
 const EXPIRED_ROWS_PER_INSERT = 4;
 
 export function createAssertionReplayStore(db: Database) {
@@ -27,7 +28,7 @@ export function createAssertionReplayStore(db: Database) {
               WHERE tenant_id = $1 AND (client_id, jti_hash) IN (
                 SELECT client_id, jti_hash FROM client_assertion_jtis
                  WHERE tenant_id = $1 AND expires_at < now()
-                 ORDER BY expires_at LIMIT ${EXPIRED_ROWS_PER_INSERT} FOR UPDATE SKIP LOCKED))
+                 ORDER BY expires_at LIMIT ${EXPIRED_ROWS_PER_INSERT}))
            INSERT INTO client_assertion_jtis (tenant_id, client_id, jti_hash, expires_at)
            VALUES ($1, $2, $3, now() + make_interval(secs => $4))
            ON CONFLICT DO NOTHING
