@@ -436,6 +436,19 @@ describe.each(testDatabaseKinds())('private_key_jwt on %s', (kind) => {
     });
   });
 
+  it('sandbox sync copies the key reference: the same private key signs for the sandbox issuer', async () => {
+    const production = await adminClient(server, { environment: 'production' });
+    const key = await signingKey('ES256');
+    const { client_id: clientId } = await createKeyClient({ jwks: { keys: [key.publicJwk] } }, 'acme', production);
+    const synced = await production.call('POST', '/tenants/acme/sandbox-sync');
+    expect(synced.status).toBe(200);
+    const mirrored = await admin.call('GET', `/tenants/acme/clients/${clientId}`);
+    expect(mirrored.body).toMatchObject({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [key.publicJwk] }, jwks_uri: null });
+    expect((await present(await assertion(key, clientId, sandbox().issuer))).status).toBe(200);
+    // each environment accepts only its own issuer as aud
+    expect((await present(await assertion(key, clientId, server.credential('production', 'acme').issuer))).status).toBe(401);
+  });
+
   it.runIf(kind === 'postgres')('refuses an assertion replayed to a second instance on the same Postgres', async () => {
     const second = await startTestServer(kind, { sharedDatabase: server });
     try {
