@@ -5,7 +5,17 @@ import { apiList } from './api-list.ts';
 import { batch } from './batch.ts';
 import { tokenCold } from './token-cold.ts';
 import { tokenManyTenants } from './token-many-tenants.ts';
+import { tokenPrivateKeyJwt } from './token-private-key-jwt.ts';
 import { tokenSingle } from './token-single.ts';
 import { webhooks } from './webhooks.ts';
 
-export const SCENARIOS: readonly Scenario[] = [tokenSingle, tokenManyTenants, tokenCold, apiGet, apiList, batch, webhooks];
+export const SCENARIOS: readonly Scenario[] = [
+  tokenSingle,
+  tokenManyTenants,
+  tokenCold,
+  tokenPrivateKeyJwt,
+  apiGet,
+  apiList,
+  batch,
+  webhooks,
+];
