@@ -11,6 +11,12 @@
  * request's client is known, whatever the method: Client.find is asked for the presented client id
  * (the failed-authentication throttle refuses there), compareClientSecret runs only for a found
  * client (its registered method is enforced and per_client charged there, once the secret matched).
+ *
+ * private_key_jwt (RFC 7523) uses the library's own client authentication, tightened through its
+ * documented hook assertJwtClientAuthClaimsAndHeader (client-assertions.ts); the keys reach it as
+ * inline `jwks` metadata (a jwks_uri is fetched by client-jwks.ts, not by oidc-provider), and its
+ * ReplayDetection of assertions is routed by the adapter to one atomic insert (assertion-replay.ts),
+ * where per_client is charged once the assertion is accepted.
  */
 import { constants, createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign, type SignKeyObjectInput } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
