@@ -7,6 +7,7 @@
 import { createPrivateKey, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
 import type { JWK } from 'jose';
 import { alternate } from '../alternate.ts';
+import { profileNotes, profileUnderLoad } from '../profile-summary.ts';
 import { fetchToken, loopbackRequest, TOKEN_CONTENT_TYPE } from '../http.ts';
 import type { LoadTarget } from '../load.ts';
 import type { Scenario } from '../scenario.ts';
@@ -90,6 +91,13 @@ export const tokenPrivateKeyJwt: Scenario = {
     );
     const jwt = summarize(runs, 'private_key_jwt');
     const basic = summarize(runs, 'client_secret_basic');
+    // where the extra CPU goes: each method alone under the same load
+    const seconds = context.settings.quick ? 2 : 5;
+    const { connections } = context.settings;
+    const profiles = [
+      ['client_secret_basic', await profileUnderLoad(ours, oursTokenTarget(ours, 'basic-profile', [tenant]), seconds, connections)],
+      ['private_key_jwt', await profileUnderLoad(ours, privateKeyJwtTarget(ours, tenant, key, kid), seconds, connections)],
+    ] as const;
     return {
       analysis: [],
       variants: [
@@ -109,6 +117,7 @@ export const tokenPrivateKeyJwt: Scenario = {
       notes: [
         'The expected cost of private_key_jwt: one ES256 verification of the assertion and one INSERT … ON CONFLICT DO NOTHING ' +
           '(its jti) in the tenant’s transaction per token request; the assertions are signed by the load generator, not the server.',
+        ...profiles.flatMap(([variant, summary]) => profileNotes(variant, summary)),
       ],
     };
   },

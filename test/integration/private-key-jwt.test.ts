@@ -12,7 +12,7 @@ import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import * as openid from 'openid-client';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminClient, type AdminClient } from '../helpers/admin.ts';
+import { adminClient, type AdminClient, platformCredential } from '../helpers/admin.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
 import { loopbackFetch, startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -63,7 +63,7 @@ function assertion(
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
 /** POST to a token endpoint with a client assertion, as curl would. */
-async function presentAssertion(via: TestServer, tokenEndpoint: string, jwt: string) {
+async function presentAssertion(via: TestServer, tokenEndpoint: string, jwt: string, scope = 'employees:read') {
   const response = await via.fetch(tokenEndpoint, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -71,7 +71,7 @@ async function presentAssertion(via: TestServer, tokenEndpoint: string, jwt: str
       grant_type: 'client_credentials',
       client_assertion_type: JWT_BEARER,
       client_assertion: jwt,
-      scope: 'employees:read',
+      scope,
     }).toString(),
   });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
@@ -434,6 +434,24 @@ describe.each(testDatabaseKinds())('private_key_jwt on %s', (kind) => {
       expect(await present(await assertion(key, clientId, sandbox().issuer))).toEqual({ status: 401, body: REFUSED });
       expect(captured.reasonFor(clientId)).toMatch(/private member "d"/);
     });
+  });
+
+  it('serves the platform issuer too: a private_key_jwt platform admin client calls the admin API', async () => {
+    const production = await adminClient(server, { environment: 'production' });
+    const key = await signingKey('RS256');
+    const { client_id: clientId } = await createKeyClient(
+      { jwks: { keys: [key.publicJwk] }, scopes: ['platform:admin'] },
+      'platform',
+      production,
+    );
+    const tokenEndpoint = platformCredential(server, 'production').token_endpoint;
+    const issuer = tokenEndpoint.replace(/\/connect\/token$/, '');
+    const metadata = (await (await server.fetch(`${issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+    expect(metadata.token_endpoint_auth_methods_supported).toContain('private_key_jwt');
+    const answer = await presentAssertion(server, tokenEndpoint, await assertion(key, clientId, issuer), 'platform:admin');
+    expect(answer.status).toBe(200);
+    const asAdmin = await adminClient(server, { environment: 'production', token: answer.body.access_token as string });
+    expect((await asAdmin.call('GET', '/tenants')).status).toBe(200);
   });
 
   it('sandbox sync copies the key reference: the same private key signs for the sandbox issuer', async () => {
