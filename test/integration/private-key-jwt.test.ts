@@ -287,6 +287,30 @@ describe.each(testDatabaseKinds())('private_key_jwt on %s', (kind) => {
       for (const row of rows) expect(row.ttl).toBeLessThanOrEqual(75);
     });
 
+    it('deletes expired jti rows of the tenant as new ones come, a few per insert', async () => {
+      const [tenant] = await server.booted.db.admin.query<{ id: string }>(
+        `SELECT id FROM tenants WHERE environment = 'sandbox' AND slug = 'acme'`,
+      );
+      const tenantId = tenant?.id ?? '';
+      const expired = () =>
+        server.booted.db.admin.scoped(tenantId, (tx) =>
+          // the oldest expired rows go first: these, an hour old, before any of this run's own
+          tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM client_assertion_jtis WHERE client_id = 'long-gone'`),
+        );
+      await server.booted.db.admin.scoped(tenantId, (tx) =>
+        tx.query(
+          `INSERT INTO client_assertion_jtis (tenant_id, client_id, jti_hash, expires_at)
+           SELECT $1, 'long-gone', 'old-' || g, now() - interval '1 hour' FROM generate_series(1, 6) AS g`,
+          [tenantId],
+        ),
+      );
+      expect((await expired())[0]?.n).toBe(6);
+      expect((await present(await assertion(key, clientId, sandbox().issuer))).status).toBe(200);
+      expect((await expired())[0]?.n).toBe(2);
+      expect((await present(await assertion(key, clientId, sandbox().issuer))).status).toBe(200);
+      expect((await expired())[0]?.n).toBe(0);
+    });
+
     it('replaces the keys with PUT …/jwks: the new key works within a second, the old one no more (audited)', async () => {
       const next = await signingKey('ES256');
       const changed = await admin.call('PUT', `/tenants/acme/clients/${clientId}/jwks`, { jwks: { keys: [next.publicJwk] } });
