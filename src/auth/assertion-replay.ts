@@ -1,7 +1,8 @@
 /**
  * The jti of every client assertion, once (RFC 7523 §3 item 7), held across instances by Postgres:
- * one atomic INSERT … ON CONFLICT DO NOTHING RETURNING per assertion, in the tenant's transaction
- * (row level security: client_assertion_jtis is tenant data), namespaced by tenant and client.
+ * one atomic INSERT … ON CONFLICT DO NOTHING RETURNING per assertion, as the runtime role scoped to
+ * the tenant (row level security: client_assertion_jtis is tenant data), namespaced by tenant and
+ * client, sent with its scope in a single round trip.
  * oidc-provider's own ReplayDetection asks its adapter to find, then to save (check-then-insert,
  * keyed without a tenant); the Provider's adapter routes that model here instead, so there is one
  * record per assertion and no race between two instances.
@@ -21,9 +22,9 @@ export function createAssertionReplayStore(db: Database) {
      * assertion is refused as expired whatever this table holds.
      */
     async recordOnce(tenantId: string, clientId: string, jtiHash: string, expiresInSeconds: number): Promise<boolean> {
-      const rows = await db.scoped(tenantId, (tx) =>
-        tx.query(
-          `WITH purged AS (
+      // one statement in one round trip (db.statement): the token request waits on nothing else
+      const rows = await db.statement(tenantId).query(
+        `WITH purged AS (
              DELETE FROM client_assertion_jtis
               WHERE tenant_id = $1 AND (client_id, jti_hash) IN (
                 SELECT client_id, jti_hash FROM client_assertion_jtis
@@ -33,8 +34,7 @@ export function createAssertionReplayStore(db: Database) {
            VALUES ($1, $2, $3, now() + make_interval(secs => $4))
            ON CONFLICT DO NOTHING
            RETURNING 1`,
-          [tenantId, clientId, jtiHash, Math.max(1, Math.ceil(expiresInSeconds))],
-        ),
+        [tenantId, clientId, jtiHash, Math.max(1, Math.ceil(expiresInSeconds))],
       );
       return rows.length === 1;
     },
