@@ -98,15 +98,15 @@ describe('tenant-connect CLI against the real admin API', () => {
   });
 
   it('private_key_jwt: clients create --jwks-file, then set-keys; a jose assertion gets a token', async () => {
-    await json<Tenant>('tenants', 'create', 'cli-keys', '--name', 'CLI Keys');
+    await json<Tenant>('tenants', 'create', 'cli-signed', '--name', 'CLI Signed');
     const first = await generateKeyPair('ES256', { extractable: true });
     const firstJwk = { ...(await exportJWK(first.publicKey)), kid: 'first', alg: 'ES256' };
-    const keysFile = path.join(dataDir, 'cli-keys.json');
+    const keysFile = path.join(dataDir, 'cli-signed-keys.json');
     fs.writeFileSync(keysFile, JSON.stringify({ keys: [firstJwk] }));
     const created = await cli(
       'clients',
       'create',
-      'cli-keys',
+      'cli-signed',
       '--name',
       'Signed',
       '--scopes',
@@ -120,7 +120,7 @@ describe('tenant-connect CLI against the real admin API', () => {
     expect(created.stdout).not.toContain('client_secret');
     expect(created.stdout).toMatch(/^keys +EC kid=first$/m);
     const clientId = /^client_id +(\S+)$/m.exec(created.stdout)?.[1] as string;
-    const issuer = server.url('authentication.connect.localhost', '/tenants/cli-keys');
+    const issuer = server.url('authentication.connect.localhost', '/tenants/cli-signed');
     const signed = (key: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'], kid: string) => {
       const now = Math.floor(Date.now() / 1000);
       return new SignJWT({ iss: clientId, sub: clientId, aud: issuer, jti: randomUUID(), iat: now, exp: now + 30 })
@@ -129,7 +129,7 @@ describe('tenant-connect CLI against the real admin API', () => {
     };
     const withAssertion = async (assertion: string) =>
       (
-        await server.fetch(tokenUrl('cli-keys'), {
+        await server.fetch(tokenUrl('cli-signed'), {
           method: 'POST',
           headers: { 'content-type': 'application/x-www-form-urlencoded' },
           body: new URLSearchParams({
@@ -146,7 +146,7 @@ describe('tenant-connect CLI against the real admin API', () => {
     const replaced = await json<{ jwks: { keys: { kid: string }[] } }>(
       'clients',
       'set-keys',
-      'cli-keys',
+      'cli-signed',
       clientId,
       '--jwks-file',
       keysFile,
@@ -155,10 +155,10 @@ describe('tenant-connect CLI against the real admin API', () => {
     expect(await withAssertion(await signed(second.privateKey, 'second'))).toBe(200);
     expect(await withAssertion(await signed(first.privateKey, 'first'))).toBe(401);
 
-    const refused = await cli('clients', 'set-keys', 'cli-keys', clientId, '--jwks-uri', 'http://keys.example/jwks.json');
+    const refused = await cli('clients', 'set-keys', 'cli-signed', clientId, '--jwks-uri', 'http://keys.example/jwks.json');
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/jwks_uri must use https/);
-    const usage = await cli('clients', 'set-keys', 'cli-keys', clientId);
+    const usage = await cli('clients', 'set-keys', 'cli-signed', clientId);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('give --jwks-file or --jwks-uri');
   });
