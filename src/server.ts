@@ -10,6 +10,8 @@ import { createAccessTokenVerifier, createBearerAuthentication } from './http/be
 import { createDpopVerifier, createMemoryReplayStore } from './http/dpop-proof.ts';
 import { createResourceApi } from './api/resource-api.ts';
 import { createAuthenticationHost } from './auth/authentication-host.ts';
+import { createAssertionReplayStore } from './auth/assertion-replay.ts';
+import { createRemoteJwks, remoteJwksOptions } from './auth/client-jwks.ts';
 import { createClientUsageRecorder } from './auth/client-usage.ts';
 import { answerTemporarilyUnavailable } from './auth/provider.ts';
 import type { KeyEncryption } from './auth/key-encryption.ts';
@@ -82,6 +84,14 @@ export function createApp(context: AppContext) {
       replayDetection: createReplayDetection(db, { tenants: config.tenantCacheSize }),
       // the same in every instance that shares the key-encryption key, different per tenant
       nonceSecret: (tenantId) => context.keyEncryption.deriveSecret(`dpop-nonce ${tenantId}`),
+    },
+    clientAssertions: {
+      replay: createAssertionReplayStore(db),
+      remoteJwks: createRemoteJwks({
+        ...remoteJwksOptions(config.webhooks.allowLoopback, config.tenantCacheSize),
+        ...(context.now ? { now: context.now } : {}),
+      }),
+      maxLifetimeSeconds: config.clientAssertionMaxLifetimeSeconds,
     },
   });
   const runtime = createTenantRuntime({ tenants, credentials, providers, verifiedTokens: verifyAccessToken, rateLimits, revocations });

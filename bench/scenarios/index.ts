@@ -7,6 +7,7 @@ import { apiList } from './api-list.ts';
 import { batch } from './batch.ts';
 import { tokenCold } from './token-cold.ts';
 import { tokenManyTenants } from './token-many-tenants.ts';
+import { tokenPrivateKeyJwt } from './token-private-key-jwt.ts';
 import { tokenSingle } from './token-single.ts';
 import { webhooks } from './webhooks.ts';
 
@@ -14,6 +15,7 @@ export const SCENARIOS: readonly Scenario[] = [
   tokenSingle,
   tokenManyTenants,
   tokenCold,
+  tokenPrivateKeyJwt,
   apiGet,
   apiGetDpop,
   apiGetRevoked,

@@ -27,6 +27,8 @@ export async function startOurs(
     provisionApart?: boolean;
     /** revoked tokens listed in the second tenant (see OursOptions) */
     revokedTokens?: number;
+    /** private_key_jwt: a client per tenant registered with this public key */
+    keyClientJwk?: OursOptions['keyClientJwk'];
   },
 ): Promise<Ours> {
   const base: OursOptions = {
@@ -38,6 +40,7 @@ export async function startOurs(
     ...(options.tenantCacheSize ? { tenantCacheSize: options.tenantCacheSize } : {}),
     ...(options.allEnvironments ? { allEnvironments: true } : {}),
     ...(options.revokedTokens ? { revokedTokens: options.revokedTokens } : {}),
+    ...(options.keyClientJwk ? { keyClientJwk: options.keyClientJwk } : {}),
   };
   const script = new URL('../servers/ours.ts', import.meta.url);
   if (!options.provisionApart) return context.start<OursInfo>('ours', script, base);

@@ -9,7 +9,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { createClient } from '../../src/auth/clients.ts';
+import type { JWK } from 'jose';
+import { createClient, insertKeyClient } from '../../src/auth/clients.ts';
 import { createKeyEncryption } from '../../src/auth/key-encryption.ts';
 import { boot } from '../../src/boot.ts';
 import { loadConfig } from '../../src/config/config.ts';
@@ -41,6 +42,8 @@ export interface OursOptions {
   readonly provisionOnly?: boolean;
   /** this many revoked tokens (live for an hour) in the second provisioned tenant, which gets employees too */
   readonly revokedTokens?: number;
+  /** private_key_jwt: also give each tenant a client registered with this public key (its keyClientId) */
+  readonly keyClientJwk?: JWK;
 }
 
 export interface BenchTenant {
@@ -51,6 +54,8 @@ export interface BenchTenant {
   readonly id: string;
   readonly clientId: string;
   readonly clientSecret: string;
+  /** a private_key_jwt client of the tenant (with keyClientJwk) */
+  readonly keyClientId?: string;
 }
 
 export interface OursInfo {
@@ -80,6 +85,7 @@ async function provisionTenants(
   keyEncryptionKey: string,
   count: number,
   environments: readonly EnvironmentConfig[],
+  keyClientJwk: JWK | undefined,
 ): Promise<BenchTenant[]> {
   const encryption = createKeyEncryption(Buffer.from(keyEncryptionKey, 'base64url'));
   const total = count * environments.length;
@@ -102,7 +108,22 @@ async function provisionTenants(
         settings: { scopes: BENCH_SCOPES, rate_limit: { per_client: 1_000_000, per_tenant: 1_000_000 } },
       });
       const { clientId, clientSecret } = await createClient(db, id, { name: `${slug} bench client`, scopes: BENCH_SCOPES });
-      tenants[position] = { environment: environment.name, domain: environment.domain, slug, id, clientId, clientSecret };
+      let keyClientId: string | undefined;
+      if (keyClientJwk) {
+        const keys = { jwks: { keys: [keyClientJwk] } };
+        ({ clientId: keyClientId } = await db.admin.scoped(id, (tx) =>
+          insertKeyClient(tx, id, { name: `${slug} bench signed client`, scopes: BENCH_SCOPES, keys }),
+        ));
+      }
+      tenants[position] = {
+        environment: environment.name,
+        domain: environment.domain,
+        slug,
+        id,
+        clientId,
+        clientSecret,
+        ...(keyClientId ? { keyClientId } : {}),
+      };
       done++;
       if (done % (total > 2000 ? 2000 : 100) === 0 || done === total) {
         progress(`provisioned ${done}/${total} tenants (${((performance.now() - started) / 1000).toFixed(1)} s)`);
@@ -163,7 +184,7 @@ serveChild<OursInfo>(async () => {
   const provisioned =
     options.tenantsFile && !options.provisionOnly
       ? (JSON.parse(fs.readFileSync(options.tenantsFile, 'utf8')) as BenchTenant[])
-      : await provisionTenants(booted.db, options.keyEncryptionKey, options.tenants, environments);
+      : await provisionTenants(booted.db, options.keyEncryptionKey, options.tenants, environments, options.keyClientJwk);
   if (options.provisionOnly && options.tenantsFile) fs.writeFileSync(options.tenantsFile, JSON.stringify(provisioned));
   const tenants = options.provisionOnly ? [] : provisioned;
   const first = tenants[0];

@@ -22,7 +22,8 @@ export interface Page<T> {
 export type Tenant = TenantRepresentation;
 export type { AuditEvent, SandboxSyncResult };
 export type Client = ClientRepresentation;
-export type ClientWithSecret = Client & { readonly client_secret: string };
+/** a private_key_jwt client is created without a secret */
+export type ClientWithSecret = Client & { readonly client_secret?: string };
 export interface SecretRotationResult {
   readonly client: Client;
   readonly client_secret: string;

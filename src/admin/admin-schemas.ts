@@ -3,7 +3,7 @@
  * document publishes the very same objects.
  */
 import { CLIENT_ID_PATTERN, DEFAULT_SECRET_GRACE_SECONDS } from '../auth/clients.ts';
-import { CLIENT_AUTH_METHODS, DEFAULT_CLIENT_AUTH_METHOD } from '../catalog/client-auth-methods.ts';
+import { CLIENT_AUTH_METHODS, DEFAULT_CLIENT_AUTH_METHOD, MAX_CLIENT_KEYS } from '../catalog/client-auth-methods.ts';
 import { DELIVERY_STATUSES } from '../catalog/delivery-statuses.ts';
 import { TENANT_STATUSES } from '../catalog/tenant-statuses.ts';
 import { PAGE_LIMIT } from '../catalog/page-limits.ts';
@@ -28,6 +28,19 @@ const webhookUrl = { type: 'string', minLength: 1, maxLength: 2048, description:
 const timestamp = { type: 'string', format: 'date-time' };
 const nullableTimestamp = { type: ['string', 'null'], format: 'date-time' };
 const name = { type: 'string', minLength: 1, maxLength: 200 };
+/** private_key_jwt: a public JWK Set (checked further by clientJwksProblem), or the https URL of one */
+const clientJwks = {
+  type: 'object',
+  properties: { keys: { type: 'array', minItems: 1, maxItems: MAX_CLIENT_KEYS, items: { type: 'object' } } },
+  required: ['keys'],
+  description: 'the public JWK Set the client signs its assertions for (public members only)',
+};
+const clientJwksUri = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 2000,
+  description: 'https URL of the public JWK Set (fetched at most every 10 minutes; http://localhost only in development)',
+};
 const scopeList = { type: 'array', items: { type: 'string', pattern: '^[a-z][a-z0-9:_-]{0,63}$' }, uniqueItems: true, maxItems: 64 };
 
 /** Settings in a PATCH: any key may be null (back to its default). */
@@ -122,6 +135,8 @@ export const ADMIN_SCHEMAS = {
         type: 'boolean',
         description: 'RFC 9449: every token request must carry a DPoP proof, so every token is bound to a key',
       },
+      jwks: { anyOf: [clientJwks, { type: 'null' }] },
+      jwks_uri: { anyOf: [clientJwksUri, { type: 'null' }] },
       status: { enum: ['enabled', 'disabled'] },
       disabled_at: nullableTimestamp,
       last_used_at: { ...nullableTimestamp, description: 'last successful authentication (recorded at most once per interval)' },
@@ -156,7 +171,10 @@ export const ADMIN_SCHEMAS = {
   ClientWithSecret: {
     allOf: [
       { $ref: '#/components/schemas/Client' },
-      { type: 'object', properties: { client_secret: { type: 'string', description: 'shown once' } }, required: ['client_secret'] },
+      {
+        type: 'object',
+        properties: { client_secret: { type: 'string', description: 'shown once; a private_key_jwt client has none' } },
+      },
     ],
   },
   ClientCreate: {
@@ -173,8 +191,17 @@ export const ADMIN_SCHEMAS = {
         description: 'RFC 9449: every token request must carry a DPoP proof, so every token is bound to a key',
       },
       client_id: { type: 'string', pattern: CLIENT_ID_PATTERN, description: 'default: generated' },
+      jwks: { ...clientJwks, description: 'private_key_jwt: the public JWK Set (or jwks_uri)' },
+      jwks_uri: { ...clientJwksUri, description: 'private_key_jwt: the https URL of the public JWK Set (or jwks)' },
     },
     required: ['name', 'scopes'],
+  },
+  ClientKeys: {
+    description: "replaces a private_key_jwt client's public keys: an inline JWK Set or the URL of one",
+    oneOf: [
+      { type: 'object', additionalProperties: false, properties: { jwks: clientJwks }, required: ['jwks'] },
+      { type: 'object', additionalProperties: false, properties: { jwks_uri: clientJwksUri }, required: ['jwks_uri'] },
+    ],
   },
   ClientUpdate: {
     type: 'object',

@@ -11,10 +11,26 @@
  * request's client is known, whatever the method: Client.find is asked for the presented client id
  * (the failed-authentication throttle refuses there), compareClientSecret runs only for a found
  * client (its registered method is enforced and per_client charged there, once the secret matched).
- * ReplayDetection.unique (its one static, asked once per DPoP proof) is replaced too: the library's
- * find-then-save under a key without the tenant becomes one atomic claim in the tenant's table.
+ * ReplayDetection.unique (its one static, asked once per DPoP proof and per client assertion) is
+ * replaced too: the library's find-then-save under a key without the tenant becomes one atomic
+ * statement in the tenant's scope.
+ *
+ * private_key_jwt (RFC 7523) uses the library's own client authentication, tightened through its
+ * documented hook assertJwtClientAuthClaimsAndHeader (client-assertions.ts); the keys reach it as
+ * inline `jwks` metadata (a jwks_uri is fetched by client-jwks.ts, not by oidc-provider), and the
+ * assertion's jti is recorded by one atomic insert (assertion-replay.ts), where per_client is
+ * charged once the assertion is accepted.
  */
-import { constants, createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign, type SignKeyObjectInput } from 'node:crypto';
+import {
+  constants,
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  type KeyObject,
+  randomBytes,
+  sign,
+  type SignKeyObjectInput,
+} from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { JWK } from 'jose';
 import type Koa from 'koa';
@@ -24,13 +40,20 @@ import type { Logger } from 'pino';
 import { isDatabaseUnavailable } from '../db/database.ts';
 import { DATABASE_RETRY_AFTER_SECONDS } from '../http/problem.ts';
 import { RateLimitExceeded, type RateLimits } from '../http/rate-limits.ts';
-import { CLIENT_AUTH_METHODS, type ClientAuthMethod, DEFAULT_CLIENT_AUTH_METHOD } from '../catalog/client-auth-methods.ts';
+import {
+  CLIENT_ASSERTION_ALGORITHMS,
+  CLIENT_AUTH_METHODS,
+  type ClientAuthMethod,
+  DEFAULT_CLIENT_AUTH_METHOD,
+  SECRET_AUTH_METHODS,
+} from '../catalog/client-auth-methods.ts';
 import { TENANT_ADMIN_SCOPE } from '../catalog/scopes.ts';
 import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
 import { DPOP_SIGNING_ALGORITHMS } from '../catalog/dpop-algorithms.ts';
 import { effectiveSettings, tenantScopes } from '../tenancy/tenant-settings.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
 import { type AccessTokenState, createAccessTokenEndpoints, INTROSPECTION_PATH, REVOCATION_PATH } from './access-token-endpoints.ts';
+import { type ClientAssertionChecks } from './client-assertions.ts';
 import { matchClientSecret } from './client-secrets.ts';
 import { CLIENT_ID_PATTERN } from './clients.ts';
 import type { ReplayDetection } from './replay-detection.ts';
@@ -64,8 +87,10 @@ export interface TenantProviderInput {
   /** keys.signingKey already imported (importSigningKey): a rebuilt Provider of the tenant reuses it */
   readonly signingKey?: ExternalSigningKey;
   readonly findClient: (clientId: string) => Promise<ClientRecord | undefined>;
-  /** a client authenticated with the secret whose hash is given (feeds last_used_at) */
-  readonly onClientAuthenticated?: (clientId: string, secretHash: string) => void;
+  /** a client authenticated with the secret whose hash is given, or with a private key (feeds last_used_at) */
+  readonly onClientAuthenticated?: (clientId: string, secretHash: string | undefined) => void;
+  /** private_key_jwt: this tenant's assertion rules, key sets and jti records (client-assertions.ts) */
+  readonly clientAssertions: ClientAssertionChecks;
   /** every published public key (next, current, retired) at the time of the request: the JWKS */
   readonly findPublicKeys: () => Promise<readonly JWK[]>;
   /** Cache-Control max-age of the JWKS */
@@ -96,6 +121,10 @@ function describeMetadata(body: Record<string, unknown>, oauthOnly: boolean): Re
     grant_types_supported: body.grant_types_supported,
     token_endpoint_auth_methods_supported: body.token_endpoint_auth_methods_supported,
     dpop_signing_alg_values_supported: body.dpop_signing_alg_values_supported,
+    // private_key_jwt: the assertion algorithms (oidc-provider lists them whenever a JWT method is on)
+    ...((body.token_endpoint_auth_methods_supported as string[]).includes('private_key_jwt')
+      ? { token_endpoint_auth_signing_alg_values_supported: body.token_endpoint_auth_signing_alg_values_supported }
+      : {}),
     // oidc-provider always lists "openid"; no ID token is ever issued here
     scopes_supported: (body.scopes_supported as string[]).filter((s) => s !== 'openid'),
     // no authorization endpoint exists, so no response type is supported
@@ -159,7 +188,7 @@ class NoPersistence {
   constructor(name: string) {
     this.name = name;
   }
-  async upsert(): Promise<never> {
+  async upsert(..._args: unknown[]): Promise<never> {
     throw new TypeError(`oidc-provider model ${this.name} is not persisted: enable its storage before its feature`);
   }
   async find(_id: string): Promise<unknown> {
@@ -178,16 +207,19 @@ class NoPersistence {
 
 type ClientMetadata = NonNullable<ReturnType<typeof describeClient>>;
 
-function describeClient(client: ClientRecord, now: number) {
-  const live = client.secrets.filter((s) => s.expiresAt === null || s.expiresAt > now);
-  if (live.length === 0) return undefined;
+function describeClient(client: ClientRecord, now: number, keys: readonly JWK[] | undefined) {
   const method = client.authMethods.find((m) => (CLIENT_AUTH_METHODS as readonly string[]).includes(m));
   if (!method) return undefined;
+  const live = client.secrets.filter((s) => s.expiresAt === null || s.expiresAt > now);
+  if ((SECRET_AUTH_METHODS as readonly string[]).includes(method) && live.length === 0) return undefined;
+  if (method === 'private_key_jwt' && !keys) return undefined;
   return {
     client_id: client.clientId,
     client_name: client.name,
-    // not a secret: the hashes, read back only by compareClientSecret below
-    client_secret: live.map((s) => s.hash).join(' '),
+    // not a secret: the hashes, read back only by compareClientSecret below (a private_key_jwt client has none)
+    client_secret: method === 'private_key_jwt' ? undefined : live.map((s) => s.hash).join(' '),
+    // private_key_jwt: the public keys, inline or as last fetched from the jwks_uri (client-jwks.ts)
+    jwks: method === 'private_key_jwt' ? { keys: keys as JWK[] } : undefined,
     grant_types: ['client_credentials'],
     response_types: [],
     redirect_uris: [],
@@ -202,15 +234,16 @@ function describeClient(client: ClientRecord, now: number) {
  * A client record's metadata, the same object for as long as the record is cached and none of its
  * live secrets expires (the next expiry is when the set of live secrets changes).
  */
-const metadataOf = new WeakMap<ClientRecord, { metadata: ClientMetadata | undefined; until: number }>();
+const metadataOf = new WeakMap<ClientRecord, { metadata: ClientMetadata | undefined; until: number; keys: readonly JWK[] | undefined }>();
 
-function clientMetadata(client: ClientRecord): ClientMetadata | undefined {
+/** `keys`: a private_key_jwt client's public keys (a jwks_uri's fetched set is a new array when it changes). */
+function clientMetadata(client: ClientRecord, keys?: readonly JWK[]): ClientMetadata | undefined {
   const now = Math.floor(Date.now() / 1000);
   const known = metadataOf.get(client);
-  if (known && now < known.until) return known.metadata;
-  const metadata = describeClient(client, now);
+  if (known && now < known.until && known.keys === keys) return known.metadata;
+  const metadata = describeClient(client, now, keys);
   const until = Math.min(...client.secrets.map((s) => (s.expiresAt !== null && s.expiresAt > now ? s.expiresAt : Infinity)));
-  metadataOf.set(client, { metadata, until });
+  metadataOf.set(client, { metadata, until, keys });
   return metadata;
 }
 
@@ -443,11 +476,12 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
   const findClient = unavailableAsOAuthError(input.findClient);
   const signingKey = input.signingKey ?? importSigningKey(keys.signingKey);
 
+  const assertions = input.clientAssertions;
   const Adapter = class extends NoPersistence {
     override async find(id: string) {
       if (this.name !== 'Client') return undefined;
       const client = await findClient(id);
-      return client ? (clientMetadata(client) as never) : undefined;
+      return client ? (clientMetadata(client, client.jwks?.keys) as never) : undefined;
     }
   };
 
@@ -468,11 +502,14 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     },
     enabledJWA: {
       // no symmetric algorithm anywhere: the stored "secret" is a hash and must never become a key
-      clientAuthSigningAlgValues: [...SIGNING_ALGORITHMS],
+      clientAuthSigningAlgValues: [...CLIENT_ASSERTION_ALGORITHMS],
       idTokenSigningAlgValues: [keys.signingKey.alg],
       dPoPSigningAlgValues: [...DPOP_SIGNING_ALGORITHMS],
     },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
+    // private_key_jwt: aud = the issuer alone, a short life, iss = sub (client-assertions.ts)
+    assertJwtClientAuthClaimsAndHeader: (ctx, claims, header, client) =>
+      assertions.assertClaimsAndHeader(ctx, claims as Record<string, unknown>, header as Record<string, unknown>, client),
     features: {
       ...FEATURE_DECISIONS,
       dPoP: {
@@ -578,7 +615,9 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
       await rateLimits?.checkAuthFailures(tenant, id, sourceOf(ctx)).catch((error: unknown) => refuseRateLimited(ctx, error));
     }
     const record = await findClient(id);
-    const metadata = record && clientMetadata(record);
+    // private_key_jwt: its keys (a jwks_uri's are fetched here, before oidc-provider verifies)
+    const keys = record && (await assertions.keysOf(record, ctx?.oidc.params?.client_assertion));
+    const metadata = record && clientMetadata(record, keys);
     if (!metadata) return undefined;
     let client = clientsByMetadata.get(metadata);
     if (!client) clientsByMetadata.set(metadata, (client = new ProviderClient(metadata)));
@@ -604,11 +643,27 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     return true;
   };
 
-  // oidc-provider's own ReplayDetection reads, then writes, a key without the tenant: the claim here
-  // is one atomic statement in the tenant's scope, shared by every instance and Provider
+  // oidc-provider's own ReplayDetection reads, then writes, a key without the tenant. Here each id is
+  // one atomic statement in the tenant's scope, shared by every instance and Provider: the request's
+  // client assertion goes to its jti record (client-assertions.ts, which then charges per_client, as a
+  // secret match does), anything else (a DPoP proof) to the replay claims (replay-detection.ts).
   const { replayDetection } = input.dpop;
-  const claimReplayId = unavailableAsOAuthError((iss: string, jti: string, exp: number) => replayDetection.claim(tenant.id, iss, jti, exp));
-  provider.ReplayDetection.unique = claimReplayId;
+  const recordAssertion = unavailableAsOAuthError(assertions.recordReplayId);
+  const claimProof = unavailableAsOAuthError((iss: string, jti: string, exp: number) => replayDetection.claim(tenant.id, iss, jti, exp));
+  provider.ReplayDetection.unique = async (iss: string, jti: string, exp: number): Promise<boolean> => {
+    const ctx = Provider.ctx;
+    // the id oidc-provider would store (models/replay_detection.js), which client-assertions.ts expects
+    const id = createHash('sha256').update(`${iss}${jti}`).digest('base64url');
+    if ((await recordAssertion(ctx, id, exp - Math.floor(Date.now() / 1000))) === 'recorded') {
+      if (ctx?.oidc.client) {
+        const { clientId } = ctx.oidc.client;
+        await rateLimits?.consumeClient('token', tenant, clientId).catch((error: unknown) => refuseRateLimited(ctx, error));
+        input.onClientAuthenticated?.(clientId, undefined);
+      }
+      return true;
+    }
+    return claimProof(iss, jti, exp);
+  };
 
   provider.use(answerTemporarilyUnavailable);
   // oidc-provider answers every origin's preflight (no client is known yet) and applies

@@ -21,6 +21,9 @@ export interface ClientRecord {
   readonly dpopBoundAccessTokens: boolean;
   /** live secret hashes with their expiry (epoch seconds, null = none) */
   readonly secrets: readonly { readonly hash: string; readonly expiresAt: number | null }[];
+  /** private_key_jwt: the registered public keys (inline), or where to fetch them */
+  readonly jwks: { readonly keys: readonly JWK[] } | null;
+  readonly jwksUri: string | null;
 }
 
 export interface TenantKeys {
@@ -49,10 +52,12 @@ export function createTenantCredentials(db: Database, encryption: KeyEncryption,
         scopes: string[];
         access_token_ttl: number | null;
         dpop_bound_access_tokens: boolean;
+        jwks: { keys: JWK[] } | null;
+        jwks_uri: string | null;
         secret_hash: string | null;
         expires_at: Date | null;
       }>(
-        `SELECT c.client_id, c.name, c.auth_methods, c.scopes, c.access_token_ttl, c.dpop_bound_access_tokens, s.secret_hash, s.expires_at
+        `SELECT c.client_id, c.name, c.auth_methods, c.scopes, c.access_token_ttl, c.dpop_bound_access_tokens, c.jwks, c.jwks_uri, s.secret_hash, s.expires_at
            FROM clients c
            LEFT JOIN client_secrets s
              ON s.tenant_id = c.tenant_id AND s.client_id = c.id AND (s.expires_at IS NULL OR s.expires_at > now())
@@ -69,6 +74,8 @@ export function createTenantCredentials(db: Database, encryption: KeyEncryption,
       scopes: first.scopes,
       accessTokenTtl: first.access_token_ttl,
       dpopBoundAccessTokens: first.dpop_bound_access_tokens,
+      jwks: first.jwks,
+      jwksUri: first.jwks_uri,
       secrets: rows
         .filter((r) => r.secret_hash !== null)
         .map((r) => ({

@@ -48,6 +48,8 @@ export interface Config {
   readonly keyRotationDelaySeconds: number;
   readonly keyRotationCheckMs: number;
   readonly webhooks: WebhookConfig;
+  /** private_key_jwt: the longest life (exp - iat, or exp - now) a client assertion may have */
+  readonly clientAssertionMaxLifetimeSeconds: number;
 }
 
 /** Node's HTTP server limits, set deliberately rather than left at Node's defaults. */
@@ -282,7 +284,8 @@ export const OPTIONS = {
     default: 'true',
   },
   WEBHOOK_ALLOW_LOOPBACK: {
-    description: 'let subscriptions use http://localhost and loopback addresses (default: on, except in production); private ranges never',
+    description:
+      'let webhook subscriptions and client jwks_uri use http://localhost and loopback addresses (default: on, except in production); private ranges never',
     schema: { enum: ['true', 'false', '1', '0'] },
   },
   WEBHOOK_LEASE_MS: {
@@ -304,6 +307,11 @@ export const OPTIONS = {
     description: 'how often a worker looks for due deliveries (new events wake it at once)',
     schema: { type: 'integer', minimum: 10 },
     default: '1000',
+  },
+  CLIENT_ASSERTION_MAX_LIFETIME_SECONDS: {
+    description: 'private_key_jwt: the longest lifetime (exp - iat) a client assertion may have; longer ones are refused',
+    schema: { type: 'integer', minimum: 5, maximum: 3600 },
+    default: '60',
   },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -490,5 +498,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keyRotationDelaySeconds,
     keyRotationCheckMs: Number(read(env, 'KEY_ROTATION_CHECK_MS')),
     webhooks: loadWebhookConfig(env, production),
+    clientAssertionMaxLifetimeSeconds: Number(read(env, 'CLIENT_ASSERTION_MAX_LIFETIME_SECONDS')),
   };
 }

@@ -61,6 +61,12 @@ export interface Database {
    */
   reader(tenantId: string | null): ScopedTransaction;
   /**
+   * One write that stands alone (an INSERT … ON CONFLICT … RETURNING), under the same scope and in
+   * the reader's single round trip: Postgres commits the implicit transaction the statement runs
+   * in. Never for work of more than one statement, and never inside a scoped() transaction's work.
+   */
+  statement(tenantId: string | null): ScopedTransaction;
+  /**
    * LISTEN on a channel; `onReset` runs after a reconnect, when notifications may have been
    * missed. Resolves once listening; the returned function stops.
    */
@@ -194,12 +200,17 @@ async function createPgliteDatabase(dataDir: string | undefined): Promise<Databa
     },
   };
   const runtime = scoped(true);
+  // in process there are no round trips to save: the ordinary scoped transaction, one a query
+  const oneQuery = (tenantId: string | null): ScopedTransaction => ({
+    tenantId,
+    query: (sql, params) => runtime(tenantId, (tx) => tx.query(sql, params)),
+  });
   return {
     kind: 'pglite',
     admin,
     scoped: runtime,
-    // in process there are no round trips to save: the ordinary scoped transaction, one a query
-    reader: (tenantId) => ({ tenantId, query: (sql, params) => runtime(tenantId, (tx) => tx.query(sql, params)) }),
+    reader: oneQuery,
+    statement: oneQuery,
     async listen(channel, onNotification) {
       const unsubscribe = await db.listen(channel, onNotification);
       return async () => unsubscribe();
@@ -408,19 +419,22 @@ async function createPostgresDatabase(
     };
   }
 
+  // role, setting and statement as one multi-statement query: one round trip, one implicit transaction
+  const oneRoundTrip = (tenantId: string | null): ScopedTransaction => ({
+    tenantId,
+    async query<T extends Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+      const results = (await poolQuery(
+        appPool,
+        `${openScope(tenantId, switchRole, localTimeouts).replace(/^BEGIN;/, '')};${inlineParameters(sql, params)}`,
+      )) as unknown as pg.QueryResult<T>[];
+      return results.at(-1)?.rows ?? [];
+    },
+  });
   return {
     kind: 'postgres',
     listen,
-    reader: (tenantId) => ({
-      tenantId,
-      async query<T extends Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
-        const results = (await poolQuery(
-          appPool,
-          `${openScope(tenantId, switchRole, localTimeouts).replace(/^BEGIN;/, '')};${inlineParameters(sql, params)}`,
-        )) as unknown as pg.QueryResult<T>[];
-        return results.at(-1)?.rows ?? [];
-      },
-    }),
+    reader: oneRoundTrip,
+    statement: oneRoundTrip,
     admin: {
       scoped: (tenantId, work) => scoped(ownerPool, openScope(tenantId, false, localTimeouts), tenantId, work),
       async query<T extends Row>(sql: string, params: readonly unknown[] = []) {

@@ -8,6 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { Logger } from 'pino';
 import { Agent, fetch as undiciFetch, type RequestInit, type Response } from 'undici';
 import { type DemoCredential, seedDemo } from '../../src/admin/operator/demo-seed.ts';
 import { boot, type Booted } from '../../src/boot.ts';
@@ -49,7 +50,7 @@ export interface TestServer {
 export async function startTestServer(
   kind: TestDatabaseKind,
   /** sharedDatabase: run as a second instance on that server's Postgres database and data */
-  options: { env?: Record<string, string>; now?: () => number; sharedDatabase?: TestServer } = {},
+  options: { env?: Record<string, string>; now?: () => number; sharedDatabase?: TestServer; log?: Logger } = {},
 ): Promise<TestServer> {
   const shared = options.sharedDatabase?.config.databaseUrl;
   const database = shared ? { url: shared, drop: async () => {} } : await createFreshDatabase(kind);
@@ -69,7 +70,7 @@ export async function startTestServer(
   });
   let booted: Booted;
   try {
-    booted = await boot(config, createLogger(config.logLevel), {
+    booted = await boot(config, options.log ?? createLogger(config.logLevel), {
       inMemory: true,
       seed: seedDemo,
       ...(options.now ? { now: options.now } : {}),

@@ -5,8 +5,11 @@
  * revocation and introspection endpoints: credentials only at their own tenant, a token active only
  * there, and a revocation elsewhere changes nothing.
  */
+import { randomUUID } from 'node:crypto';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DemoCredential } from '../../src/admin/operator/demo-seed.ts';
+import { insertKeyClient } from '../../src/auth/clients.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
 import { accessToken, requestToken, startTestServer, type TestServer } from '../helpers/server.ts';
 import { proofKey, signProof } from '../helpers/dpop.ts';
@@ -108,6 +111,51 @@ describe.each(testDatabaseKinds())('isolation matrix on %s', (kind) => {
         const response = await requestToken(server, { ...holder, token_endpoint: target.token_endpoint });
         expect(response.status, `${label(holder)} credentials at ${label(target)}`).toBe(holder === target ? 200 : 401);
         if (holder !== target) expect(((await response.json()) as { error: string }).error).toBe('invalid_client');
+      }
+    }
+  });
+
+  it('accepts a private_key_jwt assertion only at its own tenant’s token endpoint in its own environment', async () => {
+    // the hardest case: the same client_id in all four, each with its own key
+    const clientId = 'matrix-signed';
+    type KeyPair = Awaited<ReturnType<typeof generateKeyPair>>;
+    const keys = new Map<string, KeyPair>();
+    for (const credential of server.credentials) {
+      const pair = await generateKeyPair('ES256');
+      keys.set(label(credential), pair);
+      const tenant = await server.booted.app.tenants.getTenant(credential.environment, credential.tenant);
+      const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256' };
+      await server.booted.db.admin.scoped(tenant?.id ?? '', (tx) =>
+        insertKeyClient(tx, tenant?.id ?? '', { clientId, name: 'matrix', scopes: ['employees:read'], keys: { jwks: { keys: [jwk] } } }),
+      );
+    }
+    const signed = (holder: DemoCredential, aud: string) => {
+      const now = Math.floor(Date.now() / 1000);
+      return new SignJWT({ iss: clientId, sub: clientId, aud, jti: randomUUID(), iat: now, exp: now + 30 })
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+        .sign((keys.get(label(holder)) as KeyPair).privateKey);
+    };
+    const present = async (target: DemoCredential, assertion: string) =>
+      (
+        await server.fetch(target.token_endpoint, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({
+            grant_type: 'client_credentials',
+            client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+            client_assertion: assertion,
+          }).toString(),
+        })
+      ).status;
+    for (const holder of server.credentials) {
+      for (const target of server.credentials) {
+        // aud = the target's issuer (what a confused or malicious caller would set), and aud = its own
+        const atTarget = await present(target, await signed(holder, target.issuer));
+        expect(atTarget, `${label(holder)} assertion (aud ${label(target)}) at ${label(target)}`).toBe(holder === target ? 200 : 401);
+        if (holder !== target) {
+          const ownAud = await present(target, await signed(holder, holder.issuer));
+          expect(ownAud, `${label(holder)} assertion (aud ${label(holder)}) at ${label(target)}`).toBe(401);
+        }
       }
     }
   });

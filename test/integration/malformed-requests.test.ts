@@ -361,7 +361,7 @@ function cases(creds: { id: string; secret: string; token: string; api: string }
       body: grant,
       status: 431,
     },
-    // Token endpoint: JWT client authentication is not offered, so its parameters authenticate nothing
+    // Token endpoint: private_key_jwt is offered, so an assertion is an authentication attempt
     {
       name: 'client_assertion beside Basic',
       host: AUTH,
@@ -369,11 +369,21 @@ function cases(creds: { id: string; secret: string; token: string; api: string }
       path: TOKEN,
       headers: good,
       body: `${grant}&${assertion}`,
-      status: 200,
+      status: 400,
+      error: 'invalid_request',
+    },
+    {
+      name: 'client_assertion for a client_secret_basic client',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: form,
+      body: `${grant}&${assertion}`,
+      status: 401,
+      error: 'invalid_client',
     },
     ...(
       [
-        ['client_assertion instead of a secret', assertion],
         ['client_assertion that is not a JWT', 'client_assertion=garbage'],
         ['client_assertion of 40 KB', `client_assertion=${'a'.repeat(40_000)}`],
         ['client_assertion repeated', 'client_assertion=a&client_assertion=b'],

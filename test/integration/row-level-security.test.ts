@@ -12,6 +12,7 @@ const TENANT_TABLES = [
   'idempotency_keys',
   'clients',
   'client_secrets',
+  'client_assertion_jtis',
   'signing_keys',
   'org_units',
   'employees',

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClientAssertionChecks } from '../../src/auth/client-assertions.ts';
 import { generateClientSecret, hashClientSecret } from '../../src/auth/client-secrets.ts';
 import {
   createTenantProvider,
@@ -38,6 +39,8 @@ function clientRecord(clientId: string, secrets: { hash: string; expiresAt: numb
     accessTokenTtl: null,
     dpopBoundAccessTokens: false,
     secrets,
+    jwks: null,
+    jwksUri: null,
   };
 }
 
@@ -71,6 +74,12 @@ async function serve(slug: string, keys: TenantKeys, extra: Partial<TenantProvid
     jwksCacheSeconds: 300,
     // no database here: proof ids are remembered in this process (test/integration covers the table)
     dpop: { replayDetection: inMemoryReplayDetection(), nonceSecret: Buffer.alloc(32, 1) },
+    clientAssertions: createClientAssertionChecks({
+      issuer: `${ISSUER_ORIGIN}/tenants/${slug}`,
+      maxLifetimeSeconds: 60,
+      recordOnce: async () => true,
+      remoteKeys: async () => [],
+    }),
     ...extra,
   });
   const callback = provider.callback();

@@ -133,6 +133,7 @@ export const TENANT_OWNED_TABLES = [
   'org_units',
   'revoked_tokens',
   'client_token_cutoffs',
+  'client_assertion_jtis',
   'client_secrets',
   'clients',
   'key_promotions',

@@ -1,11 +1,12 @@
-/** clients create | list | get | rotate-secret | disable | enable | delete */
+/** clients create | list | get | update | set-keys | rotate-secret | disable | enable | delete */
+import fs from 'node:fs';
 import { CLIENT_AUTH_METHODS, DEFAULT_CLIENT_AUTH_METHOD } from '../../catalog/client-auth-methods.ts';
 import { apiPath, type Page } from '../admin-client.ts';
 import type { Client, ClientWithSecret, SecretRotationResult } from '../../admin/admin-contract.ts';
 import { defineCommand, type Command, type CommandContext } from '../command.ts';
 import { formatDuration } from '../duration.ts';
 import { UsageError } from '../errors.ts';
-import { readOptions } from '../option-values.ts';
+import { type OptionReader, readOptions } from '../option-values.ts';
 import { formatRecord, type Column } from '../output.ts';
 import { printList } from '../list-output.ts';
 
@@ -31,6 +32,8 @@ export function clientRecord(c: Client, secret?: string): string {
     ['scopes', c.scopes],
     ['auth method', c.token_endpoint_auth_method],
     ['dpop bound', c.dpop_bound_access_tokens ? 'yes: token requests must carry a DPoP proof' : 'no'],
+    ...(c.jwks_uri ? [['jwks_uri', c.jwks_uri] as const] : []),
+    ...(c.jwks ? [['keys', c.jwks.keys.map((k) => `${String(k.kty)}${k.kid ? ` kid=${k.kid}` : ''}`).join(', ')] as const] : []),
     ['token ttl', c.access_token_ttl === null || c.access_token_ttl === undefined ? 'tenant default' : `${c.access_token_ttl}s`],
     ['last used', c.last_used_at],
     ['disabled', c.disabled_at],
@@ -74,6 +77,34 @@ function clientAction(action: 'disable' | 'enable', summary: string): Command {
   });
 }
 
+/** --jwks-file keys.json or --jwks-uri https://…: a private_key_jwt client's public keys, as the API's body members. */
+const KEY_OPTIONS = {
+  'jwks-file': { type: 'string', value: 'file', description: 'private_key_jwt: a file holding the public JWK Set ({"keys": [...]})' },
+  'jwks-uri': { type: 'string', value: 'url', description: 'private_key_jwt: the https URL of the public JWK Set' },
+} as const;
+
+function readKeyOptions(o: OptionReader, command: string): { jwks?: unknown; jwks_uri?: string } {
+  const file = o.string('jwks-file');
+  const uri = o.string('jwks-uri');
+  if (file !== undefined && uri !== undefined) throw new UsageError('give --jwks-file or --jwks-uri, not both', command);
+  if (uri !== undefined) return { jwks_uri: uri };
+  if (file === undefined) return {};
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(
+      `--jwks-file: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+      command,
+    );
+  }
+  try {
+    return { jwks: JSON.parse(text) as unknown };
+  } catch {
+    throw new UsageError(`--jwks-file: ${file} is not JSON; it must hold a JWK Set: {"keys": [...]}`, command);
+  }
+}
+
 function printSecret(ctx: CommandContext, value: unknown, human: string, footer = ''): void {
   ctx.out.result(value, () => `${human}\n${footer}${SECRET_WARNING}\n`);
   if (ctx.out.json) ctx.out.note(SECRET_WARNING);
@@ -99,9 +130,11 @@ export const clientCommands: Command[] = [
       },
       id: { type: 'string', value: 'client_id', description: 'choose its client_id (default: generated)' },
       dpop: { type: 'boolean', description: 'bind its tokens to a key: every token request must carry a DPoP proof (RFC 9449)' },
+      ...KEY_OPTIONS,
     },
     async run(ctx) {
       const o = readOptions(ctx.options, 'clients create');
+      const keys = readKeyOptions(o, 'clients create');
       const body = {
         name: o.required('name'),
         scopes: o.list('scopes') ?? o.required('scopes'),
@@ -109,10 +142,19 @@ export const clientCommands: Command[] = [
         token_endpoint_auth_method: o.choice('auth-method', CLIENT_AUTH_METHODS),
         client_id: o.string('id'),
         dpop_bound_access_tokens: o.flag('dpop') || undefined,
+        ...keys,
       };
       const client = await ctx.api().post<ClientWithSecret>(apiPath`/tenants/${ctx.args.tenant as string}/clients`, body);
       const tokenUrl = tenantTokenUrl(ctx.api().target.tokenUrl, ctx.args.tenant as string);
       const where = tokenUrl ? `Its token endpoint: ${tokenUrl}\n` : '';
+      if (client.client_secret === undefined) {
+        const how = 'It authenticates with a client assertion signed by its private key (aud: the issuer).';
+        ctx.out.result(
+          client,
+          () => `Created client ${client.client_id} for ${ctx.args.tenant}.\n\n${clientRecord(client)}\n${where}${how}\n`,
+        );
+        return;
+      }
       printSecret(
         ctx,
         client,
@@ -173,6 +215,21 @@ export const clientCommands: Command[] = [
         .api()
         .patch<Client>(apiPath`/tenants/${ctx.args.tenant as string}/clients/${ctx.args.client_id as string}`, body);
       ctx.out.result(client, () => `Updated client ${client.client_id}.\n\n${clientRecord(client)}`);
+    },
+  }),
+  defineCommand({
+    path: ['clients', 'set-keys'],
+    summary: "Replace a private_key_jwt client's public keys (every instance uses them within a second).",
+    args: ['tenant', 'client_id'],
+    options: KEY_OPTIONS,
+    async run(ctx) {
+      const keys = readKeyOptions(readOptions(ctx.options, 'clients set-keys'), 'clients set-keys');
+      if (keys.jwks === undefined && keys.jwks_uri === undefined)
+        throw new UsageError('give --jwks-file or --jwks-uri', 'clients set-keys');
+      const client = await ctx
+        .api()
+        .put<Client>(apiPath`/tenants/${ctx.args.tenant as string}/clients/${ctx.args.client_id as string}/jwks`, keys);
+      ctx.out.result(client, () => `New keys for client ${client.client_id}.\n\n${clientRecord(client)}`);
     },
   }),
   defineCommand({
