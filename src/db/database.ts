@@ -4,8 +4,7 @@
  *
  * The resource API and the token endpoints never run as the table owner: `scoped()` opens a
  * transaction, switches to the runtime role with SET LOCAL ROLE (skipped when the connection
- * already logs in as that role) and sets app.tenant_id with set_config(…, true), all
- * transaction-local, so nothing survives into the next transaction on a pooled connection
+ * already logs in as that role) and sets app.tenant_id with SET LOCAL, all transaction-local, so nothing survives into the next transaction on a pooled connection
  * (PgBouncer transaction mode included). BEGIN, the role and the setting travel in one round trip.
  */
 import fs from 'node:fs';
@@ -55,7 +54,7 @@ export interface Database {
   /**
    * Reads under the same scope, each statement in a single round trip: role, setting and
    * statement travel as one multi-statement query, which Postgres runs as one implicit
-   * transaction (SET LOCAL and set_config(…, true) hold for it and are gone after it). So each
+   * transaction (SET LOCAL holds for it and is gone after it). So each
    * query sees its own snapshot: for work of one statement, or that can live with that. A null
    * tenant is a platform-level read (a tenant by its host): every tenant-owned table answers no rows.
    */
@@ -86,13 +85,14 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The statements that set a scope, after BEGIN or before a read's statement. The id is inlined (one
  * round trip, no parameters in a multi-statement query), so it must be a canonical uuid: anything
- * else is a bug. `moreSettings`: more transaction-local set_config calls for the same SELECT. */
+ * else is a bug. SET LOCAL rather than SELECT set_config(…, true): the same transaction-local
+ * setting, without a row to plan and send back. `moreSettings`: more `;SET LOCAL …` statements. */
 function scopeSettings(tenantId: string | null, switchRole: boolean, moreSettings = ''): string {
   if (tenantId !== null && !UUID.test(tenantId)) {
     throw new TypeError(`tenant id must be a lower-case uuid, got ${JSON.stringify(tenantId)}`);
   }
   const role = switchRole ? `SET LOCAL ROLE ${APP_ROLE};` : '';
-  return `${role}SELECT set_config('app.tenant_id', '${tenantId ?? ''}', true)${moreSettings}`;
+  return `${role}SET LOCAL app.tenant_id = '${tenantId ?? ''}'${moreSettings}`;
 }
 
 /**
@@ -237,17 +237,17 @@ async function createPostgresDatabase(
   // The server-side timeouts: startup parameters on the direct connections (owner, LISTEN, and the
   // runtime's when it shares the owner's pool), which no pooled session ever changes. PgBouncer,
   // which a separate DATABASE_APP_URL may point at, refuses unknown startup parameters: there every
-  // scope sets them transaction-locally, in the SELECT that sets the tenant. Set where the session
-  // already holds them, they cost the server a few µs per transaction and change nothing.
+  // scope sets them transaction-locally, with the tenant. Set where the session already holds
+  // them, they cost the server a few µs per transaction and change nothing.
   const serverTimeouts = {
     statement_timeout: settings.statementTimeoutMs,
     idle_in_transaction_session_timeout: settings.idleInTransactionTimeoutMs,
   };
   const separate = Boolean(databaseAppUrl);
-  const statementTimeout = `, set_config('statement_timeout', '${settings.statementTimeoutMs}', true)`;
+  const statementTimeout = `;SET LOCAL statement_timeout = ${settings.statementTimeoutMs}`;
   const appTimeouts = separate
     ? {
-        transaction: `${statementTimeout}, set_config('idle_in_transaction_session_timeout', '${settings.idleInTransactionTimeoutMs}', true)`,
+        transaction: `${statementTimeout};SET LOCAL idle_in_transaction_session_timeout = ${settings.idleInTransactionTimeoutMs}`,
         // a read is one implicit transaction, never idle inside: its statement's timeout is all it needs
         read: statementTimeout,
       }
