@@ -1,8 +1,9 @@
 /**
  * Generic SQL for a collection, composed with knex from its definition (column names come only from
  * the definition, values only as parameters): compiled once when the routes are registered, and a
- * list's once per shape (its filters, sort and cursor), on first use. Every statement names tenant_id itself and runs inside a
- * scoped transaction whose row level security would hide other tenants' rows even if it did not.
+ * list's once per shape (its filters, sort and cursor), on first use. Every statement names
+ * tenant_id itself and runs inside a scoped transaction whose row level security would hide other
+ * tenants' rows even if it did not.
  */
 import type { Knex } from 'knex';
 import type { ScopedTransaction } from '../../db/database.ts';
