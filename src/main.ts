@@ -155,7 +155,9 @@ async function main(): Promise<void> {
   const app = untilReady();
   const server = createHttpServer(config.http);
   server.on('request', app.listener);
-  await listenFirst(server, 'PORT', config, config.port);
+  // a worker under the primary listens only once it serves: the primary hands connections to every
+  // listening worker in turn, and a worker still booting would answer its share 503
+  if (!cluster.isWorker) await listenFirst(server, 'PORT', config, config.port);
   const metricsEndpoint = untilReady();
   let metricsServer: http.Server | undefined;
   // in a worker, the primary serves METRICS_PORT with every worker's metrics
@@ -211,6 +213,7 @@ async function main(): Promise<void> {
   app.serve(booted.app.app.callback());
   metricsEndpoint.serve(serveMetrics(booted.app.metrics));
   if (cluster.isWorker) {
+    await listenFirst(server, 'PORT', config, config.port);
     const { reportWorkerReady, shareMetricsWithPrimary } = await import('./cluster/primary.ts');
     shareMetricsWithPrimary(booted.app.metrics.registry);
     // the first worker tells the user what is where; the others and restarts only serve
