@@ -21,6 +21,7 @@ import { demoCredentials, platformAdminCredential, startChildServer, type ChildS
 import { createFreshDatabase, type FreshDatabase } from '../helpers/databases.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { createRuntimeLogin, pgbouncerSkipReason, type PgBouncer, type RuntimeLogin, startPgBouncer } from '../helpers/pgbouncer.ts';
+import { freePort } from '../helpers/processes.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.ts';
 
 const skipReason = pgbouncerSkipReason();
@@ -42,6 +43,7 @@ describe.skipIf(skipReason !== undefined)(
     let direct: pg.Client;
     let dataDir: string;
     let adminToken: string;
+    let metricsPort: number;
 
     /** One request on a connection of its own (no keep-alive): the primary hands it to the next worker. */
     function request(host: string, method: string, pathname: string, options: { headers?: Record<string, string>; body?: string } = {}) {
@@ -135,6 +137,7 @@ describe.skipIf(skipReason !== undefined)(
         KEY_ROTATION_DELAY_SECONDS: '1',
         KEY_ROTATION_CHECK_MS: '100',
         WEBHOOK_POLL_MS: '100',
+        METRICS_PORT: String((metricsPort = await freePort())),
       });
       await eventually(async () => expect(servingPids()).toHaveLength(2), 60_000);
       const credential = platformAdminCredential(dataDir);
@@ -159,6 +162,19 @@ describe.skipIf(skipReason !== undefined)(
       await fresh?.drop();
       await login?.drop();
       if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+    });
+
+    it("serves every worker's metrics, summed, from the primary on METRICS_PORT", async () => {
+      const healthChecks = async () => {
+        const response = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+        expect(response.status).toBe(200);
+        const line = /^tenant_connect_http_requests_total\{surface="health",status="200"\} (\d+)$/m.exec(await response.text());
+        return Number(line?.[1] ?? 0);
+      };
+      const before = await healthChecks();
+      // six new connections: three to each worker
+      for (let i = 0; i < 6; i++) expect((await request('localhost', 'GET', '/healthz')).status).toBe(200);
+      expect((await healthChecks()) - before).toBe(6);
     });
 
     it('serves through PgBouncer as the runtime login, from two worker processes', async () => {
