@@ -242,8 +242,6 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => shutdown('SIGINT'));
   process.once('SIGTERM', () => shutdown('SIGTERM'));
-  // a worker whose primary is gone receives no more connections: it drains and exits
-  if (cluster.isWorker) process.once('disconnect', () => shutdown('disconnect'));
 }
 
 main().catch((error: unknown) => {
