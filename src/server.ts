@@ -26,7 +26,7 @@ import { ApiError, problemMiddleware } from './http/problem.ts';
 import { createRateLimits } from './http/rate-limits.ts';
 import { createMetrics, type Surface } from './observability/metrics.ts';
 import { createPublicUrls, resolveHostTarget } from './tenancy/hosts.ts';
-import { listenForChanges } from './tenancy/change-notifications.ts';
+import { CHANGES_CHANNEL, listenForChanges } from './tenancy/change-notifications.ts';
 import { createTenantRuntime } from './tenancy/tenant-runtime.ts';
 import { createTenantCache, createTenantQueries } from './tenancy/tenants.ts';
 import { createTokenRevocations } from './tenancy/token-revocations.ts';
@@ -56,6 +56,21 @@ async function checkDatabase(db: Database): Promise<void> {
     clearTimeout(timer);
   }
 }
+
+/** Readiness: changes are heard. While the change listener is down, a change made through another
+ * instance leaves this one's caches stale, so it leaves the load balancer until the reconnect (which
+ * drops every cache). */
+function checkChangeListener(state: ChangeListenerState): void {
+  if (state !== 'lost') return;
+  throw new ApiError(
+    'service-unavailable',
+    `The change listener (LISTEN ${CHANGES_CHANNEL}) is disconnected: cached tenants, clients and keys may be stale until it reconnects.`,
+    { headers: { 'Retry-After': '1' } },
+  );
+}
+
+/** 'idle' until startInvalidation (an app built without it, in tests, is not held back). */
+type ChangeListenerState = 'idle' | 'listening' | 'lost';
 
 export function createApp(context: AppContext) {
   const { config, db, log } = context;
@@ -106,6 +121,7 @@ export function createApp(context: AppContext) {
   const serveResourceApi = createResourceApi({ db, bearer, urls });
   const serveAdminApi = createAdminApi({ config, db, bearer, urls, keyEncryption: context.keyEncryption });
 
+  let changeListener: ChangeListenerState = 'idle';
   const metrics = createMetrics({ tenants: () => tenants.size, providers: () => providers.size });
 
   // behind the proxy, ctx.ip is the address that proxy appended to X-Forwarded-For (the last one):
@@ -138,6 +154,7 @@ export function createApp(context: AppContext) {
       return;
     }
     await checkDatabase(db);
+    checkChangeListener(changeListener);
     ctx.body = { status: 'ready', database: db.kind };
   });
   app.use(async function logRequest(ctx, next) {
@@ -177,7 +194,18 @@ export function createApp(context: AppContext) {
   });
 
   /** Drops exactly what a change in the database affects, in this instance. */
-  const startInvalidation = () => listenForChanges(db, log, { onChange: runtime.evict, onReset: runtime.clear });
+  const startInvalidation = async () => {
+    const stop = await listenForChanges(db, log, {
+      onChange: runtime.evict,
+      onReset() {
+        runtime.clear();
+        changeListener = 'listening';
+      },
+      onLost: () => (changeListener = 'lost'),
+    });
+    changeListener = 'listening';
+    return stop;
+  };
 
   return { app, urls, runtime, tenants, credentials, providers, usage, metrics, serveAdminApi, startInvalidation };
 }

@@ -5,6 +5,7 @@ import { apiGetDpop } from './api-get-dpop.ts';
 import { apiGetRevoked } from './api-get-revoked.ts';
 import { apiList } from './api-list.ts';
 import { batch } from './batch.ts';
+import { cores } from './cores.ts';
 import { tokenCold } from './token-cold.ts';
 import { tokenManyTenants } from './token-many-tenants.ts';
 import { tokenPrivateKeyJwt } from './token-private-key-jwt.ts';
@@ -22,4 +23,5 @@ export const SCENARIOS: readonly Scenario[] = [
   apiList,
   batch,
   webhooks,
+  cores,
 ];

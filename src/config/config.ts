@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 
@@ -20,6 +21,9 @@ export interface Config {
   readonly port: number;
   readonly bindAddress: string;
   readonly http: HttpServerConfig;
+  /** server processes under the supervising primary (WORKERS, auto resolved); 1 = no primary */
+  readonly workers: number;
+  readonly shutdownGraceMs: number;
   readonly dataDir: string;
   readonly databaseUrl: string | undefined;
   readonly databaseAppUrl: string | undefined;
@@ -133,6 +137,17 @@ export const OPTIONS = {
     schema: { type: 'integer', minimum: 1000 },
     default: '65000',
   },
+  WORKERS: {
+    description:
+      'server processes on PORT under one supervising primary: a number, or auto (one per available CPU); 1 on the embedded database',
+    schema: { anyOf: [{ enum: ['auto'] }, { type: 'integer', minimum: 1, maximum: 256 }] },
+    default: '1',
+  },
+  SHUTDOWN_GRACE_MS: {
+    description: 'on SIGTERM: stop accepting, let requests in flight finish for at most this long, then exit',
+    schema: { type: 'integer', minimum: 0 },
+    default: '10000',
+  },
   DATA_DIR: {
     description: 'where the embedded database, generated key-encryption key and demo credentials live',
     schema: { type: 'string', minLength: 1 },
@@ -143,7 +158,7 @@ export const OPTIONS = {
     schema: { type: 'string', pattern: '^postgres(ql)?://' },
   },
   DATABASE_APP_URL: {
-    description: 'optional postgres://… logging in as the runtime role (tenant_connect_app); default: DATABASE_URL + SET LOCAL ROLE',
+    description: 'postgres://… for requests (PgBouncer), as a login that owns nothing, member of tenant_connect_app; default: DATABASE_URL',
     schema: { type: 'string', pattern: '^postgres(ql)?://' },
   },
   DATABASE_POOL_SIZE: {
@@ -331,6 +346,10 @@ const environmentsValidator = ajv.compile({
 });
 
 function describeSchema(schema: Record<string, unknown>): string {
+  if (Array.isArray(schema.anyOf)) {
+    const alternatives = schema.anyOf as Record<string, unknown>[];
+    return alternatives.map((s) => (Array.isArray(s.enum) ? s.enum.join(', ') : describeSchema(s))).join(' or ');
+  }
   if (Array.isArray(schema.enum)) return `one of ${schema.enum.join(', ')}`;
   if (schema.type === 'integer') {
     const range = [schema.minimum, schema.maximum].filter((x) => x !== undefined).join('..');
@@ -345,7 +364,9 @@ function read(env: NodeJS.ProcessEnv, name: OptionName): string | undefined {
   const spec: OptionSpec = OPTIONS[name];
   const value = raw === undefined || raw === '' ? spec.default : raw;
   if (value === undefined) return undefined;
-  const typed = spec.schema.type === 'integer' ? (/^-?\d+$/.test(value) ? Number(value) : value) : value;
+  const numeric =
+    spec.schema.type === 'integer' || (spec.schema.anyOf as { type?: string }[] | undefined)?.some((s) => s.type === 'integer');
+  const typed = numeric && /^-?\d+$/.test(value) ? Number(value) : value;
   if (!validators[name](typed)) {
     throw new ConfigError(name, `expected ${describeSchema(spec.schema)}, got ${JSON.stringify(raw)}`);
   }
@@ -418,6 +439,20 @@ function loadDatabaseSettings(env: NodeJS.ProcessEnv): DatabaseSettings {
   };
 }
 
+/** WORKERS, with auto resolved to the CPUs this process may use; the embedded database serves one process. */
+function loadWorkers(env: NodeJS.ProcessEnv, databaseUrl: string | undefined): number {
+  const raw = read(env, 'WORKERS') as string;
+  const workers = raw === 'auto' ? os.availableParallelism() : Number(raw);
+  if (workers > 1 && !databaseUrl) {
+    const resolved = raw === 'auto' ? ` (auto: ${workers} CPUs)` : '';
+    throw new ConfigError(
+      'WORKERS',
+      `${workers} processes${resolved} need a Postgres: the embedded database serves one process; set DATABASE_URL, or WORKERS=1`,
+    );
+  }
+  return workers;
+}
+
 /** The defaults, for code that opens a database without a configuration (tests, tools). */
 export const DEFAULT_DATABASE_SETTINGS: DatabaseSettings = loadDatabaseSettings({});
 
@@ -473,6 +508,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port,
     bindAddress: read(env, 'BIND_ADDRESS') as string,
     http: loadHttpServerConfig(env),
+    workers: loadWorkers(env, read(env, 'DATABASE_URL')),
+    shutdownGraceMs: Number(read(env, 'SHUTDOWN_GRACE_MS')),
     dataDir: path.resolve(read(env, 'DATA_DIR') as string),
     databaseUrl: read(env, 'DATABASE_URL'),
     databaseAppUrl: read(env, 'DATABASE_APP_URL'),

@@ -66,10 +66,10 @@ export interface Database {
    */
   statement(tenantId: string | null): ScopedTransaction;
   /**
-   * LISTEN on a channel; `onReset` runs after a reconnect, when notifications may have been
-   * missed. Resolves once listening; the returned function stops.
+   * LISTEN on a channel; `onLost` runs when its connection is lost (notifications are missed from
+   * then on), `onReset` after the reconnect. Resolves once listening; the returned function stops.
    */
-  listen(channel: string, onNotification: ChangeHandler, onReset: () => void): Promise<() => Promise<void>>;
+  listen(channel: string, onNotification: ChangeHandler, onReset: () => void, onLost?: () => void): Promise<() => Promise<void>>;
   /**
    * The connection of the role that owns the tables (DATABASE_URL), for what the runtime role has
    * no grant for: migrations, operator work (provisioning, seeds, KEK rotation), the background
@@ -349,7 +349,12 @@ async function createPostgresDatabase(
     return new pg.Client({ connectionString: databaseUrl, ...connection, ...serverTimeouts, ...options });
   }
 
-  async function listen(channel: string, onNotification: ChangeHandler, onReset: () => void): Promise<() => Promise<void>> {
+  async function listen(
+    channel: string,
+    onNotification: ChangeHandler,
+    onReset: () => void,
+    onLost?: () => void,
+  ): Promise<() => Promise<void>> {
     if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new TypeError(`invalid channel name ${channel}`);
     let stopped = false;
     let current: pg.Client | undefined;
@@ -362,7 +367,9 @@ async function createPostgresDatabase(
       current = undefined;
       clearTimeout(heartbeat);
       client.end().catch(() => {});
-      if (!stopped) void reconnect();
+      if (stopped) return;
+      onLost?.();
+      void reconnect();
     };
     // A LISTEN connection sits idle: a database that went silent is noticed by asking it, with
     // the client-side query timeout, every DATABASE_KEEPALIVE_MS.

@@ -24,7 +24,10 @@ export type TokenRevocationChange =
 
 export interface ChangeHandlers {
   onChange(change: Change): void;
+  /** after a reconnect: what was notified meanwhile is lost */
   onReset(): void;
+  /** the connection is lost: changes go unheard until onReset */
+  onLost?(): void;
 }
 
 export function parseChange(payload: string): Change | undefined {
@@ -61,6 +64,10 @@ export function listenForChanges(db: Database, log: Logger, handlers: ChangeHand
     () => {
       log.warn('change notifications reconnected: dropping every cache');
       handlers.onReset();
+    },
+    () => {
+      log.warn('change notifications lost: /readyz fails until they reconnect');
+      handlers.onLost?.();
     },
   );
 }

@@ -52,8 +52,10 @@ export async function startTestServer(
   /** sharedDatabase: run as a second instance on that server's Postgres database and data */
   options: { env?: Record<string, string>; now?: () => number; sharedDatabase?: TestServer; log?: Logger } = {},
 ): Promise<TestServer> {
-  const shared = options.sharedDatabase?.config.databaseUrl;
-  const database = shared ? { url: shared, drop: async () => {} } : await createFreshDatabase(kind);
+  const shared = options.sharedDatabase?.config;
+  const database = shared?.databaseUrl
+    ? { url: shared.databaseUrl, appUrl: shared.databaseAppUrl, drop: async () => {} }
+    : await createFreshDatabase(kind);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenant-connect-test-'));
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -64,6 +66,7 @@ export async function startTestServer(
     LOG_LEVEL: 'silent',
     SEED_DEMO: 'true',
     ...(database.url ? { DATABASE_URL: database.url } : {}),
+    ...(database.appUrl ? { DATABASE_APP_URL: database.appUrl } : {}),
     // a second instance reuses the first one's demo data and key-encryption key
     ...(options.sharedDatabase ? { DATA_DIR: options.sharedDatabase.config.dataDir } : {}),
     ...options.env,
