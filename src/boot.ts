@@ -73,6 +73,7 @@ export async function boot(config: Config, log: Logger, options: BootOptions = {
       await app.usage.stop();
       await stopKeyRotation();
       await stopInvalidation();
+      await app.counters.close();
       await db.close();
     };
     return { db, app, demoCredentials, admin, generatedKeyFile, keyEncryption, appliedMigrations, webhooks, close };

@@ -19,6 +19,7 @@ import type { Database } from './db/database.ts';
 import { closeConnectionIfBodyUnread } from './http/connection.ts';
 import { describeHost, respondWithHostIndex } from './http/host-index.ts';
 import { ApiError, problemMiddleware } from './http/problem.ts';
+import { createCounterStore } from './db/counter-store.ts';
 import { createRateLimits } from './http/rate-limits.ts';
 import { createMetrics, type Surface } from './observability/metrics.ts';
 import { createPublicUrls, resolveHostTarget } from './tenancy/hosts.ts';
@@ -62,7 +63,13 @@ export function createApp(context: AppContext) {
     ttlMs: config.tenantCacheTtlMs,
   });
   const usage = createClientUsageRecorder(db, log, { flushIntervalMs: config.lastUsedFlushMs });
-  const rateLimits = createRateLimits();
+  const counters = createCounterStore({ redis: config.redis, log, onFallback: () => metrics.countRateLimitFallback() });
+  const rateLimits = createRateLimits(counters, {
+    onQuotaExceeded({ tenant, clientId, mode, windows }) {
+      metrics.countQuotaExceeded(mode);
+      log.warn({ tenant: tenant.slug, environment: tenant.environment, client_id: clientId, mode, windows }, 'token quota exceeded');
+    },
+  });
   const providers = createProviderPool({
     credentials,
     urls,
@@ -79,7 +86,10 @@ export function createApp(context: AppContext) {
   const serveResourceApi = createResourceApi({ db, bearer, urls });
   const serveAdminApi = createAdminApi({ config, db, bearer, urls, keyEncryption: context.keyEncryption });
 
-  const metrics = createMetrics({ tenants: () => tenants.size, providers: () => providers.size });
+  const metrics = createMetrics(
+    { tenants: () => tenants.size, providers: () => providers.size },
+    { shared: () => counters.state().shared },
+  );
 
   // behind the proxy, ctx.ip is the address that proxy appended to X-Forwarded-For (the last one):
   // the ones before it are whatever the caller sent
@@ -111,7 +121,8 @@ export function createApp(context: AppContext) {
       return;
     }
     await checkDatabase(db);
-    ctx.body = { status: 'ready', database: db.kind };
+    // Redis down is no reason to leave the load balancer: limits are then counted per instance
+    ctx.body = { status: 'ready', database: db.kind, rate_limits: counters.state() };
   });
   app.use(async function logRequest(ctx, next) {
     if (!log.isLevelEnabled('debug')) return next(); // the hot path builds no log record
@@ -151,6 +162,6 @@ export function createApp(context: AppContext) {
   /** Drops exactly what a change in the database affects, in this instance. */
   const startInvalidation = () => listenForChanges(db, log, { onChange: runtime.evict, onReset: runtime.clear });
 
-  return { app, urls, runtime, tenants, credentials, providers, usage, metrics, serveAdminApi, startInvalidation };
+  return { app, urls, runtime, tenants, credentials, providers, usage, metrics, counters, serveAdminApi, startInvalidation };
 }
 export type App = ReturnType<typeof createApp>;

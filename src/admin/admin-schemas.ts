@@ -6,6 +6,7 @@ import { CLIENT_ID_PATTERN, DEFAULT_SECRET_GRACE_SECONDS } from '../auth/clients
 import { CLIENT_AUTH_METHODS, DEFAULT_CLIENT_AUTH_METHOD } from '../catalog/client-auth-methods.ts';
 import { DELIVERY_STATUSES } from '../catalog/delivery-statuses.ts';
 import { TENANT_STATUSES } from '../catalog/tenant-statuses.ts';
+import { TOKEN_QUOTA_SCHEMA } from '../catalog/token-quotas.ts';
 import { PAGE_LIMIT } from '../catalog/page-limits.ts';
 import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
 import { TENANT_SLUG } from '../tenancy/hosts.ts';
@@ -28,6 +29,10 @@ const webhookUrl = { type: 'string', minLength: 1, maxLength: 2048, description:
 const timestamp = { type: 'string', format: 'date-time' };
 const nullableTimestamp = { type: ['string', 'null'], format: 'date-time' };
 const name = { type: 'string', minLength: 1, maxLength: 200 };
+const clientTokenQuota = {
+  ...TOKEN_QUOTA_SCHEMA,
+  description: "this client's token quota, replacing the tenant's token_quota setting as a whole",
+};
 const scopeList = { type: 'array', items: { type: 'string', pattern: '^[a-z][a-z0-9:_-]{0,63}$' }, uniqueItems: true, maxItems: 64 };
 
 /** Settings in a PATCH: any key may be null (back to its default). */
@@ -117,6 +122,7 @@ export const ADMIN_SCHEMAS = {
       name: { type: 'string' },
       scopes: { type: 'array', items: { type: 'string' } },
       access_token_ttl: { type: ['integer', 'null'] },
+      token_quota: { anyOf: [clientTokenQuota, { type: 'null' }], description: "null: the tenant's token_quota applies" },
       token_endpoint_auth_method: { enum: [...CLIENT_AUTH_METHODS] },
       status: { enum: ['enabled', 'disabled'] },
       disabled_at: nullableTimestamp,
@@ -137,7 +143,17 @@ export const ADMIN_SCHEMAS = {
         },
       },
     },
-    required: ['client_id', 'name', 'scopes', 'access_token_ttl', 'token_endpoint_auth_method', 'status', 'created_at', 'secrets'],
+    required: [
+      'client_id',
+      'name',
+      'scopes',
+      'access_token_ttl',
+      'token_quota',
+      'token_endpoint_auth_method',
+      'status',
+      'created_at',
+      'secrets',
+    ],
   },
   ClientWithSecret: {
     allOf: [
@@ -152,6 +168,7 @@ export const ADMIN_SCHEMAS = {
       name,
       scopes: scopeList,
       access_token_ttl: { type: 'integer', minimum: 60, maximum: 86400 },
+      token_quota: clientTokenQuota,
       token_endpoint_auth_method: { enum: [...CLIENT_AUTH_METHODS], default: DEFAULT_CLIENT_AUTH_METHOD },
       client_id: { type: 'string', pattern: CLIENT_ID_PATTERN, description: 'default: generated' },
     },
@@ -165,6 +182,7 @@ export const ADMIN_SCHEMAS = {
       name,
       scopes: scopeList,
       access_token_ttl: { anyOf: [{ type: 'integer', minimum: 60, maximum: 86400 }, { type: 'null' }] },
+      token_quota: { anyOf: [clientTokenQuota, { type: 'null' }], description: "null: back to the tenant's token_quota" },
       token_endpoint_auth_method: { enum: [...CLIENT_AUTH_METHODS] },
     },
   },

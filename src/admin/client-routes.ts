@@ -5,6 +5,7 @@
  * tenant:admin client may call these.
  */
 import type { ClientAuthMethod } from '../catalog/client-auth-methods.ts';
+import type { TokenQuota } from '../catalog/token-quotas.ts';
 import {
   type ClientRepresentation,
   DEFAULT_SECRET_GRACE_SECONDS,
@@ -116,6 +117,7 @@ export function clientRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
               name: body.name as string,
               scopes: body.scopes as string[],
               accessTokenTtl: (body.access_token_ttl as number | undefined) ?? null,
+              tokenQuota: (body.token_quota as TokenQuota | undefined) ?? null,
               authMethod: body.token_endpoint_auth_method as ClientAuthMethod,
               ...(typeof body.client_id === 'string' ? { clientId: body.client_id } : {}),
             });
@@ -156,7 +158,7 @@ export function clientRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
       method: 'patch',
       path: '/tenants/:slug/clients/:clientId',
       operationId: 'updateClient',
-      summary: 'Change name, scopes, token lifetime or auth method',
+      summary: 'Change name, scopes, token lifetime, token quota or auth method',
       tags,
       tenantAdmin: true,
       body: { schema: ADMIN_SCHEMAS.ClientUpdate },
@@ -168,6 +170,7 @@ export function clientRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
             ...(typeof body.name === 'string' ? { name: body.name } : {}),
             ...(body.scopes ? { scopes: body.scopes as string[] } : {}),
             ...('access_token_ttl' in body ? { accessTokenTtl: body.access_token_ttl as number | null } : {}),
+            ...('token_quota' in body ? { tokenQuota: body.token_quota as TokenQuota | null } : {}),
             ...(body.token_endpoint_auth_method ? { authMethod: body.token_endpoint_auth_method as ClientAuthMethod } : {}),
           });
         })(ctx);

@@ -9,6 +9,7 @@ import { apiScopes } from '../auth/provider.ts';
 import type { EnvironmentConfig } from '../config/config.ts';
 import type { Database } from '../db/database.ts';
 import { ApiError } from '../http/problem.ts';
+import { reportLimits } from '../http/rate-limits.ts';
 import { createRouteDispatcher, NOT_FOUND_DETAIL } from '../http/routing.ts';
 import type { PublicUrls } from '../tenancy/hosts.ts';
 import { type BearerAuthentication, extractBearerToken } from '../http/bearer.ts';
@@ -54,6 +55,7 @@ export function createResourceApi(deps: { db: Database; bearer: BearerAuthentica
       clientGone: 'client disabled or deleted',
       inactive: 'This tenant is not active; its API is unavailable.',
       rateLimit: 'api',
+      onRateLimit: (states) => reportLimits(ctx.res, states),
     });
     rejectTenantInQuery(ctx);
     const state = ctx.state as ApiState;

@@ -1,6 +1,7 @@
 /** Creating integration clients: the secret is generated here and returned exactly once. */
 import type { Database, Queryable } from '../db/database.ts';
 import { CLIENT_AUTH_METHODS, type ClientAuthMethod, DEFAULT_CLIENT_AUTH_METHOD } from '../catalog/client-auth-methods.ts';
+import type { TokenQuota } from '../catalog/token-quotas.ts';
 import { generateClientId, generateClientSecret, hashClientSecret } from './client-secrets.ts';
 
 /** Every client id, generated (tc_…) or chosen: RFC 6749 VSCHAR narrowed to URL-safe characters. */
@@ -12,6 +13,8 @@ export interface NewClient {
   readonly clientId?: string;
   readonly accessTokenTtl?: number | null;
   readonly authMethod?: ClientAuthMethod;
+  /** replaces the tenant's token_quota for this client; null or absent: the tenant's applies */
+  readonly tokenQuota?: TokenQuota | null;
 }
 
 export interface IssuedClientCredentials {
@@ -24,9 +27,17 @@ export async function insertClient(tx: Queryable, tenantId: string, input: NewCl
   const clientId = input.clientId ?? generateClientId();
   const clientSecret = generateClientSecret();
   const [client] = await tx.query<{ id: string }>(
-    `INSERT INTO clients (tenant_id, client_id, name, scopes, access_token_ttl, auth_methods)
-     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-    [tenantId, clientId, input.name, input.scopes, input.accessTokenTtl ?? null, [input.authMethod ?? DEFAULT_CLIENT_AUTH_METHOD]],
+    `INSERT INTO clients (tenant_id, client_id, name, scopes, access_token_ttl, auth_methods, token_quota)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+    [
+      tenantId,
+      clientId,
+      input.name,
+      input.scopes,
+      input.accessTokenTtl ?? null,
+      [input.authMethod ?? DEFAULT_CLIENT_AUTH_METHOD],
+      input.tokenQuota ? JSON.stringify(input.tokenQuota) : null,
+    ],
   );
   if (!client) throw new Error('client insert returned no row');
   await tx.query(`INSERT INTO client_secrets (tenant_id, client_id, secret_hash) VALUES ($1, $2, $3)`, [
@@ -48,6 +59,8 @@ export interface ClientRepresentation {
   readonly name: string;
   readonly scopes: string[];
   readonly access_token_ttl: number | null;
+  /** null: the tenant's token_quota applies */
+  readonly token_quota: TokenQuota | null;
   readonly token_endpoint_auth_method: ClientAuthMethod;
   readonly status: 'enabled' | 'disabled';
   readonly disabled_at: string | null;
@@ -66,6 +79,7 @@ export type ClientColumns = {
   name: string;
   scopes: string[];
   access_token_ttl: number | null;
+  token_quota: TokenQuota | null;
   auth_methods: string[];
   disabled_at: Date | null;
 };
@@ -81,7 +95,7 @@ export async function findClients(tx: Queryable, tenantId: string, clientId?: st
       secrets: { id: string; created_at: string; expires_at: string | null; last_used_at: string | null }[];
     }
   >(
-    `SELECT c.client_id, c.name, c.scopes, c.access_token_ttl, c.auth_methods, c.disabled_at, c.last_used_at, c.created_at, c.updated_at,
+    `SELECT c.client_id, c.name, c.scopes, c.access_token_ttl, c.token_quota, c.auth_methods, c.disabled_at, c.last_used_at, c.created_at, c.updated_at,
             coalesce((SELECT json_agg(json_build_object('id', s.id, 'created_at', s.created_at, 'expires_at', s.expires_at,
                                                         'last_used_at', s.last_used_at) ORDER BY s.created_at DESC)
                         FROM client_secrets s WHERE s.tenant_id = c.tenant_id AND s.client_id = c.id), '[]') AS secrets
@@ -95,6 +109,7 @@ export async function findClients(tx: Queryable, tenantId: string, clientId?: st
     name: r.name,
     scopes: r.scopes,
     access_token_ttl: r.access_token_ttl,
+    token_quota: r.token_quota,
     token_endpoint_auth_method: (r.auth_methods.find((m) => (CLIENT_AUTH_METHODS as readonly string[]).includes(m)) ??
       DEFAULT_CLIENT_AUTH_METHOD) as ClientAuthMethod,
     status: r.disabled_at ? 'disabled' : 'enabled',
@@ -116,6 +131,7 @@ export interface ClientChanges {
   readonly scopes?: readonly string[];
   readonly accessTokenTtl?: number | null;
   readonly authMethod?: ClientAuthMethod;
+  readonly tokenQuota?: TokenQuota | null;
   readonly disabled?: boolean;
 }
 
@@ -131,6 +147,7 @@ export async function updateClient(tx: Queryable, tenantId: string, clientId: st
   if (changes.scopes !== undefined) set('scopes = ?', changes.scopes);
   if (changes.accessTokenTtl !== undefined) set('access_token_ttl = ?', changes.accessTokenTtl);
   if (changes.authMethod !== undefined) set('auth_methods = ?', [changes.authMethod]);
+  if (changes.tokenQuota !== undefined) set('token_quota = ?', changes.tokenQuota === null ? null : JSON.stringify(changes.tokenQuota));
   if (changes.disabled === true) sets.push('disabled_at = coalesce(disabled_at, now())');
   if (changes.disabled === false) sets.push('disabled_at = NULL');
   const rows = await tx.query(`UPDATE clients SET ${sets.join(', ')} WHERE tenant_id = $1 AND client_id = $2 RETURNING 1`, params);

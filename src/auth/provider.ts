@@ -21,7 +21,7 @@ import Provider, { errors, ExternalSigningKey, type Configuration, type KoaConte
 import type { Logger } from 'pino';
 import { isDatabaseUnavailable } from '../db/database.ts';
 import { DATABASE_RETRY_AFTER_SECONDS } from '../http/problem.ts';
-import { RateLimitExceeded, type RateLimits } from '../http/rate-limits.ts';
+import { RateLimitExceeded, type RateLimits, reportLimits, TokenQuotaExceeded } from '../http/rate-limits.ts';
 import { CLIENT_AUTH_METHODS, type ClientAuthMethod, DEFAULT_CLIENT_AUTH_METHOD } from '../catalog/client-auth-methods.ts';
 import { TENANT_ADMIN_SCOPE } from '../catalog/scopes.ts';
 import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
@@ -337,10 +337,16 @@ class TooManyRequests extends errors.OIDCProviderError {
   }
 }
 
-/** Refuses the request with 429 and Retry-After when the limit is what failed. */
+/** Refuses the request with 429 and Retry-After when a limit or the client's token quota is what failed. */
 function refuseRateLimited(ctx: Context, error: unknown): never {
+  if (error instanceof TokenQuotaExceeded) {
+    ctx.set('Retry-After', String(error.retryAfterSeconds));
+    reportLimits(ctx.res, error.states);
+    throw new TooManyRequests(error.message);
+  }
   if (!(error instanceof RateLimitExceeded)) throw error;
   ctx.set('Retry-After', String(error.retryAfterSeconds));
+  reportLimits(ctx.res, [error.state]);
   throw new TooManyRequests(
     error.scope === 'source' ? error.message : `more than ${error.limit} token requests per second for this ${error.scope}`,
   );
@@ -522,7 +528,21 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
   // the client id each token request presented: oidc-provider asks Client.find for it before it
   // compares any secret, whatever the method
   const presentedIds = new WeakMap<Context, string>();
+  // the record each Client was built from: its token quota is not oidc-provider metadata
+  const recordsByClient = new WeakMap<InstanceType<Provider['Client']>, ClientRecord>();
   const rateLimits = input.rateLimits;
+
+  /** Once a client has authenticated: its per_client limit, then its token quota. */
+  async function chargeAuthenticatedClient(ctx: Context, client: InstanceType<Provider['Client']>): Promise<void> {
+    if (!rateLimits) return;
+    try {
+      reportLimits(ctx.res, [await rateLimits.consumeClient('token', tenant, client.clientId)]);
+      const quota = recordsByClient.get(client)?.tokenQuota;
+      reportLimits(ctx.res, await rateLimits.chargeTokenQuota(tenant, client.clientId, quota));
+    } catch (error) {
+      refuseRateLimited(ctx, error);
+    }
+  }
 
   provider.Client.find = async function find(id: string) {
     // no client has any other id: nothing to look up, nothing to count
@@ -538,13 +558,14 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     if (!metadata) return undefined;
     let client = clientsByMetadata.get(metadata);
     if (!client) clientsByMetadata.set(metadata, (client = new ProviderClient(metadata)));
+    recordsByClient.set(client, record);
     return client;
   } as Provider['Client']['find'];
 
   // Called for both secret methods once oidc-provider has found the client, and only then: the
   // one point where a client is known to have authenticated.
   provider.Client.prototype.compareClientSecret = async function compareClientSecret(
-    this: { clientId: string; clientSecret: string; clientAuthMethod: string },
+    this: InstanceType<Provider['Client']> & { clientSecret: string; clientAuthMethod: string },
     presented: string,
   ) {
     const ctx = Provider.ctx;
@@ -555,7 +576,7 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     }
     const matched = matchClientSecret(presented, this.clientSecret.split(' '));
     if (matched === undefined) return false;
-    await rateLimits?.consumeClient('token', tenant, this.clientId).catch((error: unknown) => refuseRateLimited(ctx, error));
+    await chargeAuthenticatedClient(ctx, this);
     input.onClientAuthenticated?.(this.clientId, matched);
     return true;
   };

@@ -29,7 +29,15 @@ function tenant(slug: string): Tenant {
 }
 
 function clientRecord(clientId: string, secrets: { hash: string; expiresAt: number | null }[]): ClientRecord {
-  return { clientId, name: clientId, authMethods: ['client_secret_basic'], scopes: ['employees:read'], accessTokenTtl: null, secrets };
+  return {
+    clientId,
+    name: clientId,
+    authMethods: ['client_secret_basic'],
+    scopes: ['employees:read'],
+    accessTokenTtl: null,
+    tokenQuota: null,
+    secrets,
+  };
 }
 
 interface Served {

@@ -1,11 +1,12 @@
 /** clients create | list | get | rotate-secret | disable | enable | delete */
 import { CLIENT_AUTH_METHODS, DEFAULT_CLIENT_AUTH_METHOD } from '../../catalog/client-auth-methods.ts';
+import { DEFAULT_TOKEN_QUOTA_MODE, TOKEN_QUOTA_MODES, type TokenQuota } from '../../catalog/token-quotas.ts';
 import { apiPath, collectAll, type Page } from '../admin-client.ts';
 import type { Client, ClientWithSecret, SecretRotationResult } from '../../admin/admin-contract.ts';
 import { defineCommand, type Command, type CommandContext } from '../command.ts';
 import { formatDuration } from '../duration.ts';
 import { UsageError } from '../errors.ts';
-import { readOptions } from '../option-values.ts';
+import { type OptionReader, readOptions } from '../option-values.ts';
 import { formatCount, formatRecord, type Column } from '../output.ts';
 
 export const SECRET_WARNING = 'Store the client_secret now: it will not be shown again.';
@@ -30,6 +31,7 @@ export function clientRecord(c: Client, secret?: string): string {
     ['scopes', c.scopes],
     ['auth method', c.token_endpoint_auth_method],
     ['token ttl', c.access_token_ttl === null || c.access_token_ttl === undefined ? 'tenant default' : `${c.access_token_ttl}s`],
+    ['token quota', c.token_quota ? describeTokenQuota(c.token_quota) : 'tenant default'],
     ['last used', c.last_used_at],
     ['disabled', c.disabled_at],
     ['created', c.created_at],
@@ -42,6 +44,47 @@ export function clientRecord(c: Client, secret?: string): string {
         ] as const,
     ),
   ]);
+}
+
+/** `100/hour, 2000/day (enforce)` */
+export function describeTokenQuota(quota: TokenQuota): string {
+  const windows = [
+    quota.per_hour === undefined ? [] : [`${quota.per_hour}/hour`],
+    quota.per_day === undefined ? [] : [`${quota.per_day}/day`],
+  ];
+  const limits = windows.flat().join(', ') || 'no limit';
+  return `${limits} (${quota.mode ?? DEFAULT_TOKEN_QUOTA_MODE})`;
+}
+
+const TOKEN_QUOTA_HELP = 'per_hour=N,per_day=N,mode=enforce|log (each part optional; mode defaults to enforce)';
+
+/**
+ * --token-quota per_hour=100,per_day=2000,mode=log → the admin API's token_quota; `default`
+ * (update only) → null, back to the tenant's.
+ */
+export function readTokenQuota(o: OptionReader, command: string, allowDefault: boolean): TokenQuota | null | undefined {
+  const value = o.string('token-quota');
+  if (value === undefined) return undefined;
+  if (allowDefault && value.trim().toLowerCase() === 'default') return null;
+  const fail = (why: string): never => {
+    throw new UsageError(`--token-quota ${why}; expected ${TOKEN_QUOTA_HELP}${allowDefault ? ", or 'default'" : ''}`, command);
+  };
+  const quota: { per_hour?: number; per_day?: number; mode?: TokenQuota['mode'] } = {};
+  for (const part of value
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const [key, raw = ''] = part.split('=', 2).map((x) => x.trim());
+    if (key === 'per_hour' || key === 'per_day') {
+      if (!/^[1-9]\d*$/.test(raw)) fail(`${key} must be a positive whole number (got "${raw}")`);
+      quota[key] = Number(raw);
+    } else if (key === 'mode') {
+      quota.mode =
+        TOKEN_QUOTA_MODES.find((m) => m === raw.toLowerCase()) ?? fail(`mode must be ${TOKEN_QUOTA_MODES.join(' or ')} (got "${raw}")`);
+    } else fail(`has an unknown part "${part}"`);
+  }
+  if (Object.keys(quota).length === 0) fail('is empty');
+  return quota;
 }
 
 function fmt(value: string | null | undefined): string {
@@ -96,6 +139,11 @@ export const clientCommands: Command[] = [
         description: `${CLIENT_AUTH_METHODS.join(' or ')} (default: ${DEFAULT_CLIENT_AUTH_METHOD})`,
       },
       id: { type: 'string', value: 'client_id', description: 'choose its client_id (default: generated)' },
+      'token-quota': {
+        type: 'string',
+        value: 'quota',
+        description: `tokens it may get: ${TOKEN_QUOTA_HELP} (default: the tenant's token_quota)`,
+      },
     },
     async run(ctx) {
       const o = readOptions(ctx.options, 'clients create');
@@ -103,6 +151,7 @@ export const clientCommands: Command[] = [
         name: o.required('name'),
         scopes: o.list('scopes') ?? o.required('scopes'),
         access_token_ttl: o.duration('access-token-ttl'),
+        token_quota: readTokenQuota(o, 'clients create', false),
         token_endpoint_auth_method: o.choice('auth-method', CLIENT_AUTH_METHODS),
         client_id: o.string('id'),
       };
@@ -141,7 +190,7 @@ export const clientCommands: Command[] = [
   }),
   defineCommand({
     path: ['clients', 'update'],
-    summary: "Change a client's name, scopes, token lifetime or authentication method.",
+    summary: "Change a client's name, scopes, token lifetime, token quota or authentication method.",
     args: ['tenant', 'client_id'],
     options: {
       name: { type: 'string', value: 'name', description: 'new display name' },
@@ -152,6 +201,11 @@ export const clientCommands: Command[] = [
         description: "its tokens' lifetime (600, 10m), or 'default' for the tenant's",
       },
       'auth-method': { type: 'string', value: 'method', description: CLIENT_AUTH_METHODS.join(' or ') },
+      'token-quota': {
+        type: 'string',
+        value: 'quota',
+        description: `tokens it may get: ${TOKEN_QUOTA_HELP}, or 'default' for the tenant's token_quota`,
+      },
     },
     async run(ctx) {
       const o = readOptions(ctx.options, 'clients update');
@@ -160,10 +214,14 @@ export const clientCommands: Command[] = [
         name: o.string('name'),
         scopes: o.list('scopes'),
         access_token_ttl: ttl,
+        token_quota: readTokenQuota(o, 'clients update', true),
         token_endpoint_auth_method: o.choice('auth-method', CLIENT_AUTH_METHODS),
       };
       if (Object.values(body).every((v) => v === undefined)) {
-        throw new UsageError('nothing to change: give --name, --scopes, --access-token-ttl or --auth-method', 'clients update');
+        throw new UsageError(
+          'nothing to change: give --name, --scopes, --access-token-ttl, --token-quota or --auth-method',
+          'clients update',
+        );
       }
       const client = await ctx
         .api()
