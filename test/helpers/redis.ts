@@ -1,5 +1,6 @@
 /**
- * The machine's Redis at 127.0.0.1:6379 for the shared-limit tests: whether it answers (a test
+ * The machine's Redis (TEST_REDIS_URL, default redis://127.0.0.1:6379, loopback only) for the
+ * shared-limit tests: whether it answers (a test
  * file skips with the reason when it does not, except under CI=true, where it fails), a random
  * key prefix per test, and removing that prefix's keys afterwards.
  */
@@ -7,8 +8,10 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { Redis } from 'ioredis';
 
-export const TEST_REDIS = { host: '127.0.0.1', port: 6379 };
-export const TEST_REDIS_URL = `redis://${TEST_REDIS.host}:${TEST_REDIS.port}`;
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379';
+const parsed = new URL(TEST_REDIS_URL);
+/** where the fault proxy forwards to */
+export const TEST_REDIS = { host: parsed.hostname, port: Number(parsed.port || 6379) };
 
 /** undefined when Redis answers PING within a second; otherwise why not. */
 export async function redisUnavailable(): Promise<string | undefined> {
