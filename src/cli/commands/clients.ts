@@ -46,14 +46,13 @@ export function clientRecord(c: Client, secret?: string): string {
   ]);
 }
 
-/** `100/hour, 2000/day (enforce)` */
+/** `100/hour, 2000/day (enforce)`, or `none` for a quota that limits no window */
 export function describeTokenQuota(quota: TokenQuota): string {
-  const windows = [
-    quota.per_hour === undefined ? [] : [`${quota.per_hour}/hour`],
-    quota.per_day === undefined ? [] : [`${quota.per_day}/day`],
+  const limits = [
+    ...(quota.per_hour === undefined ? [] : [`${quota.per_hour}/hour`]),
+    ...(quota.per_day === undefined ? [] : [`${quota.per_day}/day`]),
   ];
-  const limits = windows.flat().join(', ') || 'no limit';
-  return `${limits} (${quota.mode ?? DEFAULT_TOKEN_QUOTA_MODE})`;
+  return limits.length === 0 ? 'none' : `${limits.join(', ')} (${quota.mode ?? DEFAULT_TOKEN_QUOTA_MODE})`;
 }
 
 const TOKEN_QUOTA_HELP = 'per_hour=N,per_day=N,mode=enforce|log (each part optional; mode defaults to enforce)';
