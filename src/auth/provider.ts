@@ -10,7 +10,8 @@
  * key is an ExternalSigningKey imported once per key record. The same two hooks are where a token
  * request's client is known, whatever the method: Client.find is asked for the presented client id
  * (the failed-authentication throttle refuses there), compareClientSecret runs only for a found
- * client (its registered method is enforced and per_client charged there, once the secret matched).
+ * client (its registered method is enforced, and per_client and the token quota charged there, once
+ * the secret matched).
  */
 import { constants, createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign, type SignKeyObjectInput } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -67,7 +68,7 @@ export interface TenantProviderInput {
   readonly jwksCacheSeconds: number;
   /** Koa prototypes to share with the other Providers of a pool (see sharePrototypes) */
   readonly sharedPrototypes?: SharedPrototypes;
-  /** per_client, charged once a client has authenticated, and the failed-authentication throttle */
+  /** per_client and the token quota, charged once a client has authenticated, and the failed-authentication throttle */
   readonly rateLimits?: RateLimits;
   /** where the Provider's error events are logged */
   readonly log?: Logger;

@@ -309,7 +309,7 @@ export const OPTIONS = {
   },
   REDIS_URL: {
     description:
-      'redis://… (or rediss://) shared by every instance: rate limits, failed-authentication throttles and token quotas are counted across the fleet; unset = each instance counts alone',
+      'redis://… (or rediss://) shared by every instance: rate limits, auth-failure throttles and token quotas count across the fleet; unset = each instance counts alone',
     schema: { type: 'string', pattern: '^rediss?://' },
   },
   REDIS_TIMEOUT_MS: {
