@@ -65,9 +65,10 @@ export function createApp(context: AppContext) {
   const usage = createClientUsageRecorder(db, log, { flushIntervalMs: config.lastUsedFlushMs });
   const counters = createCounterStore({ redis: config.redis, log, onFallback: () => metrics.countRateLimitFallback() });
   const rateLimits = createRateLimits(counters, {
-    onQuotaExceeded({ tenant, clientId, mode, windows }) {
+    onQuotaExceeded({ tenant, clientId, mode, windows, first }) {
       metrics.countQuotaExceeded(mode);
-      log.warn({ tenant: tenant.slug, environment: tenant.environment, client_id: clientId, mode, windows }, 'token quota exceeded');
+      if (first)
+        log.warn({ tenant: tenant.slug, environment: tenant.environment, client_id: clientId, mode, windows }, 'token quota exceeded');
     },
   });
   const providers = createProviderPool({

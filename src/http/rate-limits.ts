@@ -10,6 +10,7 @@
  * RateLimit-Policy header fields (reportLimits).
  */
 import type { ServerResponse } from 'node:http';
+import { LRUCache } from 'lru-cache';
 import type { RateLimiterRes } from 'rate-limiter-flexible';
 import { DEFAULT_TOKEN_QUOTA_MODE, type TokenQuota, type TokenQuotaMode } from '../catalog/token-quotas.ts';
 import type { CounterStore } from '../db/counter-store.ts';
@@ -61,6 +62,8 @@ export interface QuotaExceededEvent {
   readonly mode: TokenQuotaMode;
   /** the windows it went over, e.g. ['per_hour'] */
   readonly windows: string[];
+  /** the first excess of this client in these windows that this instance has seen: worth a log line (the rest are counted) */
+  readonly first: boolean;
 }
 
 const isRejection = (value: unknown): value is RateLimiterRes => !(value instanceof Error);
@@ -70,6 +73,9 @@ export function createRateLimits(
   options: { now?: () => number; onQuotaExceeded?: (event: QuotaExceededEvent) => void } = {},
 ) {
   const now = options.now ?? Date.now;
+  // (tenant, client, windows) whose excess this instance has reported, so a runaway client is one
+  // log line per window, not one per request; bounded, as the keys come from clients
+  const reportedExcess = new LRUCache<string, true>({ max: 10_000 });
   const consume = async (scope: 'tenant' | 'client', key: string, perSecond: number): Promise<LimitState> => {
     try {
       const counted = await counters.counter('rate', perSecond, 1).consume(key);
@@ -152,12 +158,17 @@ export function createRateLimits(
       );
       if (verdict.exceeded.length === 0) return verdict.states;
       const mode = quota.mode ?? DEFAULT_TOKEN_QUOTA_MODE;
-      options.onQuotaExceeded?.({ tenant, clientId, mode, windows: verdict.exceeded.map((e) => e.window.setting) });
+      const over = verdict.exceeded.map((e) => e.window.setting);
+      const exceededWindows = verdict.exceeded.map((e) => `${e.window.policy}@${quotaWindowAt(at, e.window.seconds).index}`);
+      const excessKey = `${tenant.id}\u0000${clientId}\u0000${exceededWindows.join(',')}`;
+      const first = !reportedExcess.has(excessKey);
+      if (first) reportedExcess.set(excessKey, true);
+      options.onQuotaExceeded?.({ tenant, clientId, mode, windows: over, first });
       if (mode === 'log') return verdict.states;
       await Promise.all(limiters.map((limiter, i) => limiter.reward(keys[i] as string)));
-      const over = verdict.exceeded.map((e) => `${e.state.quota} tokens per ${e.window.unit}`).join(' and ');
+      const used = verdict.exceeded.map((e) => `${e.state.quota} tokens per ${e.window.unit}`).join(' and ');
       throw new TokenQuotaExceeded(
-        `this client has used its quota of ${over}; cache access tokens and reuse each until shortly before it expires instead of requesting one per call`,
+        `this client has used its quota of ${used}; cache access tokens and reuse each until shortly before it expires instead of requesting one per call`,
         verdict.retryAfterSeconds,
         verdict.states,
       );
