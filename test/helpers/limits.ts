@@ -85,7 +85,10 @@ export function parseLimitFields(value: string | null): Record<string, Record<st
 }
 
 /** A sample's value in the server's Prometheus text, e.g. metricValue(server, 'x_total{mode="log"}'); 0 when absent. */
-export async function metricValue(server: Pick<TestServer, 'booted'>, sample: string): Promise<number> {
+export async function metricValue(
+  server: { booted: { app: Pick<TestServer['booted']['app'], 'metrics'> } },
+  sample: string,
+): Promise<number> {
   const text = await server.booted.app.metrics.registry.metrics();
   const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
   return line ? Number(line.slice(sample.length + 1)) : 0;
