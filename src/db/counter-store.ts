@@ -99,18 +99,13 @@ export function createCounterStore(options: {
     retryStrategy: reconnectDelayMs,
     // a peer that vanished without a reset is noticed by TCP itself after this delay, not hours
     keepAlive: 10_000,
-    // ready only once Redis answers (INFO): a connection to a silent Redis stays not ready, so
-    // rate-limiter-flexible goes straight to memory instead of waiting for a timeout per command
+    // ready only once Redis answers INFO (within commandTimeout, or the connection is replaced):
+    // meanwhile rate-limiter-flexible goes straight to memory instead of waiting per command
     enableReadyCheck: true,
   });
   // failed since the connection became ready: a silent Redis (commands time out) keeps its socket
   let failing = false;
   let closing = false;
-  // when the socket connected: a connection whose ready check (INFO) goes unanswered is replaced
-  let connectedAt = 0;
-  client.on('connect', () => {
-    connectedAt = Date.now();
-  });
   client.on('ready', () => {
     if (failing) log.info({ redis: where }, 'Redis answers again: limits and quotas are counted across the fleet');
     failing = false;
@@ -130,9 +125,6 @@ export function createCounterStore(options: {
       log.warn({ redis: where }, 'Redis did not answer in time: limits and quotas are counted per instance; reconnecting');
       failing = true;
       // a connection whose commands time out may be dead without a reset: replace it
-      client.disconnect(true);
-    } else if (client.status === 'connect' && Date.now() - connectedAt > 4 * config.timeoutMs) {
-      // connected, but the ready check has gone unanswered: ioredis would wait for it forever
       client.disconnect(true);
     }
   };
