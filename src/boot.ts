@@ -53,6 +53,7 @@ export async function boot(config: Config, log: Logger, options: BootOptions = {
     settings: config.database,
     dataDir: options.inMemory ? undefined : config.dataDir,
   });
+  let counters: App['counters'] | undefined;
   try {
     options.onProgress?.('migrating');
     const appliedMigrations = await migrate(db);
@@ -63,6 +64,7 @@ export async function boot(config: Config, log: Logger, options: BootOptions = {
     if (seed) options.onProgress?.('seeding the demo tenants');
     const demoCredentials = seed ? await seed(db, keyEncryption, config) : [];
     const app = createApp({ config, db, log, keyEncryption, ...(options.now ? { now: options.now } : {}) });
+    counters = app.counters;
     const stopInvalidation = await app.startInvalidation();
     const stopKeyRotation = startKeyRotationWorker(db, log, { intervalMs: config.keyRotationCheckMs });
     app.usage.start();
@@ -73,10 +75,13 @@ export async function boot(config: Config, log: Logger, options: BootOptions = {
       await app.usage.stop();
       await stopKeyRotation();
       await stopInvalidation();
+      await app.counters.close();
       await db.close();
     };
     return { db, app, demoCredentials, admin, generatedKeyFile, keyEncryption, appliedMigrations, webhooks, close };
   } catch (error) {
+    // its Redis client would otherwise keep reconnecting, and the process alive
+    await counters?.close().catch(() => {});
     await db.close().catch(() => {});
     throw error;
   }

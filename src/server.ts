@@ -23,6 +23,7 @@ import type { Database } from './db/database.ts';
 import { closeConnectionIfBodyUnread } from './http/connection.ts';
 import { describeHost, respondWithHostIndex } from './http/host-index.ts';
 import { ApiError, problemMiddleware } from './http/problem.ts';
+import { createCounterStore } from './db/counter-store.ts';
 import { createRateLimits } from './http/rate-limits.ts';
 import { createMetrics, type Surface } from './observability/metrics.ts';
 import { createPublicUrls, resolveHostTarget } from './tenancy/hosts.ts';
@@ -82,7 +83,15 @@ export function createApp(context: AppContext) {
     ttlMs: config.tenantCacheTtlMs,
   });
   const usage = createClientUsageRecorder(db, log, { flushIntervalMs: config.lastUsedFlushMs });
-  const rateLimits = createRateLimits({ maxTenants: config.tenantCacheSize });
+  const counters = createCounterStore({ redis: config.redis, log, onFallback: () => metrics.countRateLimitFallback() });
+  const rateLimits = createRateLimits(counters, {
+    maxTenants: config.tenantCacheSize,
+    onQuotaExceeded({ tenant, clientId, mode, windows, first }) {
+      metrics.countQuotaExceeded(mode);
+      if (first)
+        log.warn({ tenant: tenant.slug, environment: tenant.environment, client_id: clientId, mode, windows }, 'token quota exceeded');
+    },
+  });
   const now = context.now ? { now: context.now } : {};
   const verifyAccessToken = createAccessTokenVerifier({ cacheSize: config.tokenCacheSize, ...now });
   const revocations = createTokenRevocations(db, { maxTenants: config.tenantCacheSize, ...now });
@@ -122,7 +131,10 @@ export function createApp(context: AppContext) {
   const serveAdminApi = createAdminApi({ config, db, bearer, urls, keyEncryption: context.keyEncryption });
 
   let changeListener: ChangeListenerState = 'idle';
-  const metrics = createMetrics({ tenants: () => tenants.size, providers: () => providers.size });
+  const metrics = createMetrics(
+    { tenants: () => tenants.size, providers: () => providers.size },
+    { shared: () => counters.state().shared },
+  );
 
   // behind the proxy, ctx.ip is the address that proxy appended to X-Forwarded-For (the last one):
   // the ones before it are whatever the caller sent
@@ -155,7 +167,8 @@ export function createApp(context: AppContext) {
     }
     await checkDatabase(db);
     checkChangeListener(changeListener);
-    ctx.body = { status: 'ready', database: db.kind };
+    // Redis down is no reason to leave the load balancer: limits are then counted per instance
+    ctx.body = { status: 'ready', database: db.kind, rate_limits: counters.state() };
   });
   app.use(async function logRequest(ctx, next) {
     if (!log.isLevelEnabled('debug')) return next(); // the hot path builds no log record
@@ -207,6 +220,6 @@ export function createApp(context: AppContext) {
     return stop;
   };
 
-  return { app, urls, runtime, tenants, credentials, providers, usage, metrics, serveAdminApi, startInvalidation };
+  return { app, urls, runtime, tenants, credentials, providers, usage, metrics, counters, serveAdminApi, startInvalidation };
 }
 export type App = ReturnType<typeof createApp>;

@@ -6,6 +6,7 @@ import { CLIENT_ID_PATTERN, DEFAULT_SECRET_GRACE_SECONDS } from '../auth/clients
 import { CLIENT_AUTH_METHODS, DEFAULT_CLIENT_AUTH_METHOD, MAX_CLIENT_KEYS } from '../catalog/client-auth-methods.ts';
 import { DELIVERY_STATUSES } from '../catalog/delivery-statuses.ts';
 import { TENANT_STATUSES } from '../catalog/tenant-statuses.ts';
+import { TOKEN_QUOTA_SCHEMA } from '../catalog/token-quotas.ts';
 import { PAGE_LIMIT } from '../catalog/page-limits.ts';
 import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
 import { TENANT_SLUG } from '../tenancy/hosts.ts';
@@ -40,6 +41,10 @@ const clientJwksUri = {
   minLength: 1,
   maxLength: 2000,
   description: 'https URL of the public JWK Set (fetched at most every 10 minutes; http://localhost only in development)',
+};
+const clientTokenQuota = {
+  ...TOKEN_QUOTA_SCHEMA,
+  description: "this client's token quota, replacing the tenant's token_quota setting as a whole",
 };
 const scopeList = { type: 'array', items: { type: 'string', pattern: '^[a-z][a-z0-9:_-]{0,63}$' }, uniqueItems: true, maxItems: 64 };
 
@@ -130,6 +135,7 @@ export const ADMIN_SCHEMAS = {
       name: { type: 'string' },
       scopes: { type: 'array', items: { type: 'string' } },
       access_token_ttl: { type: ['integer', 'null'] },
+      token_quota: { anyOf: [clientTokenQuota, { type: 'null' }], description: "null: the tenant's token_quota applies" },
       token_endpoint_auth_method: { enum: [...CLIENT_AUTH_METHODS] },
       dpop_bound_access_tokens: {
         type: 'boolean',
@@ -163,6 +169,7 @@ export const ADMIN_SCHEMAS = {
       'access_token_ttl',
       'token_endpoint_auth_method',
       'dpop_bound_access_tokens',
+      'token_quota',
       'status',
       'created_at',
       'secrets',
@@ -184,6 +191,7 @@ export const ADMIN_SCHEMAS = {
       name,
       scopes: scopeList,
       access_token_ttl: { type: 'integer', minimum: 60, maximum: 86400 },
+      token_quota: clientTokenQuota,
       token_endpoint_auth_method: { enum: [...CLIENT_AUTH_METHODS], default: DEFAULT_CLIENT_AUTH_METHOD },
       dpop_bound_access_tokens: {
         type: 'boolean',
@@ -211,6 +219,7 @@ export const ADMIN_SCHEMAS = {
       name,
       scopes: scopeList,
       access_token_ttl: { anyOf: [{ type: 'integer', minimum: 60, maximum: 86400 }, { type: 'null' }] },
+      token_quota: { anyOf: [clientTokenQuota, { type: 'null' }], description: "null: back to the tenant's token_quota" },
       token_endpoint_auth_method: { enum: [...CLIENT_AUTH_METHODS] },
       dpop_bound_access_tokens: {
         type: 'boolean',

@@ -6,6 +6,7 @@
  */
 import { type ClientAuthMethod, SECRET_AUTH_METHODS } from '../catalog/client-auth-methods.ts';
 import { clientJwksProblem, jwksUriProblem } from '../auth/client-jwks.ts';
+import type { TokenQuota } from '../catalog/token-quotas.ts';
 import {
   type ClientKeys,
   type ClientRepresentation,
@@ -182,6 +183,7 @@ export function clientRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
             scopes: body.scopes as string[],
             accessTokenTtl: (body.access_token_ttl as number | undefined) ?? null,
             dpopBoundAccessTokens: body.dpop_bound_access_tokens === true,
+            tokenQuota: (body.token_quota as TokenQuota | undefined) ?? null,
             ...(typeof body.client_id === 'string' ? { clientId: body.client_id } : {}),
           };
           let issued: { clientId: string; clientSecret?: string };
@@ -226,7 +228,7 @@ export function clientRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
       method: 'patch',
       path: '/tenants/:slug/clients/:clientId',
       operationId: 'updateClient',
-      summary: 'Change name, scopes, token lifetime, auth method or DPoP binding',
+      summary: 'Change name, scopes, token lifetime, token quota, auth method or DPoP binding',
       tags,
       tenantAdmin: true,
       body: { schema: ADMIN_SCHEMAS.ClientUpdate },
@@ -240,6 +242,7 @@ export function clientRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
             ...(typeof body.name === 'string' ? { name: body.name } : {}),
             ...(body.scopes ? { scopes: body.scopes as string[] } : {}),
             ...('access_token_ttl' in body ? { accessTokenTtl: body.access_token_ttl as number | null } : {}),
+            ...('token_quota' in body ? { tokenQuota: body.token_quota as TokenQuota | null } : {}),
             ...(body.token_endpoint_auth_method ? { authMethod: body.token_endpoint_auth_method as ClientAuthMethod } : {}),
             ...(typeof body.dpop_bound_access_tokens === 'boolean' ? { dpopBoundAccessTokens: body.dpop_bound_access_tokens } : {}),
           });

@@ -9,6 +9,7 @@ import { apiScopes } from '../auth/provider.ts';
 import type { EnvironmentConfig } from '../config/config.ts';
 import type { Database } from '../db/database.ts';
 import { ApiError } from '../http/problem.ts';
+import { reportLimits } from '../http/rate-limits.ts';
 import { createRouteDispatcher, NOT_FOUND_DETAIL } from '../http/routing.ts';
 import type { PublicUrls } from '../tenancy/hosts.ts';
 import { type BearerAuthentication, extractBearerToken } from '../http/bearer.ts';
@@ -66,6 +67,7 @@ export function createResourceApi(deps: { db: Database; bearer: BearerAuthentica
         inactive: 'This tenant is not active; its API is unavailable.',
         rateLimit: 'api',
         presented,
+        onRateLimit: (states) => reportLimits(ctx.res, states),
       })
       .catch((error: unknown) => {
         throw inPresentedScheme(presented, error);

@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Context } from 'koa';
 import type { EnvironmentConfig } from '../config/config.ts';
 import { ApiError } from '../http/problem.ts';
-import { RateLimitExceeded, type RateLimits } from '../http/rate-limits.ts';
+import { RateLimitExceeded, type RateLimits, reportLimits } from '../http/rate-limits.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import { isValidTenantSlug, PLATFORM_SLUG, type PublicUrls } from '../tenancy/hosts.ts';
 import type { TenantRuntime } from '../tenancy/tenant-runtime.ts';
@@ -96,9 +96,10 @@ export function createAuthenticationHost(deps: {
       // (per_client) and the failed-authentication throttle are the Provider's, where the client
       // id is known whatever the method (see provider.ts).
       try {
-        await deps.rateLimits.consumeTenant('token', tenant);
+        reportLimits(ctx.res, [await deps.rateLimits.consumeTenant('token', tenant)]);
       } catch (error) {
         if (!(error instanceof RateLimitExceeded)) throw error;
+        reportLimits(ctx.res, [error.state]);
         ctx.set('Retry-After', String(error.retryAfterSeconds));
         oauthError(ctx, 429, 'too_many_requests', `more than ${error.limit} token requests per second for this tenant`);
         return;

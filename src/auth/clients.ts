@@ -9,6 +9,7 @@ import {
   DEFAULT_CLIENT_AUTH_METHOD,
   SECRET_AUTH_METHODS,
 } from '../catalog/client-auth-methods.ts';
+import type { TokenQuota } from '../catalog/token-quotas.ts';
 import { generateClientId, generateClientSecret, hashClientSecret } from './client-secrets.ts';
 
 /** Every client id, generated (tc_…) or chosen: RFC 6749 VSCHAR narrowed to URL-safe characters. */
@@ -23,6 +24,8 @@ export interface NewClient {
   readonly authMethod?: ClientAuthMethod;
   /** RFC 9449: its token requests must carry a DPoP proof */
   readonly dpopBoundAccessTokens?: boolean;
+  /** replaces the tenant's token_quota for this client; null or absent: the tenant's applies */
+  readonly tokenQuota?: TokenQuota | null;
 }
 
 /** A private_key_jwt client's public keys: an inline JWK Set, or the URL of one. */
@@ -68,8 +71,8 @@ async function insertClientRow(
 ): Promise<{ id: string; clientId: string }> {
   const clientId = input.clientId ?? generateClientId();
   const [client] = await tx.query<{ id: string }>(
-    `INSERT INTO clients (tenant_id, client_id, name, scopes, access_token_ttl, auth_methods, jwks, jwks_uri, dpop_bound_access_tokens)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+    `INSERT INTO clients (tenant_id, client_id, name, scopes, access_token_ttl, auth_methods, jwks, jwks_uri, dpop_bound_access_tokens, token_quota)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
     [
       tenantId,
       clientId,
@@ -79,6 +82,7 @@ async function insertClientRow(
       [method],
       ...keyColumns(keys),
       input.dpopBoundAccessTokens ?? false,
+      input.tokenQuota ? JSON.stringify(input.tokenQuota) : null,
     ],
   );
   if (!client) throw new Error('client insert returned no row');
@@ -96,6 +100,8 @@ export interface ClientRepresentation {
   readonly name: string;
   readonly scopes: string[];
   readonly access_token_ttl: number | null;
+  /** null: the tenant's token_quota applies */
+  readonly token_quota: TokenQuota | null;
   readonly token_endpoint_auth_method: ClientAuthMethod;
   readonly dpop_bound_access_tokens: boolean;
   /** private_key_jwt: the registered public JWK Set, or the URL it is fetched from (else both null) */
@@ -118,6 +124,7 @@ export type ClientColumns = {
   name: string;
   scopes: string[];
   access_token_ttl: number | null;
+  token_quota: TokenQuota | null;
   auth_methods: string[];
   dpop_bound_access_tokens: boolean;
   jwks: { keys: JWK[] } | null;
@@ -136,7 +143,7 @@ export async function findClients(tx: Queryable, tenantId: string, clientId?: st
       secrets: { id: string; created_at: string; expires_at: string | null; last_used_at: string | null }[];
     }
   >(
-    `SELECT c.client_id, c.name, c.scopes, c.access_token_ttl, c.auth_methods, c.dpop_bound_access_tokens, c.jwks, c.jwks_uri, c.disabled_at, c.last_used_at, c.created_at, c.updated_at,
+    `SELECT c.client_id, c.name, c.scopes, c.access_token_ttl, c.token_quota, c.auth_methods, c.dpop_bound_access_tokens, c.jwks, c.jwks_uri, c.disabled_at, c.last_used_at, c.created_at, c.updated_at,
             coalesce((SELECT json_agg(json_build_object('id', s.id, 'created_at', s.created_at, 'expires_at', s.expires_at,
                                                         'last_used_at', s.last_used_at) ORDER BY s.created_at DESC)
                         FROM client_secrets s WHERE s.tenant_id = c.tenant_id AND s.client_id = c.id), '[]') AS secrets
@@ -150,6 +157,7 @@ export async function findClients(tx: Queryable, tenantId: string, clientId?: st
     name: r.name,
     scopes: r.scopes,
     access_token_ttl: r.access_token_ttl,
+    token_quota: r.token_quota,
     token_endpoint_auth_method: (r.auth_methods.find((m) => (CLIENT_AUTH_METHODS as readonly string[]).includes(m)) ??
       DEFAULT_CLIENT_AUTH_METHOD) as ClientAuthMethod,
     dpop_bound_access_tokens: r.dpop_bound_access_tokens,
@@ -175,6 +183,7 @@ export interface ClientChanges {
   readonly accessTokenTtl?: number | null;
   readonly authMethod?: ClientAuthMethod;
   readonly dpopBoundAccessTokens?: boolean;
+  readonly tokenQuota?: TokenQuota | null;
   readonly disabled?: boolean;
 }
 
@@ -187,6 +196,7 @@ export async function updateClient(tx: Queryable, tenantId: string, clientId: st
   if (changes.accessTokenTtl !== undefined) set('access_token_ttl = ?', changes.accessTokenTtl);
   if (changes.authMethod !== undefined) set('auth_methods = ?', [changes.authMethod]);
   if (changes.dpopBoundAccessTokens !== undefined) set('dpop_bound_access_tokens = ?', changes.dpopBoundAccessTokens);
+  if (changes.tokenQuota !== undefined) set('token_quota = ?', changes.tokenQuota === null ? null : JSON.stringify(changes.tokenQuota));
   if (changes.disabled === true) sets.push('disabled_at = coalesce(disabled_at, now())');
   if (changes.disabled === false) sets.push('disabled_at = NULL');
   const rows = await tx.query(`UPDATE clients SET ${sets.join(', ')} WHERE tenant_id = $1 AND client_id = $2 RETURNING 1`, params);

@@ -10,7 +10,8 @@
  * key is an ExternalSigningKey imported once per key record. The same two hooks are where a token
  * request's client is known, whatever the method: Client.find is asked for the presented client id
  * (the failed-authentication throttle refuses there), compareClientSecret runs only for a found
- * client (its registered method is enforced and per_client charged there, once the secret matched).
+ * client (its registered method is enforced, and per_client and the token quota charged there, once
+ * the secret matched).
  * ReplayDetection.unique (its one static, asked once per DPoP proof and per client assertion) is
  * replaced too: the library's find-then-save under a key without the tenant becomes one atomic
  * statement in the tenant's scope.
@@ -18,8 +19,8 @@
  * private_key_jwt (RFC 7523) uses the library's own client authentication, tightened through its
  * documented hook assertJwtClientAuthClaimsAndHeader (client-assertions.ts); the keys reach it as
  * inline `jwks` metadata (a jwks_uri is fetched by client-jwks.ts, not by oidc-provider), and the
- * assertion's jti is recorded by one atomic insert (assertion-replay.ts), where per_client is
- * charged once the assertion is accepted.
+ * assertion's jti is recorded by one atomic insert (assertion-replay.ts), where per_client and the
+ * token quota are charged once the assertion is accepted.
  */
 import {
   constants,
@@ -39,7 +40,7 @@ import Provider, { errors, ExternalSigningKey, type Configuration, type KoaConte
 import type { Logger } from 'pino';
 import { isDatabaseUnavailable } from '../db/database.ts';
 import { DATABASE_RETRY_AFTER_SECONDS } from '../http/problem.ts';
-import { RateLimitExceeded, type RateLimits } from '../http/rate-limits.ts';
+import { RateLimitExceeded, type RateLimits, reportLimits, TokenQuotaExceeded } from '../http/rate-limits.ts';
 import {
   CLIENT_ASSERTION_ALGORITHMS,
   CLIENT_AUTH_METHODS,
@@ -97,7 +98,7 @@ export interface TenantProviderInput {
   readonly jwksCacheSeconds: number;
   /** Koa prototypes to share with the other Providers of a pool (see sharePrototypes) */
   readonly sharedPrototypes?: SharedPrototypes;
-  /** per_client, charged once a client has authenticated, and the failed-authentication throttle */
+  /** per_client and the token quota, charged once a client has authenticated, and the failed-authentication throttle */
   readonly rateLimits?: RateLimits;
   /** where the Provider's error events are logged */
   readonly log?: Logger;
@@ -397,10 +398,16 @@ class TooManyRequests extends errors.OIDCProviderError {
   }
 }
 
-/** Refuses the request with 429 and Retry-After when the limit is what failed. */
+/** Refuses the request with 429 and Retry-After when a limit or the client's token quota is what failed. */
 function refuseRateLimited(ctx: Context, error: unknown): never {
+  if (error instanceof TokenQuotaExceeded) {
+    ctx.set('Retry-After', String(error.retryAfterSeconds));
+    reportLimits(ctx.res, error.states);
+    throw new TooManyRequests(error.message);
+  }
   if (!(error instanceof RateLimitExceeded)) throw error;
   ctx.set('Retry-After', String(error.retryAfterSeconds));
+  reportLimits(ctx.res, [error.state]);
   throw new TooManyRequests(
     error.scope === 'source' ? error.message : `more than ${error.limit} token requests per second for this ${error.scope}`,
   );
@@ -603,7 +610,21 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
   // the client id each token request presented: oidc-provider asks Client.find for it before it
   // compares any secret, whatever the method
   const presentedIds = new WeakMap<Context, string>();
+  // the record each Client was built from: its token quota is not oidc-provider metadata
+  const recordsByClient = new WeakMap<InstanceType<Provider['Client']>, ClientRecord>();
   const rateLimits = input.rateLimits;
+
+  /** Once a client has authenticated: its per_client limit, then its token quota. */
+  async function chargeAuthenticatedClient(ctx: Context, client: InstanceType<Provider['Client']>): Promise<void> {
+    if (!rateLimits) return;
+    try {
+      reportLimits(ctx.res, [await rateLimits.consumeClient('token', tenant, client.clientId)]);
+      const quota = recordsByClient.get(client)?.tokenQuota;
+      reportLimits(ctx.res, await rateLimits.chargeTokenQuota(tenant, client.clientId, quota));
+    } catch (error) {
+      refuseRateLimited(ctx, error);
+    }
+  }
 
   provider.Client.find = async function find(id: string) {
     // no client has any other id: nothing to look up, nothing to count
@@ -621,13 +642,14 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     if (!metadata) return undefined;
     let client = clientsByMetadata.get(metadata);
     if (!client) clientsByMetadata.set(metadata, (client = new ProviderClient(metadata)));
+    recordsByClient.set(client, record);
     return client;
   } as Provider['Client']['find'];
 
   // Called for both secret methods once oidc-provider has found the client, and only then: the
   // one point where a client is known to have authenticated.
   provider.Client.prototype.compareClientSecret = async function compareClientSecret(
-    this: { clientId: string; clientSecret: string; clientAuthMethod: string },
+    this: InstanceType<Provider['Client']> & { clientSecret: string; clientAuthMethod: string },
     presented: string,
   ) {
     const ctx = Provider.ctx;
@@ -638,7 +660,7 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     }
     const matched = matchClientSecret(presented, this.clientSecret.split(' '));
     if (matched === undefined) return false;
-    await rateLimits?.consumeClient('token', tenant, this.clientId).catch((error: unknown) => refuseRateLimited(ctx, error));
+    await chargeAuthenticatedClient(ctx, this);
     input.onClientAuthenticated?.(this.clientId, matched);
     return true;
   };
@@ -656,9 +678,8 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     const id = createHash('sha256').update(`${iss}${jti}`).digest('base64url');
     if ((await recordAssertion(ctx, id, exp - Math.floor(Date.now() / 1000))) === 'recorded') {
       if (ctx?.oidc.client) {
-        const { clientId } = ctx.oidc.client;
-        await rateLimits?.consumeClient('token', tenant, clientId).catch((error: unknown) => refuseRateLimited(ctx, error));
-        input.onClientAuthenticated?.(clientId, undefined);
+        await chargeAuthenticatedClient(ctx, ctx.oidc.client);
+        input.onClientAuthenticated?.(ctx.oidc.client.clientId, undefined);
       }
       return true;
     }

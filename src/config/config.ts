@@ -54,6 +54,8 @@ export interface Config {
   readonly webhooks: WebhookConfig;
   /** private_key_jwt: the longest life (exp - iat, or exp - now) a client assertion may have */
   readonly clientAssertionMaxLifetimeSeconds: number;
+  /** the store the fleet's rate limits and token quotas are counted in; undefined: each instance counts alone */
+  readonly redis: RedisConfig | undefined;
 }
 
 /** Node's HTTP server limits, set deliberately rather than left at Node's defaults. */
@@ -89,6 +91,14 @@ export interface WebhookConfig {
   readonly timeoutMs: number;
   readonly concurrency: number;
   readonly pollMs: number;
+}
+
+export interface RedisConfig {
+  readonly url: string;
+  /** connecting, and waiting for a command's answer: past it the request is counted in memory */
+  readonly timeoutMs: number;
+  /** prepended to every key, so instances of other deployments can share the Redis */
+  readonly keyPrefix: string;
 }
 
 export class ConfigError extends Error {
@@ -328,6 +338,22 @@ export const OPTIONS = {
     schema: { type: 'integer', minimum: 5, maximum: 3600 },
     default: '60',
   },
+  REDIS_URL: {
+    description:
+      'redis://… (or rediss://) shared by every instance: rate limits, auth-failure throttles and token quotas count across the fleet; unset = each instance counts alone',
+    schema: { type: 'string', pattern: '^rediss?://' },
+  },
+  REDIS_TIMEOUT_MS: {
+    description:
+      'longest wait to connect to Redis or for its answer; past it (or while Redis is down) the request is counted in this instance alone, never refused',
+    schema: { type: 'integer', minimum: 10, maximum: 10000 },
+    default: '250',
+  },
+  REDIS_KEY_PREFIX: {
+    description: 'prefix of every Redis key this deployment writes (several deployments may share one Redis)',
+    schema: { type: 'string', minLength: 1, maxLength: 100 },
+    default: 'tenant-connect:',
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 type OptionName = keyof typeof OPTIONS;
@@ -473,6 +499,12 @@ function loadWebhookConfig(env: NodeJS.ProcessEnv, production: boolean): Webhook
   };
 }
 
+function loadRedisConfig(env: NodeJS.ProcessEnv): RedisConfig | undefined {
+  const url = read(env, 'REDIS_URL');
+  if (url === undefined) return undefined;
+  return { url, timeoutMs: Number(read(env, 'REDIS_TIMEOUT_MS')), keyPrefix: read(env, 'REDIS_KEY_PREFIX') as string };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const nodeEnv = read(env, 'NODE_ENV') ?? 'development';
   const port = Number(read(env, 'PORT'));
@@ -536,5 +568,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keyRotationCheckMs: Number(read(env, 'KEY_ROTATION_CHECK_MS')),
     webhooks: loadWebhookConfig(env, production),
     clientAssertionMaxLifetimeSeconds: Number(read(env, 'CLIENT_ASSERTION_MAX_LIFETIME_SECONDS')),
+    redis: loadRedisConfig(env),
   };
 }

@@ -12,6 +12,7 @@ import type { Change } from '../tenancy/change-notifications.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
 import type { DpopPresentation, DpopVerifier } from './dpop-proof.ts';
 import { ApiError } from './problem.ts';
+import type { LimitState } from './rate-limit-policy.ts';
 import { RateLimitExceeded, type RateLimits } from './rate-limits.ts';
 
 export interface AccessTokenClaims {
@@ -223,6 +224,8 @@ export interface BearerRequirement {
   readonly rateLimit?: 'api';
   /** how the request presented the token (RFC 9449, http/dpop-proof.ts); omitted: as Bearer, no proof */
   readonly presented?: DpopPresentation;
+  /** told the state of the limits charged (also when one refuses), for the response's RateLimit fields */
+  readonly onRateLimit?: (states: readonly (LimitState | undefined)[]) => void;
 }
 
 const PRESENTED_AS_BEARER: DpopPresentation = { scheme: 'Bearer', proof: undefined, method: '', url: '' };
@@ -261,15 +264,16 @@ export function createBearerAuthentication(deps: {
     }
     if (required.scope !== undefined) requireScope(claims, required.scope, audience);
     if (required.inactive !== undefined && tenant.status !== 'ACTIVE') throw new ApiError('tenant-suspended', required.inactive);
-    if (required.rateLimit) await chargeRateLimit(required.rateLimit, tenant, claims.client_id);
+    if (required.rateLimit) await chargeRateLimit(required.rateLimit, required, tenant, claims.client_id);
     return claims;
   }
 
-  async function chargeRateLimit(surface: 'api', tenant: Tenant, clientId: string): Promise<void> {
+  async function chargeRateLimit(surface: 'api', required: BearerRequirement, tenant: Tenant, clientId: string): Promise<void> {
     try {
-      await deps.rateLimits.consume(surface, tenant, clientId);
+      required.onRateLimit?.(await deps.rateLimits.consume(surface, tenant, clientId));
     } catch (error) {
       if (!(error instanceof RateLimitExceeded)) throw error;
+      required.onRateLimit?.([error.state]);
       throw new ApiError(
         'rate-limited',
         `This ${error.scope} may make ${error.limit} requests per second; retry after the Retry-After delay.`,

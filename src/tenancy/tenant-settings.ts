@@ -5,6 +5,7 @@
  */
 import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
 import { PLATFORM_ADMIN_SCOPE, TENANT_SCOPES } from '../catalog/scopes.ts';
+import { DEFAULT_TOKEN_QUOTA_MODE, TOKEN_QUOTA_SCHEMA, type TokenQuota } from '../catalog/token-quotas.ts';
 import type { Tenant, TenantSettings } from './tenants.ts';
 
 /** The longest an access token may live (a tenant's or a client's access_token_ttl). */
@@ -43,6 +44,10 @@ export const TENANT_SETTINGS_SCHEMA = {
         auth_failure_window: { type: 'integer', minimum: 1, maximum: 3600, description: 'seconds over which auth_failures are counted' },
       },
     },
+    token_quota: {
+      ...TOKEN_QUOTA_SCHEMA,
+      description: "access tokens each client may get per hour and per day (none by default); a client's own token_quota replaces it",
+    },
     webhooks: {
       type: 'object',
       additionalProperties: false,
@@ -72,9 +77,11 @@ export const DEFAULT_TENANT_SETTINGS = {
   rate_limit: { per_client: 100, per_tenant: 1000, auth_failures: 10, auth_failure_window: 60 },
   webhooks: { enabled: true, max_subscriptions: 10 },
   dpop: { require_nonce: false },
+  token_quota: { mode: DEFAULT_TOKEN_QUOTA_MODE },
 } as const satisfies Required<TenantSettings>;
 
-export type EffectiveTenantSettings = typeof DEFAULT_TENANT_SETTINGS;
+/** token_quota's windows have no default: a tenant without one has no quota */
+export type EffectiveTenantSettings = Omit<typeof DEFAULT_TENANT_SETTINGS, 'token_quota'> & { readonly token_quota: TokenQuota };
 
 /** What applies: stored values over defaults (nested objects merged key by key). */
 export function effectiveSettings(stored: TenantSettings): EffectiveTenantSettings {
@@ -84,6 +91,7 @@ export function effectiveSettings(stored: TenantSettings): EffectiveTenantSettin
     rate_limit: { ...DEFAULT_TENANT_SETTINGS.rate_limit, ...stored.rate_limit },
     webhooks: { ...DEFAULT_TENANT_SETTINGS.webhooks, ...stored.webhooks },
     dpop: { ...DEFAULT_TENANT_SETTINGS.dpop, ...stored.dpop },
+    token_quota: { ...DEFAULT_TENANT_SETTINGS.token_quota, ...stored.token_quota },
   } as EffectiveTenantSettings;
 }
 

@@ -84,6 +84,34 @@ const on =
     request.method === method && request.url === url ? response : undefined;
 
 describe('requests', () => {
+  it("clients update --token-quota sends the quota (default: back to the tenant's) and shows it", async () => {
+    const client = (token_quota: unknown) => ({
+      client_id: 'erp',
+      name: 'ERP',
+      scopes: ['employees:read'],
+      access_token_ttl: null,
+      token_quota,
+      token_endpoint_auth_method: 'client_secret_basic',
+      status: 'enabled',
+      disabled_at: null,
+      last_used_at: null,
+      created_at: '2026-11-23T10:00:00.000Z',
+      updated_at: '2026-11-23T10:00:00.000Z',
+      secrets: [],
+    });
+    const url = `${ADMIN}/tenants/acme/clients/erp`;
+    const set = await run(
+      ['clients', 'update', 'acme', 'erp', '--token-quota', 'per_hour=500,per_day=5000,mode=log'],
+      [on('PATCH', url, json(200, client({ per_hour: 500, per_day: 5000, mode: 'log' })))],
+    );
+    expect(set.code).toBe(0);
+    expect(JSON.parse(set.api[0]?.body ?? '')).toEqual({ token_quota: { per_hour: 500, per_day: 5000, mode: 'log' } });
+    expect(set.stdout).toMatch(/^token quota +500\/hour, 5000\/day \(log\)$/m);
+    const reset = await run(['clients', 'update', 'acme', 'erp', '--token-quota', 'default'], [on('PATCH', url, json(200, client(null)))]);
+    expect(JSON.parse(reset.api[0]?.body ?? '')).toEqual({ token_quota: null });
+    expect(reset.stdout).toMatch(/^token quota +tenant default$/m);
+  });
+
   it('gets a client_credentials token with client_secret_basic, then calls the API with it', async () => {
     const result = await run(['tenants', 'get', 'acme'], [on('GET', `${ADMIN}/tenants/acme`, json(200, tenant('acme')))]);
     expect(result.code).toBe(0);

@@ -95,3 +95,21 @@ describe('WORKERS', () => {
     );
   });
 });
+
+describe('REDIS_*', () => {
+  it('counts per instance without REDIS_URL, and in Redis with it, with bounded waits by default', () => {
+    expect(loadConfig({}).redis).toBeUndefined();
+    expect(loadConfig({ REDIS_URL: 'redis://10.0.0.5:6379' }).redis).toEqual({
+      url: 'redis://10.0.0.5:6379',
+      timeoutMs: 250,
+      keyPrefix: 'tenant-connect:',
+    });
+  });
+
+  it('refuses a URL that is not Redis and an unbounded timeout, naming the variable', () => {
+    expect(fail({ REDIS_URL: 'http://cache:6379' })).toBe('REDIS_URL: expected a string matching ^rediss?://, got "http://cache:6379"');
+    expect(fail({ REDIS_URL: 'redis://cache', REDIS_TIMEOUT_MS: '60000' })).toBe(
+      'REDIS_TIMEOUT_MS: expected an integer (10..10000), got "60000"',
+    );
+  });
+});

@@ -5,6 +5,8 @@
  * change only, and keep the counts.
  */
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
+import pino from 'pino';
+import { createCounterStore } from '../../src/db/counter-store.ts';
 import { describe, expect, it } from 'vitest';
 import { createAccessTokenVerifier } from '../../src/http/bearer.ts';
 import { createRateLimits, RateLimitExceeded } from '../../src/http/rate-limits.ts';
@@ -111,7 +113,7 @@ describe('the rate limits as a holder of per-tenant state', () => {
   const fail = (limits: ReturnType<typeof createRateLimits>, t: Tenant) => limits.countAuthFailure(t, 'client-1', '192.0.2.1');
 
   it('drops a tenant’s limits on its own change only, all of them on clear, and keeps the counts', async () => {
-    const limits = createRateLimits({ maxTenants: 10 });
+    const limits = createRateLimits(createCounterStore({ redis: undefined, log: pino({ level: 'silent' }) }), { maxTenants: 10 });
     const [a, b] = [tenant('tenant-a'), tenant('tenant-b')];
     await fail(limits, a);
     await fail(limits, b);
@@ -128,7 +130,7 @@ describe('the rate limits as a holder of per-tenant state', () => {
   });
 
   it('applies a tenant’s new limits at once, even before its change arrives', async () => {
-    const limits = createRateLimits({ maxTenants: 10 });
+    const limits = createRateLimits(createCounterStore({ redis: undefined, log: pino({ level: 'silent' }) }), { maxTenants: 10 });
     const a = tenant('tenant-a');
     await fail(limits, a);
     expect(await allowed(limits, a)).toBe(false);
@@ -136,7 +138,7 @@ describe('the rate limits as a holder of per-tenant state', () => {
   });
 
   it('keeps at most maxTenants tenants’ limits', async () => {
-    const limits = createRateLimits({ maxTenants: 2 });
+    const limits = createRateLimits(createCounterStore({ redis: undefined, log: pino({ level: 'silent' }) }), { maxTenants: 2 });
     for (const id of ['tenant-a', 'tenant-b', 'tenant-c']) await allowed(limits, tenant(id));
     expect(limits.tenants).toBe(2);
   });

@@ -37,6 +37,7 @@ function clientRecord(clientId: string, secrets: { hash: string; expiresAt: numb
     authMethods: ['client_secret_basic'],
     scopes: ['employees:read'],
     accessTokenTtl: null,
+    tokenQuota: null,
     dpopBoundAccessTokens: false,
     secrets,
     jwks: null,

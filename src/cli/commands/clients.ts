@@ -1,6 +1,7 @@
 /** clients create | list | get | update | set-keys | rotate-secret | disable | enable | delete */
 import fs from 'node:fs';
 import { CLIENT_AUTH_METHODS, DEFAULT_CLIENT_AUTH_METHOD } from '../../catalog/client-auth-methods.ts';
+import { DEFAULT_TOKEN_QUOTA_MODE, TOKEN_QUOTA_MODES, type TokenQuota } from '../../catalog/token-quotas.ts';
 import { apiPath, type Page } from '../admin-client.ts';
 import type { Client, ClientWithSecret, SecretRotationResult } from '../../admin/admin-contract.ts';
 import { defineCommand, type Command, type CommandContext } from '../command.ts';
@@ -35,6 +36,7 @@ export function clientRecord(c: Client, secret?: string): string {
     ...(c.jwks_uri ? [['jwks_uri', c.jwks_uri] as const] : []),
     ...(c.jwks ? [['keys', c.jwks.keys.map((k) => `${String(k.kty)}${k.kid ? ` kid=${k.kid}` : ''}`).join(', ')] as const] : []),
     ['token ttl', c.access_token_ttl === null || c.access_token_ttl === undefined ? 'tenant default' : `${c.access_token_ttl}s`],
+    ['token quota', c.token_quota ? describeTokenQuota(c.token_quota) : 'tenant default'],
     ['last used', c.last_used_at],
     ['disabled', c.disabled_at],
     ['created', c.created_at],
@@ -47,6 +49,46 @@ export function clientRecord(c: Client, secret?: string): string {
         ] as const,
     ),
   ]);
+}
+
+/** `100/hour, 2000/day (enforce)`, or `none` for a quota that limits no window */
+export function describeTokenQuota(quota: TokenQuota): string {
+  const limits = [
+    ...(quota.per_hour === undefined ? [] : [`${quota.per_hour}/hour`]),
+    ...(quota.per_day === undefined ? [] : [`${quota.per_day}/day`]),
+  ];
+  return limits.length === 0 ? 'none' : `${limits.join(', ')} (${quota.mode ?? DEFAULT_TOKEN_QUOTA_MODE})`;
+}
+
+const TOKEN_QUOTA_HELP = 'per_hour=N,per_day=N,mode=enforce|log (each part optional; mode defaults to enforce)';
+
+/**
+ * --token-quota per_hour=100,per_day=2000,mode=log → the admin API's token_quota; `default`
+ * (update only) → null, back to the tenant's.
+ */
+export function readTokenQuota(o: OptionReader, command: string, allowDefault: boolean): TokenQuota | null | undefined {
+  const value = o.string('token-quota');
+  if (value === undefined) return undefined;
+  if (allowDefault && value.trim().toLowerCase() === 'default') return null;
+  const fail = (why: string): never => {
+    throw new UsageError(`--token-quota ${why}; expected ${TOKEN_QUOTA_HELP}${allowDefault ? ", or 'default'" : ''}`, command);
+  };
+  const quota: { per_hour?: number; per_day?: number; mode?: TokenQuota['mode'] } = {};
+  for (const part of value
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const [key, raw = ''] = part.split('=', 2).map((x) => x.trim());
+    if (key === 'per_hour' || key === 'per_day') {
+      if (!/^[1-9]\d*$/.test(raw)) fail(`${key} must be a positive whole number (got "${raw}")`);
+      quota[key] = Number(raw);
+    } else if (key === 'mode') {
+      quota.mode =
+        TOKEN_QUOTA_MODES.find((m) => m === raw.toLowerCase()) ?? fail(`mode must be ${TOKEN_QUOTA_MODES.join(' or ')} (got "${raw}")`);
+    } else fail(`has an unknown part "${part}"`);
+  }
+  if (Object.keys(quota).length === 0) fail('is empty');
+  return quota;
 }
 
 function fmt(value: string | null | undefined): string {
@@ -131,6 +173,11 @@ export const clientCommands: Command[] = [
       id: { type: 'string', value: 'client_id', description: 'choose its client_id (default: generated)' },
       dpop: { type: 'boolean', description: 'bind its tokens to a key: every token request must carry a DPoP proof (RFC 9449)' },
       ...KEY_OPTIONS,
+      'token-quota': {
+        type: 'string',
+        value: 'quota',
+        description: `tokens it may get: ${TOKEN_QUOTA_HELP} (default: the tenant's token_quota)`,
+      },
     },
     async run(ctx) {
       const o = readOptions(ctx.options, 'clients create');
@@ -139,6 +186,7 @@ export const clientCommands: Command[] = [
         name: o.required('name'),
         scopes: o.list('scopes') ?? o.required('scopes'),
         access_token_ttl: o.duration('access-token-ttl'),
+        token_quota: readTokenQuota(o, 'clients create', false),
         token_endpoint_auth_method: o.choice('auth-method', CLIENT_AUTH_METHODS),
         client_id: o.string('id'),
         dpop_bound_access_tokens: o.flag('dpop') || undefined,
@@ -184,7 +232,7 @@ export const clientCommands: Command[] = [
   }),
   defineCommand({
     path: ['clients', 'update'],
-    summary: "Change a client's name, scopes, token lifetime, authentication method or DPoP binding.",
+    summary: "Change a client's name, scopes, token lifetime, token quota, authentication method or DPoP binding.",
     args: ['tenant', 'client_id'],
     options: {
       name: { type: 'string', value: 'name', description: 'new display name' },
@@ -196,6 +244,11 @@ export const clientCommands: Command[] = [
       },
       'auth-method': { type: 'string', value: 'method', description: CLIENT_AUTH_METHODS.join(' or ') },
       dpop: { type: 'string', value: 'on|off', description: 'on: every token request must carry a DPoP proof (RFC 9449)' },
+      'token-quota': {
+        type: 'string',
+        value: 'quota',
+        description: `tokens it may get: ${TOKEN_QUOTA_HELP}, or 'default' for the tenant's token_quota`,
+      },
     },
     async run(ctx) {
       const o = readOptions(ctx.options, 'clients update');
@@ -205,11 +258,15 @@ export const clientCommands: Command[] = [
         name: o.string('name'),
         scopes: o.list('scopes'),
         access_token_ttl: ttl,
+        token_quota: readTokenQuota(o, 'clients update', true),
         token_endpoint_auth_method: o.choice('auth-method', CLIENT_AUTH_METHODS),
         dpop_bound_access_tokens: dpopSwitch === undefined ? undefined : dpopSwitch === 'on',
       };
       if (Object.values(body).every((v) => v === undefined)) {
-        throw new UsageError('nothing to change: give --name, --scopes, --access-token-ttl, --auth-method or --dpop', 'clients update');
+        throw new UsageError(
+          'nothing to change: give --name, --scopes, --access-token-ttl, --token-quota, --auth-method or --dpop',
+          'clients update',
+        );
       }
       const client = await ctx
         .api()

@@ -9,6 +9,7 @@ import { readOptions } from '../option-values.ts';
 import { formatCount, formatRecord, type Column } from '../output.ts';
 import { formatDuration } from '../duration.ts';
 import { printList } from '../list-output.ts';
+import { describeTokenQuota } from './clients.ts';
 
 const SETTINGS_OPTIONS: Record<string, OptionSpec> = {
   settings: { type: 'string', value: 'json', description: 'settings as a JSON object; a key set to null goes back to its default' },
@@ -53,7 +54,7 @@ export const TENANT_COLUMNS: readonly Column<Tenant>[] = [
 
 export function tenantRecord(t: Tenant): string {
   const s = t.settings ?? {};
-  const known = new Set(['access_token_ttl', 'signing_alg', 'scopes', 'rate_limit']);
+  const known = new Set(['access_token_ttl', 'signing_alg', 'scopes', 'rate_limit', 'token_quota']);
   const rest = Object.entries(s).filter(([key]) => !known.has(key));
   return formatRecord([
     ['slug', t.slug],
@@ -65,6 +66,7 @@ export function tenantRecord(t: Tenant): string {
     ['signing alg', s.signing_alg],
     ['scopes', s.scopes],
     ['rate limit', s.rate_limit ? `per client ${s.rate_limit.per_client ?? '-'}, per tenant ${s.rate_limit.per_tenant ?? '-'}` : null],
+    ['token quota', s.token_quota ? describeTokenQuota(s.token_quota) : null],
     ...rest.map(([key, value]) => [key, value] as const),
     ['created', t.created_at],
     ['updated', t.updated_at],
