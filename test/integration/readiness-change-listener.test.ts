@@ -62,7 +62,15 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('/readyz and the change listener
     const acme = server.credential('production', 'acme');
     const tokenEndpoint = acme.token_endpoint.replace(/:\d+\//, `:${base.split(':')[1]}/`);
     const token = () => requestClientCredentials(tokenEndpoint, acme.client_id, acme.client_secret);
-    expect(await ready()).toEqual({ status: 200, retryAfter: null, body: { status: 'ready', database: 'postgres' } });
+    expect(await ready()).toEqual({
+      status: 200,
+      retryAfter: null,
+      body: {
+        status: 'ready',
+        database: 'postgres',
+        rate_limits: { store: 'memory', shared: false, detail: 'REDIS_URL is not set: limits and quotas are counted per instance' },
+      },
+    });
     expect((await token()).status).toBe(200); // the tenant is cached as active
 
     proxy.setMode('reset'); // the LISTEN connection is cut, and every reconnect attempt refused

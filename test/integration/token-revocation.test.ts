@@ -104,8 +104,8 @@ describe.each(testDatabaseKinds())('token revocation and introspection on %s', (
     expect(metadata).toMatchObject({
       revocation_endpoint: `${acme.issuer}/connect/revocation`,
       introspection_endpoint: `${acme.issuer}/connect/introspect`,
-      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
-      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
       introspection_signing_alg_values_supported: ['ES256'],
     });
     const rfc8414 = await server.fetch(acme.issuer.replace('/tenants/acme', '/.well-known/oauth-authorization-server/tenants/acme'));
