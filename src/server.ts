@@ -76,7 +76,7 @@ export function createApp(context: AppContext) {
   const verifyAccessToken = createAccessTokenVerifier({ cacheSize: config.tokenCacheSize, ...(context.now ? { now: context.now } : {}) });
   const bearer = createBearerAuthentication({ runtime, verifyAccessToken, rateLimits });
   const serveAuthenticationHost = createAuthenticationHost({ runtime, urls, protocol: config.publicProtocol, rateLimits });
-  const serveResourceApi = createResourceApi({ db, bearer, urls });
+  const serveResourceApi = createResourceApi({ db, bearer, urls, retention: config.retention, now: context.now ?? Date.now });
   const serveAdminApi = createAdminApi({ config, db, bearer, urls, keyEncryption: context.keyEncryption });
 
   const metrics = createMetrics({ tenants: () => tenants.size, providers: () => providers.size });

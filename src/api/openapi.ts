@@ -4,7 +4,16 @@
  * endpoint (client_credentials) and every operation names its scope.
  */
 import { batchRequestSchema, batchResponseSchema, MAX_BATCH_ITEMS } from './clocking-batch.ts';
-import { listQuerySchema, listSchema, patchSchema, resourceSchema, writeSchema } from './collections/collection-schemas.ts';
+import {
+  listQuerySchema,
+  listSchema,
+  patchSchema,
+  resourceSchema,
+  TOMBSTONE_SCHEMA,
+  writeSchema,
+} from './collections/collection-schemas.ts';
+import { eventFeedQuerySchema, eventListSchema, eventSchema } from './event-feed.ts';
+import { EVENTS_READ_SCOPE } from '../catalog/scopes.ts';
 import { COLLECTIONS, type CollectionDefinition, type JsonSchema } from '../catalog/collections.ts';
 
 const problemSchema: JsonSchema = {
@@ -100,10 +109,11 @@ function collectionPaths(def: CollectionDefinition): Record<string, unknown> {
         })),
         responses: {
           '200': {
-            ...json('a page; follow `next` (or the Link header) for more', `${name}List`),
+            ...json('a page; follow `next` (or the Link header) for more; tombstones only with include_deleted=true', `${name}List`),
             headers: { Link: { schema: { type: 'string' } } },
           },
           ...COMMON_ERRORS,
+          '410': problem('include_deleted=true with an updated_since older than the deletions kept: load the whole collection again'),
         },
       },
       post: {
@@ -189,13 +199,19 @@ export function buildOpenApiDocument(input: OpenApiInput): Record<string, unknow
     Problem: problemSchema,
     ClockingBatch: batchRequestSchema,
     ClockingBatchResult: batchResponseSchema,
+    Tombstone: TOMBSTONE_SCHEMA,
+    Event: eventSchema,
+    EventList: {
+      ...eventListSchema,
+      properties: { ...(eventListSchema.properties as object), data: { type: 'array', items: { $ref: '#/components/schemas/Event' } } },
+    },
   };
   for (const def of COLLECTIONS) {
     const resource = resourceSchema(def);
     schemas[def.title] = resource;
     schemas[`${def.title}Write`] = writeSchema(def);
     schemas[`${def.title}Patch`] = patchSchema(def);
-    schemas[`${def.title}List`] = listSchema({ $ref: `#/components/schemas/${def.title}` });
+    schemas[`${def.title}List`] = listSchema({ $ref: `#/components/schemas/${def.title}` }, { $ref: '#/components/schemas/Tombstone' });
   }
   const paths: Record<string, unknown> = Object.assign({}, ...COLLECTIONS.map(collectionPaths));
   paths['/clockings/batch'] = {
@@ -212,6 +228,30 @@ export function buildOpenApiDocument(input: OpenApiInput): Record<string, unknow
         '422': problem(
           'some items are invalid: `failed_items` and `errors` (pointers like /items/3/direction) say which; nothing was written',
         ),
+      },
+    },
+  };
+  const feedQuery = eventFeedQuerySchema as { properties: Record<string, JsonSchema & { description?: string }> };
+  paths['/events'] = {
+    get: {
+      operationId: 'listEvents',
+      summary: 'List the events of the tenant, oldest first (the webhooks’ types and payloads)',
+      tags: ['Event'],
+      security: securityFor(EVENTS_READ_SCOPE),
+      parameters: Object.entries(feedQuery.properties).map(([param, schema]) => ({
+        name: param,
+        in: 'query',
+        required: false,
+        description: schema.description,
+        schema,
+      })),
+      responses: {
+        '200': {
+          ...json('a page; follow `next` while it is not null, then poll with after=<the last id>', 'EventList'),
+          headers: { Link: { schema: { type: 'string' } } },
+        },
+        ...COMMON_ERRORS,
+        '410': problem('`after` names no event of this feed (unknown, or older than the events kept): page from created_after'),
       },
     },
   };

@@ -15,16 +15,28 @@ import { type BearerAuthentication, extractBearerToken } from '../http/bearer.ts
 import { createApiDocs } from '../http/api-docs.ts';
 import { registerClockingBatch } from './clocking-batch.ts';
 import { registerCollectionRoutes } from './collections/collection-routes.ts';
+import { registerEventFeed } from './event-feed.ts';
 import { COLLECTIONS } from '../catalog/collections.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { readJsonBody, rejectTenantInQuery } from '../http/request-guards.ts';
 import type { ApiState } from './route-steps.ts';
 
-export function createResourceApi(deps: { db: Database; bearer: BearerAuthentication; urls: PublicUrls }) {
+export interface ResourceApiDeps {
+  readonly db: Database;
+  readonly bearer: BearerAuthentication;
+  readonly urls: PublicUrls;
+  /** TOMBSTONE_RETENTION_DAYS and EVENT_RETENTION_DAYS: how far back syncs and the feed reach */
+  readonly retention: { readonly tombstoneDays: number; readonly eventDays: number };
+  readonly now: () => number;
+}
+
+export function createResourceApi(deps: ResourceApiDeps) {
   const router = new Router<ApiState>({ prefix: '/api/v1' });
   // the batch route first: POST /clockings/batch is not POST /clockings/:id
   registerClockingBatch(router, deps);
-  for (const def of COLLECTIONS) registerCollectionRoutes(router, def, deps);
+  registerEventFeed(router, { db: deps.db, eventRetentionDays: deps.retention.eventDays, now: deps.now });
+  const collectionDeps = { db: deps.db, tombstoneRetentionDays: deps.retention.tombstoneDays, now: deps.now };
+  for (const def of COLLECTIONS) registerCollectionRoutes(router, def, collectionDeps);
 
   const { dispatch, routeTable } = createRouteDispatcher(router, '/api/v1');
   const serveApiDocs = createApiDocs({ base: '/api/v1', title: 'API reference' });

@@ -23,6 +23,8 @@ const TENANT_TABLES = [
   'outbox_events',
   'webhook_deliveries',
   'webhook_attempts',
+  'tombstones',
+  'resource_resets',
 ];
 /** Tenant-owned tables only the owner (admin API, webhook worker) reads: RLS and FORCE still guard
  * them, and the runtime role has no grant at all. */

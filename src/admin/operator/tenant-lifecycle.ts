@@ -130,6 +130,9 @@ export const TENANT_OWNED_TABLES = [
   'employees',
   'activity_definitions',
   'org_units',
+  // after the collections: deleting their rows writes tombstones
+  'tombstones',
+  'resource_resets',
   'client_secrets',
   'clients',
   'key_promotions',
