@@ -13,6 +13,7 @@ import type { Config } from './config/config.ts';
 import { createDatabase, type Database } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
 import { createApp, type App } from './server.ts';
+import { createRetentionJob, type RetentionJob } from './admin/operator/retention-job.ts';
 import { assertKeysDecryptStored, createWebhookWorker, loadKeyEncryption } from './startup.ts';
 import type { DeliveryWorker } from './webhooks/delivery/worker.ts';
 
@@ -27,6 +28,8 @@ export interface Booted {
   readonly appliedMigrations: string[];
   /** the webhook delivery worker of this instance (running when WEBHOOK_WORKER is on) */
   readonly webhooks: DeliveryWorker;
+  /** the retention job of this instance (running when RETENTION_WORKER is on) */
+  readonly retention: RetentionJob;
   /** stops listening for changes and closes the database */
   close(): Promise<void>;
 }
@@ -68,14 +71,23 @@ export async function boot(config: Config, log: Logger, options: BootOptions = {
     app.usage.start();
     const webhooks = createWebhookWorker(config, db, keyEncryption, log);
     if (config.webhooks.worker) await webhooks.start();
+    const retention = createRetentionJob({
+      db,
+      log,
+      config: config.retention,
+      now: options.now ?? Date.now,
+      onDeleted: app.metrics.retentionDeleted,
+    });
+    if (config.retention.worker) retention.start();
     const close = async () => {
+      await retention.stop();
       await webhooks.stop();
       await app.usage.stop();
       await stopKeyRotation();
       await stopInvalidation();
       await db.close();
     };
-    return { db, app, demoCredentials, admin, generatedKeyFile, keyEncryption, appliedMigrations, webhooks, close };
+    return { db, app, demoCredentials, admin, generatedKeyFile, keyEncryption, appliedMigrations, webhooks, retention, close };
   } catch (error) {
     await db.close().catch(() => {});
     throw error;

@@ -35,12 +35,21 @@ export function createMetrics(sizes: Record<string, () => number>) {
     },
   });
   void cached;
+  const retentionDeleted = new Counter({
+    name: 'tenant_connect_retention_deleted_rows_total',
+    help: 'rows the retention job deleted, by table',
+    labelNames: ['table'] as const,
+    registers: [registry],
+  });
 
   return {
     registry,
     observe(surface: Surface, status: number, seconds: number): void {
       requests.inc({ surface, status: String(status) });
       duration.observe({ surface }, seconds);
+    },
+    retentionDeleted(table: string, rows: number): void {
+      retentionDeleted.inc({ table }, rows);
     },
   };
 }
