@@ -5,7 +5,7 @@
  * what production boots.
  */
 import type { Logger } from 'pino';
-import type { DemoCredential, seedDemo } from './admin/operator/demo-seed.ts';
+import type { DemoCredential, loadDemoOrganisation, seedDemo } from './admin/operator/demo-seed.ts';
 import { type BootstrapResult, bootstrapPlatform } from './admin/operator/bootstrap.ts';
 import type { KeyEncryption } from './auth/key-encryption.ts';
 import { startKeyRotationWorker } from './auth/key-rotation.ts';
@@ -46,6 +46,8 @@ export interface BootOptions {
   /** the demo data, run when SEED_DEMO is on: the process edge passes it in, so a production
    * instance (and the standalone worker) never loads demo code */
   readonly seed?: typeof seedDemo;
+  /** the demo organisation for sandbox resets with {"seed":"demo"}, passed in like `seed` */
+  readonly loadDemoOrganisation?: typeof loadDemoOrganisation;
 }
 
 export async function boot(config: Config, log: Logger, options: BootOptions = {}): Promise<Booted> {
@@ -65,7 +67,14 @@ export async function boot(config: Config, log: Logger, options: BootOptions = {
     const seed = config.seedDemo ? options.seed : undefined;
     if (seed) options.onProgress?.('seeding the demo tenants');
     const demoCredentials = seed ? await seed(db, keyEncryption, config) : [];
-    const app = createApp({ config, db, log, keyEncryption, ...(options.now ? { now: options.now } : {}) });
+    const app = createApp({
+      config,
+      db,
+      log,
+      keyEncryption,
+      ...(options.now ? { now: options.now } : {}),
+      ...(options.loadDemoOrganisation ? { loadDemoOrganisation: options.loadDemoOrganisation } : {}),
+    });
     const stopInvalidation = await app.startInvalidation();
     const stopKeyRotation = startKeyRotationWorker(db, log, { intervalMs: config.keyRotationCheckMs });
     app.usage.start();
