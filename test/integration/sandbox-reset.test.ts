@@ -5,7 +5,7 @@
  * admin API refuses it with 409, and another tenant's data is never touched.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminClient } from '../helpers/admin.ts';
+import { adminClient, issuedAccessToken } from '../helpers/admin.ts';
 import { apiClient } from '../helpers/api-client.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -153,6 +153,27 @@ describe.each(testDatabaseKinds())('sandbox reset on %s', (kind) => {
       title: 'Not Found',
       status: 404,
       detail: 'No tenant "nobody" in this environment.',
+    });
+  });
+
+  it("lets a tenant's own tenant:admin client reset its sandbox, and no other tenant's", async () => {
+    const platform = await adminClient(server, { environment: 'sandbox' });
+    const created = await platform.call<{ client_id: string; client_secret: string }>('POST', '/tenants/acme/clients', {
+      name: 'self-service',
+      scopes: ['tenant:admin'],
+    });
+    expect(created.status).toBe(201);
+    const credential = server.credential('sandbox', 'acme');
+    const token = await issuedAccessToken(credential.token_endpoint, created.body.client_id, created.body.client_secret, 'tenant:admin');
+    const self = await adminClient(server, { environment: 'sandbox', token });
+    expect((await self.call('POST', '/tenants/acme/sandbox-reset')).status).toBe(200);
+    const other = await self.call('POST', '/tenants/globex/sandbox-reset');
+    expect(other.status).toBe(404);
+    expect(other.body).toEqual({
+      type: 'https://tenant-connect.dev/problems/not-found',
+      title: 'Not Found',
+      status: 404,
+      detail: 'No tenant "globex" in this environment.',
     });
   });
 });
