@@ -12,10 +12,11 @@ CREATE TABLE tombstones (
   id         uuid NOT NULL,
   deleted_at timestamptz NOT NULL DEFAULT now(),
   version    integer NOT NULL,
-  PRIMARY KEY (tenant_id, collection, id)
+  -- one index serves both readers, the include_deleted walk ((deleted_at, id) after the cursor,
+  -- within a collection) and the retention job (deleted_at before a cutoff, collection by
+  -- collection), so a 1,000-row delete writes its tombstones into one index, not three
+  PRIMARY KEY (tenant_id, collection, deleted_at, id)
 );
--- the include_deleted walk: (deleted_at, id) after the cursor, within one collection
-CREATE INDEX tombstones_sync ON tombstones (tenant_id, collection, deleted_at, id);
 SELECT enable_tenant_rls('tombstones');
 REVOKE ALL ON tombstones FROM PUBLIC;
 GRANT SELECT, INSERT ON tombstones TO tenant_connect_app;
@@ -62,7 +63,6 @@ CREATE INDEX outbox_events_feed ON outbox_events (tenant_id, txid, id);
 
 -- Retention: the job deletes expired rows tenant by tenant, in bounded batches, oldest first;
 -- these indexes let each batch find them without reading the tenant's newer rows.
-CREATE INDEX tombstones_expiry ON tombstones (tenant_id, deleted_at);
 CREATE INDEX webhook_deliveries_expiry ON webhook_deliveries (tenant_id, created_at);
 CREATE INDEX webhook_attempts_expiry ON webhook_attempts (tenant_id, attempted_at);
 

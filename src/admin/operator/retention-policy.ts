@@ -4,6 +4,7 @@
  * entry here. Pure: the cutoffs come from a clock passed in, so they are unit-tested apart from
  * the deletes.
  */
+import { COLLECTIONS } from '../../catalog/collections.ts';
 import type { RetentionConfig } from '../../config/config.ts';
 
 const HOUR_MS = 3_600_000;
@@ -64,7 +65,8 @@ export const RETENTION_TARGETS: readonly RetentionTarget[] = [
     keptFor: (c) => c.tombstoneDays * DAY_MS,
     scope: 'tenant',
     cutoff: 'instant',
-    expired: 'deleted_at < $2::timestamptz',
+    // by collection, so the primary key (tenant_id, collection, deleted_at, id) finds them
+    expired: `collection IN (${COLLECTIONS.map((c) => `'${c.table}'`).join(', ')}) AND deleted_at < $2::timestamptz`,
   },
   {
     table: 'audit_events',

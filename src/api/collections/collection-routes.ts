@@ -144,7 +144,7 @@ export function registerCollectionRoutes(router: Router<ApiState>, def: Collecti
       );
     }
     const sort = { field: 'updated_at', descending: false };
-    const filters = [{ condition: 'updated_at >= $?::timestamptz', value: since }];
+    const filters = def.filters.filter((f) => f.name === 'updated_since').map((f) => ({ condition: f.condition, value: since }));
     // rows first, then tombstones: a row deleted between the two reads shows up in both (upsert,
     // then delete, in that order), never in neither
     const page = await queries.list(reader, { filters, sort, after, limit: limit + 1 });
