@@ -58,6 +58,7 @@ export async function boot(config: Config, log: Logger, options: BootOptions = {
     settings: config.database,
     dataDir: options.inMemory ? undefined : config.dataDir,
   });
+  let counters: App['counters'] | undefined;
   try {
     options.onProgress?.('migrating');
     const appliedMigrations = await migrate(db);
@@ -75,6 +76,7 @@ export async function boot(config: Config, log: Logger, options: BootOptions = {
       ...(options.now ? { now: options.now } : {}),
       ...(options.loadDemoOrganisation ? { loadDemoOrganisation: options.loadDemoOrganisation } : {}),
     });
+    counters = app.counters;
     const stopInvalidation = await app.startInvalidation();
     const stopKeyRotation = startKeyRotationWorker(db, log, { intervalMs: config.keyRotationCheckMs });
     app.usage.start();
@@ -94,10 +96,13 @@ export async function boot(config: Config, log: Logger, options: BootOptions = {
       await app.usage.stop();
       await stopKeyRotation();
       await stopInvalidation();
+      await app.counters.close();
       await db.close();
     };
     return { db, app, demoCredentials, admin, generatedKeyFile, keyEncryption, appliedMigrations, webhooks, retention, close };
   } catch (error) {
+    // its Redis client would otherwise keep reconnecting, and the process alive
+    await counters?.close().catch(() => {});
     await db.close().catch(() => {});
     throw error;
   }

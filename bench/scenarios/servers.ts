@@ -25,6 +25,10 @@ export async function startOurs(
     allEnvironments?: boolean;
     /** provision in a process of its own first, so the server's memory holds nothing of it */
     provisionApart?: boolean;
+    /** revoked tokens listed in the second tenant (see OursOptions) */
+    revokedTokens?: number;
+    /** private_key_jwt: a client per tenant registered with this public key */
+    keyClientJwk?: OursOptions['keyClientJwk'];
   },
 ): Promise<Ours> {
   const base: OursOptions = {
@@ -35,6 +39,8 @@ export async function startOurs(
     ...(options.providerPoolSize ? { providerPoolSize: options.providerPoolSize } : {}),
     ...(options.tenantCacheSize ? { tenantCacheSize: options.tenantCacheSize } : {}),
     ...(options.allEnvironments ? { allEnvironments: true } : {}),
+    ...(options.revokedTokens ? { revokedTokens: options.revokedTokens } : {}),
+    ...(options.keyClientJwk ? { keyClientJwk: options.keyClientJwk } : {}),
   };
   const script = new URL('../servers/ours.ts', import.meta.url);
   if (!options.provisionApart) return context.start<OursInfo>('ours', script, base);

@@ -19,11 +19,19 @@ import { auditRoutes } from './audit-routes.ts';
 import { clientRoutes } from './client-routes.ts';
 import { keyRoutes } from './key-routes.ts';
 import { tenantRoutes } from './tenant-routes.ts';
+import { tokenRoutes } from './token-routes.ts';
 import { webhookRoutes } from './webhook-routes.ts';
 
 export function createAdminApi(deps: AdminDeps) {
   // every route once: the router and the OpenAPI document are both made from this list
-  const routes = [...tenantRoutes(deps), ...clientRoutes(deps), ...keyRoutes(deps), ...webhookRoutes(deps), ...auditRoutes(deps)];
+  const routes = [
+    ...tenantRoutes(deps),
+    ...clientRoutes(deps),
+    ...tokenRoutes(deps),
+    ...keyRoutes(deps),
+    ...webhookRoutes(deps),
+    ...auditRoutes(deps),
+  ];
   const router = new Router<AdminState>({ prefix: '/v1' });
   registerRoutes(router, routes);
   const buildAdminOpenApiDocument = createAdminOpenApiDocument(routes);

@@ -24,7 +24,8 @@ export type Tenant = TenantRepresentation;
 export type { AuditEvent, SandboxSyncResult };
 export type { SandboxResetResult };
 export type Client = ClientRepresentation;
-export type ClientWithSecret = Client & { readonly client_secret: string };
+/** a private_key_jwt client is created without a secret */
+export type ClientWithSecret = Client & { readonly client_secret?: string };
 export interface SecretRotationResult {
   readonly client: Client;
   readonly client_secret: string;
@@ -42,3 +43,13 @@ export interface WebhookSecretRotationResult {
 }
 export type WebhookDelivery = DeliveryRepresentation;
 export type WebhookDeliveryWithEvent = WebhookDelivery & { readonly event: unknown };
+/** POST /tenants/{slug}/tokens/revoke */
+export interface TokenRevocation {
+  readonly jti: string;
+  readonly revoked_until: string;
+}
+/** POST /tenants/{slug}/clients/{clientId}/revoke-tokens: the cutoff in force */
+export interface ClientTokensRevocation {
+  readonly client_id: string;
+  readonly issued_before: string;
+}

@@ -44,6 +44,8 @@ export function requirePlatformAdmin(ctx: AdminContext): void {
 
 const PLATFORM_ADMIN = { platformAdmin: ['platform:admin'] };
 const TENANT_ADMIN = { tenantAdmin: [] };
+/** either admin token, bound to a key (RFC 9449): the scope still decides, as for the two above */
+const DPOP = { dpop: [] };
 
 /**
  * An admin route: platform admins only unless `tenantAdmin` (then a tenant's own tenant:admin
@@ -56,7 +58,7 @@ export function adminRoute(
   const { tenantAdmin = false, ...route } = spec;
   return defineRoute({
     ...route,
-    security: tenantAdmin ? [PLATFORM_ADMIN, TENANT_ADMIN] : [PLATFORM_ADMIN],
+    security: tenantAdmin ? [PLATFORM_ADMIN, TENANT_ADMIN, DPOP] : [PLATFORM_ADMIN, DPOP],
     ...(tenantAdmin ? {} : { authorize: requirePlatformAdmin }),
   });
 }

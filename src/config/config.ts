@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 
@@ -20,6 +21,9 @@ export interface Config {
   readonly port: number;
   readonly bindAddress: string;
   readonly http: HttpServerConfig;
+  /** server processes under the supervising primary (WORKERS, auto resolved); 1 = no primary */
+  readonly workers: number;
+  readonly shutdownGraceMs: number;
   readonly dataDir: string;
   readonly databaseUrl: string | undefined;
   readonly databaseAppUrl: string | undefined;
@@ -38,6 +42,8 @@ export interface Config {
   readonly tenantCacheSize: number;
   readonly tenantCacheTtlMs: number;
   readonly tokenCacheSize: number;
+  /** DPoP proof ids each instance remembers within their window (the APIs' replay check) */
+  readonly dpopReplayCacheSize: number;
   readonly bootstrapAdmin: boolean;
   readonly metricsPort: number | undefined;
   readonly tenantPurgeAfterDays: number;
@@ -46,6 +52,10 @@ export interface Config {
   readonly keyRotationDelaySeconds: number;
   readonly keyRotationCheckMs: number;
   readonly webhooks: WebhookConfig;
+  /** private_key_jwt: the longest life (exp - iat, or exp - now) a client assertion may have */
+  readonly clientAssertionMaxLifetimeSeconds: number;
+  /** the store the fleet's rate limits and token quotas are counted in; undefined: each instance counts alone */
+  readonly redis: RedisConfig | undefined;
   readonly retention: RetentionConfig;
 }
 
@@ -99,6 +109,14 @@ export interface WebhookConfig {
   readonly pollMs: number;
 }
 
+export interface RedisConfig {
+  readonly url: string;
+  /** connecting, and waiting for a command's answer: past it the request is counted in memory */
+  readonly timeoutMs: number;
+  /** prepended to every key, so instances of other deployments can share the Redis */
+  readonly keyPrefix: string;
+}
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
   readonly variable: string;
@@ -145,6 +163,17 @@ export const OPTIONS = {
     schema: { type: 'integer', minimum: 1000 },
     default: '65000',
   },
+  WORKERS: {
+    description:
+      'server processes on PORT under one supervising primary: a number, or auto (one per available CPU); 1 on the embedded database',
+    schema: { anyOf: [{ enum: ['auto'] }, { type: 'integer', minimum: 1, maximum: 256 }] },
+    default: '1',
+  },
+  SHUTDOWN_GRACE_MS: {
+    description: 'on SIGTERM: stop accepting, let requests in flight finish for at most this long, then exit',
+    schema: { type: 'integer', minimum: 0 },
+    default: '10000',
+  },
   DATA_DIR: {
     description: 'where the embedded database, generated key-encryption key and demo credentials live',
     schema: { type: 'string', minLength: 1 },
@@ -155,7 +184,7 @@ export const OPTIONS = {
     schema: { type: 'string', pattern: '^postgres(ql)?://' },
   },
   DATABASE_APP_URL: {
-    description: 'optional postgres://… logging in as the runtime role (tenant_connect_app); default: DATABASE_URL + SET LOCAL ROLE',
+    description: 'postgres://… for requests (PgBouncer), as a login that owns nothing, member of tenant_connect_app; default: DATABASE_URL',
     schema: { type: 'string', pattern: '^postgres(ql)?://' },
   },
   DATABASE_POOL_SIZE: {
@@ -236,7 +265,7 @@ export const OPTIONS = {
     default: '1000',
   },
   TENANT_CACHE_SIZE: {
-    description: 'tenants, client records and key sets kept in memory (each)',
+    description: 'tenants (with their effective rate limits), client records and key sets kept in memory (each)',
     schema: { type: 'integer', minimum: 1 },
     default: '10000',
   },
@@ -249,6 +278,12 @@ export const OPTIONS = {
     description: 'verified access tokens kept in memory until they expire',
     schema: { type: 'integer', minimum: 0 },
     default: '50000',
+  },
+  DPOP_REPLAY_CACHE_SIZE: {
+    description:
+      'DPoP proof ids the APIs remember per instance to refuse a replay, each for 65 s; above DPoP requests per second × 65, or the oldest are forgotten early',
+    schema: { type: 'integer', minimum: 1000 },
+    default: '200000',
   },
   METRICS_PORT: {
     description: 'serve Prometheus metrics at :METRICS_PORT/metrics on BIND_ADDRESS (unset: no metrics listener)',
@@ -290,7 +325,8 @@ export const OPTIONS = {
     default: 'true',
   },
   WEBHOOK_ALLOW_LOOPBACK: {
-    description: 'let subscriptions use http://localhost and loopback addresses (default: on, except in production); private ranges never',
+    description:
+      'let webhook subscriptions and client jwks_uri use http://localhost and loopback addresses (default: on, except in production); private ranges never',
     schema: { enum: ['true', 'false', '1', '0'] },
   },
   WEBHOOK_LEASE_MS: {
@@ -312,6 +348,27 @@ export const OPTIONS = {
     description: 'how often a worker looks for due deliveries (new events wake it at once)',
     schema: { type: 'integer', minimum: 10 },
     default: '1000',
+  },
+  CLIENT_ASSERTION_MAX_LIFETIME_SECONDS: {
+    description: 'private_key_jwt: the longest lifetime (exp - iat) a client assertion may have; longer ones are refused',
+    schema: { type: 'integer', minimum: 5, maximum: 3600 },
+    default: '60',
+  },
+  REDIS_URL: {
+    description:
+      'redis://… (or rediss://) shared by every instance: rate limits, auth-failure throttles and token quotas count across the fleet; unset = each instance counts alone',
+    schema: { type: 'string', pattern: '^rediss?://' },
+  },
+  REDIS_TIMEOUT_MS: {
+    description:
+      'longest wait to connect to Redis or for its answer; past it (or while Redis is down) the request is counted in this instance alone, never refused',
+    schema: { type: 'integer', minimum: 10, maximum: 10000 },
+    default: '250',
+  },
+  REDIS_KEY_PREFIX: {
+    description: 'prefix of every Redis key this deployment writes (several deployments may share one Redis)',
+    schema: { type: 'string', minLength: 1, maxLength: 100 },
+    default: 'tenant-connect:',
   },
   RETENTION_WORKER: {
     description: 'run the retention job in this process (any number of instances may; one at a time holds its lease)',
@@ -376,6 +433,10 @@ const environmentsValidator = ajv.compile({
 });
 
 function describeSchema(schema: Record<string, unknown>): string {
+  if (Array.isArray(schema.anyOf)) {
+    const alternatives = schema.anyOf as Record<string, unknown>[];
+    return alternatives.map((s) => (Array.isArray(s.enum) ? s.enum.join(', ') : describeSchema(s))).join(' or ');
+  }
   if (Array.isArray(schema.enum)) return `one of ${schema.enum.join(', ')}`;
   if (schema.type === 'integer') {
     const range = [schema.minimum, schema.maximum].filter((x) => x !== undefined).join('..');
@@ -390,7 +451,9 @@ function read(env: NodeJS.ProcessEnv, name: OptionName): string | undefined {
   const spec: OptionSpec = OPTIONS[name];
   const value = raw === undefined || raw === '' ? spec.default : raw;
   if (value === undefined) return undefined;
-  const typed = spec.schema.type === 'integer' ? (/^-?\d+$/.test(value) ? Number(value) : value) : value;
+  const numeric =
+    spec.schema.type === 'integer' || (spec.schema.anyOf as { type?: string }[] | undefined)?.some((s) => s.type === 'integer');
+  const typed = numeric && /^-?\d+$/.test(value) ? Number(value) : value;
   if (!validators[name](typed)) {
     throw new ConfigError(name, `expected ${describeSchema(spec.schema)}, got ${JSON.stringify(raw)}`);
   }
@@ -463,6 +526,20 @@ function loadDatabaseSettings(env: NodeJS.ProcessEnv): DatabaseSettings {
   };
 }
 
+/** WORKERS, with auto resolved to the CPUs this process may use; the embedded database serves one process. */
+function loadWorkers(env: NodeJS.ProcessEnv, databaseUrl: string | undefined): number {
+  const raw = read(env, 'WORKERS') as string;
+  const workers = raw === 'auto' ? os.availableParallelism() : Number(raw);
+  if (workers > 1 && !databaseUrl) {
+    const resolved = raw === 'auto' ? ` (auto: ${workers} CPUs)` : '';
+    throw new ConfigError(
+      'WORKERS',
+      `${workers} processes${resolved} need a Postgres: the embedded database serves one process; set DATABASE_URL, or WORKERS=1`,
+    );
+  }
+  return workers;
+}
+
 /** The defaults, for code that opens a database without a configuration (tests, tools). */
 export const DEFAULT_DATABASE_SETTINGS: DatabaseSettings = loadDatabaseSettings({});
 
@@ -495,6 +572,12 @@ function loadRetentionConfig(env: NodeJS.ProcessEnv): RetentionConfig {
     idempotencyKeyHours: Number(read(env, 'IDEMPOTENCY_KEY_RETENTION_HOURS')),
     auditDays: Number(read(env, 'AUDIT_RETENTION_DAYS')),
   };
+}
+
+function loadRedisConfig(env: NodeJS.ProcessEnv): RedisConfig | undefined {
+  const url = read(env, 'REDIS_URL');
+  if (url === undefined) return undefined;
+  return { url, timeoutMs: Number(read(env, 'REDIS_TIMEOUT_MS')), keyPrefix: read(env, 'REDIS_KEY_PREFIX') as string };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -532,6 +615,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port,
     bindAddress: read(env, 'BIND_ADDRESS') as string,
     http: loadHttpServerConfig(env),
+    workers: loadWorkers(env, read(env, 'DATABASE_URL')),
+    shutdownGraceMs: Number(read(env, 'SHUTDOWN_GRACE_MS')),
     dataDir: path.resolve(read(env, 'DATA_DIR') as string),
     databaseUrl: read(env, 'DATABASE_URL'),
     databaseAppUrl: read(env, 'DATABASE_APP_URL'),
@@ -548,6 +633,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tenantCacheSize: Number(read(env, 'TENANT_CACHE_SIZE')),
     tenantCacheTtlMs: Number(read(env, 'TENANT_CACHE_TTL_MS')),
     tokenCacheSize: Number(read(env, 'TOKEN_CACHE_SIZE')),
+    dpopReplayCacheSize: Number(read(env, 'DPOP_REPLAY_CACHE_SIZE')),
     metricsPort: metricsPortRaw === undefined ? undefined : Number(metricsPortRaw),
     bootstrapAdmin: bootstrapAdminRaw === undefined ? !production : bool(bootstrapAdminRaw),
     tenantPurgeAfterDays: Number(read(env, 'TENANT_PURGE_AFTER_DAYS')),
@@ -556,6 +642,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keyRotationDelaySeconds,
     keyRotationCheckMs: Number(read(env, 'KEY_ROTATION_CHECK_MS')),
     webhooks: loadWebhookConfig(env, production),
+    clientAssertionMaxLifetimeSeconds: Number(read(env, 'CLIENT_ASSERTION_MAX_LIFETIME_SECONDS')),
+    redis: loadRedisConfig(env),
     retention: loadRetentionConfig(env),
   };
 }

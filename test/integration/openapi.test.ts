@@ -120,9 +120,10 @@ describe.each(testDatabaseKinds())('OpenAPI document and reference on %s', (kind
     expect(doc.servers).toEqual([{ url: credential().api_base }]);
   });
 
-  it('secures every operation with oauth2 client_credentials at the tenant’s own token endpoint, or a pasted bearer token', () => {
-    expect(Object.keys(doc.components.securitySchemes)).toEqual(['oauth2', 'bearer']);
+  it('secures every operation with oauth2 client_credentials at the tenant’s own token endpoint, a pasted bearer token, or DPoP', () => {
+    expect(Object.keys(doc.components.securitySchemes)).toEqual(['oauth2', 'bearer', 'dpop']);
     expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+    expect(doc.components.securitySchemes.dpop).toMatchObject({ type: 'http', scheme: 'DPoP' });
     const scheme = doc.components.securitySchemes.oauth2;
     expect(scheme?.type).toBe('oauth2');
     expect(Object.keys(scheme?.flows ?? {})).toEqual(['clientCredentials']);
@@ -137,7 +138,7 @@ describe.each(testDatabaseKinds())('OpenAPI document and reference on %s', (kind
         const operation = item[method];
         if (!operation) continue;
         const expected = `${collection}:${method === 'get' ? 'read' : 'write'}`;
-        expect(operation.security, `${method.toUpperCase()} ${path}`).toEqual([{ oauth2: [expected] }, { bearer: [] }]);
+        expect(operation.security, `${method.toUpperCase()} ${path}`).toEqual([{ oauth2: [expected] }, { bearer: [] }, { dpop: [] }]);
       }
     }
   });

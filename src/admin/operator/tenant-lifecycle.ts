@@ -124,6 +124,7 @@ export const TENANT_OWNED_TABLES = [
   'outbox_events',
   'webhook_subscriptions',
   'idempotency_keys',
+  'oauth_replay_detections',
   'clockings',
   'absences',
   'contracts',
@@ -133,6 +134,9 @@ export const TENANT_OWNED_TABLES = [
   // after the collections: deleting their rows writes tombstones
   'tombstones',
   'resource_resets',
+  'revoked_tokens',
+  'client_token_cutoffs',
+  'client_assertion_jtis',
   'client_secrets',
   'clients',
   'key_promotions',

@@ -1,12 +1,13 @@
 /**
  * Generic SQL for a collection, composed with knex from its definition (column names come only from
- * the definition, values only as parameters): compiled once when the routes are registered, but
- * for a list's filters, sort and cursor, which are built per request. Every statement names tenant_id itself and runs inside a
- * scoped transaction whose row level security would hide other tenants' rows even if it did not.
+ * the definition, values only as parameters): compiled once when the routes are registered, and a
+ * list's once per shape (its filters, sort and cursor), on first use. Every statement names
+ * tenant_id itself and runs inside a scoped transaction whose row level security would hide other
+ * tenants' rows even if it did not.
  */
 import type { Knex } from 'knex';
 import type { ScopedTransaction } from '../../db/database.ts';
-import { compileStatic, type NativeStatement, placeholder, sql, toNative } from '../../db/sql-builder.ts';
+import { compileStatic, type NativeStatement, placeholder, sql } from '../../db/sql-builder.ts';
 import type { CollectionDefinition, FieldDefinition, SqlType } from '../../catalog/collections.ts';
 
 export type Resource = Record<string, unknown> & { id: string; version: number };
@@ -137,12 +138,16 @@ export function createCollectionQueries(def: CollectionDefinition) {
     existingIds: compileStatic(sql(def.table).select('id').where('tenant_id', placeholder(1)).andWhere('id', sql.raw('ANY($2::uuid[])'))),
   };
 
+  // the fields shown at the offset they were recorded with (their `<name>__offset` column)
+  const shownAtOffset = new Set(fields.filter(([, field]) => field.offsetColumn).map(([name]) => name));
+  // once per row of every list page: a plain loop over the row's own keys, no entry arrays
   const toResource = (row: Record<string, unknown>): Resource => {
     const resource: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(row)) {
-      if (key.endsWith('__offset') || key === 'sort_key') continue;
-      const field = def.fields[key];
-      resource[key] = field?.offsetColumn && typeof value === 'string' ? formatAtOffset(value, Number(row[`${key}__offset`] ?? 0)) : value;
+    for (const key in row) {
+      if (key === 'sort_key' || key.endsWith('__offset')) continue;
+      const value = row[key];
+      resource[key] =
+        shownAtOffset.has(key) && typeof value === 'string' ? formatAtOffset(value, Number(row[`${key}__offset`] ?? 0)) : value;
     }
     return resource as Resource;
   };
@@ -169,29 +174,42 @@ export function createCollectionQueries(def: CollectionDefinition) {
     return tx.tenantId;
   };
 
-  /** The statement of one list request: only its filters, sort and cursor are built here. */
-  const listStatement = (tenantId: string, request: ListRequest): NativeStatement => {
+  /**
+   * The list statement of one shape (sort, direction, which filters, whether after a cursor),
+   * compiled when first asked for and kept: a request only binds its values. Placeholders: $1 the
+   * tenant, one per filter (as often as its condition uses it), the cursor's, the limit last.
+   */
+  const compileListShape = (request: ListRequest): string => {
     const sort = sortColumn(request.sort.field);
     const direction = request.sort.descending ? 'desc' : 'asc';
     const sortKey = sort.cast === 'timestamptz' ? isoUtc(sort.qualified) : sql.raw('??::text', [sort.qualified]);
+    let position = 1;
     const query = sql(def.table)
       .select(selected, sql.raw('? AS ??', [sortKey, 'sort_key']))
-      .where('tenant_id', tenantId);
-    for (const filter of request.filters) {
-      // a filter's condition marks its one parameter `$?`, as often as it uses it
-      const parts = filter.condition.split('$?');
-      query.andWhereRaw(parts.join('?'), Array<Knex.Value>(parts.length - 1).fill(filter.value as Knex.Value));
-    }
+      .where('tenant_id', placeholder(position++));
+    // a filter's condition marks its one parameter `$?`, as often as it uses it
+    for (const filter of request.filters) query.andWhereRaw(filter.condition.replaceAll('$?', `$${position++}`));
     if (request.after) {
       const comparison = request.sort.descending ? '<' : '>';
-      if (sort.column === 'id') query.andWhereRaw(`?? ${comparison} ?::uuid`, ['id', request.after.id]);
+      if (sort.column === 'id') query.andWhereRaw(`?? ${comparison} $${position++}::uuid`, ['id']);
       else {
-        query.andWhereRaw(`(??, ??) ${comparison} (?::${sort.cast}, ?::uuid)`, [sort.qualified, 'id', request.after.key, request.after.id]);
+        query.andWhereRaw(`(??, ??) ${comparison} ($${position++}::${sort.cast}, $${position++}::uuid)`, [sort.qualified, 'id']);
       }
     }
     query.orderBy(sort.qualified, direction);
     if (sort.column !== 'id') query.orderBy(`${def.table}.id`, direction);
-    return toNative(query.limit(request.limit));
+    // knex takes a LIMIT only as a number; its placeholder goes where knex would put the clause, last
+    return `${compileStatic(query)} limit $${position}`;
+  };
+  // bounded by the definition: its sortable fields × 2 directions × its filter combinations × cursor or not
+  const listShapes = new Map<string, string>();
+  const listStatement = (tenantId: string, request: ListRequest): NativeStatement => {
+    const shape = `${request.sort.descending ? '-' : ''}${request.sort.field}${request.after ? '>' : ''}${request.filters.map((f) => `&${f.condition}`).join('')}`;
+    let text = listShapes.get(shape);
+    if (text === undefined) listShapes.set(shape, (text = compileListShape(request)));
+    const { after } = request;
+    const cursor = !after ? [] : sortColumnOf(def, request.sort.field) === 'id' ? [after.id] : [after.key, after.id];
+    return { text, values: [tenantId, ...request.filters.map((f) => f.value), ...cursor, request.limit] };
   };
 
   return {

@@ -93,3 +93,18 @@ export function listSchema(resource: JsonSchema, tombstone: JsonSchema = TOMBSTO
     additionalProperties: false,
   };
 }
+
+/**
+ * Every schema of one collection, made once: the routes validate with these objects and the
+ * document names the same objects as its components (`list` refers to the resource and the
+ * tombstone by $ref).
+ */
+export function collectionSchemas(def: CollectionDefinition) {
+  return {
+    resource: resourceSchema(def),
+    write: writeSchema(def),
+    patch: patchSchema(def),
+    list: listSchema({ $ref: `#/components/schemas/${def.title}` }, { $ref: '#/components/schemas/Tombstone' }),
+    listQuery: listQuerySchema(def),
+  };
+}

@@ -1,9 +1,10 @@
 /** audit: the admin audit log, newest first */
-import { collectAll, type Page } from '../admin-client.ts';
+import type { Page } from '../admin-client.ts';
 import type { AuditEvent } from '../../admin/admin-contract.ts';
 import { defineCommand, type Command } from '../command.ts';
 import { readOptions } from '../option-values.ts';
-import { formatCount, type Column } from '../output.ts';
+import type { Column } from '../output.ts';
+import { printList } from '../list-output.ts';
 
 export const AUDIT_COLUMNS: readonly Column<AuditEvent>[] = [
   { header: 'TIME', value: (e) => e.occurred_at },
@@ -40,14 +41,8 @@ export const auditCommands: Command[] = [
         limit: o.positiveInteger('limit'),
       };
       const api = ctx.api();
-      let page = await api.get<Page<AuditEvent>>('/audit-events', query);
-      if (o.flag('all')) {
-        page = await collectAll(api, page, (n) => ctx.out.progress.update(`${formatCount(n, 'event')}…`));
-        ctx.out.progress.done();
-      }
-      if (ctx.out.json) return ctx.out.result(page, () => undefined);
-      ctx.out.table(AUDIT_COLUMNS, page.data, 'No audit events.');
-      if (page.next) ctx.out.note('More events: use --all, or a larger --limit.');
+      const first = await api.get<Page<AuditEvent>>('/audit-events', query);
+      await printList(ctx, api, first, { columns: AUDIT_COLUMNS, noun: 'event', all: o.flag('all'), empty: 'No audit events.' });
     },
   }),
 ];

@@ -4,6 +4,7 @@ import { auditCommands } from './audit.ts';
 import { clientCommands } from './clients.ts';
 import { keyCommands } from './keys.ts';
 import { tenantCommands } from './tenants.ts';
+import { tokenCommands } from './tokens.ts';
 import { verifyCommands } from './verify.ts';
 import { webhookCommands } from './webhooks.ts';
 import { workerCommands } from './worker.ts';
@@ -11,6 +12,7 @@ import { workerCommands } from './worker.ts';
 export const COMMANDS: readonly Command[] = [
   ...tenantCommands,
   ...clientCommands,
+  ...tokenCommands,
   ...keyCommands,
   ...webhookCommands,
   ...auditCommands,

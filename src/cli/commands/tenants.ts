@@ -1,13 +1,15 @@
 /** tenants create | list | get | update | suspend | activate | restore | delete | purge | sandbox-sync | sandbox-reset */
 import { SIGNING_ALGORITHMS } from '../../catalog/signing-algorithms.ts';
 import { TENANT_STATUSES } from '../../catalog/tenant-statuses.ts';
-import { apiPath, collectAll, type Page } from '../admin-client.ts';
+import { apiPath, type Page } from '../admin-client.ts';
 import type { SandboxResetResult, SandboxSyncResult, Tenant } from '../../admin/admin-contract.ts';
 import { defineCommand, type Command, type CommandContext, type OptionSpec } from '../command.ts';
 import { UsageError } from '../errors.ts';
 import { readOptions } from '../option-values.ts';
 import { formatCount, formatRecord, type Column } from '../output.ts';
 import { formatDuration } from '../duration.ts';
+import { printList } from '../list-output.ts';
+import { describeTokenQuota } from './clients.ts';
 
 const SETTINGS_OPTIONS: Record<string, OptionSpec> = {
   settings: { type: 'string', value: 'json', description: 'settings as a JSON object; a key set to null goes back to its default' },
@@ -52,7 +54,7 @@ export const TENANT_COLUMNS: readonly Column<Tenant>[] = [
 
 export function tenantRecord(t: Tenant): string {
   const s = t.settings ?? {};
-  const known = new Set(['access_token_ttl', 'signing_alg', 'scopes', 'rate_limit']);
+  const known = new Set(['access_token_ttl', 'signing_alg', 'scopes', 'rate_limit', 'token_quota']);
   const rest = Object.entries(s).filter(([key]) => !known.has(key));
   return formatRecord([
     ['slug', t.slug],
@@ -64,6 +66,7 @@ export function tenantRecord(t: Tenant): string {
     ['signing alg', s.signing_alg],
     ['scopes', s.scopes],
     ['rate limit', s.rate_limit ? `per client ${s.rate_limit.per_client ?? '-'}, per tenant ${s.rate_limit.per_tenant ?? '-'}` : null],
+    ['token quota', s.token_quota ? describeTokenQuota(s.token_quota) : null],
     ...rest.map(([key, value]) => [key, value] as const),
     ['created', t.created_at],
     ['updated', t.updated_at],
@@ -137,14 +140,8 @@ export const tenantCommands: Command[] = [
         limit: o.positiveInteger('limit'),
       };
       const api = ctx.api();
-      let page = await api.get<Page<Tenant>>('/tenants', query);
-      if (o.flag('all')) {
-        page = await collectAll(api, page, (n) => ctx.out.progress.update(`${formatCount(n, 'tenant')}…`));
-        ctx.out.progress.done();
-      }
-      if (ctx.out.json) return ctx.out.result(page, () => undefined);
-      ctx.out.table(TENANT_COLUMNS, page.data, 'No tenants.');
-      if (page.next) ctx.out.note('More tenants: use --all, or a larger --limit.');
+      const first = await api.get<Page<Tenant>>('/tenants', query);
+      await printList(ctx, api, first, { columns: TENANT_COLUMNS, noun: 'tenant', all: o.flag('all'), empty: 'No tenants.' });
     },
   }),
   defineCommand({

@@ -8,7 +8,7 @@ import { eventDocument } from '../event-document.ts';
 import http from 'node:http';
 import https from 'node:https';
 import type { KeyEncryption } from '../../auth/key-encryption.ts';
-import { assertAddressAllowed, guardedLookup } from '../address-guard.ts';
+import { assertAddressAllowed, guardedLookup } from '../../http/address-guard.ts';
 import { signatureHeaders } from '../signing.ts';
 import { type AttemptResponse, isDelivered } from './policy.ts';
 
