@@ -20,6 +20,8 @@ interface Operation {
   readonly security?: Record<string, string[]>[];
   readonly operationId?: string;
   readonly summary?: string;
+  readonly parameters?: { name: string; in: string }[];
+  readonly responses?: Record<string, unknown>;
 }
 type PathItem = Partial<Record<(typeof METHODS)[number], Operation>> & Record<string, unknown>;
 interface OpenApiDocument {
@@ -27,6 +29,7 @@ interface OpenApiDocument {
   servers: { url: string }[];
   paths: Record<string, PathItem>;
   components: {
+    schemas: Record<string, unknown>;
     securitySchemes: Record<string, { type: string; flows: { clientCredentials: { tokenUrl: string; scopes: Record<string, string> } } }>;
   };
 }
@@ -114,6 +117,22 @@ describe.each(testDatabaseKinds())('OpenAPI document and reference on %s', (kind
 
   it('documents exactly the operations the collection definitions declare', () => {
     expect(documentedOperations(doc)).toEqual(expectedOperations());
+  });
+
+  it('documents include_deleted and its 410 on every list, and the events feed with its parameters, 410 and schemas', () => {
+    const parameterNames = (operation: Operation | undefined) =>
+      (operation?.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name);
+    const responseCodes = (operation: Operation | undefined) => Object.keys(operation?.responses ?? {});
+    for (const def of COLLECTIONS) {
+      const list = doc.paths[`/${def.path}`]?.get;
+      expect(parameterNames(list), def.path).toContain('include_deleted');
+      expect(responseCodes(list), def.path).toContain('410');
+    }
+    const events = doc.paths['/events']?.get;
+    expect(events?.operationId).toBe('listEvents');
+    expect(parameterNames(events).sort()).toEqual(['after', 'created_after', 'limit', 'type']);
+    expect(responseCodes(events)).toContain('410');
+    expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(['Tombstone', 'Event', 'EventList']));
   });
 
   it('names the tenant’s API base as its only server', () => {
