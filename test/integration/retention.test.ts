@@ -8,12 +8,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRetentionJob } from '../../src/admin/operator/retention-job.ts';
 import type { RetentionConfig } from '../../src/config/config.ts';
 import { uuidv7 } from '../../src/db/ids.ts';
+import { REVOCATION_RETENTION_SECONDS } from '../../src/tenancy/token-denylist.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
+const REVOCATION_MS = REVOCATION_RETENTION_SECONDS * 1000;
+/** table, key column, the expired row's key, the live row's key */
+const EXPIRING_KEYS = [
+  ['revoked_tokens', 'jti', 'old', 'new'],
+  ['client_token_cutoffs', 'client_id', 'old', 'new'],
+  ['oauth_replay_detections', 'id', 'old'.padEnd(43, 'x'), 'new'.padEnd(43, 'x')],
+  ['client_assertion_jtis', 'jti_hash', 'old', 'new'],
+] as const;
 
 describe.each(testDatabaseKinds())('the retention job on %s', (kind) => {
   let server: TestServer;
@@ -109,6 +118,20 @@ describe.each(testDatabaseKinds())('the retention job on %s', (kind) => {
       const tombstone = `INSERT INTO tombstones (tenant_id, collection, id, deleted_at, version) VALUES ($1, 'employees', $2, $3, 1)`;
       for (const id of tombstonesOld) await tx.query(tombstone, [acme, id, iso(expired(config.tombstoneDays * DAY_MS))]);
       await tx.query(tombstone, [acme, tombstoneNew, iso(kept(config.tombstoneDays * DAY_MS))]);
+      // rows kept until their own expires_at (revocations a minute longer): one past it, one not yet
+      const expiring = [
+        [`INSERT INTO revoked_tokens (tenant_id, jti, client_id, expires_at) VALUES ($1, $2, 'c', $3)`, REVOCATION_MS],
+        [
+          `INSERT INTO client_token_cutoffs (tenant_id, client_id, issued_before, expires_at) VALUES ($1, $2, $3::timestamptz - interval '1 day', $3)`,
+          REVOCATION_MS,
+        ],
+        [`INSERT INTO oauth_replay_detections (tenant_id, id, expires_at) VALUES ($1, rpad($2, 43, 'x'), $3)`, 0],
+        [`INSERT INTO client_assertion_jtis (tenant_id, client_id, jti_hash, expires_at) VALUES ($1, 'c', $2, $3)`, 0],
+      ] as const;
+      for (const [insert, keptMs] of expiring) {
+        await tx.query(insert, [acme, 'old', iso(expired(keptMs))]);
+        await tx.query(insert, [acme, 'new', iso(kept(keptMs))]);
+      }
     });
     await server.booted.db.admin.scoped(globex, (tx) =>
       tx.query(`INSERT INTO tombstones (tenant_id, collection, id, deleted_at, version) VALUES ($1, 'clockings', $2, $3, 3)`, [
@@ -143,6 +166,10 @@ describe.each(testDatabaseKinds())('the retention job on %s', (kind) => {
       outbox_events: 1,
       idempotency_keys: 1,
       tombstones: 6,
+      revoked_tokens: 1,
+      client_token_cutoffs: 1,
+      oauth_replay_detections: 1,
+      client_assertion_jtis: 1,
       audit_events: 1,
     });
     expect(Object.fromEntries(reported)).toEqual(run);
@@ -157,6 +184,7 @@ describe.each(testDatabaseKinds())('the retention job on %s', (kind) => {
     expect(await count(acme, `SELECT count(*)::int AS n FROM tombstones WHERE id = ANY($1::uuid[])`, [tombstonesOld])).toBe(0);
     expect(await exists(globex, 'tombstones', 'id', globexTombstoneOld)).toBe(0);
     expect(await exists(null, 'audit_events', 'id', ids.auditOld)).toBe(0);
+    for (const [table, column, old] of EXPIRING_KEYS) expect(await exists(acme, table, column, old), table).toBe(0);
     // kept: newer rows, and a pending delivery with its (expired) event
     expect(await exists(acme, 'outbox_events', 'id', ids.eventNew)).toBe(1);
     expect(await exists(acme, 'outbox_events', 'id', ids.eventPending)).toBe(1);
@@ -166,6 +194,7 @@ describe.each(testDatabaseKinds())('the retention job on %s', (kind) => {
     expect(await exists(acme, 'idempotency_keys', 'key', 'new')).toBe(1);
     expect(await exists(acme, 'tombstones', 'id', tombstoneNew)).toBe(1);
     expect(await exists(null, 'audit_events', 'id', ids.auditNew)).toBe(1);
+    for (const [table, column, , young] of EXPIRING_KEYS) expect(await exists(acme, table, column, young), table).toBe(1);
 
     // a second run finds nothing more
     expect(Object.values((await job.runOnce()) ?? {}).every((n) => n === 0)).toBe(true);

@@ -22,6 +22,11 @@ describe('retention policy', () => {
       outbox_events: '2026-11-15T12:00:00.000Z',
       idempotency_keys: '2026-11-28T00:00:00.000Z',
       tombstones: '2026-11-22T12:00:00.000Z',
+      // by their own expires_at: revocations a minute (the verifiers' tolerance) after it, replay records at it
+      revoked_tokens: '2026-11-29T11:59:00.000Z',
+      client_token_cutoffs: '2026-11-29T11:59:00.000Z',
+      oauth_replay_detections: '2026-11-29T12:00:00.000Z',
+      client_assertion_jtis: '2026-11-29T12:00:00.000Z',
       audit_events: '2025-10-25T12:00:00.000Z',
     });
   });

@@ -6,6 +6,7 @@
  */
 import { COLLECTIONS } from '../../catalog/collections.ts';
 import type { RetentionConfig } from '../../config/config.ts';
+import { REVOCATION_RETENTION_SECONDS } from '../../tenancy/token-denylist.ts';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -27,6 +28,9 @@ export interface RetentionTarget {
   /** SQL condition of an expired row; `$2` is the cutoff */
   readonly expired: string;
 }
+
+/** a row whose own expires_at is before the cutoff */
+const EXPIRED_BY_EXPIRES_AT = 'expires_at < $2::timestamptz';
 
 export const RETENTION_TARGETS: readonly RetentionTarget[] = [
   {
@@ -68,6 +72,26 @@ export const RETENTION_TARGETS: readonly RetentionTarget[] = [
     // by collection, so the primary key (tenant_id, collection, deleted_at, id) finds them
     expired: `collection IN (${COLLECTIONS.map((c) => `'${c.table}'`).join(', ')}) AND deleted_at < $2::timestamptz`,
   },
+  // Each until its own expires_at (a revoked token's exp; a client cutoff's second plus the longest
+  // token lifetime; a DPoP proof's or a client assertion's exp). Inserts trim their own tenant's
+  // rows as they go; this trims a tenant that stopped inserting. A revocation stays the verifiers'
+  // clock tolerance longer, as those inserts keep it.
+  {
+    table: 'revoked_tokens',
+    keptFor: () => REVOCATION_RETENTION_SECONDS * 1000,
+    scope: 'tenant',
+    cutoff: 'instant',
+    expired: EXPIRED_BY_EXPIRES_AT,
+  },
+  {
+    table: 'client_token_cutoffs',
+    keptFor: () => REVOCATION_RETENTION_SECONDS * 1000,
+    scope: 'tenant',
+    cutoff: 'instant',
+    expired: EXPIRED_BY_EXPIRES_AT,
+  },
+  { table: 'oauth_replay_detections', keptFor: () => 0, scope: 'tenant', cutoff: 'instant', expired: EXPIRED_BY_EXPIRES_AT },
+  { table: 'client_assertion_jtis', keptFor: () => 0, scope: 'tenant', cutoff: 'instant', expired: EXPIRED_BY_EXPIRES_AT },
   {
     table: 'audit_events',
     keptFor: (c) => c.auditDays * DAY_MS,
