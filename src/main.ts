@@ -179,7 +179,7 @@ async function main(): Promise<void> {
       throw error;
     }
   }
-  const [{ boot }, { createLogger }, { serveMetrics }, { demoCredentialsPath, seedDemo }] = await Promise.all([
+  const [{ boot }, { createLogger }, { serveMetrics }, { demoCredentialsPath, loadDemoOrganisation, seedDemo }] = await Promise.all([
     import('./boot.ts'),
     import('./observability/logger.ts'),
     import('./observability/metrics.ts'),
@@ -191,6 +191,7 @@ async function main(): Promise<void> {
   try {
     booted = await boot(config, log, {
       seed: seedDemo,
+      loadDemoOrganisation,
       onProgress(next) {
         step = next;
         // under a primary, the first worker speaks for all of them

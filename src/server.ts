@@ -6,6 +6,7 @@
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import { createAdminApi } from './admin/admin-api.ts';
+import type { DemoOrganisationLoader } from './admin/operator/sandbox-reset.ts';
 import { createAccessTokenVerifier, createBearerAuthentication } from './http/bearer.ts';
 import { createDpopVerifier, createMemoryReplayStore } from './http/dpop-proof.ts';
 import { createResourceApi } from './api/resource-api.ts';
@@ -39,6 +40,8 @@ export interface AppContext {
   readonly keyEncryption: KeyEncryption;
   /** milliseconds since the epoch; tests freeze it */
   readonly now?: () => number;
+  /** the demo organisation, for sandbox resets with {"seed":"demo"} (passed in by the process edge) */
+  readonly loadDemoOrganisation?: DemoOrganisationLoader;
 }
 
 /** Readiness: the database answers within a second, or 503 with Retry-After. */
@@ -127,8 +130,15 @@ export function createApp(context: AppContext) {
   });
   const bearer = createBearerAuthentication({ runtime, verifyAccessToken, rateLimits, revocations, checkSenderConstraint });
   const serveAuthenticationHost = createAuthenticationHost({ runtime, urls, protocol: config.publicProtocol, rateLimits });
-  const serveResourceApi = createResourceApi({ db, bearer, urls });
-  const serveAdminApi = createAdminApi({ config, db, bearer, urls, keyEncryption: context.keyEncryption });
+  const serveResourceApi = createResourceApi({ db, bearer, urls, retention: config.retention, now: context.now ?? Date.now });
+  const serveAdminApi = createAdminApi({
+    config,
+    db,
+    bearer,
+    urls,
+    keyEncryption: context.keyEncryption,
+    loadDemoOrganisation: context.loadDemoOrganisation,
+  });
 
   let changeListener: ChangeListenerState = 'idle';
   const metrics = createMetrics(

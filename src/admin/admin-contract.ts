@@ -11,6 +11,7 @@ import type { ListedSigningKey } from '../auth/key-rotation.ts';
 import type { DeliveryRepresentation, SubscriptionRepresentation } from '../webhooks/subscriptions.ts';
 import type { AuditEvent } from './operator/audit-log.ts';
 import type { SandboxSyncResult } from './operator/sandbox-sync.ts';
+import type { SandboxResetResult } from './operator/sandbox-reset.ts';
 import type { TenantRepresentation } from './operator/tenant-lifecycle.ts';
 
 /** A list endpoint's answer: one page, and the next page's absolute URL (null on the last). */
@@ -21,6 +22,7 @@ export interface Page<T> {
 
 export type Tenant = TenantRepresentation;
 export type { AuditEvent, SandboxSyncResult };
+export type { SandboxResetResult };
 export type Client = ClientRepresentation;
 /** a private_key_jwt client is created without a secret */
 export type ClientWithSecret = Client & { readonly client_secret?: string };

@@ -118,6 +118,24 @@ export const ADMIN_SCHEMAS = {
     properties: { confirm: { type: 'string', description: 'the slug again' } },
     required: ['confirm'],
   },
+  SandboxResetRequest: {
+    type: 'object',
+    additionalProperties: false,
+    properties: { seed: { enum: ['demo'], description: 'load the demo organisation after the reset; omitted: leave the tenant empty' } },
+  },
+  SandboxResetResult: {
+    type: 'object',
+    properties: {
+      tenant: { type: 'string', description: "the tenant's slug" },
+      environment: { type: 'string' },
+      seed: { enum: ['demo', null] },
+      reset_at: { type: 'string', format: 'date-time', description: 'an include_deleted sync from before this instant answers 410' },
+      deleted: { type: 'object', additionalProperties: { type: 'integer' }, description: 'rows deleted, per collection' },
+      loaded: { type: 'object', additionalProperties: { type: 'integer' }, description: 'rows loaded, per collection' },
+      event_id: { type: 'string', format: 'uuid', description: 'the one sandbox.reset event' },
+    },
+    required: ['tenant', 'environment', 'seed', 'reset_at', 'deleted', 'loaded', 'event_id'],
+  },
   SandboxSyncResult: {
     type: 'object',
     properties: {

@@ -11,6 +11,7 @@ import { findTenantRecord, type TenantRecord } from './operator/tenant-lifecycle
 import type { AdminPrincipal } from './admin-auth.ts';
 import type { Page } from './admin-contract.ts';
 import { recordAudit } from './operator/audit-log.ts';
+import type { DemoOrganisationLoader } from './operator/sandbox-reset.ts';
 
 export interface AdminDeps {
   readonly config: Config;
@@ -18,6 +19,8 @@ export interface AdminDeps {
   readonly bearer: BearerAuthentication;
   readonly urls: PublicUrls;
   readonly keyEncryption: KeyEncryption;
+  /** loads the demo organisation for a sandbox reset with {"seed":"demo"}; the process edge passes it in */
+  readonly loadDemoOrganisation?: DemoOrganisationLoader | undefined;
 }
 
 export interface AdminState {

@@ -18,21 +18,33 @@ import { createApiDocs } from '../http/api-docs.ts';
 import { registerRoutes } from '../http/route-spec.ts';
 import { clockingBatchRoute } from './clocking-batch.ts';
 import { collectionRoutes } from './collections/collection-routes.ts';
+import { eventFeedRoute } from './event-feed.ts';
 import { COLLECTIONS } from '../catalog/collections.ts';
 import { createOpenApiDocument } from './openapi.ts';
 import { readJsonBody, rejectTenantInQuery } from '../http/request-guards.ts';
 import type { ApiState } from './route-steps.ts';
 
-export function createResourceApi(deps: { db: Database; bearer: BearerAuthentication; urls: PublicUrls }) {
+export interface ResourceApiDeps {
+  readonly db: Database;
+  readonly bearer: BearerAuthentication;
+  readonly urls: PublicUrls;
+  /** TOMBSTONE_RETENTION_DAYS and EVENT_RETENTION_DAYS: how far back syncs and the feed reach */
+  readonly retention: { readonly tombstoneDays: number; readonly eventDays: number };
+  readonly now: () => number;
+}
+
+export function createResourceApi(deps: ResourceApiDeps) {
   // every route once: the router and the OpenAPI document are both made from these declarations
   const batch = clockingBatchRoute(deps);
-  const collections = COLLECTIONS.map((def) => collectionRoutes(def, deps));
+  const feed = eventFeedRoute({ db: deps.db, eventRetentionDays: deps.retention.eventDays, now: deps.now });
+  const collectionDeps = { db: deps.db, tombstoneRetentionDays: deps.retention.tombstoneDays, now: deps.now };
+  const collections = COLLECTIONS.map((def) => collectionRoutes(def, collectionDeps));
   const router = new Router<ApiState>({ prefix: '/api/v1' });
   // the router tries the batch route first (/clockings/batch is not /clockings/:id); the document lists it last
-  registerRoutes(router, [batch.route, ...collections.flatMap((c) => c.routes)]);
+  registerRoutes(router, [batch.route, feed.route, ...collections.flatMap((c) => c.routes)]);
   const buildOpenApiDocument = createOpenApiDocument(
-    [...collections.flatMap((c) => c.routes), batch.route],
-    Object.assign({}, batch.components, ...collections.map((c) => c.components)),
+    [...collections.flatMap((c) => c.routes), batch.route, feed.route],
+    Object.assign({}, batch.components, feed.components, ...collections.map((c) => c.components)),
   );
 
   const { dispatch, routeTable } = createRouteDispatcher(router, '/api/v1');

@@ -56,6 +56,22 @@ export interface Config {
   readonly clientAssertionMaxLifetimeSeconds: number;
   /** the store the fleet's rate limits and token quotas are counted in; undefined: each instance counts alone */
   readonly redis: RedisConfig | undefined;
+  readonly retention: RetentionConfig;
+}
+
+/** How long each kind of history is kept, and the background job that trims it. */
+export interface RetentionConfig {
+  /** run the retention job in this process (one instance at a time holds its lease) */
+  readonly worker: boolean;
+  readonly intervalMs: number;
+  /** rows per DELETE: short transactions, so the events feed's horizon never waits long */
+  readonly batchSize: number;
+  readonly tombstoneDays: number;
+  readonly eventDays: number;
+  readonly deliveryDays: number;
+  readonly attemptDays: number;
+  readonly idempotencyKeyHours: number;
+  readonly auditDays: number;
 }
 
 /** Node's HTTP server limits, set deliberately rather than left at Node's defaults. */
@@ -354,6 +370,51 @@ export const OPTIONS = {
     schema: { type: 'string', minLength: 1, maxLength: 100 },
     default: 'tenant-connect:',
   },
+  RETENTION_WORKER: {
+    description: 'run the retention job in this process (any number of instances may; one at a time holds its lease)',
+    schema: { enum: ['true', 'false', '1', '0'] },
+    default: 'true',
+  },
+  RETENTION_INTERVAL_MS: {
+    description: 'how often the retention job trims expired history',
+    schema: { type: 'integer', minimum: 1000 },
+    default: '3600000',
+  },
+  RETENTION_BATCH_SIZE: {
+    description: 'rows the retention job deletes per statement (each its own short transaction)',
+    schema: { type: 'integer', minimum: 1, maximum: 100000 },
+    default: '1000',
+  },
+  TOMBSTONE_RETENTION_DAYS: {
+    description: 'days a deleted resource stays visible to include_deleted syncs; an older updated_since answers 410',
+    schema: { type: 'integer', minimum: 1 },
+    default: '30',
+  },
+  EVENT_RETENTION_DAYS: {
+    description: 'days events stay in GET /api/v1/events (an event with a delivery still pending is kept)',
+    schema: { type: 'integer', minimum: 1 },
+    default: '30',
+  },
+  WEBHOOK_DELIVERY_RETENTION_DAYS: {
+    description: 'days finished webhook deliveries (delivered or failed) are kept, with their attempts',
+    schema: { type: 'integer', minimum: 1 },
+    default: '30',
+  },
+  WEBHOOK_ATTEMPT_RETENTION_DAYS: {
+    description: 'days the record of each webhook delivery attempt is kept',
+    schema: { type: 'integer', minimum: 1 },
+    default: '30',
+  },
+  IDEMPOTENCY_KEY_RETENTION_HOURS: {
+    description: 'hours an Idempotency-Key and its response are kept; at least the 24 h a retry is answered from it',
+    schema: { type: 'integer', minimum: 24 },
+    default: '48',
+  },
+  AUDIT_RETENTION_DAYS: {
+    description: 'days the admin audit log is kept',
+    schema: { type: 'integer', minimum: 1 },
+    default: '365',
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 type OptionName = keyof typeof OPTIONS;
@@ -499,6 +560,20 @@ function loadWebhookConfig(env: NodeJS.ProcessEnv, production: boolean): Webhook
   };
 }
 
+function loadRetentionConfig(env: NodeJS.ProcessEnv): RetentionConfig {
+  return {
+    worker: bool(read(env, 'RETENTION_WORKER')),
+    intervalMs: Number(read(env, 'RETENTION_INTERVAL_MS')),
+    batchSize: Number(read(env, 'RETENTION_BATCH_SIZE')),
+    tombstoneDays: Number(read(env, 'TOMBSTONE_RETENTION_DAYS')),
+    eventDays: Number(read(env, 'EVENT_RETENTION_DAYS')),
+    deliveryDays: Number(read(env, 'WEBHOOK_DELIVERY_RETENTION_DAYS')),
+    attemptDays: Number(read(env, 'WEBHOOK_ATTEMPT_RETENTION_DAYS')),
+    idempotencyKeyHours: Number(read(env, 'IDEMPOTENCY_KEY_RETENTION_HOURS')),
+    auditDays: Number(read(env, 'AUDIT_RETENTION_DAYS')),
+  };
+}
+
 function loadRedisConfig(env: NodeJS.ProcessEnv): RedisConfig | undefined {
   const url = read(env, 'REDIS_URL');
   if (url === undefined) return undefined;
@@ -569,5 +644,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhooks: loadWebhookConfig(env, production),
     clientAssertionMaxLifetimeSeconds: Number(read(env, 'CLIENT_ASSERTION_MAX_LIFETIME_SECONDS')),
     redis: loadRedisConfig(env),
+    retention: loadRetentionConfig(env),
   };
 }

@@ -41,6 +41,12 @@ export function createMetrics(sizes: Record<string, () => number>, rateLimits?: 
     },
   });
   void cached;
+  const retentionDeleted = new Counter({
+    name: 'tenant_connect_retention_deleted_rows_total',
+    help: 'rows the retention job deleted, by table',
+    labelNames: ['table'] as const,
+    registers: [registry],
+  });
   const rateLimitsShared = new Gauge({
     name: 'tenant_connect_rate_limits_shared',
     help: '1 while rate limits and token quotas are counted across the fleet (Redis answers); 0 while each instance counts alone',
@@ -67,6 +73,9 @@ export function createMetrics(sizes: Record<string, () => number>, rateLimits?: 
     observe(surface: Surface, status: number, seconds: number): void {
       requests.inc({ surface, status: String(status) });
       duration.observe({ surface }, seconds);
+    },
+    retentionDeleted(table: string, rows: number): void {
+      retentionDeleted.inc({ table }, rows);
     },
     countRateLimitFallback(): void {
       rateLimitFallbacks.inc();

@@ -367,6 +367,30 @@ describe('tenant-connect CLI against the real admin API', () => {
     expect(audit.stdout.split('\n')[0]?.split(/\s{2,}/)).toEqual(['TIME', 'ENV', 'TENANT', 'ACTOR', 'ACTION', 'TARGET', 'REQUEST']);
   });
 
+  it("resets a sandbox tenant's data, reloading the demo organisation on request, and never in production", async () => {
+    const refused = await cli('tenants', 'sandbox-reset', 'acme', '--seed', 'demo');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^error: Conflict \(409\): Sandbox reset deletes data, so it runs only on the sandbox admin API/);
+    const seeded = await json<{ tenant: string; environment: string; seed: string; loaded: Record<string, number> }>(
+      'tenants',
+      'sandbox-reset',
+      'acme',
+      '--seed',
+      'demo',
+      '--env',
+      'sandbox',
+    );
+    expect(seeded).toMatchObject({ tenant: 'acme', environment: 'sandbox', seed: 'demo' });
+    expect(seeded.loaded.employees).toBe(50);
+    const emptied = await cli('tenants', 'sandbox-reset', 'acme', '--env', 'sandbox');
+    expect(emptied.code).toBe(0);
+    expect(emptied.stdout).toMatch(/^Reset acme \(sandbox\) at \S+Z: \d+ rows deleted\.\n/);
+    expect(emptied.stdout).toContain('Syncs from before the reset get 410 with include_deleted: reload them in full.\n');
+    const badSeed = await cli('tenants', 'sandbox-reset', 'acme', '--seed', 'prod', '--env', 'sandbox');
+    expect(badSeed.code).toBe(2);
+    expect(badSeed.stderr).toContain('--seed must be one of demo (got "prod")');
+  });
+
   it("lists the platform's own admin clients as the tenant 'platform'", async () => {
     const credentials = JSON.parse(fs.readFileSync(path.join(dataDir, 'admin-credentials.json'), 'utf8')) as {
       environments: Record<string, { client_id: string }>;

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { Agent, fetch as undiciFetch, type RequestInit, type Response } from 'undici';
-import { type DemoCredential, seedDemo } from '../../src/admin/operator/demo-seed.ts';
+import { type DemoCredential, loadDemoOrganisation, seedDemo } from '../../src/admin/operator/demo-seed.ts';
 import { boot, type Booted } from '../../src/boot.ts';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { createLogger } from '../../src/observability/logger.ts';
@@ -76,6 +76,7 @@ export async function startTestServer(
     booted = await boot(config, options.log ?? createLogger(config.logLevel), {
       inMemory: true,
       seed: seedDemo,
+      loadDemoOrganisation,
       ...(options.now ? { now: options.now } : {}),
     });
   } catch (error) {

@@ -1,9 +1,11 @@
 /**
  * Every (environment, tenant) against every other: a token works only on its own tenant's host
  * in its own environment (401 elsewhere), credentials only at their own token endpoint, and a
- * resource id of any other tenant answers 404 with the body of an id that never existed. At the
- * revocation and introspection endpoints: credentials only at their own tenant, a token active only
- * there, and a revocation elsewhere changes nothing.
+ * resource id of any other tenant answers 404 with the body of an id that never existed; a
+ * tenant's tombstones and events feed hold its own deletions and events only, and another
+ * tenant's event id is a cursor that never existed. At the revocation and introspection
+ * endpoints: credentials only at their own tenant, a token active only there, and a revocation
+ * elsewhere changes nothing.
  */
 import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
@@ -11,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DemoCredential } from '../../src/admin/operator/demo-seed.ts';
 import { insertKeyClient } from '../../src/auth/clients.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { accessToken, requestToken, startTestServer, type TestServer } from '../helpers/server.ts';
 import { proofKey, signProof } from '../helpers/dpop.ts';
 import { DPOP_SIGNING_ALGORITHMS } from '../../src/catalog/dpop-algorithms.ts';
@@ -181,6 +184,92 @@ describe.each(testDatabaseKinds())('isolation matrix on %s', (kind) => {
         }
       }
     }
+  });
+
+  describe('tombstones and the events feed', () => {
+    /** per tenant: the org unit it created and deleted, and the events that wrote */
+    const deletedIds = new Map<string, string>();
+    const eventIds = new Map<string, string[]>();
+    let since = '';
+    const call = (
+      credential: DemoCredential,
+      path: string,
+      init: { method?: string; body?: unknown; headers?: Record<string, string> } = {},
+    ) =>
+      server.fetch(`${credential.api_base}${path}`, {
+        method: init.method ?? 'GET',
+        headers: {
+          authorization: `Bearer ${tokens.get(label(credential))}`,
+          ...(init.body ? { 'content-type': 'application/json' } : {}),
+          ...init.headers,
+        },
+        ...(init.body ? { body: JSON.stringify(init.body) } : {}),
+      });
+
+    beforeAll(async () => {
+      since = new Date(Date.now() - 60_000).toISOString();
+      for (const credential of server.credentials) {
+        const created = (await (
+          await call(credential, '/org-units', { method: 'POST', body: { code: 'ISO-GONE', name: 'gone' } })
+        ).json()) as {
+          id: string;
+        };
+        const removed = await call(credential, `/org-units/${created.id}`, { method: 'DELETE', headers: { 'if-match': '"1"' } });
+        expect(removed.status).toBe(204);
+        deletedIds.set(label(credential), created.id);
+        const [tenant] = await server.booted.db.admin.query<{ id: string }>('SELECT id FROM tenants WHERE environment = $1 AND slug = $2', [
+          credential.environment,
+          credential.tenant,
+        ]);
+        const events = await server.booted.db.admin.scoped(tenant?.id ?? '', (tx) =>
+          tx.query<{ id: string }>(`SELECT id FROM outbox_events WHERE tenant_id = $1 AND data->>'id' = $2 ORDER BY id`, [
+            tenant?.id,
+            created.id,
+          ]),
+        );
+        expect(events).toHaveLength(2);
+        eventIds.set(
+          label(credential),
+          events.map((e) => e.id),
+        );
+      }
+    });
+
+    it('shows each tenant its own tombstones only', async () => {
+      for (const reader of server.credentials) {
+        const response = await call(reader, `/org-units?updated_since=${encodeURIComponent(since)}&include_deleted=true&limit=200`);
+        expect(response.status).toBe(200);
+        const body = (await response.json()) as { data: { id: string; deleted?: true }[] };
+        expect(
+          body.data.filter((item) => item.deleted).map((item) => item.id),
+          label(reader),
+        ).toEqual([deletedIds.get(label(reader))]);
+      }
+    });
+
+    it("shows each tenant its own events only, and answers another tenant's event id like one that never existed", async () => {
+      for (const reader of server.credentials) {
+        let feed: { id: string; tenant: string; environment: string }[] = [];
+        // an event is readable once older transactions have ended (on a shared Postgres, others' too)
+        await eventually(async () => {
+          feed = ((await (await call(reader, '/events?limit=200')).json()) as { data: typeof feed }).data;
+          expect(feed.map((e) => e.id)).toEqual(expect.arrayContaining(eventIds.get(label(reader)) ?? ['none']));
+        }, 10_000);
+        expect(feed.every((e) => e.tenant === reader.tenant && e.environment === reader.environment)).toBe(true);
+        for (const owner of server.credentials.filter((c) => c !== reader)) {
+          for (const id of eventIds.get(label(owner)) ?? []) {
+            expect(feed.some((e) => e.id === id)).toBe(false);
+            const response = await call(reader, `/events?after=${id}`);
+            expect(response.status, `${label(reader)} after ${label(owner)}'s event`).toBe(410);
+            const neverExisted = '00000000-0000-7000-8000-000000000000';
+            // the same answer but for the id itself (and the instant the hint names)
+            const normalized = (text: string) => text.replaceAll(/created_after=[^ ]+ /g, 'created_after=… ');
+            const expected = (await (await call(reader, `/events?after=${neverExisted}`)).text()).replaceAll(neverExisted, id);
+            expect(normalized(await response.text())).toBe(normalized(expected));
+          }
+        }
+      }
+    });
   });
 
   /** a form POST to one of a tenant's OAuth endpoints, authenticated as `client` (client_secret_basic) */

@@ -24,6 +24,8 @@ const TENANT_TABLES = [
   'outbox_events',
   'webhook_deliveries',
   'webhook_attempts',
+  'tombstones',
+  'resource_resets',
   'revoked_tokens',
   'client_token_cutoffs',
   'oauth_replay_detections',

@@ -131,6 +131,9 @@ export const TENANT_OWNED_TABLES = [
   'employees',
   'activity_definitions',
   'org_units',
+  // after the collections: deleting their rows writes tombstones
+  'tombstones',
+  'resource_resets',
   'revoked_tokens',
   'client_token_cutoffs',
   'client_assertion_jtis',

@@ -12,6 +12,13 @@ import type { CollectionDefinition, FieldDefinition, SqlType } from '../../catal
 
 export type Resource = Record<string, unknown> & { id: string; version: number };
 
+/** A deleted row, as a list with include_deleted shows it. */
+export interface Tombstone {
+  readonly id: string;
+  readonly deleted: true;
+  readonly deleted_at: string;
+}
+
 export interface ListRequest {
   readonly filters: readonly { readonly condition: string; readonly value: unknown }[];
   readonly sort: { readonly field: string; readonly descending: boolean };
@@ -123,6 +130,11 @@ export function createCollectionQueries(def: CollectionDefinition) {
     delete: compileStatic(
       sql(def.table).where('tenant_id', placeholder(1)).andWhere('id', placeholder(2)).andWhereRaw(atVersion).delete().returning('id'),
     ),
+    // $4/$5: the cursor (deleted_at, id), or nulls for the first page
+    tombstones: `SELECT id, ${compileStatic(isoUtc('deleted_at'))} AS deleted_at FROM tombstones
+       WHERE tenant_id = $1 AND collection = '${def.table}' AND deleted_at >= $2::timestamptz
+         AND ($3::timestamptz IS NULL OR (deleted_at, id) > ($3::timestamptz, $4::uuid))
+       ORDER BY deleted_at, id LIMIT $5`,
     existingIds: compileStatic(sql(def.table).select('id').where('tenant_id', placeholder(1)).andWhere('id', sql.raw('ANY($2::uuid[])'))),
   };
 
@@ -234,6 +246,21 @@ export function createCollectionQueries(def: CollectionDefinition) {
       return rows.length > 0;
     },
 
+    /** The rows deleted at or after `since`, in (deleted_at, id) order after the cursor. */
+    async listTombstones(
+      tx: ScopedTransaction,
+      request: { since: string; after: { key: string; id: string } | null; limit: number },
+    ): Promise<Tombstone[]> {
+      const rows = await tx.query<{ id: string; deleted_at: string }>(statements.tombstones, [
+        tenantOf(tx),
+        request.since,
+        request.after?.key ?? null,
+        request.after?.id ?? null,
+        request.limit,
+      ]);
+      return rows.map((row) => ({ id: row.id, deleted: true, deleted_at: row.deleted_at }));
+    },
+
     /** Which of `ids` name a row of this collection in the transaction's tenant. */
     async existingIds(tx: ScopedTransaction, ids: readonly string[]): Promise<Set<string>> {
       if (ids.length === 0) return new Set();
@@ -243,3 +270,9 @@ export function createCollectionQueries(def: CollectionDefinition) {
   };
 }
 export type CollectionQueries = ReturnType<typeof createCollectionQueries>;
+
+/** When the tenant's resources were last reset (a sandbox reset), in ms; null if never. */
+export async function findResourceResetAt(tx: ScopedTransaction): Promise<number | null> {
+  const [row] = await tx.query<{ reset_at: Date | string }>('SELECT reset_at FROM resource_resets WHERE tenant_id = $1', [tx.tenantId]);
+  return row ? new Date(row.reset_at).getTime() : null;
+}

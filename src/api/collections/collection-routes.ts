@@ -14,8 +14,9 @@ import { problemResponse, type RouteSpec } from '../../http/route-spec.ts';
 import { compileBodyValidator, compileResponseValidator } from '../../http/validation.ts';
 import { ETAG, etagOf, IF_MATCH, ifMatchVersions } from '../write-preconditions.ts';
 import { enqueueEvents } from '../../webhooks/outbox.ts';
-import { createCollectionQueries, type Resource } from './collection-queries.ts';
-import { collectionSchemas, listSchema, NO_QUERY_SCHEMA } from './collection-schemas.ts';
+import { createCollectionQueries, findResourceResetAt, type Resource, type Tombstone } from './collection-queries.ts';
+import { resyncReason } from './sync-window.ts';
+import { collectionSchemas, listSchema, NO_QUERY_SCHEMA, TOMBSTONE_SCHEMA } from './collection-schemas.ts';
 import type { CollectionDefinition, JsonSchema } from '../../catalog/collections.ts';
 
 export function checkRules(def: CollectionDefinition, resource: Record<string, unknown>, prefix = ''): void {
@@ -23,6 +24,71 @@ export function checkRules(def: CollectionDefinition, resource: Record<string, u
     .filter((rule) => !rule.holds(resource))
     .map((rule) => ({ pointer: `${prefix}${rule.pointer}`, detail: rule.detail }));
   if (broken.length) throw new ApiError('validation-failed', broken.map((b) => b.detail).join('; '), { members: { errors: broken } });
+}
+
+export interface CollectionRouteDeps {
+  readonly db: Database;
+  /** how long tombstones are kept (TOMBSTONE_RETENTION_DAYS): how far back include_deleted reaches */
+  readonly tombstoneRetentionDays: number;
+  readonly now: () => number;
+}
+
+/** include_deleted walks one order, updated_at, and filters only by updated_since: tombstones have nothing else. */
+function checkIncludeDeleted(def: CollectionDefinition, query: Record<string, unknown>, sentSort: unknown): string {
+  const problems: { pointer: string; detail: string }[] = [];
+  if (typeof query.updated_since !== 'string') {
+    problems.push({
+      pointer: '/query/updated_since',
+      detail: 'include_deleted=true needs updated_since (a full load needs no tombstones)',
+    });
+  }
+  if (sentSort !== undefined && sentSort !== 'updated_at') {
+    problems.push({
+      pointer: '/query/sort',
+      detail: 'with include_deleted=true the list is in updated_at order: leave sort out or send sort=updated_at',
+    });
+  }
+  for (const filter of def.filters) {
+    if (filter.name !== 'updated_since' && query[filter.name] !== undefined) {
+      problems.push({
+        pointer: `/query/${filter.name}`,
+        detail: `include_deleted=true combines only with updated_since, not ${filter.name}`,
+      });
+    }
+  }
+  if (problems.length) throw new ApiError('invalid-query', problems.map((p) => p.detail).join('; '), { members: { errors: problems } });
+  return query.updated_since as string;
+}
+
+/** Rows and tombstones, each already in (key, id) order: one order, as a sync applies them. */
+function mergeByKey(
+  rows: { items: Resource[]; keys: string[] },
+  tombstones: Tombstone[],
+  limit: number,
+): { items: (Resource | Tombstone)[]; keys: string[] } {
+  const items: (Resource | Tombstone)[] = [];
+  const keys: string[] = [];
+  let r = 0;
+  let t = 0;
+  while (items.length < limit && (r < rows.items.length || t < tombstones.length)) {
+    const row = rows.items[r];
+    const tombstone = tombstones[t];
+    const rowKey = rows.keys[r] ?? '';
+    // fixed-width UTC timestamps and lower-case uuids: text order is the database's order
+    const takeRow =
+      row !== undefined &&
+      (tombstone === undefined || rowKey < tombstone.deleted_at || (rowKey === tombstone.deleted_at && row.id < tombstone.id));
+    if (takeRow) {
+      items.push(row);
+      keys.push(rowKey);
+      r += 1;
+    } else if (tombstone) {
+      items.push(tombstone);
+      keys.push(tombstone.deleted_at);
+      t += 1;
+    }
+  }
+  return { items, keys };
 }
 
 /**
@@ -52,7 +118,7 @@ export interface CollectionRoutes {
   readonly components: Record<string, JsonSchema>;
 }
 
-export function collectionRoutes(def: CollectionDefinition, deps: { db: Database }): CollectionRoutes {
+export function collectionRoutes(def: CollectionDefinition, deps: CollectionRouteDeps): CollectionRoutes {
   const queries = createCollectionQueries(def);
   const schemas = collectionSchemas(def);
   const validateWrite = compileBodyValidator(schemas.write);
@@ -95,6 +161,36 @@ export function collectionRoutes(def: CollectionDefinition, deps: { db: Database
     return current;
   };
 
+  /** updated_since=…&include_deleted=true: changed rows and tombstones, or 410 when deletions may be missing. */
+  async function readWithDeletions(ctx: ApiContext, query: Record<string, unknown>, limit: number) {
+    const since = checkIncludeDeleted(def, query, ctx.query.sort);
+    const after = typeof query.cursor === 'string' ? decodeCursor(query.cursor, 'updated_at') : null;
+    const reader = deps.db.reader(ctx.state.tenant.id);
+    const resetAt = await findResourceResetAt(reader);
+    const reason = resyncReason({
+      updatedSince: Date.parse(since),
+      now: deps.now(),
+      tombstoneRetentionDays: deps.tombstoneRetentionDays,
+      resetAt,
+    });
+    if (reason) {
+      throw new ApiError(
+        'resync-required',
+        `A full resync is needed: ${reason}. Load the whole collection again without updated_since, then continue from the time that load started.`,
+        {
+          members: { errors: [{ pointer: '/query/updated_since', detail: reason }] },
+        },
+      );
+    }
+    const sort = { field: 'updated_at', descending: false };
+    const filters = def.filters.filter((f) => f.name === 'updated_since').map((f) => ({ condition: f.condition, value: since }));
+    // rows first, then tombstones: a row deleted between the two reads shows up in both (upsert,
+    // then delete, in that order), never in neither
+    const page = await queries.list(reader, { filters, sort, after, limit: limit + 1 });
+    const tombstones = await queries.listTombstones(reader, { since, after, limit: limit + 1 });
+    return mergeByKey({ items: page.resources, keys: page.sortKeys }, tombstones, limit + 1);
+  }
+
   /** PUT and PATCH: the new values from the locked current version, written if it is still current. */
   const changeResource = async (
     ctx: ApiContext,
@@ -126,28 +222,38 @@ export function collectionRoutes(def: CollectionDefinition, deps: { db: Database
       query: schemas.listQuery,
       responses: {
         200: {
-          description: 'a page; follow `next` (or the Link header) for more',
+          description: 'a page; follow `next` (or the Link header) for more; tombstones only with include_deleted=true',
           schema: schemas.list,
           headers: { Link: { schema: { type: 'string' } } },
         },
+        410: problemResponse('include_deleted=true with an updated_since older than the deletions kept: load the whole collection again'),
       },
       async handler(ctx, { query }) {
-        const sortSpec = query.sort as string;
-        const sort = { field: sortSpec.replace(/^-/, ''), descending: sortSpec.startsWith('-') };
-        const after = typeof query.cursor === 'string' ? decodeCursor(query.cursor, sortSpec) : null;
         const limit = query.limit as number;
-        const filters = def.filters
-          .filter((f) => query[f.name] !== undefined)
-          .map((f) => ({ condition: f.condition, value: query[f.name] }));
-        const page = await queries.list(deps.db.reader(ctx.state.tenant.id), { filters, sort, after, limit: limit + 1 });
-        const data = page.resources.slice(0, limit);
+        let sortSpec = query.sort as string;
+        let items: (Resource | Tombstone)[];
+        let keys: string[];
+        if (query.include_deleted === true) {
+          sortSpec = 'updated_at';
+          ({ items, keys } = await readWithDeletions(ctx, query, limit));
+        } else {
+          const sort = { field: sortSpec.replace(/^-/, ''), descending: sortSpec.startsWith('-') };
+          const after = typeof query.cursor === 'string' ? decodeCursor(query.cursor, sortSpec) : null;
+          const filters = def.filters
+            .filter((f) => query[f.name] !== undefined)
+            .map((f) => ({ condition: f.condition, value: query[f.name] }));
+          const page = await queries.list(deps.db.reader(ctx.state.tenant.id), { filters, sort, after, limit: limit + 1 });
+          items = page.resources;
+          keys = page.sortKeys;
+        }
+        const data = items.slice(0, limit);
         const last = data.at(-1);
         let next: string | null = null;
-        if (page.resources.length > limit && last) {
+        if (items.length > limit && last) {
           const params = new URLSearchParams(
             Object.entries(ctx.query).filter(([k, v]) => k !== 'cursor' && typeof v === 'string') as [string, string][],
           );
-          params.set('cursor', encodeCursor(sortSpec, { key: page.sortKeys[limit - 1] ?? last.id, id: last.id }));
+          params.set('cursor', encodeCursor(sortSpec, { key: keys[limit - 1] ?? last.id, id: last.id }));
           next = `${ctx.state.origin}/api/v1${base}?${params}`;
           ctx.set('Link', `<${next}>; rel="next"`);
         }
@@ -269,6 +375,7 @@ export function collectionRoutes(def: CollectionDefinition, deps: { db: Database
     [`${name}Write`]: schemas.write,
     [`${name}Patch`]: schemas.patch,
     [`${name}List`]: schemas.list,
+    Tombstone: TOMBSTONE_SCHEMA,
   };
   return { routes, components };
 }

@@ -1,8 +1,8 @@
-/** tenants create | list | get | update | suspend | activate | restore | delete | purge | sandbox-sync */
+/** tenants create | list | get | update | suspend | activate | restore | delete | purge | sandbox-sync | sandbox-reset */
 import { SIGNING_ALGORITHMS } from '../../catalog/signing-algorithms.ts';
 import { TENANT_STATUSES } from '../../catalog/tenant-statuses.ts';
 import { apiPath, type Page } from '../admin-client.ts';
-import type { SandboxSyncResult, Tenant } from '../../admin/admin-contract.ts';
+import type { SandboxResetResult, SandboxSyncResult, Tenant } from '../../admin/admin-contract.ts';
 import { defineCommand, type Command, type CommandContext, type OptionSpec } from '../command.ts';
 import { UsageError } from '../errors.ts';
 import { readOptions } from '../option-values.ts';
@@ -219,6 +219,31 @@ export const tenantCommands: Command[] = [
         result,
         () =>
           `Synced ${result.tenant.slug} to ${result.tenant.environment}${result.created ? ' (tenant created)' : ''}: ${formatCount(result.clients_created, 'client')} created, ${result.clients_updated} updated.\n`,
+      );
+    },
+  }),
+  defineCommand({
+    path: ['tenants', 'sandbox-reset'],
+    summary: "Delete every resource row of a tenant's sandbox, then optionally load the demo organisation.",
+    args: ['slug'],
+    options: { seed: { type: 'string', value: 'demo', description: 'load the demo organisation after the reset' } },
+    notes: 'Runs against the sandbox admin API only (--env sandbox); the production admin API refuses it with 409.',
+    async run(ctx) {
+      const slug = ctx.args.slug as string;
+      const seed = readOptions(ctx.options, 'tenants sandbox-reset').choice('seed', ['demo'] as const);
+      ctx.out.progress.update(`resetting the sandbox data of ${slug}…`);
+      const result = await ctx
+        .api()
+        .post<SandboxResetResult>(apiPath`/tenants/${slug}/sandbox-reset`, seed ? { seed } : {}, { timeoutMs: 600_000 })
+        .finally(() => ctx.out.progress.done());
+      const total = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+      ctx.out.result(
+        result,
+        () =>
+          `Reset ${result.tenant} (${result.environment}) at ${result.reset_at}: ${formatCount(total(result.deleted), 'row')} deleted` +
+          `${result.seed ? `, the ${result.seed} organisation loaded (${formatCount(total(result.loaded), 'row')})` : ''}.\n` +
+          `${formatRecord(Object.entries(result.deleted).map(([collection, n]) => [collection, `${n} deleted${result.seed ? `, ${result.loaded[collection] ?? 0} loaded` : ''}`]))}` +
+          `Syncs from before the reset get 410 with include_deleted: reload them in full.\n`,
       );
     },
   }),
