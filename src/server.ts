@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { createAdminApi } from './admin/admin-api.ts';
 import type { DemoOrganisationLoader } from './admin/operator/sandbox-reset.ts';
 import { createAccessTokenVerifier, createBearerAuthentication } from './http/bearer.ts';
-import { createDpopVerifier, createMemoryReplayStore } from './http/dpop-proof.ts';
+import { createDpopVerifier, createFleetReplayStore, createMemoryReplayStore } from './http/dpop-proof.ts';
 import { createResourceApi } from './api/resource-api.ts';
 import { createAuthenticationHost } from './auth/authentication-host.ts';
 import { createAssertionReplayStore } from './auth/assertion-replay.ts';
@@ -122,9 +122,14 @@ export function createApp(context: AppContext) {
     },
   });
   const runtime = createTenantRuntime({ tenants, credentials, providers, verifiedTokens: verifyAccessToken, rateLimits, revocations });
+  // proof ids seen by this instance; with REDIS_URL, by the fleet too (this instance alone while Redis is away)
+  const dpopReplayStore = () => {
+    const local = createMemoryReplayStore({ max: config.dpopReplayCacheSize });
+    if (!config.redis) return local;
+    return createFleetReplayStore({ shared: counters, local, onUnanswered: () => metrics.countDpopReplayFallback() });
+  };
   const checkSenderConstraint = createDpopVerifier({
-    // per instance; the fleet's shared store can take its place (DpopReplayStore)
-    replayStore: createMemoryReplayStore({ max: config.dpopReplayCacheSize }),
+    replayStore: dpopReplayStore(),
     keyCacheSize: config.tenantCacheSize,
     ...now,
   });

@@ -356,7 +356,7 @@ export const OPTIONS = {
   },
   REDIS_URL: {
     description:
-      'redis://… (or rediss://) shared by every instance: rate limits, auth-failure throttles and token quotas count across the fleet; unset = each instance counts alone',
+      'redis://… (or rediss://) shared by every instance: rate limits, auth-failure throttles, token quotas, DPoP proof ids count across the fleet; unset = per instance',
     schema: { type: 'string', pattern: '^rediss?://' },
   },
   REDIS_TIMEOUT_MS: {

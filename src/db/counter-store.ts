@@ -3,7 +3,9 @@
  * in Redis, so every instance of the fleet sees the same counts (rate-limiter-flexible's
  * RateLimiterRedis). Each Redis counter has an in-memory insurance limiter that counts while Redis
  * cannot answer: a request is then counted by this instance alone, never refused or delayed
- * because of Redis. Without REDIS_URL every counter is in memory, per instance.
+ * because of Redis. Without REDIS_URL every counter is in memory, per instance. The same client
+ * claims one-time keys for the fleet (claimOnce: DPoP proof ids), under the same rule: when Redis
+ * does not answer, the caller decides in this instance alone.
  *
  * The client is ioredis: rate-limiter-flexible runs its increment script through ioredis'
  * defineCommand (EVALSHA, not the script's text on every call) and reads its `status` for
@@ -26,6 +28,12 @@ export interface CounterStoreState {
 export interface CounterStore {
   /** A counter of `points` per `seconds` window; one per distinct name, points and window. */
   counter(name: string, points: number, seconds: number): RateLimiterAbstract;
+  /**
+   * Claims `key` across the fleet until `ttlMs` have passed: one atomic `SET key 1 NX PX ttlMs`.
+   * 'unanswered' when no Redis answered (none configured, away, or slower than REDIS_TIMEOUT_MS):
+   * the caller then decides alone, in this instance.
+   */
+  claimOnce(key: string, ttlMs: number): Promise<'claimed' | 'taken' | 'unanswered'>;
   state(): CounterStoreState;
   close(): Promise<void>;
 }
@@ -75,6 +83,7 @@ function createMemoryStore(): CounterStore {
       if (!counter) counters.set(id, (counter = new RateLimiterMemory({ points, duration: seconds, keyPrefix: name })));
       return counter;
     },
+    claimOnce: async () => 'unanswered',
     state: () => ({ store: 'memory', shared: false, detail: 'REDIS_URL is not set: limits and quotas are counted per instance' }),
     close: async () => {},
   };
@@ -119,14 +128,18 @@ export function createCounterStore(options: {
     if (!closing) failing = true;
   });
 
-  const fallback = () => {
-    options.onFallback?.();
+  /** A command failed or timed out: a connection that looked ready is replaced. */
+  const noticeSilence = () => {
     if (client.status === 'ready' && !failing) {
       log.warn({ redis: where }, 'Redis did not answer in time: limits and quotas are counted per instance; reconnecting');
       failing = true;
       // a connection whose commands time out may be dead without a reset: replace it
       client.disconnect(true);
     }
+  };
+  const fallback = () => {
+    options.onFallback?.();
+    noticeSilence();
   };
 
   const counters = new Map<string, RateLimiterRedis>();
@@ -146,6 +159,17 @@ export function createCounterStore(options: {
         counters.set(id, counter);
       }
       return counter;
+    },
+    async claimOnce(key, ttlMs) {
+      // not ready (connecting, or replaced after a timeout): no command is sent, none waits
+      if (client.status !== 'ready') return 'unanswered';
+      try {
+        const set = await client.set(`${config.keyPrefix}${key}`, '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX');
+        return set === 'OK' ? 'claimed' : 'taken';
+      } catch {
+        noticeSilence();
+        return 'unanswered';
+      }
     },
     state() {
       const shared = client.status === 'ready' && !failing;

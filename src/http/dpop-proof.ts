@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { calculateJwkThumbprint, compactVerify, decodeProtectedHeader, importJWK, type JWK, type JWTPayload } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { DPOP_SIGNING_ALGORITHMS } from '../catalog/dpop-algorithms.ts';
+import type { CounterStore } from '../db/counter-store.ts';
 import { ApiError } from './problem.ts';
 
 /** How old a proof may be (its iat), and how far ahead of this server's clock. */
@@ -32,7 +33,7 @@ export interface DpopPresentation {
 
 /**
  * Proof ids seen within their window. One instance keeps them in memory (createMemoryReplayStore);
- * a store shared by a fleet (Redis) implements the same claim.
+ * with REDIS_URL the fleet shares them (createFleetReplayStore).
  */
 export interface DpopReplayStore {
   /** true the first time `key` is claimed within `ttlMs`; false for a replay */
@@ -50,6 +51,29 @@ export function createMemoryReplayStore(options: { max: number }): DpopReplaySto
       if (seen.has(key)) return false;
       seen.set(key, true, { ttl: Math.max(1, ttlMs) });
       return true;
+    },
+  };
+}
+
+/**
+ * Proof ids shared by the fleet through Redis (`shared.claimOnce`), on top of this instance's own
+ * `local` store, which every proof passes first: a replay to this instance is refused without a
+ * round trip, and is still caught while Redis is away. When Redis does not answer, a proof this
+ * instance has not seen is accepted (`onUnanswered` counts it): Redis away never refuses or holds
+ * a request, it narrows the check to this instance.
+ */
+export function createFleetReplayStore(options: {
+  shared: Pick<CounterStore, 'claimOnce'>;
+  local: DpopReplayStore;
+  onUnanswered: () => void;
+}): DpopReplayStore {
+  const { shared, local, onUnanswered } = options;
+  return {
+    async claim(key, ttlMs) {
+      if (!(await local.claim(key, ttlMs))) return false;
+      const claimed = await shared.claimOnce(`dpop-proof:${key}`, ttlMs);
+      if (claimed === 'unanswered') onUnanswered();
+      return claimed !== 'taken';
     },
   };
 }

@@ -61,6 +61,11 @@ export function createMetrics(sizes: Record<string, () => number>, rateLimits?: 
     help: 'limit and quota decisions counted in this instance alone because Redis did not answer',
     registers: [registry],
   });
+  const dpopReplayFallbacks = new Counter({
+    name: 'tenant_connect_dpop_replay_fallbacks_total',
+    help: 'DPoP proof ids checked in this instance alone because Redis did not answer (a replay to another instance goes unseen)',
+    registers: [registry],
+  });
   const quotaExceeded = new Counter({
     name: 'tenant_connect_token_quota_exceeded_total',
     help: "token requests over their client's quota, by mode: enforce (refused with 429) or log (issued)",
@@ -79,6 +84,9 @@ export function createMetrics(sizes: Record<string, () => number>, rateLimits?: 
     },
     countRateLimitFallback(): void {
       rateLimitFallbacks.inc();
+    },
+    countDpopReplayFallback(): void {
+      dpopReplayFallbacks.inc();
     },
     countQuotaExceeded(mode: 'enforce' | 'log'): void {
       quotaExceeded.inc({ mode });

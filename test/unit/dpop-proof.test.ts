@@ -8,6 +8,7 @@ import {
   accessTokenHash,
   checkProofClaims,
   checkProofHeader,
+  createFleetReplayStore,
   createMemoryReplayStore,
   dpopChallenge,
   extractDpopToken,
@@ -158,5 +159,47 @@ describe('the in-memory replay store', () => {
     for (const id of ['a', 'b', 'c']) expect(await store.claim(id, 60_000)).toBe(true);
     expect(await store.claim('c', 60_000)).toBe(false);
     expect(await store.claim('a', 60_000)).toBe(true);
+  });
+});
+
+describe('createFleetReplayStore', () => {
+  /** Redis's SET NX as the fleet sees it, or a Redis that does not answer */
+  function sharedClaims(answering = true) {
+    const claimed = new Set<string>();
+    const asked: string[] = [];
+    return {
+      asked,
+      claimed,
+      async claimOnce(key: string): Promise<'claimed' | 'taken' | 'unanswered'> {
+        asked.push(key);
+        if (!answering) return 'unanswered';
+        if (claimed.has(key)) return 'taken';
+        claimed.add(key);
+        return 'claimed';
+      },
+    };
+  }
+
+  it('refuses a proof another instance claimed, and a replay to this one without asking Redis', async () => {
+    const shared = sharedClaims();
+    let unanswered = 0;
+    const one = createFleetReplayStore({ shared, local: createMemoryReplayStore({ max: 10 }), onUnanswered: () => unanswered++ });
+    const other = createFleetReplayStore({ shared, local: createMemoryReplayStore({ max: 10 }), onUnanswered: () => unanswered++ });
+    expect(await one.claim('tenant.jkt.j1', 60_000)).toBe(true);
+    expect(shared.asked).toEqual(['dpop-proof:tenant.jkt.j1']);
+    expect(await other.claim('tenant.jkt.j1', 60_000)).toBe(false);
+    expect(await one.claim('tenant.jkt.j1', 60_000)).toBe(false);
+    expect(shared.asked).toHaveLength(2); // the replay to `one` was refused by its own memory
+    expect(unanswered).toBe(0);
+  });
+
+  it('accepts a new proof when Redis does not answer, counts it, and still refuses its replay to this instance', async () => {
+    const shared = sharedClaims(false);
+    let unanswered = 0;
+    const store = createFleetReplayStore({ shared, local: createMemoryReplayStore({ max: 10 }), onUnanswered: () => unanswered++ });
+    expect(await store.claim('tenant.jkt.j2', 60_000)).toBe(true);
+    expect(unanswered).toBe(1);
+    expect(await store.claim('tenant.jkt.j2', 60_000)).toBe(false);
+    expect(unanswered).toBe(1);
   });
 });
