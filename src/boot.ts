@@ -66,11 +66,13 @@ export async function boot(config: Config, log: Logger, options: BootOptions = {
     const stopInvalidation = await app.startInvalidation();
     const stopKeyRotation = startKeyRotationWorker(db, log, { intervalMs: config.keyRotationCheckMs });
     app.usage.start();
+    app.authEvents.start();
     const webhooks = createWebhookWorker(config, db, keyEncryption, log);
     if (config.webhooks.worker) await webhooks.start();
     const close = async () => {
       await webhooks.stop();
       await app.usage.stop();
+      await app.authEvents.stop();
       await stopKeyRotation();
       await stopInvalidation();
       await db.close();

@@ -9,6 +9,7 @@ import { createAdminApi } from './admin/admin-api.ts';
 import { createAccessTokenVerifier, createBearerAuthentication } from './http/bearer.ts';
 import { createResourceApi } from './api/resource-api.ts';
 import { createAuthenticationHost } from './auth/authentication-host.ts';
+import { createAuthEventLog } from './auth/auth-events.ts';
 import { createClientUsageRecorder } from './auth/client-usage.ts';
 import { answerTemporarilyUnavailable } from './auth/provider.ts';
 import type { KeyEncryption } from './auth/key-encryption.ts';
@@ -62,8 +63,18 @@ export function createApp(context: AppContext) {
     ttlMs: config.tenantCacheTtlMs,
   });
   const usage = createClientUsageRecorder(db, log, { flushIntervalMs: config.lastUsedFlushMs });
+  // scraped only after the app is built, so the sizes may name what is declared below
+  const metrics = createMetrics({ tenants: () => tenants.size, providers: () => providers.size });
+  const authEvents = createAuthEventLog(db, log, {
+    flushIntervalMs: config.authEvents.flushMs,
+    bufferSize: config.authEvents.bufferSize,
+    onDropped: metrics.authEventsDropped,
+    ...(context.now ? { now: context.now } : {}),
+  });
+  const recordAuthEvents = config.authEvents.enabled ? { authEvents } : {};
   const rateLimits = createRateLimits();
   const providers = createProviderPool({
+    ...recordAuthEvents,
     credentials,
     urls,
     max: config.providerPoolSize,
@@ -75,11 +86,15 @@ export function createApp(context: AppContext) {
   const runtime = createTenantRuntime({ tenants, credentials, providers });
   const verifyAccessToken = createAccessTokenVerifier({ cacheSize: config.tokenCacheSize, ...(context.now ? { now: context.now } : {}) });
   const bearer = createBearerAuthentication({ runtime, verifyAccessToken, rateLimits });
-  const serveAuthenticationHost = createAuthenticationHost({ runtime, urls, protocol: config.publicProtocol, rateLimits });
+  const serveAuthenticationHost = createAuthenticationHost({
+    runtime,
+    urls,
+    protocol: config.publicProtocol,
+    rateLimits,
+    ...recordAuthEvents,
+  });
   const serveResourceApi = createResourceApi({ db, bearer, urls });
   const serveAdminApi = createAdminApi({ config, db, bearer, urls, keyEncryption: context.keyEncryption });
-
-  const metrics = createMetrics({ tenants: () => tenants.size, providers: () => providers.size });
 
   // behind the proxy, ctx.ip is the address that proxy appended to X-Forwarded-For (the last one):
   // the ones before it are whatever the caller sent
@@ -151,6 +166,6 @@ export function createApp(context: AppContext) {
   /** Drops exactly what a change in the database affects, in this instance. */
   const startInvalidation = () => listenForChanges(db, log, { onChange: runtime.evict, onReset: runtime.clear });
 
-  return { app, urls, runtime, tenants, credentials, providers, usage, metrics, serveAdminApi, startInvalidation };
+  return { app, urls, runtime, tenants, credentials, providers, usage, authEvents, metrics, serveAdminApi, startInvalidation };
 }
 export type App = ReturnType<typeof createApp>;

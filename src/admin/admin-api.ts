@@ -16,6 +16,7 @@ import { registerRoutes } from '../http/route-spec.ts';
 import { createAdminOpenApiDocument } from './admin-openapi.ts';
 import type { AdminDeps, AdminState } from './admin-steps.ts';
 import { auditRoutes } from './audit-routes.ts';
+import { authEventRoutes } from './auth-event-routes.ts';
 import { clientRoutes } from './client-routes.ts';
 import { keyRoutes } from './key-routes.ts';
 import { tenantRoutes } from './tenant-routes.ts';
@@ -23,7 +24,14 @@ import { webhookRoutes } from './webhook-routes.ts';
 
 export function createAdminApi(deps: AdminDeps) {
   // every route once: the router and the OpenAPI document are both made from this list
-  const routes = [...tenantRoutes(deps), ...clientRoutes(deps), ...keyRoutes(deps), ...webhookRoutes(deps), ...auditRoutes(deps)];
+  const routes = [
+    ...tenantRoutes(deps),
+    ...clientRoutes(deps),
+    ...keyRoutes(deps),
+    ...webhookRoutes(deps),
+    ...auditRoutes(deps),
+    ...authEventRoutes(deps),
+  ];
   const router = new Router<AdminState>({ prefix: '/v1' });
   registerRoutes(router, routes);
   const buildAdminOpenApiDocument = createAdminOpenApiDocument(routes);

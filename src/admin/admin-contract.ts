@@ -6,6 +6,7 @@
  * Import it type-only (`import type`): the CLI must not load server code at run time, and
  * everything here is erased at compile time.
  */
+import type { AuthEvent } from '../auth/auth-events.ts';
 import type { ClientRepresentation } from '../auth/clients.ts';
 import type { ListedSigningKey } from '../auth/key-rotation.ts';
 import type { DeliveryRepresentation, SubscriptionRepresentation } from '../webhooks/subscriptions.ts';
@@ -20,7 +21,7 @@ export interface Page<T> {
 }
 
 export type Tenant = TenantRepresentation;
-export type { AuditEvent, SandboxSyncResult };
+export type { AuditEvent, AuthEvent, SandboxSyncResult };
 export type Client = ClientRepresentation;
 export type ClientWithSecret = Client & { readonly client_secret: string };
 export interface SecretRotationResult {

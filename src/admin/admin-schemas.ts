@@ -4,6 +4,7 @@
  */
 import { CLIENT_ID_PATTERN, DEFAULT_SECRET_GRACE_SECONDS } from '../auth/clients.ts';
 import { CLIENT_AUTH_METHODS, DEFAULT_CLIENT_AUTH_METHOD } from '../catalog/client-auth-methods.ts';
+import { AUTH_EVENT_OUTCOMES, AUTH_REFUSAL_REASONS } from '../catalog/auth-event-reasons.ts';
 import { DELIVERY_STATUSES } from '../catalog/delivery-statuses.ts';
 import { TENANT_STATUSES } from '../catalog/tenant-statuses.ts';
 import { PAGE_LIMIT } from '../catalog/page-limits.ts';
@@ -218,6 +219,33 @@ export const ADMIN_SCHEMAS = {
     type: 'object',
     additionalProperties: false,
     properties: { include_deleted: { type: 'boolean', default: false } },
+  },
+  AuthEventQuery: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      client_id: { type: 'string', pattern: CLIENT_ID_PATTERN },
+      outcome: { type: 'string', enum: [...AUTH_EVENT_OUTCOMES] },
+      reason: { type: 'string', enum: [...AUTH_REFUSAL_REASONS] },
+      since: { type: 'string', format: 'date-time' },
+      until: { type: 'string', format: 'date-time' },
+      limit: PAGE_LIMIT,
+      cursor: { type: 'string', minLength: 1, maxLength: 512 },
+    },
+  },
+  AuthEvent: {
+    type: 'object',
+    description: 'One token request: issued, or refused with a stable reason. Never a secret or a token.',
+    properties: {
+      id: { type: 'string', format: 'uuid' },
+      time: timestamp,
+      client_id: { type: ['string', 'null'], description: 'as presented; null when none had the shape of a client id' },
+      outcome: { type: 'string', enum: [...AUTH_EVENT_OUTCOMES] },
+      reason: { type: ['string', 'null'], enum: [...AUTH_REFUSAL_REASONS, null], description: 'null when issued' },
+      source_ip: { type: ['string', 'null'] },
+      scopes: { type: 'array', items: { type: 'string' }, description: 'granted (issued) or requested (refused)' },
+      jti: { type: ['string', 'null'], description: "the issued token's jti" },
+    },
   },
   AuditQuery: {
     type: 'object',

@@ -10,6 +10,7 @@ import type { RateLimits } from '../http/rate-limits.ts';
 import type { Change } from '../tenancy/change-notifications.ts';
 import type { PublicUrls } from '../tenancy/hosts.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
+import type { AuthEventLog } from './auth-events.ts';
 import type { ClientUsageRecorder } from './client-usage.ts';
 import { createTenantProvider, type SharedPrototypes, importSigningKey } from './provider.ts';
 import type { TenantCredentials, TenantKeys } from './tenant-credentials.ts';
@@ -30,6 +31,7 @@ export function createProviderPool(deps: {
   urls: PublicUrls;
   max: number;
   usage?: ClientUsageRecorder;
+  authEvents?: AuthEventLog;
   jwksCacheSeconds: number;
   rateLimits?: RateLimits;
   log?: Logger;
@@ -57,6 +59,8 @@ export function createProviderPool(deps: {
       keys,
       signingKey,
       findClient: (clientId) => deps.credentials.getClient(tenant.id, clientId),
+      wasClientDisabled: (clientId) => deps.credentials.wasDisabled(tenant.id, clientId),
+      ...(deps.authEvents ? { onTokenOutcome: (event) => deps.authEvents?.record({ tenantId: tenant.id, ...event }) } : {}),
       ...(deps.usage ? { onClientAuthenticated: (clientId: string, hash: string) => deps.usage?.record(tenant.id, clientId, hash) } : {}),
       findPublicKeys: async () => (await deps.credentials.getKeys(tenant.id))?.publicKeys ?? keys.publicKeys,
       jwksCacheSeconds: deps.jwksCacheSeconds,

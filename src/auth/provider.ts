@@ -22,11 +22,13 @@ import type { Logger } from 'pino';
 import { isDatabaseUnavailable } from '../db/database.ts';
 import { DATABASE_RETRY_AFTER_SECONDS } from '../http/problem.ts';
 import { RateLimitExceeded, type RateLimits } from '../http/rate-limits.ts';
+import type { AuthRefusalReason } from '../catalog/auth-event-reasons.ts';
 import { CLIENT_AUTH_METHODS, type ClientAuthMethod, DEFAULT_CLIENT_AUTH_METHOD } from '../catalog/client-auth-methods.ts';
 import { TENANT_ADMIN_SCOPE } from '../catalog/scopes.ts';
 import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
 import { effectiveSettings, tenantScopes } from '../tenancy/tenant-settings.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
+import type { AuthEventInput } from './auth-events.ts';
 import { matchClientSecret } from './client-secrets.ts';
 import { CLIENT_ID_PATTERN } from './clients.ts';
 import type { ClientRecord, TenantKeys } from './tenant-credentials.ts';
@@ -71,6 +73,10 @@ export interface TenantProviderInput {
   readonly rateLimits?: RateLimits;
   /** where the Provider's error events are logged */
   readonly log?: Logger;
+  /** whether the client id findClient just answered undefined for is disabled (not unknown) */
+  readonly wasClientDisabled?: (clientId: string) => boolean;
+  /** every token request's outcome, for the auth event log (auth-events.ts) */
+  readonly onTokenOutcome?: (event: Omit<AuthEventInput, 'tenantId'>) => void;
 }
 
 /** The scopes of the tenant's resource API (what its OpenAPI document lists). */
@@ -360,7 +366,7 @@ function secretMethodUsed(ctx: KoaContextWithOIDC): ClientAuthMethod {
 }
 
 /** The client_id of an HTTP Basic header (RFC 6749 §2.3.1 form-encodes it), for logs only. */
-function basicClientId(authorization: string): string | undefined {
+export function basicClientId(authorization: string): string | undefined {
   if (!/^basic /i.test(authorization)) return undefined;
   const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
@@ -397,6 +403,66 @@ function logProviderErrors(provider: Provider, tenant: Tenant, log: Logger, pres
   // Koa's own event (outside oidc-provider's typings): the app's default listener would print to stderr
   (provider as Koa).on('error', (error: Error & { status?: number }, ctx: Context) => {
     if ((error.status ?? 500) >= 500) log.error({ ...who(ctx), err: error }, 'oidc-provider error outside an endpoint');
+  });
+}
+
+/** oidc-provider's error codes on the token endpoint, as auth event reasons. */
+const REASON_OF_ERROR: Readonly<Record<string, AuthRefusalReason>> = {
+  invalid_scope: 'invalid_scope',
+  invalid_target: 'invalid_target',
+  too_many_requests: 'rate_limited',
+  temporarily_unavailable: 'temporarily_unavailable',
+  unsupported_grant_type: 'unsupported_grant_type',
+  unauthorized_client: 'unauthorized_client',
+  invalid_request: 'invalid_request',
+};
+
+/** Why a token request was refused, from the error and what the authentication hooks noted. */
+function refusalReason(error: { error?: string }, noted: AuthRefusalReason | undefined, presented: boolean): AuthRefusalReason {
+  if (error.error !== 'invalid_client') return REASON_OF_ERROR[error.error ?? ''] ?? 'other';
+  if (noted) return noted;
+  if (!presented) return 'unknown_client';
+  // the client was found and no secret was compared: it authenticated with a method it is not
+  // registered for (private_key_jwt is not offered, so no assertion is ever judged on its merits)
+  return 'wrong_auth_method';
+}
+
+/**
+ * Feeds the auth event log from oidc-provider's own events: grant.success, grant.error, and
+ * server_error on the token route. Only the client id presented by Client.find (already checked
+ * against the client id pattern), never a parameter as sent.
+ */
+function recordTokenOutcomes(
+  provider: Provider,
+  record: NonNullable<TenantProviderInput['onTokenOutcome']>,
+  presentedIds: WeakMap<Context, string>,
+  refusalReasons: WeakMap<Context, AuthRefusalReason>,
+  knownScopes: readonly string[],
+): void {
+  provider.on('grant.success', (ctx) => {
+    const token = ctx.oidc.entities.ClientCredentials;
+    record({
+      clientId: ctx.oidc.client?.clientId ?? presentedIds.get(ctx),
+      outcome: 'issued',
+      sourceIp: sourceOf(ctx),
+      scopes: token?.scope ? token.scope.split(' ') : [],
+      ...(token?.jti ? { jti: token.jti } : {}),
+    });
+  });
+  const refused = (ctx: KoaContextWithOIDC, error: { error?: string }) => {
+    const clientId = presentedIds.get(ctx);
+    record({
+      clientId,
+      outcome: 'refused',
+      reason: refusalReason(error, refusalReasons.get(ctx), clientId !== undefined),
+      sourceIp: sourceOf(ctx),
+      // what was asked for, as far as the tenant defines it: a parameter as sent is never stored
+      scopes: typeof ctx.oidc.params?.scope === 'string' ? ctx.oidc.params.scope.split(' ').filter((s) => knownScopes.includes(s)) : [],
+    });
+  };
+  provider.on('grant.error', refused);
+  provider.on('server_error', (ctx, error) => {
+    if (ctx.oidc?.route === 'token') refused(ctx, error as { error?: string });
   });
 }
 
@@ -522,6 +588,8 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
   // the client id each token request presented: oidc-provider asks Client.find for it before it
   // compares any secret, whatever the method
   const presentedIds = new WeakMap<Context, string>();
+  // why a token request's client authentication failed, where only our hooks know it
+  const refusalReasons = new WeakMap<Context, AuthRefusalReason>();
   const rateLimits = input.rateLimits;
 
   provider.Client.find = async function find(id: string) {
@@ -535,6 +603,9 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     }
     const record = await findClient(id);
     const metadata = record && clientMetadata(record);
+    if (ctx?.oidc.route === 'token' && !metadata) {
+      refusalReasons.set(ctx, record ? 'expired_secret' : input.wasClientDisabled?.(id) ? 'client_disabled' : 'unknown_client');
+    }
     if (!metadata) return undefined;
     let client = clientsByMetadata.get(metadata);
     if (!client) clientsByMetadata.set(metadata, (client = new ProviderClient(metadata)));
@@ -551,10 +622,14 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     if (!ctx) throw new TypeError('a client secret is compared only within a request');
     // oidc-provider accepts either secret method from a client registered with one of them
     if (secretMethodUsed(ctx) !== this.clientAuthMethod) {
+      refusalReasons.set(ctx, 'wrong_auth_method');
       throw new errors.InvalidClientAuth(`the client authenticates with ${this.clientAuthMethod}, not ${secretMethodUsed(ctx)}`);
     }
     const matched = matchClientSecret(presented, this.clientSecret.split(' '));
-    if (matched === undefined) return false;
+    if (matched === undefined) {
+      refusalReasons.set(ctx, 'wrong_secret');
+      return false;
+    }
     await rateLimits?.consumeClient('token', tenant, this.clientId).catch((error: unknown) => refuseRateLimited(ctx, error));
     input.onClientAuthenticated?.(this.clientId, matched);
     return true;
@@ -577,6 +652,7 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     }
   });
   if (input.log) logProviderErrors(provider, tenant, input.log, (ctx) => presentedIds.get(ctx));
+  if (input.onTokenOutcome) recordTokenOutcomes(provider, input.onTokenOutcome, presentedIds, refusalReasons, scopes);
 
   provider.use(async (ctx, next) => {
     await next();

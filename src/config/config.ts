@@ -42,6 +42,7 @@ export interface Config {
   readonly metricsPort: number | undefined;
   readonly tenantPurgeAfterDays: number;
   readonly lastUsedFlushMs: number;
+  readonly authEvents: { readonly enabled: boolean; readonly flushMs: number; readonly bufferSize: number };
   readonly jwksCacheSeconds: number;
   readonly keyRotationDelaySeconds: number;
   readonly keyRotationCheckMs: number;
@@ -252,6 +253,22 @@ export const OPTIONS = {
     description: "how often clients' and secrets' last_used_at is written (at most once per interval per row)",
     schema: { type: 'integer', minimum: 100 },
     default: '10000',
+  },
+  // the auth event log (src/auth/auth-events.ts)
+  AUTH_EVENTS: {
+    description: 'record every token request outcome in the auth event log (GET /v1/tenants/{slug}/auth-events)',
+    schema: { enum: ['true', 'false', '1', '0'] },
+    default: 'true',
+  },
+  AUTH_EVENTS_FLUSH_MS: {
+    description: 'how often buffered auth events are written to the database',
+    schema: { type: 'integer', minimum: 100 },
+    default: '1000',
+  },
+  AUTH_EVENTS_BUFFER_SIZE: {
+    description: 'auth events held between flushes; more are dropped and counted (tenant_connect_auth_events_dropped_total)',
+    schema: { type: 'integer', minimum: 1 },
+    default: '20000',
   },
   JWKS_CACHE_SECONDS: {
     description: 'max-age of the JWKS response: how long verifiers may use a key set before fetching it again',
@@ -477,6 +494,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bootstrapAdmin: bootstrapAdminRaw === undefined ? !production : bool(bootstrapAdminRaw),
     tenantPurgeAfterDays: Number(read(env, 'TENANT_PURGE_AFTER_DAYS')),
     lastUsedFlushMs: Number(read(env, 'LAST_USED_FLUSH_MS')),
+    authEvents: {
+      enabled: bool(read(env, 'AUTH_EVENTS')),
+      flushMs: Number(read(env, 'AUTH_EVENTS_FLUSH_MS')),
+      bufferSize: Number(read(env, 'AUTH_EVENTS_BUFFER_SIZE')),
+    },
     jwksCacheSeconds,
     keyRotationDelaySeconds,
     keyRotationCheckMs: Number(read(env, 'KEY_ROTATION_CHECK_MS')),

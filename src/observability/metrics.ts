@@ -35,12 +35,21 @@ export function createMetrics(sizes: Record<string, () => number>) {
     },
   });
   void cached;
+  const authEventsDropped = new Counter({
+    name: 'tenant_connect_auth_events_dropped_total',
+    help: 'auth events not recorded: the buffer was full, or the database refused the batch',
+    labelNames: ['cause'] as const,
+    registers: [registry],
+  });
 
   return {
     registry,
     observe(surface: Surface, status: number, seconds: number): void {
       requests.inc({ surface, status: String(status) });
       duration.observe({ surface }, seconds);
+    },
+    authEventsDropped(count: number, cause: 'buffer_full' | 'write_failed'): void {
+      authEventsDropped.inc({ cause }, count);
     },
   };
 }

@@ -1,6 +1,7 @@
 /** Every command, in the order help lists them. */
 import type { Command } from '../command.ts';
 import { auditCommands } from './audit.ts';
+import { authEventCommands } from './auth-events.ts';
 import { clientCommands } from './clients.ts';
 import { keyCommands } from './keys.ts';
 import { tenantCommands } from './tenants.ts';
@@ -14,6 +15,7 @@ export const COMMANDS: readonly Command[] = [
   ...keyCommands,
   ...webhookCommands,
   ...auditCommands,
+  ...authEventCommands,
   ...workerCommands,
   ...verifyCommands,
 ];

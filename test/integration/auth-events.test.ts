@@ -1,0 +1,213 @@
+/**
+ * The auth event log, fed by real token requests: each outcome and refusal reason recorded with
+ * the client id, never a secret or a token; read back through the admin API, filtered and paged;
+ * a tenant admin reads only its own tenant; a full buffer drops and counts instead of waiting; and
+ * stopping writes what is still buffered.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuthEvent, Page } from '../../src/admin/admin-contract.ts';
+import { createClient } from '../../src/auth/clients.ts';
+import { ALL_SCOPES, TENANT_ADMIN_SCOPE } from '../../src/catalog/scopes.ts';
+import { adminClient, type AdminClient, issuedAccessToken } from '../helpers/admin.ts';
+import { testDatabaseKinds } from '../helpers/databases.ts';
+import { requestToken, startTestServer, type TestServer } from '../helpers/server.ts';
+import { claimsOf } from '../helpers/tokens.ts';
+
+const basic = (clientId: string, secret: string) => `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`;
+
+describe.each(testDatabaseKinds())('auth event log on %s', (kind) => {
+  let server: TestServer;
+  let admin: AdminClient;
+  const acme = () => server.credential('sandbox', 'acme');
+
+  const tenantId = async (environment: string, slug: string) =>
+    (
+      await server.booted.db.admin.query<{ id: string }>(`SELECT id FROM tenants WHERE environment = $1 AND slug = $2`, [environment, slug])
+    )[0]?.id ?? '';
+
+  const post = (endpoint: string, headers: Record<string, string>, body: Record<string, string>) =>
+    server.fetch(endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      body: new URLSearchParams({ grant_type: 'client_credentials', ...body }).toString(),
+    });
+
+  const events = async (slug: string, query: Record<string, string> = {}, as: AdminClient = admin) => {
+    await server.booted.app.authEvents.flush();
+    return as.call<Page<AuthEvent>>('GET', `/tenants/${slug}/auth-events?${new URLSearchParams(query)}`);
+  };
+
+  beforeAll(async () => {
+    server = await startTestServer(kind, { env: { AUTH_EVENTS_FLUSH_MS: '600000' } });
+    admin = await adminClient(server, { environment: 'sandbox' });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('records an issued token with its client, scopes and jti, and no secret or token', async () => {
+    const response = await requestToken(server, acme());
+    expect(response.status).toBe(200);
+    const token = ((await response.json()) as { access_token: string }).access_token;
+    const claims = claimsOf(token);
+
+    const listed = await events('acme', { client_id: acme().client_id, outcome: 'issued' });
+    expect(listed.status).toBe(200);
+    const [event] = listed.body.data;
+    expect(event).toMatchObject({
+      client_id: acme().client_id,
+      outcome: 'issued',
+      reason: null,
+      source_ip: expect.stringContaining('127.0.0.1'),
+      scopes: String(claims.scope).split(' '),
+      jti: claims.jti,
+    });
+    const stored = JSON.stringify(
+      await server.booted.db.admin.scoped(await tenantId('sandbox', 'acme'), (tx) => tx.query('SELECT * FROM auth_events')),
+    );
+    expect(stored).not.toContain(acme().client_secret);
+    expect(stored).not.toContain(token);
+  });
+
+  it('records each refusal with its stable reason', async () => {
+    const acmeId = await tenantId('sandbox', 'acme');
+    const newClient = (name: string, authMethod: 'client_secret_basic' | 'client_secret_post' = 'client_secret_basic') =>
+      createClient(server.booted.db, acmeId, { name, scopes: ALL_SCOPES.filter((s) => s !== TENANT_ADMIN_SCOPE), authMethod });
+    // changed in the database before their first use, so no cache holds them yet
+    const expired = await newClient('expired');
+    await server.booted.db.admin.scoped(acmeId, (tx) =>
+      tx.query(
+        `UPDATE client_secrets s SET expires_at = now() - interval '1 minute', created_at = now() - interval '1 hour'
+           FROM clients c WHERE c.tenant_id = s.tenant_id AND c.id = s.client_id AND c.client_id = $1`,
+        [expired.clientId],
+      ),
+    );
+    const disabled = await newClient('disabled');
+    await server.booted.db.admin.scoped(acmeId, (tx) =>
+      tx.query(`UPDATE clients SET disabled_at = now() WHERE client_id = $1`, [disabled.clientId]),
+    );
+    const postOnly = await newClient('post only', 'client_secret_post');
+    const endpoint = acme().token_endpoint;
+
+    const cases: [clientId: string, reason: string, status: number, Promise<Response>][] = [
+      [acme().client_id, 'wrong_secret', 401, post(endpoint, { authorization: basic(acme().client_id, 'not-the-secret') }, {})],
+      ['no-such-client', 'unknown_client', 401, post(endpoint, { authorization: basic('no-such-client', 'whatever') }, {})],
+      [expired.clientId, 'expired_secret', 401, post(endpoint, { authorization: basic(expired.clientId, expired.clientSecret) }, {})],
+      [disabled.clientId, 'client_disabled', 401, post(endpoint, { authorization: basic(disabled.clientId, disabled.clientSecret) }, {})],
+      [postOnly.clientId, 'wrong_auth_method', 401, post(endpoint, { authorization: basic(postOnly.clientId, postOnly.clientSecret) }, {})],
+      [acme().client_id, 'invalid_scope', 400, requestToken(server, acme(), { scope: 'no-such:scope' })],
+    ];
+    for (const [clientId, reason, status, request] of cases) {
+      const response = await request;
+      expect(response.status, reason).toBe(status);
+      const listed = await events('acme', { client_id: clientId, reason });
+      expect(listed.body.data, reason).toHaveLength(1);
+      expect(listed.body.data[0], reason).toMatchObject({ client_id: clientId, outcome: 'refused', reason, jti: null });
+    }
+    const wrongSecretEvents = JSON.stringify((await events('acme', { outcome: 'refused' })).body);
+    expect(wrongSecretEvents).not.toContain('not-the-secret');
+    expect(wrongSecretEvents).not.toContain(expired.clientSecret);
+  });
+
+  it('records the failed-authentication throttle as rate_limited', async () => {
+    const acmeId = await tenantId('sandbox', 'acme');
+    const target = await createClient(server.booted.db, acmeId, { name: 'throttled', scopes: ['employees:read'] });
+    const statuses: number[] = [];
+    // the demo tenants allow 10 failures per client and source in the window: the 11th is refused before any secret is compared
+    for (let i = 0; i < 11; i += 1) {
+      statuses.push((await post(acme().token_endpoint, { authorization: basic(target.clientId, 'wrong') }, {})).status);
+    }
+    expect(statuses.slice(0, 10).every((s) => s === 401)).toBe(true);
+    expect(statuses[10]).toBe(429);
+    const listed = await events('acme', { client_id: target.clientId });
+    expect(listed.body.data.map((e) => e.reason)).toEqual(['rate_limited', ...Array(10).fill('wrong_secret')]);
+  });
+
+  it('records a token request to a suspended tenant as tenant_not_active, with the client id of the Basic header', async () => {
+    const created = await admin.call('POST', '/tenants', { slug: 'dormant', name: 'Dormant', status: 'SUSPENDED' });
+    expect(created.status).toBe(201);
+    const response = await post(acme().token_endpoint.replace('/acme/', '/dormant/'), { authorization: basic('some-client', 'x') }, {});
+    expect(response.status).toBe(400);
+    const listed = await events('dormant');
+    expect(listed.body.data).toEqual([
+      expect.objectContaining({ client_id: 'some-client', outcome: 'refused', reason: 'tenant_not_active' }),
+    ]);
+  });
+
+  it('pages newest first with a cursor and filters by time', async () => {
+    const first = await events('acme', { limit: '2' });
+    expect(first.body.data).toHaveLength(2);
+    expect(first.body.next).toMatch(/cursor=/);
+    const second = await admin.call<Page<AuthEvent>>('GET', first.body.next ?? '');
+    expect(second.status).toBe(200);
+    const ids = [...first.body.data, ...second.body.data].map((e) => e.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect([...ids].sort().reverse()).toEqual(ids);
+    const future = await events('acme', { since: new Date(Date.now() + 60_000).toISOString() });
+    expect(future.body.data).toEqual([]);
+    const bad = await events('acme', { reason: 'no_such_reason' });
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('content-type')).toContain('application/problem+json');
+  });
+
+  it("lets a tenant admin read its own tenant's events and answers another tenant like one that does not exist", async () => {
+    const acmeId = await tenantId('sandbox', 'acme');
+    const tenantAdmin = await createClient(server.booted.db, acmeId, { name: 'acme admin', scopes: [TENANT_ADMIN_SCOPE] });
+    const token = await issuedAccessToken(acme().token_endpoint, tenantAdmin.clientId, tenantAdmin.clientSecret, TENANT_ADMIN_SCOPE);
+    const asAcme = await adminClient(server, { environment: 'sandbox', token });
+    const own = await events('acme', { client_id: tenantAdmin.clientId }, asAcme);
+    expect(own.status).toBe(200);
+    expect(own.body.data[0]).toMatchObject({ outcome: 'issued', scopes: [TENANT_ADMIN_SCOPE] });
+
+    const other = await events('globex', {}, asAcme);
+    const missing = await events('no-such-tenant', {}, asAcme);
+    expect(other.status).toBe(404);
+    expect(other.body).toEqual({ ...(missing.body as object), detail: expect.any(String) });
+    expect(JSON.stringify(other.body)).not.toContain(acmeId);
+    expect((other.body as unknown as { detail: string }).detail).toBe('No tenant "globex" in this environment.');
+  });
+
+  it('refuses, under row level security, a row written for one tenant in the scope of another', async () => {
+    const acmeId = await tenantId('sandbox', 'acme');
+    const globexId = await tenantId('sandbox', 'globex');
+    // the runtime role the flusher writes with may insert, and only within its scope
+    const write = server.booted.db.scoped(globexId, (tx) =>
+      tx.query(
+        `INSERT INTO auth_events (tenant_id, id, occurred_at, outcome, reason) VALUES ($1, gen_random_uuid(), now(), 'refused', 'other')`,
+        [acmeId],
+      ),
+    );
+    await expect(write).rejects.toThrow(/row-level security/);
+  });
+});
+
+describe.each(testDatabaseKinds())('auth event buffer on %s', (kind) => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer(kind, { env: { AUTH_EVENTS_BUFFER_SIZE: '2', AUTH_EVENTS_FLUSH_MS: '600000' } });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('drops and counts what a full buffer cannot hold, and every token request still succeeds', async () => {
+    const credential = server.credential('sandbox', 'acme');
+    const statuses = await Promise.all(Array.from({ length: 5 }, () => requestToken(server, credential).then((r) => r.status)));
+    expect(statuses).toEqual([200, 200, 200, 200, 200]);
+    expect(server.booted.app.authEvents.pending).toBe(2);
+    const metric = await server.booted.app.metrics.registry.getSingleMetricAsString('tenant_connect_auth_events_dropped_total');
+    expect(metric).toContain('tenant_connect_auth_events_dropped_total{cause="buffer_full"} 3');
+  });
+
+  it('writes what is still buffered when it stops (as shutdown does)', async () => {
+    await server.booted.app.authEvents.stop();
+    expect(server.booted.app.authEvents.pending).toBe(0);
+    const [tenant] = await server.booted.db.admin.query<{ id: string }>(
+      `SELECT id FROM tenants WHERE environment = 'sandbox' AND slug = 'acme'`,
+    );
+    const rows = await server.booted.db.admin.scoped(tenant?.id ?? '', (tx) =>
+      tx.query<{ n: number }>('SELECT count(*)::int AS n FROM auth_events'),
+    );
+    expect(rows).toEqual([{ n: 2 }]);
+  });
+});
