@@ -17,6 +17,7 @@ import { createAdminOpenApiDocument } from './admin-openapi.ts';
 import type { AdminDeps, AdminState } from './admin-steps.ts';
 import { auditRoutes } from './audit-routes.ts';
 import { authEventRoutes } from './auth-event-routes.ts';
+import { clientHealthRoutes } from './client-health-routes.ts';
 import { clientRoutes } from './client-routes.ts';
 import { keyRoutes } from './key-routes.ts';
 import { tenantRoutes } from './tenant-routes.ts';
@@ -31,6 +32,7 @@ export function createAdminApi(deps: AdminDeps) {
     ...webhookRoutes(deps),
     ...auditRoutes(deps),
     ...authEventRoutes(deps),
+    ...clientHealthRoutes(deps),
   ];
   const router = new Router<AdminState>({ prefix: '/v1' });
   registerRoutes(router, routes);

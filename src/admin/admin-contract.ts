@@ -11,6 +11,7 @@ import type { ClientRepresentation } from '../auth/clients.ts';
 import type { ListedSigningKey } from '../auth/key-rotation.ts';
 import type { DeliveryRepresentation, SubscriptionRepresentation } from '../webhooks/subscriptions.ts';
 import type { AuditEvent } from './operator/audit-log.ts';
+import type { ClientHealth } from './operator/client-health.ts';
 import type { SandboxSyncResult } from './operator/sandbox-sync.ts';
 import type { TenantRepresentation } from './operator/tenant-lifecycle.ts';
 
@@ -21,7 +22,7 @@ export interface Page<T> {
 }
 
 export type Tenant = TenantRepresentation;
-export type { AuditEvent, AuthEvent, SandboxSyncResult };
+export type { AuditEvent, AuthEvent, ClientHealth, SandboxSyncResult };
 export type Client = ClientRepresentation;
 export type ClientWithSecret = Client & { readonly client_secret: string };
 export interface SecretRotationResult {

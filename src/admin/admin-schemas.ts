@@ -247,6 +247,51 @@ export const ADMIN_SCHEMAS = {
       jti: { type: ['string', 'null'], description: "the issued token's jti" },
     },
   },
+  ClientHealth: {
+    type: 'object',
+    description: "One client's integration health: what the first support question needs, in one answer.",
+    properties: {
+      client_id: { type: 'string' },
+      status: { enum: ['enabled', 'disabled'] },
+      last_token_issued: {
+        type: ['object', 'null'],
+        properties: { time: timestamp, jti: { type: ['string', 'null'] }, scopes: { type: 'array', items: { type: 'string' } } },
+      },
+      last_refusal: {
+        type: ['object', 'null'],
+        properties: { time: timestamp, reason: { enum: [...AUTH_REFUSAL_REASONS] }, source_ip: { type: ['string', 'null'] } },
+      },
+      last_used_at: { ...nullableTimestamp, description: 'last successful authentication (written at most every LAST_USED_FLUSH_MS)' },
+      last_24h: {
+        type: 'object',
+        properties: {
+          tokens_issued: { type: 'integer' },
+          refusals: { type: 'integer' },
+          refusals_by_reason: { type: 'object', additionalProperties: { type: 'integer' } },
+        },
+      },
+      webhook_deliveries_failing: {
+        type: 'object',
+        description: "the tenant's deliveries that gave up (failed) or are retried after a failed attempt",
+        properties: { failed: { type: 'integer' }, retrying: { type: 'integer' } },
+      },
+      secrets_expiring: {
+        type: 'array',
+        description: 'live secrets of the client that expire within 14 days',
+        items: { type: 'object', properties: { id: { type: 'string', format: 'uuid' }, expires_at: timestamp } },
+      },
+    },
+    required: [
+      'client_id',
+      'status',
+      'last_token_issued',
+      'last_refusal',
+      'last_used_at',
+      'last_24h',
+      'webhook_deliveries_failing',
+      'secrets_expiring',
+    ],
+  },
   AuditQuery: {
     type: 'object',
     additionalProperties: false,

@@ -5,7 +5,7 @@
  * stopping writes what is still buffered.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuthEvent, Page } from '../../src/admin/admin-contract.ts';
+import type { AuthEvent, ClientHealth, Page } from '../../src/admin/admin-contract.ts';
 import { createClient } from '../../src/auth/clients.ts';
 import { ALL_SCOPES, TENANT_ADMIN_SCOPE } from '../../src/catalog/scopes.ts';
 import { adminClient, type AdminClient, issuedAccessToken } from '../helpers/admin.ts';
@@ -165,6 +165,52 @@ describe.each(testDatabaseKinds())('auth event log on %s', (kind) => {
     expect(other.body).toEqual({ ...(missing.body as object), detail: expect.any(String) });
     expect(JSON.stringify(other.body)).not.toContain(acmeId);
     expect((other.body as unknown as { detail: string }).detail).toBe('No tenant "globex" in this environment.');
+
+    const globexClient = server.credential('sandbox', 'globex').client_id;
+    const ownHealth = await asAcme.call('GET', `/tenants/acme/clients/${tenantAdmin.clientId}/health`);
+    expect(ownHealth.status).toBe(200);
+    const otherHealth = await asAcme.call('GET', `/tenants/globex/clients/${globexClient}/health`);
+    expect(otherHealth.status).toBe(404);
+    expect(otherHealth.body).toEqual(other.body);
+  });
+
+  it("answers a client's health: last token, last refusal, 24-hour counts, failing webhooks, expiring secrets", async () => {
+    const acmeId = await tenantId('sandbox', 'acme');
+    const watched = await createClient(server.booted.db, acmeId, { name: 'watched', scopes: ['employees:read'] });
+    await server.booted.db.admin.scoped(acmeId, (tx) =>
+      tx.query(
+        `UPDATE client_secrets s SET expires_at = now() + interval '3 days'
+           FROM clients c WHERE c.tenant_id = s.tenant_id AND c.id = s.client_id AND c.client_id = $1`,
+        [watched.clientId],
+      ),
+    );
+    const endpoint = acme().token_endpoint;
+    const issued = await post(endpoint, { authorization: basic(watched.clientId, watched.clientSecret) }, {});
+    expect(issued.status).toBe(200);
+    const { jti } = claimsOf(((await issued.json()) as { access_token: string }).access_token);
+    expect((await post(endpoint, { authorization: basic(watched.clientId, 'wrong') }, {})).status).toBe(401);
+    await server.booted.app.authEvents.flush();
+    await server.booted.app.usage.flush();
+
+    const health = await admin.call<ClientHealth>('GET', `/tenants/acme/clients/${watched.clientId}/health`);
+    expect(health.status).toBe(200);
+    expect(health.body).toMatchObject({
+      client_id: watched.clientId,
+      status: 'enabled',
+      last_token_issued: { jti, scopes: ['employees:read'] },
+      last_refusal: { reason: 'wrong_secret', source_ip: expect.stringContaining('127.0.0.1') },
+      last_used_at: expect.any(String),
+      last_24h: { tokens_issued: 1, refusals: 1, refusals_by_reason: { wrong_secret: 1 } },
+      webhook_deliveries_failing: { failed: 0, retrying: 0 },
+    });
+    expect(health.body.secrets_expiring).toHaveLength(1);
+    const daysLeft = (Date.parse(health.body.secrets_expiring[0]?.expires_at ?? '') - Date.now()) / 86_400_000;
+    expect(daysLeft).toBeGreaterThan(2.9);
+    expect(daysLeft).toBeLessThan(3.1);
+
+    const unknown = await admin.call('GET', '/tenants/acme/clients/no-such-client/health');
+    expect(unknown.status).toBe(404);
+    expect(unknown.body).toMatchObject({ detail: 'No client "no-such-client" in this tenant.' });
   });
 
   it('refuses, under row level security, a row written for one tenant in the scope of another', async () => {

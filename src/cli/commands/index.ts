@@ -2,6 +2,7 @@
 import type { Command } from '../command.ts';
 import { auditCommands } from './audit.ts';
 import { authEventCommands } from './auth-events.ts';
+import { clientHealthCommands } from './client-health.ts';
 import { clientCommands } from './clients.ts';
 import { keyCommands } from './keys.ts';
 import { tenantCommands } from './tenants.ts';
@@ -12,6 +13,7 @@ import { workerCommands } from './worker.ts';
 export const COMMANDS: readonly Command[] = [
   ...tenantCommands,
   ...clientCommands,
+  ...clientHealthCommands,
   ...keyCommands,
   ...webhookCommands,
   ...auditCommands,
