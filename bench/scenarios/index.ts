@@ -3,9 +3,10 @@ import type { Scenario } from '../scenario.ts';
 import { apiGet } from './api-get.ts';
 import { apiList } from './api-list.ts';
 import { batch } from './batch.ts';
+import { tokenAuthEvents } from './token-auth-events.ts';
 import { tokenCold } from './token-cold.ts';
 import { tokenManyTenants } from './token-many-tenants.ts';
 import { tokenSingle } from './token-single.ts';
 import { webhooks } from './webhooks.ts';
 
-export const SCENARIOS: readonly Scenario[] = [tokenSingle, tokenManyTenants, tokenCold, apiGet, apiList, batch, webhooks];
+export const SCENARIOS: readonly Scenario[] = [tokenSingle, tokenManyTenants, tokenCold, tokenAuthEvents, apiGet, apiList, batch, webhooks];
