@@ -2,8 +2,9 @@
  * The auth event log: every token request's outcome, per tenant (and so per environment), written
  * off the request path. A request only appends to a bounded in-memory buffer; a timer writes the
  * buffer in one INSERT per tenant (batched-writes.ts, as last_used_at is). A full buffer drops the
- * new event rather than slow or fail a token request, and a batch the database refuses is dropped
- * too: both are counted (onDropped → tenant_connect_auth_events_dropped_total).
+ * new event rather than slow or fail a token request, and a tenant's events the database refuses
+ * are dropped too, never retried (an outage must not grow memory): both are counted (onDropped →
+ * tenant_connect_auth_events_dropped_total).
  */
 import type { Logger } from 'pino';
 import type { AuthEventOutcome, AuthRefusalReason } from '../catalog/auth-event-reasons.ts';
@@ -54,30 +55,40 @@ export interface AuthEventLogOptions {
   readonly now?: () => number;
 }
 
-async function writeEvents(db: Database, batch: readonly BufferedEvent[]): Promise<void> {
+/** One INSERT per tenant; a tenant whose insert fails loses its events (counted), the others are written. */
+async function writeEvents(db: Database, log: Logger, batch: readonly BufferedEvent[], onDropped: AuthEventLogOptions['onDropped']) {
   const byTenant = Map.groupBy(batch, (event) => event.tenantId);
   for (const [tenantId, events] of byTenant) {
-    await db.scoped(tenantId, (tx) =>
-      tx.query(
-        `INSERT INTO auth_events (tenant_id, id, occurred_at, client_id, outcome, reason, source_ip, scopes, jti)
-         SELECT $1, e.id, e.occurred_at, e.client_id, e.outcome, e.reason, e.source_ip,
-                CASE WHEN e.scopes = '' THEN '{}'::text[] ELSE string_to_array(e.scopes, ' ') END, e.jti
-           FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
-                AS e (id, occurred_at, client_id, outcome, reason, source_ip, scopes, jti)`,
-        [
-          tenantId,
-          events.map((e) => e.id),
-          events.map((e) => new Date(e.time).toISOString()),
-          events.map((e) => e.clientId ?? null),
-          events.map((e) => e.outcome),
-          events.map((e) => e.reason ?? null),
-          events.map((e) => e.sourceIp?.slice(0, 64) ?? null),
-          events.map((e) => e.scopes.join(' ')),
-          events.map((e) => e.jti ?? null),
-        ],
-      ),
-    );
+    try {
+      await insertEvents(db, tenantId, events);
+    } catch (error) {
+      log.warn({ err: error, tenant_id: tenantId, events: events.length }, 'could not record auth events');
+      onDropped?.(events.length, 'write_failed');
+    }
   }
+}
+
+async function insertEvents(db: Database, tenantId: string, events: readonly BufferedEvent[]): Promise<void> {
+  await db.scoped(tenantId, (tx) =>
+    tx.query(
+      `INSERT INTO auth_events (tenant_id, id, occurred_at, client_id, outcome, reason, source_ip, scopes, jti)
+       SELECT $1, e.id, e.occurred_at, e.client_id, e.outcome, e.reason, e.source_ip,
+              CASE WHEN e.scopes = '' THEN '{}'::text[] ELSE string_to_array(e.scopes, ' ') END, e.jti
+         FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+              AS e (id, occurred_at, client_id, outcome, reason, source_ip, scopes, jti)`,
+      [
+        tenantId,
+        events.map((e) => e.id),
+        events.map((e) => new Date(e.time).toISOString()),
+        events.map((e) => e.clientId ?? null),
+        events.map((e) => e.outcome),
+        events.map((e) => e.reason ?? null),
+        events.map((e) => e.sourceIp?.slice(0, 64) ?? null),
+        events.map((e) => e.scopes.join(' ')),
+        events.map((e) => e.jti ?? null),
+      ],
+    ),
+  );
 }
 
 export function createAuthEventLog(db: Database, log: Logger, options: AuthEventLogOptions) {
@@ -90,11 +101,10 @@ export function createAuthEventLog(db: Database, log: Logger, options: AuthEvent
       pending = [];
       return batch;
     },
-    write: (batch) => writeEvents(db, batch),
+    write: (batch) => writeEvents(db, log, batch, options.onDropped),
     intervalMs: options.flushIntervalMs,
     log,
     what: 'auth events',
-    onFailed: (batch) => options.onDropped?.(batch.length, 'write_failed'),
   });
   return {
     ...writes,

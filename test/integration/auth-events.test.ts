@@ -246,6 +246,7 @@ describe.each(testDatabaseKinds())('auth event buffer on %s', (kind) => {
   });
 
   it('writes what is still buffered when it stops (as shutdown does)', async () => {
+    expect(server.booted.app.authEvents.pending).toBe(2);
     await server.booted.app.authEvents.stop();
     expect(server.booted.app.authEvents.pending).toBe(0);
     const [tenant] = await server.booted.db.admin.query<{ id: string }>(
@@ -255,5 +256,36 @@ describe.each(testDatabaseKinds())('auth event buffer on %s', (kind) => {
       tx.query<{ n: number }>('SELECT count(*)::int AS n FROM auth_events'),
     );
     expect(rows).toEqual([{ n: 2 }]);
+  });
+
+  it("counts a tenant's events the database refuses as dropped, and still writes the other tenants' events", async () => {
+    const log = server.booted.app.authEvents;
+    const [globex] = await server.booted.db.admin.query<{ id: string }>(
+      `SELECT id FROM tenants WHERE environment = 'sandbox' AND slug = 'globex'`,
+    );
+    await log.flush();
+    // a tenant id with no tenant row: its insert violates the foreign key
+    log.record({
+      tenantId: '00000000-0000-4000-8000-000000000000',
+      clientId: 'ghost',
+      outcome: 'issued',
+      sourceIp: '127.0.0.1',
+      scopes: [],
+    });
+    log.record({
+      tenantId: globex?.id ?? '',
+      clientId: 'seen',
+      outcome: 'refused',
+      reason: 'wrong_secret',
+      sourceIp: '127.0.0.1',
+      scopes: [],
+    });
+    await log.flush();
+    const metric = await server.booted.app.metrics.registry.getSingleMetricAsString('tenant_connect_auth_events_dropped_total');
+    expect(metric).toContain('tenant_connect_auth_events_dropped_total{cause="write_failed"} 1');
+    const rows = await server.booted.db.admin.scoped(globex?.id ?? '', (tx) =>
+      tx.query<{ client_id: string }>(`SELECT client_id FROM auth_events WHERE client_id IN ('seen', 'ghost')`),
+    );
+    expect(rows).toEqual([{ client_id: 'seen' }]);
   });
 });
