@@ -37,7 +37,8 @@ export const tokenAuthEvents: Scenario = {
       variants: [
         {
           name: 'log-on',
-          description: 'our server with AUTH_EVENTS=true: each outcome appended to a bounded buffer, flushed every second',
+          description:
+            'our server with AUTH_EVENTS=true: each outcome appended to a bounded buffer, flushed every AUTH_EVENTS_FLUSH_MS (default)',
         },
         { name: 'log-off', description: 'the same server and tenants with AUTH_EVENTS=false' },
       ],

@@ -30,7 +30,7 @@ export interface AuthEventInput {
 export type AuthEventDropCause = 'buffer_full' | 'write_failed';
 
 interface BufferedEvent extends AuthEventInput {
-  readonly id: string;
+  /** milliseconds since the epoch; the id (UUIDv7 of this time) is made at flush, off the request path */
   readonly time: number;
 }
 
@@ -78,7 +78,7 @@ async function insertEvents(db: Database, tenantId: string, events: readonly Buf
               AS e (id, occurred_at, client_id, outcome, reason, source_ip, scopes, jti)`,
       [
         tenantId,
-        events.map((e) => e.id),
+        events.map((e) => uuidv7(e.time)),
         events.map((e) => new Date(e.time).toISOString()),
         events.map((e) => e.clientId ?? null),
         events.map((e) => e.outcome),
@@ -114,8 +114,7 @@ export function createAuthEventLog(db: Database, log: Logger, options: AuthEvent
         options.onDropped?.(1, 'buffer_full');
         return;
       }
-      const time = now();
-      pending.push({ ...event, id: uuidv7(time), time });
+      pending.push({ ...event, time: now() });
     },
     /** events waiting for the next flush */
     get pending(): number {

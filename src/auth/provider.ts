@@ -592,6 +592,14 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
   const refusalReasons = new WeakMap<Context, AuthRefusalReason>();
   const rateLimits = input.rateLimits;
 
+  /** Why Client.find found nothing to authenticate against. */
+  const whyNoClient = (record: ClientRecord | undefined, id: string): AuthRefusalReason => {
+    if (!record) return input.wasClientDisabled?.(id) ? 'client_disabled' : 'unknown_client';
+    const now = Math.floor(Date.now() / 1000);
+    // otherwise it is registered only for a method this server does not offer
+    return record.secrets.some((s) => s.expiresAt === null || s.expiresAt > now) ? 'wrong_auth_method' : 'expired_secret';
+  };
+
   provider.Client.find = async function find(id: string) {
     // no client has any other id: nothing to look up, nothing to count
     if (typeof id !== 'string' || !CLIENT_ID.test(id)) return undefined;
@@ -603,9 +611,7 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     }
     const record = await findClient(id);
     const metadata = record && clientMetadata(record);
-    if (ctx?.oidc.route === 'token' && !metadata) {
-      refusalReasons.set(ctx, record ? 'expired_secret' : input.wasClientDisabled?.(id) ? 'client_disabled' : 'unknown_client');
-    }
+    if (ctx?.oidc.route === 'token' && !metadata) refusalReasons.set(ctx, whyNoClient(record, id));
     if (!metadata) return undefined;
     let client = clientsByMetadata.get(metadata);
     if (!client) clientsByMetadata.set(metadata, (client = new ProviderClient(metadata)));

@@ -13,11 +13,11 @@ export const AUTH_REFUSAL_REASONS = [
   'wrong_secret',
   /** the client exists but every secret it has is expired */
   'expired_secret',
-  /** the client exists but can use no method this server offers */
+  /** the client exists but is disabled */
   'client_disabled',
-  /** a secret sent with the other secret method than the one registered */
+  /** a secret sent by the other method than the one registered (or a method this server does not offer) */
   'wrong_auth_method',
-  /** the tenant is suspended or archived */
+  /** the tenant is suspended or pending */
   'tenant_not_active',
   /** a scope the client may not have, or the tenant does not define */
   'invalid_scope',

@@ -261,9 +261,9 @@ export const OPTIONS = {
     default: 'true',
   },
   AUTH_EVENTS_FLUSH_MS: {
-    description: 'how often buffered auth events are written to the database',
+    description: 'how often buffered auth events are written to the database (one insert per tenant with events)',
     schema: { type: 'integer', minimum: 100 },
-    default: '1000',
+    default: '2000',
   },
   AUTH_EVENTS_BUFFER_SIZE: {
     description: 'auth events held between flushes; more are dropped and counted (tenant_connect_auth_events_dropped_total)',
