@@ -68,26 +68,28 @@ async function writeEvents(db: Database, log: Logger, batch: readonly BufferedEv
   }
 }
 
+/**
+ * One statement in one round trip: the reader sends role, tenant setting and statement together,
+ * which Postgres runs as one implicit transaction (the insert is all or nothing). The rows travel
+ * as one JSON parameter, since the reader inlines parameters and arrays cannot be inlined.
+ */
 async function insertEvents(db: Database, tenantId: string, events: readonly BufferedEvent[]): Promise<void> {
-  await db.scoped(tenantId, (tx) =>
-    tx.query(
-      `INSERT INTO auth_events (tenant_id, id, occurred_at, client_id, outcome, reason, source_ip, scopes, jti)
-       SELECT $1, e.id, e.occurred_at, e.client_id, e.outcome, e.reason, e.source_ip,
-              CASE WHEN e.scopes = '' THEN '{}'::text[] ELSE string_to_array(e.scopes, ' ') END, e.jti
-         FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
-              AS e (id, occurred_at, client_id, outcome, reason, source_ip, scopes, jti)`,
-      [
-        tenantId,
-        events.map((e) => uuidv7(e.time)),
-        events.map((e) => new Date(e.time).toISOString()),
-        events.map((e) => e.clientId ?? null),
-        events.map((e) => e.outcome),
-        events.map((e) => e.reason ?? null),
-        events.map((e) => e.sourceIp?.slice(0, 64) ?? null),
-        events.map((e) => e.scopes.join(' ')),
-        events.map((e) => e.jti ?? null),
-      ],
-    ),
+  const rows = events.map((e) => ({
+    id: uuidv7(e.time),
+    occurred_at: new Date(e.time).toISOString(),
+    client_id: e.clientId ?? null,
+    outcome: e.outcome,
+    reason: e.reason ?? null,
+    source_ip: e.sourceIp?.slice(0, 64) ?? null,
+    scopes: e.scopes,
+    jti: e.jti ?? null,
+  }));
+  await db.reader(tenantId).query(
+    `INSERT INTO auth_events (tenant_id, id, occurred_at, client_id, outcome, reason, source_ip, scopes, jti)
+       SELECT $1::uuid, e.id, e.occurred_at, e.client_id, e.outcome, e.reason, e.source_ip, e.scopes, e.jti
+         FROM jsonb_to_recordset($2::jsonb)
+              AS e (id uuid, occurred_at timestamptz, client_id text, outcome text, reason text, source_ip text, scopes text[], jti text)`,
+    [tenantId, JSON.stringify(rows)],
   );
 }
 
