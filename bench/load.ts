@@ -11,6 +11,8 @@ import { percentile, round } from './stats.ts';
 export interface RequestShape {
   readonly path: string;
   readonly headers: Record<string, string>;
+  /** a body of its own (e.g. a fresh client assertion each time) */
+  readonly body?: string;
 }
 
 export interface LoadTarget {
@@ -45,7 +47,12 @@ export async function runLoad(target: LoadTarget, options: { durationS: number; 
             {
               setupRequest: (request) => {
                 const shape = (target.vary as () => RequestShape)();
-                return { ...request, path: shape.path, headers: { ...request.headers, ...shape.headers } };
+                return {
+                  ...request,
+                  path: shape.path,
+                  headers: { ...request.headers, ...shape.headers },
+                  ...(shape.body !== undefined ? { body: shape.body } : {}),
+                };
               },
             },
           ],

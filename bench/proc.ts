@@ -28,6 +28,36 @@ export function cpuTimeMs(pid: number): number | undefined {
   }
 }
 
+/** The process and its descendants (a WORKERS primary and its workers), from /proc's parent ids. */
+export function processTree(pid: number): number[] {
+  const parents = new Map<number, number[]>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parents.set(parent, [...(parents.get(parent) ?? []), Number(entry)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) tree.push(...(parents.get(tree[i] as number) ?? []));
+  return tree;
+}
+
+/** user + system CPU time of a process and its descendants, in ms */
+export function treeCpuTimeMs(pid: number): number | undefined {
+  const times = processTree(pid).map(cpuTimeMs);
+  return times[0] === undefined ? undefined : times.reduce<number>((sum, ms) => sum + (ms ?? 0), 0);
+}
+
+/** resident set size of a process and its descendants now, in MiB */
+export function treeRssMb(pid: number): number | undefined {
+  const sizes = processTree(pid).map(rssMb);
+  return sizes[0] === undefined ? undefined : sizes.reduce<number>((sum, mb) => sum + (mb ?? 0), 0);
+}
+
 function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
   try {
     const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));

@@ -1,9 +1,9 @@
 /**
- * Measures one run: the server process's CPU and memory, the local Postgres's CPU, the load
+ * Measures one run: the server process's CPU and memory (with its descendants': a WORKERS primary's workers), the local Postgres's CPU, the load
  * generator's CPU (this process), and whatever else kept the machine's cores busy meanwhile.
  */
 import type { ProcessUse } from './measurements.ts';
-import { busyCpuMs, cpuTimeMs, peakRssMb, postgresCpuByPid, postgresCpuSince, rssMb } from './proc.ts';
+import { busyCpuMs, peakRssMb, postgresCpuByPid, postgresCpuSince, treeCpuTimeMs, treeRssMb } from './proc.ts';
 import { round } from './stats.ts';
 
 const difference = (after: number | undefined, before: number | undefined) =>
@@ -11,13 +11,13 @@ const difference = (after: number | undefined, before: number | undefined) =>
 
 export function startProcessUse(pid: number): (requests: number) => ProcessUse {
   const started = performance.now();
-  const cpuBefore = cpuTimeMs(pid);
+  const cpuBefore = treeCpuTimeMs(pid);
   const dbBefore = postgresCpuByPid();
   const busyBefore = busyCpuMs();
   const clientBefore = process.cpuUsage();
   return (requests) => {
     const wallMs = performance.now() - started;
-    const cpuMs = difference(cpuTimeMs(pid), cpuBefore);
+    const cpuMs = difference(treeCpuTimeMs(pid), cpuBefore);
     const dbCpuMs = postgresCpuSince(dbBefore);
     const busyMs = difference(busyCpuMs(), busyBefore);
     const client = process.cpuUsage(clientBefore);
@@ -27,7 +27,7 @@ export function startProcessUse(pid: number): (requests: number) => ProcessUse {
     return {
       cpuMs: round(cpuMs, 0),
       cpuUsPerRequest: cpuMs !== undefined && requests > 0 ? round((cpuMs * 1000) / requests, 1) : undefined,
-      rssMb: round(rssMb(pid), 1),
+      rssMb: round(treeRssMb(pid), 1),
       peakRssMb: round(peakRssMb(pid), 1),
       dbCpuMs: round(dbCpuMs, 0),
       clientCpuPct: percentOfCore(clientMs),

@@ -5,7 +5,7 @@
  * what production boots.
  */
 import type { Logger } from 'pino';
-import type { DemoCredential, seedDemo } from './admin/operator/demo-seed.ts';
+import type { DemoCredential, loadDemoOrganisation, seedDemo } from './admin/operator/demo-seed.ts';
 import { type BootstrapResult, bootstrapPlatform } from './admin/operator/bootstrap.ts';
 import type { KeyEncryption } from './auth/key-encryption.ts';
 import { startKeyRotationWorker } from './auth/key-rotation.ts';
@@ -13,6 +13,7 @@ import type { Config } from './config/config.ts';
 import { createDatabase, type Database } from './db/database.ts';
 import { migrate } from './db/migrate.ts';
 import { createApp, type App } from './server.ts';
+import { createRetentionJob, type RetentionJob } from './admin/operator/retention-job.ts';
 import { assertKeysDecryptStored, createWebhookWorker, loadKeyEncryption } from './startup.ts';
 import type { DeliveryWorker } from './webhooks/delivery/worker.ts';
 
@@ -27,6 +28,8 @@ export interface Booted {
   readonly appliedMigrations: string[];
   /** the webhook delivery worker of this instance (running when WEBHOOK_WORKER is on) */
   readonly webhooks: DeliveryWorker;
+  /** the retention job of this instance (running when RETENTION_WORKER is on) */
+  readonly retention: RetentionJob;
   /** stops listening for changes and closes the database */
   close(): Promise<void>;
 }
@@ -43,6 +46,8 @@ export interface BootOptions {
   /** the demo data, run when SEED_DEMO is on: the process edge passes it in, so a production
    * instance (and the standalone worker) never loads demo code */
   readonly seed?: typeof seedDemo;
+  /** the demo organisation for sandbox resets with {"seed":"demo"}, passed in like `seed` */
+  readonly loadDemoOrganisation?: typeof loadDemoOrganisation;
 }
 
 export async function boot(config: Config, log: Logger, options: BootOptions = {}): Promise<Booted> {
@@ -53,6 +58,7 @@ export async function boot(config: Config, log: Logger, options: BootOptions = {
     settings: config.database,
     dataDir: options.inMemory ? undefined : config.dataDir,
   });
+  let counters: App['counters'] | undefined;
   try {
     options.onProgress?.('migrating');
     const appliedMigrations = await migrate(db);
@@ -62,23 +68,43 @@ export async function boot(config: Config, log: Logger, options: BootOptions = {
     const seed = config.seedDemo ? options.seed : undefined;
     if (seed) options.onProgress?.('seeding the demo tenants');
     const demoCredentials = seed ? await seed(db, keyEncryption, config) : [];
-    const app = createApp({ config, db, log, keyEncryption, ...(options.now ? { now: options.now } : {}) });
+    const app = createApp({
+      config,
+      db,
+      log,
+      keyEncryption,
+      ...(options.now ? { now: options.now } : {}),
+      ...(options.loadDemoOrganisation ? { loadDemoOrganisation: options.loadDemoOrganisation } : {}),
+    });
+    counters = app.counters;
     const stopInvalidation = await app.startInvalidation();
     const stopKeyRotation = startKeyRotationWorker(db, log, { intervalMs: config.keyRotationCheckMs });
     app.usage.start();
     app.authEvents.start();
     const webhooks = createWebhookWorker(config, db, keyEncryption, log);
     if (config.webhooks.worker) await webhooks.start();
+    const retention = createRetentionJob({
+      db,
+      log,
+      config: config.retention,
+      now: options.now ?? Date.now,
+      onDeleted: app.metrics.retentionDeleted,
+    });
+    if (config.retention.worker) retention.start();
     const close = async () => {
+      await retention.stop();
       await webhooks.stop();
       await app.usage.stop();
       await app.authEvents.stop();
       await stopKeyRotation();
       await stopInvalidation();
+      await app.counters.close();
       await db.close();
     };
-    return { db, app, demoCredentials, admin, generatedKeyFile, keyEncryption, appliedMigrations, webhooks, close };
+    return { db, app, demoCredentials, admin, generatedKeyFile, keyEncryption, appliedMigrations, webhooks, retention, close };
   } catch (error) {
+    // its Redis client would otherwise keep reconnecting, and the process alive
+    await counters?.close().catch(() => {});
     await db.close().catch(() => {});
     throw error;
   }

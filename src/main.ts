@@ -3,6 +3,7 @@
  * user what is where. What can refuse a start is checked before the rest of the code is even
  * loaded (boot and what it imports come in by dynamic import), so a refusal takes a moment.
  */
+import cluster from 'node:cluster';
 import type http from 'node:http';
 import type { Booted, BootStep } from './boot.ts';
 import { ConfigError, loadConfig, type Config } from './config/config.ts';
@@ -15,7 +16,7 @@ function banner(config: Config, booted: Booted, demoCredentialsPath: (dataDir: s
   const { urls } = booted.app;
   const lines = [
     '',
-    `tenant-connect is listening on ${config.bindAddress}:${config.port} (${booted.db.kind === 'pglite' ? `embedded database in ${config.dataDir}` : 'Postgres'})`,
+    `tenant-connect is listening on ${config.bindAddress}:${config.port} (${booted.db.kind === 'pglite' ? `embedded database in ${config.dataDir}` : 'Postgres'}${config.workers > 1 ? `, ${config.workers} worker processes` : ''})`,
     '',
   ];
   for (const environment of config.environments) {
@@ -122,6 +123,22 @@ const PROGRESS: Record<BootStep, (config: Config) => string> = {
   'seeding the demo tenants': () => 'seeding the demo tenants',
 };
 
+/** WORKERS > 1: the supervising primary, which serves only the workers' summed metrics. */
+async function supervise(config: Config): Promise<void> {
+  const metricsEndpoint = untilReady();
+  if (config.metricsPort !== undefined) {
+    const metricsServer = createHttpServer(config.http);
+    metricsServer.on('request', metricsEndpoint.listener);
+    await listenFirst(metricsServer, 'METRICS_PORT', config, config.metricsPort);
+  }
+  const [{ runPrimary, serveClusterMetrics }, { createLogger }] = await Promise.all([
+    import('./cluster/primary.ts'),
+    import('./observability/logger.ts'),
+  ]);
+  metricsEndpoint.serve(serveClusterMetrics());
+  await runPrimary(config, { log: createLogger(config.logLevel).child({ component: 'primary' }) });
+}
+
 async function main(): Promise<void> {
   let config: Config;
   try {
@@ -134,13 +151,17 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  if (config.workers > 1 && cluster.isPrimary) return supervise(config);
   const app = untilReady();
   const server = createHttpServer(config.http);
   server.on('request', app.listener);
-  await listenFirst(server, 'PORT', config, config.port);
+  // a worker under the primary listens only once it serves: the primary hands connections to every
+  // listening worker in turn, and a worker still booting would answer its share 503
+  if (!cluster.isWorker) await listenFirst(server, 'PORT', config, config.port);
   const metricsEndpoint = untilReady();
   let metricsServer: http.Server | undefined;
-  if (config.metricsPort !== undefined) {
+  // in a worker, the primary serves METRICS_PORT with every worker's metrics
+  if (config.metricsPort !== undefined && !cluster.isWorker) {
     metricsServer = createHttpServer(config.http);
     metricsServer.on('request', metricsEndpoint.listener);
     await listenFirst(metricsServer, 'METRICS_PORT', config, config.metricsPort);
@@ -158,7 +179,7 @@ async function main(): Promise<void> {
       throw error;
     }
   }
-  const [{ boot }, { createLogger }, { serveMetrics }, { demoCredentialsPath, seedDemo }] = await Promise.all([
+  const [{ boot }, { createLogger }, { serveMetrics }, { demoCredentialsPath, loadDemoOrganisation, seedDemo }] = await Promise.all([
     import('./boot.ts'),
     import('./observability/logger.ts'),
     import('./observability/metrics.ts'),
@@ -170,9 +191,11 @@ async function main(): Promise<void> {
   try {
     booted = await boot(config, log, {
       seed: seedDemo,
+      loadDemoOrganisation,
       onProgress(next) {
         step = next;
-        process.stdout.write(`${PROGRESS[next](config)}…\n`);
+        // under a primary, the first worker speaks for all of them
+        if (!cluster.isWorker || cluster.worker?.id === 1) process.stdout.write(`${PROGRESS[next](config)}…\n`);
       },
     });
   } catch (error) {
@@ -190,9 +213,21 @@ async function main(): Promise<void> {
   }
   app.serve(booted.app.app.callback());
   metricsEndpoint.serve(serveMetrics(booted.app.metrics));
-  process.stdout.write(banner(config, booted, demoCredentialsPath));
+  if (cluster.isWorker) {
+    await listenFirst(server, 'PORT', config, config.port);
+    const { reportWorkerReady, shareMetricsWithPrimary } = await import('./cluster/primary.ts');
+    shareMetricsWithPrimary(booted.app.metrics.registry);
+    // the first worker tells the user what is where; the others and restarts only serve
+    if (cluster.worker?.id === 1) process.stdout.write(banner(config, booted, demoCredentialsPath));
+    reportWorkerReady();
+  } else {
+    process.stdout.write(banner(config, booted, demoCredentialsPath));
+  }
 
+  let stopping = false;
   const shutdown = (signal: string) => {
+    if (stopping) return; // SIGINT from a terminal reaches the primary's workers too, which then add SIGTERM
+    stopping = true;
     log.info({ signal }, 'shutting down');
     metricsServer?.close();
     server.close(() => {
@@ -204,7 +239,7 @@ async function main(): Promise<void> {
       });
     });
     server.closeIdleConnections();
-    setTimeout(() => process.exit(1), 10_000).unref();
+    setTimeout(() => process.exit(1), config.shutdownGraceMs).unref();
   };
   process.once('SIGINT', () => shutdown('SIGINT'));
   process.once('SIGTERM', () => shutdown('SIGTERM'));

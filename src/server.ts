@@ -6,26 +6,33 @@
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import { createAdminApi } from './admin/admin-api.ts';
+import type { DemoOrganisationLoader } from './admin/operator/sandbox-reset.ts';
 import { createAccessTokenVerifier, createBearerAuthentication } from './http/bearer.ts';
+import { createDpopVerifier, createMemoryReplayStore } from './http/dpop-proof.ts';
 import { createResourceApi } from './api/resource-api.ts';
 import { createAuthenticationHost } from './auth/authentication-host.ts';
+import { createAssertionReplayStore } from './auth/assertion-replay.ts';
 import { createAuthEventLog } from './auth/auth-events.ts';
+import { createRemoteJwks, remoteJwksOptions } from './auth/client-jwks.ts';
 import { createClientUsageRecorder } from './auth/client-usage.ts';
 import { answerTemporarilyUnavailable } from './auth/provider.ts';
 import type { KeyEncryption } from './auth/key-encryption.ts';
 import { createProviderPool } from './auth/provider-pool.ts';
+import { createReplayDetection } from './auth/replay-detection.ts';
 import { createTenantCredentials } from './auth/tenant-credentials.ts';
 import type { Config } from './config/config.ts';
 import type { Database } from './db/database.ts';
 import { closeConnectionIfBodyUnread } from './http/connection.ts';
 import { describeHost, respondWithHostIndex } from './http/host-index.ts';
 import { ApiError, problemMiddleware } from './http/problem.ts';
+import { createCounterStore } from './db/counter-store.ts';
 import { createRateLimits } from './http/rate-limits.ts';
 import { createMetrics, type Surface } from './observability/metrics.ts';
 import { createPublicUrls, resolveHostTarget } from './tenancy/hosts.ts';
-import { listenForChanges } from './tenancy/change-notifications.ts';
+import { CHANGES_CHANNEL, listenForChanges } from './tenancy/change-notifications.ts';
 import { createTenantRuntime } from './tenancy/tenant-runtime.ts';
 import { createTenantCache, createTenantQueries } from './tenancy/tenants.ts';
+import { createTokenRevocations } from './tenancy/token-revocations.ts';
 
 export interface AppContext {
   readonly config: Config;
@@ -34,6 +41,8 @@ export interface AppContext {
   readonly keyEncryption: KeyEncryption;
   /** milliseconds since the epoch; tests freeze it */
   readonly now?: () => number;
+  /** the demo organisation, for sandbox resets with {"seed":"demo"} (passed in by the process edge) */
+  readonly loadDemoOrganisation?: DemoOrganisationLoader;
 }
 
 /** Readiness: the database answers within a second, or 503 with Retry-After. */
@@ -53,6 +62,21 @@ async function checkDatabase(db: Database): Promise<void> {
   }
 }
 
+/** Readiness: changes are heard. While the change listener is down, a change made through another
+ * instance leaves this one's caches stale, so it leaves the load balancer until the reconnect (which
+ * drops every cache). */
+function checkChangeListener(state: ChangeListenerState): void {
+  if (state !== 'lost') return;
+  throw new ApiError(
+    'service-unavailable',
+    `The change listener (LISTEN ${CHANGES_CHANNEL}) is disconnected: cached tenants, clients and keys may be stale until it reconnects.`,
+    { headers: { 'Retry-After': '1' } },
+  );
+}
+
+/** 'idle' until startInvalidation (an app built without it, in tests, is not held back). */
+type ChangeListenerState = 'idle' | 'listening' | 'lost';
+
 export function createApp(context: AppContext) {
   const { config, db, log } = context;
   const urls = createPublicUrls(config.publicProtocol, config.publicPort);
@@ -64,7 +88,10 @@ export function createApp(context: AppContext) {
   });
   const usage = createClientUsageRecorder(db, log, { flushIntervalMs: config.lastUsedFlushMs });
   // scraped only after the app is built, so the sizes may name what is declared below
-  const metrics = createMetrics({ tenants: () => tenants.size, providers: () => providers.size });
+  const metrics = createMetrics(
+    { tenants: () => tenants.size, providers: () => providers.size },
+    { shared: () => counters.state().shared },
+  );
   const authEvents = createAuthEventLog(db, log, {
     flushIntervalMs: config.authEvents.flushMs,
     bufferSize: config.authEvents.bufferSize,
@@ -72,7 +99,18 @@ export function createApp(context: AppContext) {
     ...(context.now ? { now: context.now } : {}),
   });
   const recordAuthEvents = config.authEvents.enabled ? { authEvents } : {};
-  const rateLimits = createRateLimits();
+  const counters = createCounterStore({ redis: config.redis, log, onFallback: () => metrics.countRateLimitFallback() });
+  const rateLimits = createRateLimits(counters, {
+    maxTenants: config.tenantCacheSize,
+    onQuotaExceeded({ tenant, clientId, mode, windows, first }) {
+      metrics.countQuotaExceeded(mode);
+      if (first)
+        log.warn({ tenant: tenant.slug, environment: tenant.environment, client_id: clientId, mode, windows }, 'token quota exceeded');
+    },
+  });
+  const now = context.now ? { now: context.now } : {};
+  const verifyAccessToken = createAccessTokenVerifier({ cacheSize: config.tokenCacheSize, ...now });
+  const revocations = createTokenRevocations(db, { maxTenants: config.tenantCacheSize, ...now });
   const providers = createProviderPool({
     ...recordAuthEvents,
     credentials,
@@ -82,10 +120,29 @@ export function createApp(context: AppContext) {
     jwksCacheSeconds: config.jwksCacheSeconds,
     rateLimits,
     log,
+    accessTokens: { verifyAccessToken, revocations },
+    dpop: {
+      replayDetection: createReplayDetection(db, { tenants: config.tenantCacheSize }),
+      // the same in every instance that shares the key-encryption key, different per tenant
+      nonceSecret: (tenantId) => context.keyEncryption.deriveSecret(`dpop-nonce ${tenantId}`),
+    },
+    clientAssertions: {
+      replay: createAssertionReplayStore(db),
+      remoteJwks: createRemoteJwks({
+        ...remoteJwksOptions(config.webhooks.allowLoopback, config.tenantCacheSize),
+        ...(context.now ? { now: context.now } : {}),
+      }),
+      maxLifetimeSeconds: config.clientAssertionMaxLifetimeSeconds,
+    },
   });
-  const runtime = createTenantRuntime({ tenants, credentials, providers });
-  const verifyAccessToken = createAccessTokenVerifier({ cacheSize: config.tokenCacheSize, ...(context.now ? { now: context.now } : {}) });
-  const bearer = createBearerAuthentication({ runtime, verifyAccessToken, rateLimits });
+  const runtime = createTenantRuntime({ tenants, credentials, providers, verifiedTokens: verifyAccessToken, rateLimits, revocations });
+  const checkSenderConstraint = createDpopVerifier({
+    // per instance; the fleet's shared store can take its place (DpopReplayStore)
+    replayStore: createMemoryReplayStore({ max: config.dpopReplayCacheSize }),
+    keyCacheSize: config.tenantCacheSize,
+    ...now,
+  });
+  const bearer = createBearerAuthentication({ runtime, verifyAccessToken, rateLimits, revocations, checkSenderConstraint });
   const serveAuthenticationHost = createAuthenticationHost({
     runtime,
     urls,
@@ -93,8 +150,17 @@ export function createApp(context: AppContext) {
     rateLimits,
     ...recordAuthEvents,
   });
-  const serveResourceApi = createResourceApi({ db, bearer, urls });
-  const serveAdminApi = createAdminApi({ config, db, bearer, urls, keyEncryption: context.keyEncryption });
+  const serveResourceApi = createResourceApi({ db, bearer, urls, retention: config.retention, now: context.now ?? Date.now });
+  const serveAdminApi = createAdminApi({
+    config,
+    db,
+    bearer,
+    urls,
+    keyEncryption: context.keyEncryption,
+    loadDemoOrganisation: context.loadDemoOrganisation,
+  });
+
+  let changeListener: ChangeListenerState = 'idle';
 
   // behind the proxy, ctx.ip is the address that proxy appended to X-Forwarded-For (the last one):
   // the ones before it are whatever the caller sent
@@ -126,7 +192,9 @@ export function createApp(context: AppContext) {
       return;
     }
     await checkDatabase(db);
-    ctx.body = { status: 'ready', database: db.kind };
+    checkChangeListener(changeListener);
+    // Redis down is no reason to leave the load balancer: limits are then counted per instance
+    ctx.body = { status: 'ready', database: db.kind, rate_limits: counters.state() };
   });
   app.use(async function logRequest(ctx, next) {
     if (!log.isLevelEnabled('debug')) return next(); // the hot path builds no log record
@@ -151,7 +219,8 @@ export function createApp(context: AppContext) {
       return;
     }
     if (target.kind === 'authentication') {
-      state.surface = ctx.path.endsWith('/connect/token') ? 'token' : ctx.path.endsWith('/jwks.json') ? 'jwks' : 'discovery';
+      // the endpoints where clients authenticate (token, revocation, introspection) count as 'token'
+      state.surface = /\/connect\/[a-z]+$/.test(ctx.path) ? 'token' : ctx.path.endsWith('/jwks.json') ? 'jwks' : 'discovery';
       // OAuth endpoints answer a database outage the RFC 6749 way (temporarily_unavailable), not with a problem document
       await answerTemporarilyUnavailable(ctx, () => serveAuthenticationHost(ctx, target.environment));
     } else if (target.kind === 'admin') {
@@ -164,8 +233,19 @@ export function createApp(context: AppContext) {
   });
 
   /** Drops exactly what a change in the database affects, in this instance. */
-  const startInvalidation = () => listenForChanges(db, log, { onChange: runtime.evict, onReset: runtime.clear });
+  const startInvalidation = async () => {
+    const stop = await listenForChanges(db, log, {
+      onChange: runtime.evict,
+      onReset() {
+        runtime.clear();
+        changeListener = 'listening';
+      },
+      onLost: () => (changeListener = 'lost'),
+    });
+    changeListener = 'listening';
+    return stop;
+  };
 
-  return { app, urls, runtime, tenants, credentials, providers, usage, authEvents, metrics, serveAdminApi, startInvalidation };
+  return { app, urls, runtime, tenants, credentials, providers, usage, authEvents, metrics, counters, serveAdminApi, startInvalidation };
 }
 export type App = ReturnType<typeof createApp>;

@@ -13,15 +13,19 @@ import { type LatencySeries, NOT_MEASURED } from '../measurements.ts';
 import type { Scenario } from '../scenario.ts';
 import { compare, ratio } from '../summary.ts';
 import { authenticationHost, firstTenant, startOurs, tenantHost, tokenPath } from './servers.ts';
+import { measureSyncCosts, type SyncCosts } from './sync-costs.ts';
 
 const ITEMS = 1000;
 const WARMUP_BATCHES = 3;
+
+/** the first clocking's instant of a round; a round's 1,000 clockings are one second apart */
+const roundStart = (round: number) => Date.UTC(2026, 0, 1) + round * ITEMS * 1000;
 
 function batchBody(employeeIds: readonly string[], round: number): { items: Record<string, unknown>[] } {
   return {
     items: Array.from({ length: ITEMS }, (_, i) => ({
       employee_id: employeeIds[i % employeeIds.length],
-      timestamp: new Date(Date.UTC(2026, 0, 1) + (round * ITEMS + i) * 1000).toISOString().replace('Z', '+00:00'),
+      timestamp: new Date(roundStart(round) + i * 1000).toISOString().replace('Z', '+00:00'),
       direction: i % 2 ? 'out' : 'in',
       source_device: 'bench-importer',
     })),
@@ -46,15 +50,15 @@ export const batch: Scenario = {
     const { employeeIds } = ours.info;
     const samples = context.settings.quick ? 5 : 20;
     let round = 0;
-    const requests = (count: number): LoopbackRequest[] =>
-      Array.from({ length: count }, () => ({
-        port: ours.info.port,
-        host,
-        method: 'POST',
-        path: '/api/v1/clockings/batch',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify(batchBody(employeeIds, (round += 1))),
-      }));
+    const batchRequest = (r: number): LoopbackRequest => ({
+      port: ours.info.port,
+      host,
+      method: 'POST',
+      path: '/api/v1/clockings/batch',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(batchBody(employeeIds, r)),
+    });
+    const requests = (count: number): LoopbackRequest[] => Array.from({ length: count }, () => batchRequest((round += 1)));
 
     await timeSeries('warm-up', 0, ours.pid, requests(WARMUP_BATCHES));
     const series: LatencySeries[] = [];
@@ -99,6 +103,24 @@ export const batch: Scenario = {
         await client.end();
       }
     }
+    // deletions that sync and the events feed: the same batches with and without them
+    let sync: SyncCosts | undefined;
+    if (context.database.url) {
+      sync = await measureSyncCosts({
+        databaseUrl: context.database.url,
+        pid: ours.pid,
+        tenantId: tenant.id,
+        repeats: context.settings.repeats * 2,
+        samples,
+        batches: (count) => {
+          const rounds = Array.from({ length: count }, () => (round += 1));
+          return {
+            requests: rounds.map(batchRequest),
+            ranges: rounds.map((r) => [new Date(roundStart(r)).toISOString(), new Date(roundStart(r + 1)).toISOString()] as const),
+          };
+        },
+      });
+    }
     const referenceSummary = reference.length
       ? { ...describeLatencies('bare-insert', 0, reference, { 200: reference.length }), ...NOT_MEASURED }
       : undefined;
@@ -114,6 +136,12 @@ export const batch: Scenario = {
         compare('p50 latency of a 1,000-item batch (ms)', ourSummary.p50, context.database.url ? '<= 250' : undefined),
         compare('p99 latency of a 1,000-item batch (ms)', ourSummary.p99),
         compare('p50 ours / bare insert', ratio(ourSummary.p50, referenceSummary?.p50)),
+        compare('batch p50 with events feed + tombstones / before them (ratio, ≈1 is free)', ratio(sync?.batch.with, sync?.batch.without)),
+        compare('batch p50 with (ms)', sync?.batch.with),
+        compare('batch p50 before (ms)', sync?.batch.without),
+        compare('delete 1,000 clockings p50 with tombstones / before (ratio)', ratio(sync?.deletion.with, sync?.deletion.without)),
+        compare('delete 1,000 clockings p50 with tombstones (ms)', sync?.deletion.with),
+        compare('delete 1,000 clockings p50 before (ms)', sync?.deletion.without),
       ],
       notes: context.database.url ? [] : ['No Postgres: the target applies to Postgres; these are PGlite numbers.'],
     };

@@ -23,6 +23,10 @@ export interface OursStartOptions {
   allEnvironments?: boolean;
   /** provision in a process of its own first, so the server's memory holds nothing of it */
   provisionApart?: boolean;
+  /** revoked tokens listed in the second tenant (see OursOptions) */
+  revokedTokens?: number;
+  /** private_key_jwt: a client per tenant registered with this public key */
+  keyClientJwk?: OursOptions['keyClientJwk'];
 }
 
 export async function startOurs(context: ScenarioContext, options: OursStartOptions): Promise<Ours> {
@@ -48,6 +52,8 @@ export async function startOursVariants(
     ...(options.providerPoolSize ? { providerPoolSize: options.providerPoolSize } : {}),
     ...(options.tenantCacheSize ? { tenantCacheSize: options.tenantCacheSize } : {}),
     ...(options.allEnvironments ? { allEnvironments: true } : {}),
+    ...(options.revokedTokens ? { revokedTokens: options.revokedTokens } : {}),
+    ...(options.keyClientJwk ? { keyClientJwk: options.keyClientJwk } : {}),
   };
   const script = new URL('../servers/ours.ts', import.meta.url);
   const settingsOf = (variant: (typeof variants)[number]) => (variant.authEvents === undefined ? {} : { authEvents: variant.authEvents });

@@ -9,7 +9,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { createClient } from '../../src/auth/clients.ts';
+import type { JWK } from 'jose';
+import { createClient, insertKeyClient } from '../../src/auth/clients.ts';
 import { createKeyEncryption } from '../../src/auth/key-encryption.ts';
 import { boot } from '../../src/boot.ts';
 import { loadConfig } from '../../src/config/config.ts';
@@ -41,6 +42,10 @@ export interface OursOptions {
    */
   readonly tenantsFile?: string;
   readonly provisionOnly?: boolean;
+  /** this many revoked tokens (live for an hour) in the second provisioned tenant, which gets employees too */
+  readonly revokedTokens?: number;
+  /** private_key_jwt: also give each tenant a client registered with this public key (its keyClientId) */
+  readonly keyClientJwk?: JWK;
 }
 
 export interface BenchTenant {
@@ -51,6 +56,8 @@ export interface BenchTenant {
   readonly id: string;
   readonly clientId: string;
   readonly clientSecret: string;
+  /** a private_key_jwt client of the tenant (with keyClientJwk) */
+  readonly keyClientId?: string;
 }
 
 export interface OursInfo {
@@ -61,6 +68,8 @@ export interface OursInfo {
   readonly scope: string;
   readonly tenants: BenchTenant[];
   readonly employeeIds: string[];
+  /** the second tenant's employees, when it holds `revokedTokens` */
+  readonly revokedTenantEmployeeIds: string[];
   /** the platform admin client of the environment (admin API calls, e.g. webhook subscriptions);
    * absent when another process provisioned the database (its bootstrap credentials stayed there) */
   readonly admin:
@@ -78,6 +87,7 @@ async function provisionTenants(
   keyEncryptionKey: string,
   count: number,
   environments: readonly EnvironmentConfig[],
+  keyClientJwk: JWK | undefined,
 ): Promise<BenchTenant[]> {
   const encryption = createKeyEncryption(Buffer.from(keyEncryptionKey, 'base64url'));
   const total = count * environments.length;
@@ -100,7 +110,22 @@ async function provisionTenants(
         settings: { scopes: BENCH_SCOPES, rate_limit: { per_client: 1_000_000, per_tenant: 1_000_000 } },
       });
       const { clientId, clientSecret } = await createClient(db, id, { name: `${slug} bench client`, scopes: BENCH_SCOPES });
-      tenants[position] = { environment: environment.name, domain: environment.domain, slug, id, clientId, clientSecret };
+      let keyClientId: string | undefined;
+      if (keyClientJwk) {
+        const keys = { jwks: { keys: [keyClientJwk] } };
+        ({ clientId: keyClientId } = await db.admin.scoped(id, (tx) =>
+          insertKeyClient(tx, id, { name: `${slug} bench signed client`, scopes: BENCH_SCOPES, keys }),
+        ));
+      }
+      tenants[position] = {
+        environment: environment.name,
+        domain: environment.domain,
+        slug,
+        id,
+        clientId,
+        clientSecret,
+        ...(keyClientId ? { keyClientId } : {}),
+      };
       done++;
       if (done % (total > 2000 ? 2000 : 100) === 0 || done === total) {
         progress(`provisioned ${done}/${total} tenants (${((performance.now() - started) / 1000).toFixed(1)} s)`);
@@ -123,6 +148,17 @@ async function createEmployees(db: Database, tenantId: string, count: number): P
     ),
   );
   return rows.map((r) => r.id);
+}
+
+/** Lists `count` revoked jtis in the tenant, as the revocation endpoint would (one statement). */
+async function revokeTokens(db: Database, tenantId: string, clientId: string, count: number): Promise<void> {
+  await db.admin.scoped(tenantId, (tx) =>
+    tx.query(
+      `INSERT INTO revoked_tokens (tenant_id, jti, client_id, expires_at)
+       SELECT $1, 'bench-revoked-' || g, $2, now() + interval '1 hour' FROM generate_series(1, $3::int) AS g`,
+      [tenantId, clientId, count],
+    ),
+  );
 }
 
 serveChild<OursInfo>(async () => {
@@ -151,11 +187,14 @@ serveChild<OursInfo>(async () => {
   const provisioned =
     options.tenantsFile && !options.provisionOnly
       ? (JSON.parse(fs.readFileSync(options.tenantsFile, 'utf8')) as BenchTenant[])
-      : await provisionTenants(booted.db, options.keyEncryptionKey, options.tenants, environments);
+      : await provisionTenants(booted.db, options.keyEncryptionKey, options.tenants, environments, options.keyClientJwk);
   if (options.provisionOnly && options.tenantsFile) fs.writeFileSync(options.tenantsFile, JSON.stringify(provisioned));
   const tenants = options.provisionOnly ? [] : provisioned;
   const first = tenants[0];
   const employeeIds = first ? await createEmployees(booted.db, first.id, options.employees) : [];
+  const revokedTenant = options.revokedTokens ? tenants[1] : undefined;
+  const revokedTenantEmployeeIds = revokedTenant ? await createEmployees(booted.db, revokedTenant.id, options.employees) : [];
+  if (revokedTenant) await revokeTokens(booted.db, revokedTenant.id, revokedTenant.clientId, options.revokedTokens ?? 0);
   server.on('request', booted.app.app.callback());
 
   const admin = booted.admin.credentials[ENVIRONMENT];
@@ -167,6 +206,7 @@ serveChild<OursInfo>(async () => {
       scope: BENCH_SCOPE,
       tenants,
       employeeIds,
+      revokedTenantEmployeeIds,
       admin: admin && {
         clientId: admin.client_id,
         clientSecret: admin.client_secret,
@@ -174,7 +214,7 @@ serveChild<OursInfo>(async () => {
         adminApi: admin.admin_api,
       },
     },
-    diagnostics: () => ({ providers: booted.app.providers.size }),
+    diagnostics: () => ({ providers: booted.app.providers.size, revocations: booted.app.runtime.revocations.size }),
     async close() {
       await booted.webhooks.stop();
       server.closeAllConnections();

@@ -21,6 +21,7 @@ import { clientHealthRoutes } from './client-health-routes.ts';
 import { clientRoutes } from './client-routes.ts';
 import { keyRoutes } from './key-routes.ts';
 import { tenantRoutes } from './tenant-routes.ts';
+import { tokenRoutes } from './token-routes.ts';
 import { webhookRoutes } from './webhook-routes.ts';
 
 export function createAdminApi(deps: AdminDeps) {
@@ -28,6 +29,7 @@ export function createAdminApi(deps: AdminDeps) {
   const routes = [
     ...tenantRoutes(deps),
     ...clientRoutes(deps),
+    ...tokenRoutes(deps),
     ...keyRoutes(deps),
     ...webhookRoutes(deps),
     ...auditRoutes(deps),

@@ -8,6 +8,7 @@
 import { decodeJwt } from 'jose';
 import type { Context } from 'koa';
 import { type BearerAuthentication, bearerChallenge, extractBearerToken } from '../http/bearer.ts';
+import { extractDpopToken, inPresentedScheme, presentedProof } from '../http/dpop-proof.ts';
 import type { EnvironmentConfig } from '../config/config.ts';
 import { ApiError } from '../http/problem.ts';
 import { isValidTenantSlug, PLATFORM_SLUG, type PublicUrls } from '../tenancy/hosts.ts';
@@ -27,11 +28,16 @@ export interface AdminAuthDeps {
 export function createAdminAuthenticator(deps: AdminAuthDeps) {
   return async function authenticateAdmin(ctx: Context, environment: EnvironmentConfig): Promise<AdminPrincipal> {
     const audience = deps.urls.adminOrigin(environment);
+    const dpopToken = extractDpopToken(ctx.get('authorization') || undefined, audience);
+    const token = dpopToken ?? extractBearerToken(ctx.get('authorization') || undefined, audience);
+    const presented = presentedProof(ctx, audience, dpopToken === undefined ? 'Bearer' : 'DPoP');
     const invalid = (description: string) =>
-      new ApiError('invalid-token', description, {
-        headers: { 'WWW-Authenticate': bearerChallenge(audience, { code: 'invalid_token', description }) },
-      });
-    const token = extractBearerToken(ctx.get('authorization') || undefined, audience);
+      inPresentedScheme(
+        presented,
+        new ApiError('invalid-token', description, {
+          headers: { 'WWW-Authenticate': bearerChallenge(audience, { code: 'invalid_token', description }) },
+        }),
+      );
 
     let issuer: unknown;
     try {
@@ -52,14 +58,19 @@ export function createAdminAuthenticator(deps: AdminAuthDeps) {
     }
     const { tenant } = found;
     const platform = tenant.kind === 'platform';
-    const claims = await deps.bearer.authenticate(token, found, {
-      issuer: issuer as string,
-      audience,
-      clientGone: 'The client this token was issued to is disabled or no longer exists.',
-      scope: platform ? PLATFORM_ADMIN_SCOPE : TENANT_ADMIN_SCOPE,
-      // only a tenant's admin token depends on its tenant's status; the platform row's is not read
-      ...(platform ? {} : { inactive: 'This tenant is not active; its administration is unavailable.' }),
-    });
+    const claims = await deps.bearer
+      .authenticate(token, found, {
+        issuer: issuer as string,
+        audience,
+        clientGone: 'The client this token was issued to is disabled or no longer exists.',
+        scope: platform ? PLATFORM_ADMIN_SCOPE : TENANT_ADMIN_SCOPE,
+        // only a tenant's admin token depends on its tenant's status; the platform row's is not read
+        ...(platform ? {} : { inactive: 'This tenant is not active; its administration is unavailable.' }),
+        presented,
+      })
+      .catch((error: unknown) => {
+        throw inPresentedScheme(presented, error);
+      });
     const actor = { clientId: claims.client_id, issuer: claims.iss };
     return platform ? { kind: 'platform', actor } : { kind: 'tenant', actor, tenant };
   };

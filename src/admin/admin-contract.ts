@@ -13,6 +13,7 @@ import type { DeliveryRepresentation, SubscriptionRepresentation } from '../webh
 import type { AuditEvent } from './operator/audit-log.ts';
 import type { ClientHealth } from './operator/client-health.ts';
 import type { SandboxSyncResult } from './operator/sandbox-sync.ts';
+import type { SandboxResetResult } from './operator/sandbox-reset.ts';
 import type { TenantRepresentation } from './operator/tenant-lifecycle.ts';
 
 /** A list endpoint's answer: one page, and the next page's absolute URL (null on the last). */
@@ -23,8 +24,10 @@ export interface Page<T> {
 
 export type Tenant = TenantRepresentation;
 export type { AuditEvent, AuthEvent, ClientHealth, SandboxSyncResult };
+export type { SandboxResetResult };
 export type Client = ClientRepresentation;
-export type ClientWithSecret = Client & { readonly client_secret: string };
+/** a private_key_jwt client is created without a secret */
+export type ClientWithSecret = Client & { readonly client_secret?: string };
 export interface SecretRotationResult {
   readonly client: Client;
   readonly client_secret: string;
@@ -42,3 +45,13 @@ export interface WebhookSecretRotationResult {
 }
 export type WebhookDelivery = DeliveryRepresentation;
 export type WebhookDeliveryWithEvent = WebhookDelivery & { readonly event: unknown };
+/** POST /tenants/{slug}/tokens/revoke */
+export interface TokenRevocation {
+  readonly jti: string;
+  readonly revoked_until: string;
+}
+/** POST /tenants/{slug}/clients/{clientId}/revoke-tokens: the cutoff in force */
+export interface ClientTokensRevocation {
+  readonly client_id: string;
+  readonly issued_before: string;
+}

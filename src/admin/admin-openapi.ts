@@ -6,6 +6,7 @@
  * answer, and the schemas of the path parameters.
  */
 import type { JsonSchema } from '../catalog/collections.ts';
+import { DPOP_SECURITY_SCHEME } from '../http/dpop-proof.ts';
 import { openApiPaths, problemResponse, type RouteResponse, type RouteSpec } from '../http/route-spec.ts';
 import { ADMIN_SCHEMAS } from './admin-schemas.ts';
 
@@ -66,6 +67,7 @@ export function createAdminOpenApiDocument(routes: readonly RouteSpec<never>[]) 
           bearerFormat: 'JWT',
           description: `a token of the tenant's own client with the scope tenant:admin, from ${input.tenantTokenUrlTemplate}; only that tenant's clients`,
         },
+        dpop: DPOP_SECURITY_SCHEME,
       },
       schemas: {
         Problem: {

@@ -3,10 +3,11 @@
  * document publishes the very same objects.
  */
 import { CLIENT_ID_PATTERN, DEFAULT_SECRET_GRACE_SECONDS } from '../auth/clients.ts';
-import { CLIENT_AUTH_METHODS, DEFAULT_CLIENT_AUTH_METHOD } from '../catalog/client-auth-methods.ts';
+import { CLIENT_AUTH_METHODS, DEFAULT_CLIENT_AUTH_METHOD, MAX_CLIENT_KEYS } from '../catalog/client-auth-methods.ts';
 import { AUTH_EVENT_OUTCOMES, AUTH_REFUSAL_REASONS } from '../catalog/auth-event-reasons.ts';
 import { DELIVERY_STATUSES } from '../catalog/delivery-statuses.ts';
 import { TENANT_STATUSES } from '../catalog/tenant-statuses.ts';
+import { TOKEN_QUOTA_SCHEMA } from '../catalog/token-quotas.ts';
 import { PAGE_LIMIT } from '../catalog/page-limits.ts';
 import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
 import { TENANT_SLUG } from '../tenancy/hosts.ts';
@@ -29,6 +30,23 @@ const webhookUrl = { type: 'string', minLength: 1, maxLength: 2048, description:
 const timestamp = { type: 'string', format: 'date-time' };
 const nullableTimestamp = { type: ['string', 'null'], format: 'date-time' };
 const name = { type: 'string', minLength: 1, maxLength: 200 };
+/** private_key_jwt: a public JWK Set (checked further by clientJwksProblem), or the https URL of one */
+const clientJwks = {
+  type: 'object',
+  properties: { keys: { type: 'array', minItems: 1, maxItems: MAX_CLIENT_KEYS, items: { type: 'object' } } },
+  required: ['keys'],
+  description: 'the public JWK Set the client signs its assertions for (public members only)',
+};
+const clientJwksUri = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 2000,
+  description: 'https URL of the public JWK Set (fetched at most every 10 minutes; http://localhost only in development)',
+};
+const clientTokenQuota = {
+  ...TOKEN_QUOTA_SCHEMA,
+  description: "this client's token quota, replacing the tenant's token_quota setting as a whole",
+};
 const scopeList = { type: 'array', items: { type: 'string', pattern: '^[a-z][a-z0-9:_-]{0,63}$' }, uniqueItems: true, maxItems: 64 };
 
 /** Settings in a PATCH: any key may be null (back to its default). */
@@ -101,6 +119,24 @@ export const ADMIN_SCHEMAS = {
     properties: { confirm: { type: 'string', description: 'the slug again' } },
     required: ['confirm'],
   },
+  SandboxResetRequest: {
+    type: 'object',
+    additionalProperties: false,
+    properties: { seed: { enum: ['demo'], description: 'load the demo organisation after the reset; omitted: leave the tenant empty' } },
+  },
+  SandboxResetResult: {
+    type: 'object',
+    properties: {
+      tenant: { type: 'string', description: "the tenant's slug" },
+      environment: { type: 'string' },
+      seed: { enum: ['demo', null] },
+      reset_at: { type: 'string', format: 'date-time', description: 'an include_deleted sync from before this instant answers 410' },
+      deleted: { type: 'object', additionalProperties: { type: 'integer' }, description: 'rows deleted, per collection' },
+      loaded: { type: 'object', additionalProperties: { type: 'integer' }, description: 'rows loaded, per collection' },
+      event_id: { type: 'string', format: 'uuid', description: 'the one sandbox.reset event' },
+    },
+    required: ['tenant', 'environment', 'seed', 'reset_at', 'deleted', 'loaded', 'event_id'],
+  },
   SandboxSyncResult: {
     type: 'object',
     properties: {
@@ -118,7 +154,14 @@ export const ADMIN_SCHEMAS = {
       name: { type: 'string' },
       scopes: { type: 'array', items: { type: 'string' } },
       access_token_ttl: { type: ['integer', 'null'] },
+      token_quota: { anyOf: [clientTokenQuota, { type: 'null' }], description: "null: the tenant's token_quota applies" },
       token_endpoint_auth_method: { enum: [...CLIENT_AUTH_METHODS] },
+      dpop_bound_access_tokens: {
+        type: 'boolean',
+        description: 'RFC 9449: every token request must carry a DPoP proof, so every token is bound to a key',
+      },
+      jwks: { anyOf: [clientJwks, { type: 'null' }] },
+      jwks_uri: { anyOf: [clientJwksUri, { type: 'null' }] },
       status: { enum: ['enabled', 'disabled'] },
       disabled_at: nullableTimestamp,
       last_used_at: { ...nullableTimestamp, description: 'last successful authentication (recorded at most once per interval)' },
@@ -138,12 +181,26 @@ export const ADMIN_SCHEMAS = {
         },
       },
     },
-    required: ['client_id', 'name', 'scopes', 'access_token_ttl', 'token_endpoint_auth_method', 'status', 'created_at', 'secrets'],
+    required: [
+      'client_id',
+      'name',
+      'scopes',
+      'access_token_ttl',
+      'token_endpoint_auth_method',
+      'dpop_bound_access_tokens',
+      'token_quota',
+      'status',
+      'created_at',
+      'secrets',
+    ],
   },
   ClientWithSecret: {
     allOf: [
       { $ref: '#/components/schemas/Client' },
-      { type: 'object', properties: { client_secret: { type: 'string', description: 'shown once' } }, required: ['client_secret'] },
+      {
+        type: 'object',
+        properties: { client_secret: { type: 'string', description: 'shown once; a private_key_jwt client has none' } },
+      },
     ],
   },
   ClientCreate: {
@@ -153,10 +210,25 @@ export const ADMIN_SCHEMAS = {
       name,
       scopes: scopeList,
       access_token_ttl: { type: 'integer', minimum: 60, maximum: 86400 },
+      token_quota: clientTokenQuota,
       token_endpoint_auth_method: { enum: [...CLIENT_AUTH_METHODS], default: DEFAULT_CLIENT_AUTH_METHOD },
+      dpop_bound_access_tokens: {
+        type: 'boolean',
+        default: false,
+        description: 'RFC 9449: every token request must carry a DPoP proof, so every token is bound to a key',
+      },
       client_id: { type: 'string', pattern: CLIENT_ID_PATTERN, description: 'default: generated' },
+      jwks: { ...clientJwks, description: 'private_key_jwt: the public JWK Set (or jwks_uri)' },
+      jwks_uri: { ...clientJwksUri, description: 'private_key_jwt: the https URL of the public JWK Set (or jwks)' },
     },
     required: ['name', 'scopes'],
+  },
+  ClientKeys: {
+    description: "replaces a private_key_jwt client's public keys: an inline JWK Set or the URL of one",
+    oneOf: [
+      { type: 'object', additionalProperties: false, properties: { jwks: clientJwks }, required: ['jwks'] },
+      { type: 'object', additionalProperties: false, properties: { jwks_uri: clientJwksUri }, required: ['jwks_uri'] },
+    ],
   },
   ClientUpdate: {
     type: 'object',
@@ -166,7 +238,12 @@ export const ADMIN_SCHEMAS = {
       name,
       scopes: scopeList,
       access_token_ttl: { anyOf: [{ type: 'integer', minimum: 60, maximum: 86400 }, { type: 'null' }] },
+      token_quota: { anyOf: [clientTokenQuota, { type: 'null' }], description: "null: back to the tenant's token_quota" },
       token_endpoint_auth_method: { enum: [...CLIENT_AUTH_METHODS] },
+      dpop_bound_access_tokens: {
+        type: 'boolean',
+        description: 'RFC 9449: every token request must carry a DPoP proof, so every token is bound to a key',
+      },
     },
   },
   SecretRotation: {

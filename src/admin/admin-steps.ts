@@ -11,6 +11,7 @@ import { findTenantRecord, type TenantRecord } from './operator/tenant-lifecycle
 import type { AdminPrincipal } from './admin-auth.ts';
 import type { Page } from './admin-contract.ts';
 import { recordAudit } from './operator/audit-log.ts';
+import type { DemoOrganisationLoader } from './operator/sandbox-reset.ts';
 
 export interface AdminDeps {
   readonly config: Config;
@@ -18,6 +19,8 @@ export interface AdminDeps {
   readonly bearer: BearerAuthentication;
   readonly urls: PublicUrls;
   readonly keyEncryption: KeyEncryption;
+  /** loads the demo organisation for a sandbox reset with {"seed":"demo"}; the process edge passes it in */
+  readonly loadDemoOrganisation?: DemoOrganisationLoader | undefined;
 }
 
 export interface AdminState {
@@ -41,6 +44,8 @@ export function requirePlatformAdmin(ctx: AdminContext): void {
 
 const PLATFORM_ADMIN = { platformAdmin: ['platform:admin'] };
 const TENANT_ADMIN = { tenantAdmin: [] };
+/** either admin token, bound to a key (RFC 9449): the scope still decides, as for the two above */
+const DPOP = { dpop: [] };
 
 /**
  * An admin route: platform admins only unless `tenantAdmin` (then a tenant's own tenant:admin
@@ -53,7 +58,7 @@ export function adminRoute(
   const { tenantAdmin = false, ...route } = spec;
   return defineRoute({
     ...route,
-    security: tenantAdmin ? [PLATFORM_ADMIN, TENANT_ADMIN] : [PLATFORM_ADMIN],
+    security: tenantAdmin ? [PLATFORM_ADMIN, TENANT_ADMIN, DPOP] : [PLATFORM_ADMIN, DPOP],
     ...(tenantAdmin ? {} : { authorize: requirePlatformAdmin }),
   });
 }

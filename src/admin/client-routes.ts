@@ -4,13 +4,18 @@
  * rotation; reads show only each secret's metadata. A platform admin or the tenant's own
  * tenant:admin client may call these.
  */
-import type { ClientAuthMethod } from '../catalog/client-auth-methods.ts';
+import { type ClientAuthMethod, SECRET_AUTH_METHODS } from '../catalog/client-auth-methods.ts';
+import { clientJwksProblem, jwksUriProblem } from '../auth/client-jwks.ts';
+import type { TokenQuota } from '../catalog/token-quotas.ts';
 import {
+  type ClientKeys,
   type ClientRepresentation,
   DEFAULT_SECRET_GRACE_SECONDS,
   deleteClient,
   findClients,
   insertClient,
+  insertKeyClient,
+  setClientKeys,
   rotateClientSecret,
   TooManyLiveSecretsError,
   updateClient,
@@ -42,8 +47,35 @@ function checkScopes(tenant: TenantRecord, scopes: readonly string[]): void {
   }
 }
 
+/** 400 naming the member at fault. */
+function invalidMember(pointer: string, detail: string, title = `${pointer.slice(1)} ${detail}.`): ApiError {
+  return new ApiError('validation-failed', title, { members: { errors: [{ pointer, detail }] } });
+}
+
+/**
+ * private_key_jwt keys from a body (`jwks` or `jwks_uri`): checked here, so a bad key set or URL is
+ * a 400 naming it. The keys must be public, the URL https (or loopback where allowed).
+ */
+function readClientKeys(body: Record<string, unknown>, allowLoopback: boolean): ClientKeys | undefined {
+  if (body.jwks !== undefined && body.jwks_uri !== undefined) {
+    throw invalidMember('/jwks_uri', 'cannot be given with jwks', 'Give either jwks or jwks_uri, not both.');
+  }
+  if (body.jwks !== undefined) {
+    const problem = clientJwksProblem(body.jwks);
+    if (problem) throw invalidMember('/jwks', problem);
+    return { jwks: body.jwks as { keys: [] } };
+  }
+  if (typeof body.jwks_uri === 'string') {
+    const problem = jwksUriProblem(body.jwks_uri, allowLoopback);
+    if (problem) throw invalidMember('/jwks_uri', problem);
+    return { jwksUri: body.jwks_uri };
+  }
+  return undefined;
+}
+
 export function clientRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
   const { db } = deps;
+  const allowLoopback = deps.config.webhooks.allowLoopback;
 
   const findClient = async (tx: Queryable, tenant: TenantRecord, clientId: string): Promise<ClientRepresentation> => {
     const [client] = await findClients(tx, tenant.id, clientId);
@@ -83,6 +115,26 @@ export function clientRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
       handler: changeClient(`client.${action}`, (tx, tenant, clientId) => updateClient(tx, tenant.id, clientId, { disabled })),
     });
 
+  /** A method the client can authenticate with at once: keys for private_key_jwt, a live secret for the others. */
+  const checkMethodChange = async (tx: Queryable, tenant: TenantRecord, clientId: string, method: ClientAuthMethod) => {
+    const client = await findClient(tx, tenant, clientId);
+    if (method === 'private_key_jwt' && client.jwks === null && client.jwks_uri === null) {
+      throw invalidMember(
+        '/token_endpoint_auth_method',
+        'needs keys first',
+        `Register the client's public keys first: PUT /v1/tenants/${tenant.slug}/clients/${clientId}/jwks.`,
+      );
+    }
+    const live = client.secrets.some((secret) => secret.expires_at === null || Date.parse(secret.expires_at) > Date.now());
+    if (SECRET_AUTH_METHODS.includes(method) && !live) {
+      throw invalidMember(
+        '/token_endpoint_auth_method',
+        'needs a live secret first',
+        `The client has no live secret: POST /v1/tenants/${tenant.slug}/clients/${clientId}/rotate-secret first.`,
+      );
+    }
+  };
+
   return [
     adminRoute({
       method: 'get',
@@ -110,15 +162,35 @@ export function clientRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
       handler: async function createClientRoute(ctx, { body }) {
         const result = await inTenant(ctx, async (tx, tenant) => {
           checkScopes(tenant, body.scopes as string[]);
-          let issued;
+          const method = body.token_endpoint_auth_method as ClientAuthMethod;
+          const keys = readClientKeys(body, allowLoopback);
+          if (method === 'private_key_jwt' && !keys) {
+            throw invalidMember(
+              '/jwks',
+              'is required for private_key_jwt (or jwks_uri)',
+              'A private_key_jwt client needs jwks or jwks_uri.',
+            );
+          }
+          if (method !== 'private_key_jwt' && keys) {
+            throw invalidMember(
+              '/token_endpoint_auth_method',
+              'must be private_key_jwt to register keys',
+              'jwks and jwks_uri are for "token_endpoint_auth_method": "private_key_jwt".',
+            );
+          }
+          const input = {
+            name: body.name as string,
+            scopes: body.scopes as string[],
+            accessTokenTtl: (body.access_token_ttl as number | undefined) ?? null,
+            dpopBoundAccessTokens: body.dpop_bound_access_tokens === true,
+            tokenQuota: (body.token_quota as TokenQuota | undefined) ?? null,
+            ...(typeof body.client_id === 'string' ? { clientId: body.client_id } : {}),
+          };
+          let issued: { clientId: string; clientSecret?: string };
           try {
-            issued = await insertClient(tx, tenant.id, {
-              name: body.name as string,
-              scopes: body.scopes as string[],
-              accessTokenTtl: (body.access_token_ttl as number | undefined) ?? null,
-              authMethod: body.token_endpoint_auth_method as ClientAuthMethod,
-              ...(typeof body.client_id === 'string' ? { clientId: body.client_id } : {}),
-            });
+            issued = keys
+              ? await insertKeyClient(tx, tenant.id, { ...input, keys })
+              : await insertClient(tx, tenant.id, { ...input, authMethod: method });
           } catch (error) {
             if ((error as { code?: string }).code === '23505') {
               throw new ApiError('conflict', `A client "${String(body.client_id)}" exists in this tenant already.`, {
@@ -129,7 +201,7 @@ export function clientRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
           }
           const client = await findClient(tx, tenant, issued.clientId);
           await audit(tx, ctx, { tenant, action: 'client.create', target: { type: 'client', id: issued.clientId }, after: client });
-          return { ...client, client_secret: issued.clientSecret };
+          return issued.clientSecret === undefined ? client : { ...client, client_secret: issued.clientSecret };
         });
         ctx.status = 201;
         ctx.set('Location', `${ctx.state.base}/tenants/${ctx.params.slug}/clients/${encodeURIComponent(result.client_id)}`);
@@ -156,7 +228,7 @@ export function clientRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
       method: 'patch',
       path: '/tenants/:slug/clients/:clientId',
       operationId: 'updateClient',
-      summary: 'Change name, scopes, token lifetime or auth method',
+      summary: 'Change name, scopes, token lifetime, token quota, auth method or DPoP binding',
       tags,
       tenantAdmin: true,
       body: { schema: ADMIN_SCHEMAS.ClientUpdate },
@@ -164,11 +236,15 @@ export function clientRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
       handler: async function updateClientRoute(ctx, { body }) {
         await changeClient('client.update', async (tx, tenant, clientId) => {
           if (body.scopes) checkScopes(tenant, body.scopes as string[]);
+          const method = body.token_endpoint_auth_method as ClientAuthMethod | undefined;
+          if (method) await checkMethodChange(tx, tenant, clientId, method);
           await updateClient(tx, tenant.id, clientId, {
             ...(typeof body.name === 'string' ? { name: body.name } : {}),
             ...(body.scopes ? { scopes: body.scopes as string[] } : {}),
             ...('access_token_ttl' in body ? { accessTokenTtl: body.access_token_ttl as number | null } : {}),
+            ...('token_quota' in body ? { tokenQuota: body.token_quota as TokenQuota | null } : {}),
             ...(body.token_endpoint_auth_method ? { authMethod: body.token_endpoint_auth_method as ClientAuthMethod } : {}),
+            ...(typeof body.dpop_bound_access_tokens === 'boolean' ? { dpopBoundAccessTokens: body.dpop_bound_access_tokens } : {}),
           });
         })(ctx);
       },
@@ -212,6 +288,21 @@ export function clientRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
           await enqueueTenantEvents(tx, tenant.id, [{ type: 'client.secret_rotated', data: after }]);
           return { client: after, client_secret: rotated.clientSecret };
         });
+      },
+    }),
+
+    adminRoute({
+      method: 'put',
+      path: '/tenants/:slug/clients/:clientId/jwks',
+      operationId: 'setClientKeys',
+      summary: "Replace a private_key_jwt client's public keys (jwks or jwks_uri); every instance within a second",
+      tags,
+      tenantAdmin: true,
+      body: { schema: ADMIN_SCHEMAS.ClientKeys },
+      responses: { 200: { description: 'the client with its new keys', schema: ref('Client') } },
+      handler: async function setClientKeysRoute(ctx, { body }) {
+        const keys = readClientKeys(body, allowLoopback) as ClientKeys;
+        await changeClient('client.set_keys', (tx, tenant, clientId) => setClientKeys(tx, tenant.id, clientId, keys))(ctx);
       },
     }),
 

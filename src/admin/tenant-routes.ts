@@ -7,6 +7,7 @@ import { ApiError } from '../http/problem.ts';
 import { isValidTenantSlug } from '../tenancy/hosts.ts';
 import { provisionTenant } from './operator/provisioning.ts';
 import { syncSandboxTenant } from './operator/sandbox-sync.ts';
+import { resetSandboxData } from './operator/sandbox-reset.ts';
 import {
   findTenantRecord,
   listTenantRecords,
@@ -267,6 +268,42 @@ export function tenantRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
           source,
           targetEnvironment: target.name,
           audit: (tx, entry) => audit(tx, ctx, entry),
+        });
+        ctx.body = result;
+      },
+    }),
+
+    adminRoute({
+      method: 'post',
+      path: '/tenants/:slug/sandbox-reset',
+      operationId: 'resetSandbox',
+      summary: "Delete every resource row of the tenant's sandbox, then optionally load the demo organisation",
+      tags,
+      tenantAdmin: true,
+      body: { schema: ADMIN_SCHEMAS.SandboxResetRequest, optional: true },
+      responses: { 200: { description: 'reset', schema: ref('SandboxResetResult') }, 409: CONFLICT },
+      handler: async function resetSandbox(ctx, { body }) {
+        const { environment } = ctx.state;
+        if (environment.name !== SANDBOX_ENVIRONMENT) {
+          throw new ApiError(
+            'conflict',
+            `Sandbox reset deletes data, so it runs only on the sandbox admin API; this is the ${environment.name} admin API, whose data it never touches.`,
+          );
+        }
+        const seed = body.seed === 'demo' ? 'demo' : null;
+        if (seed && !deps.loadDemoOrganisation) {
+          throw new ApiError('conflict', 'This instance has no demo data to load; reset without "seed".');
+        }
+        const record = await findRouteTenant(db.admin, ctx, { tenantAdmin: true });
+        const result = await db.admin.scoped(record.id, async (tx) => {
+          const reset = await resetSandboxData(tx, record, { seed, loadDemo: deps.loadDemoOrganisation });
+          await audit(tx, ctx, {
+            tenant: record,
+            action: 'tenant.sandbox_reset',
+            target: { type: 'tenant', id: record.slug },
+            after: reset,
+          });
+          return reset;
         });
         ctx.body = result;
       },

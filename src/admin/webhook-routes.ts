@@ -9,7 +9,7 @@ import type { Queryable } from '../db/database.ts';
 import { ApiError } from '../http/problem.ts';
 import type { TenantRecord } from './operator/tenant-lifecycle.ts';
 import { effectiveSettings } from '../tenancy/tenant-settings.ts';
-import { urlProblem } from '../webhooks/address-guard.ts';
+import { urlProblem } from '../http/address-guard.ts';
 import { EVENT_TYPES, matchesAnyEventType } from '../webhooks/events.ts';
 import type { DeliveryStatus } from '../catalog/delivery-statuses.ts';
 import { createSubscriptionQueries, type SubscriptionRepresentation } from '../webhooks/subscriptions.ts';

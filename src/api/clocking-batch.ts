@@ -3,8 +3,7 @@
  * terminals and importers send them. Either 201 with the new ids in item order, or 422 naming
  * every failing item and why (nothing is written then).
  */
-import type Router from '@koa/router';
-import type { Database } from '../db/database.ts';
+import type { Database, ScopedTransaction } from '../db/database.ts';
 import { uuidv7 } from '../db/ids.ts';
 import { ApiError } from '../http/problem.ts';
 import { enqueueEvents } from '../webhooks/outbox.ts';
@@ -12,9 +11,10 @@ import { createCollectionQueries, utcOffsetMinutes } from './collections/collect
 import { NO_QUERY_SCHEMA, writeSchema } from './collections/collection-schemas.ts';
 import { collectionByName, type JsonSchema } from '../catalog/collections.ts';
 import { writeError } from './database-errors.ts';
-import { parseIdempotencyKey, requestFingerprint, withIdempotency } from './idempotency.ts';
-import { type ApiContext, type ApiState, scope } from './route-steps.ts';
-import { compileBodyValidator, compileItemChecker, compileQueryValidator, type FailedMember } from '../http/validation.ts';
+import { createOnce, IDEMPOTENCY_KEY } from './idempotency.ts';
+import { apiRoute, type ApiContext } from './route-steps.ts';
+import { problemResponse, type RouteSpec } from '../http/route-spec.ts';
+import { compileBodyValidator, compileItemChecker, type FailedMember } from '../http/validation.ts';
 
 export const MAX_BATCH_ITEMS = 1000;
 
@@ -45,91 +45,108 @@ interface ClockingItem {
   source_device?: string | null;
 }
 
-export function registerClockingBatch(router: Router<ApiState>, deps: { db: Database }) {
-  const validateEnvelope = compileBodyValidator({
-    type: 'object',
-    properties: { items: { type: 'array', minItems: 1, maxItems: MAX_BATCH_ITEMS } },
-    required: ['items'],
-    additionalProperties: false,
-  });
+const envelopeSchema: JsonSchema = {
+  type: 'object',
+  properties: { items: { type: 'array', minItems: 1, maxItems: MAX_BATCH_ITEMS } },
+  required: ['items'],
+  additionalProperties: false,
+};
+
+export function clockingBatchRoute(deps: { db: Database }): { route: RouteSpec<ApiContext>; components: Record<string, JsonSchema> } {
+  const validateEnvelope = compileBodyValidator(envelopeSchema);
   const checkItem = compileItemChecker(writeSchema(clockings));
-  const validateNoQuery = compileQueryValidator(NO_QUERY_SCHEMA);
 
-  router.post('/clockings/batch', scope('clockings:write'), async function createClockingBatch(ctx: ApiContext) {
-    validateNoQuery(ctx.query);
-    const body = validateEnvelope(ctx.state.body);
+  /** The envelope, then every item: one answer names every failing item. */
+  function validateBatch(sent: unknown): Record<string, unknown> {
+    const body = validateEnvelope(sent);
     const items = body.items as unknown[];
-
-    const failures: FailedMember[] = [];
-    items.forEach((item, index) => failures.push(...checkItem(item, `/items/${index}`)));
+    const failures = items.flatMap((item, index) => checkItem(item, `/items/${index}`));
     if (failures.length) throw batchFailed(failures, items.length);
-    const valid = items as ClockingItem[];
-    const idempotencyKey = parseIdempotencyKey(ctx.get('idempotency-key'));
+    return body;
+  }
 
-    const result = await deps.db.scoped(ctx.state.tenant.id, async (tx) => {
-      const insert = async () => {
-        const [knownEmployees, knownActivities] = await Promise.all([
-          employeeQueries.existingIds(
-            tx,
-            valid.map((i) => i.employee_id),
-          ),
-          activityQueries.existingIds(
-            tx,
-            valid.map((i) => i.activity_definition_id).filter((id): id is string => typeof id === 'string'),
-          ),
-        ]);
-        valid.forEach((item, index) => {
-          if (!knownEmployees.has(item.employee_id))
-            failures.push({ pointer: `/items/${index}/employee_id`, detail: 'employee_id does not refer to an existing employee' });
-          if (item.activity_definition_id && !knownActivities.has(item.activity_definition_id)) {
-            failures.push({
-              pointer: `/items/${index}/activity_definition_id`,
-              detail: 'activity_definition_id does not refer to an existing activity definition',
-            });
-          }
-        });
-        if (failures.length) throw batchFailed(failures, items.length);
-
-        const ids = valid.map(() => uuidv7());
-        const rows = await tx
-          .query(
-            `INSERT INTO clockings (tenant_id, id, employee_id, occurred_at, utc_offset_minutes, direction, activity_definition_id, source_device)
-             SELECT $1, * FROM unnest($2::uuid[], $3::uuid[], $4::timestamptz[], $5::smallint[], $6::text[], $7::uuid[], $8::text[])
-             RETURNING ${clockingQueries.selectList}`,
-            [
-              tx.tenantId,
-              ids,
-              valid.map((i) => i.employee_id),
-              valid.map((i) => i.timestamp),
-              valid.map((i) => utcOffsetMinutes(i.timestamp)),
-              valid.map((i) => i.direction),
-              valid.map((i) => i.activity_definition_id ?? null),
-              valid.map((i) => i.source_device ?? null),
-            ],
-          )
-          .catch((error: unknown) => {
-            // a referenced row deleted between the check and the insert
-            throw writeError(error, clockings, '/items') ?? error;
-          });
-        // one clocking.created per item, in item order, in this transaction
-        const created = new Map(rows.map((row) => [row.id as string, clockingQueries.toResource(row)]));
-        await enqueueEvents(
-          tx,
-          ids.map((id) => ({ type: 'clocking.created', data: created.get(id) })),
-        );
-        return { status: 201, headers: {}, body: { ids } };
-      };
-      if (!idempotencyKey) return { ...(await insert()), replayed: false };
-      return withIdempotency(
+  /** Every item's references exist in this tenant (checked here to name each failing item). */
+  async function checkReferences(tx: ScopedTransaction, items: readonly ClockingItem[]): Promise<void> {
+    const [knownEmployees, knownActivities] = await Promise.all([
+      employeeQueries.existingIds(
         tx,
-        { clientId: ctx.state.claims.client_id, key: idempotencyKey, fingerprint: requestFingerprint(ctx.method, ctx.path, body) },
-        insert,
-      );
+        items.map((i) => i.employee_id),
+      ),
+      activityQueries.existingIds(
+        tx,
+        items.map((i) => i.activity_definition_id).filter((id): id is string => typeof id === 'string'),
+      ),
+    ]);
+    const failures: FailedMember[] = [];
+    items.forEach((item, index) => {
+      if (!knownEmployees.has(item.employee_id))
+        failures.push({ pointer: `/items/${index}/employee_id`, detail: 'employee_id does not refer to an existing employee' });
+      if (item.activity_definition_id && !knownActivities.has(item.activity_definition_id)) {
+        failures.push({
+          pointer: `/items/${index}/activity_definition_id`,
+          detail: 'activity_definition_id does not refer to an existing activity definition',
+        });
+      }
     });
-    ctx.status = result.status;
-    if (result.replayed) ctx.set('Idempotent-Replayed', 'true');
-    ctx.body = result.body;
+    if (failures.length) throw batchFailed(failures, items.length);
+  }
+
+  async function insertClockings(tx: ScopedTransaction, items: readonly ClockingItem[]): Promise<string[]> {
+    const ids = items.map(() => uuidv7());
+    const rows = await tx
+      .query(
+        `INSERT INTO clockings (tenant_id, id, employee_id, occurred_at, utc_offset_minutes, direction, activity_definition_id, source_device)
+         SELECT $1, * FROM unnest($2::uuid[], $3::uuid[], $4::timestamptz[], $5::smallint[], $6::text[], $7::uuid[], $8::text[])
+         RETURNING ${clockingQueries.selectList}`,
+        [
+          tx.tenantId,
+          ids,
+          items.map((i) => i.employee_id),
+          items.map((i) => i.timestamp),
+          items.map((i) => utcOffsetMinutes(i.timestamp)),
+          items.map((i) => i.direction),
+          items.map((i) => i.activity_definition_id ?? null),
+          items.map((i) => i.source_device ?? null),
+        ],
+      )
+      .catch((error: unknown) => {
+        // a referenced row deleted between the check and the insert
+        throw writeError(error, clockings, '/items') ?? error;
+      });
+    // one clocking.created per item, in item order, in this transaction
+    const created = new Map(rows.map((row) => [row.id as string, clockingQueries.toResource(row)]));
+    await enqueueEvents(
+      tx,
+      ids.map((id) => ({ type: 'clocking.created', data: created.get(id) })),
+    );
+    return ids;
+  }
+
+  const route = apiRoute({
+    method: 'post',
+    path: '/clockings/batch',
+    operationId: 'createClockingBatch',
+    summary: `Create up to ${MAX_BATCH_ITEMS} clockings at once, all or nothing`,
+    tags: ['Clocking'],
+    scope: 'clockings:write',
+    query: NO_QUERY_SCHEMA,
+    headers: [IDEMPOTENCY_KEY],
+    body: { schema: batchRequestSchema, validate: validateBatch },
+    responses: {
+      201: { description: 'all created; ids in item order', schema: batchResponseSchema },
+      422: problemResponse(
+        'some items are invalid: `failed_items` and `errors` (pointers like /items/3/direction) say which; nothing was written',
+      ),
+    },
+    async handler(ctx, { body, headers }) {
+      const items = body.items as ClockingItem[];
+      await createOnce(ctx, deps.db, { key: headers[IDEMPOTENCY_KEY.name] as string | undefined, body }, async (tx) => {
+        await checkReferences(tx, items);
+        return { status: 201, headers: {}, body: { ids: await insertClockings(tx, items) } };
+      });
+    },
   });
+  return { route, components: { ClockingBatch: batchRequestSchema, ClockingBatchResult: batchResponseSchema } };
 }
 
 function batchFailed(failures: FailedMember[], total: number): ApiError {

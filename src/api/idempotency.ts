@@ -5,8 +5,10 @@
  * attempt commits (then replays) or rolls back (then runs itself).
  */
 import { createHash } from 'node:crypto';
-import type { ScopedTransaction } from '../db/database.ts';
+import type { Database, ScopedTransaction } from '../db/database.ts';
 import { ApiError } from '../http/problem.ts';
+import type { RequestHeader } from '../http/route-spec.ts';
+import type { ApiContext } from './route-steps.ts';
 
 export const IDEMPOTENCY_TTL_HOURS = 24;
 
@@ -25,6 +27,14 @@ export function parseIdempotencyKey(header: string): string | undefined {
   }
   return header;
 }
+
+export const IDEMPOTENCY_KEY: RequestHeader = {
+  name: 'Idempotency-Key',
+  required: false,
+  description: 'makes a retried POST return the first response (kept 24 h per client)',
+  schema: { type: 'string', maxLength: 255 },
+  read: parseIdempotencyKey,
+};
 
 export function requestFingerprint(method: string, path: string, body: unknown): string {
   return createHash('sha256')
@@ -81,4 +91,26 @@ export async function withIdempotency(
     [...params, response.status, JSON.stringify(response.headers), JSON.stringify(response.body)],
   );
   return { ...response, replayed: false };
+}
+
+/**
+ * A POST's work in one tenant transaction, at most once per Idempotency-Key (every time without
+ * one), answered with its response or, for a retry, the stored one.
+ */
+export async function createOnce(
+  ctx: ApiContext,
+  db: Database,
+  request: { key: string | undefined; body: unknown },
+  work: (tx: ScopedTransaction) => Promise<StoredResponse>,
+): Promise<void> {
+  const { key, body } = request;
+  const result = await db.scoped(ctx.state.tenant.id, async (tx) => {
+    if (!key) return { ...(await work(tx)), replayed: false };
+    const fingerprint = requestFingerprint(ctx.method, ctx.path, body);
+    return withIdempotency(tx, { clientId: ctx.state.claims.client_id, key, fingerprint }, () => work(tx));
+  });
+  ctx.status = result.status;
+  ctx.set(result.headers);
+  if (result.replayed) ctx.set('Idempotent-Replayed', 'true');
+  ctx.body = result.body;
 }

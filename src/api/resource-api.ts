@@ -9,22 +9,43 @@ import { apiScopes } from '../auth/provider.ts';
 import type { EnvironmentConfig } from '../config/config.ts';
 import type { Database } from '../db/database.ts';
 import { ApiError } from '../http/problem.ts';
+import { reportLimits } from '../http/rate-limits.ts';
 import { createRouteDispatcher, NOT_FOUND_DETAIL } from '../http/routing.ts';
 import type { PublicUrls } from '../tenancy/hosts.ts';
 import { type BearerAuthentication, extractBearerToken } from '../http/bearer.ts';
+import { extractDpopToken, inPresentedScheme, presentedProof } from '../http/dpop-proof.ts';
 import { createApiDocs } from '../http/api-docs.ts';
-import { registerClockingBatch } from './clocking-batch.ts';
-import { registerCollectionRoutes } from './collections/collection-routes.ts';
+import { registerRoutes } from '../http/route-spec.ts';
+import { clockingBatchRoute } from './clocking-batch.ts';
+import { collectionRoutes } from './collections/collection-routes.ts';
+import { eventFeedRoute } from './event-feed.ts';
 import { COLLECTIONS } from '../catalog/collections.ts';
-import { buildOpenApiDocument } from './openapi.ts';
+import { createOpenApiDocument } from './openapi.ts';
 import { readJsonBody, rejectTenantInQuery } from '../http/request-guards.ts';
 import type { ApiState } from './route-steps.ts';
 
-export function createResourceApi(deps: { db: Database; bearer: BearerAuthentication; urls: PublicUrls }) {
+export interface ResourceApiDeps {
+  readonly db: Database;
+  readonly bearer: BearerAuthentication;
+  readonly urls: PublicUrls;
+  /** TOMBSTONE_RETENTION_DAYS and EVENT_RETENTION_DAYS: how far back syncs and the feed reach */
+  readonly retention: { readonly tombstoneDays: number; readonly eventDays: number };
+  readonly now: () => number;
+}
+
+export function createResourceApi(deps: ResourceApiDeps) {
+  // every route once: the router and the OpenAPI document are both made from these declarations
+  const batch = clockingBatchRoute(deps);
+  const feed = eventFeedRoute({ db: deps.db, eventRetentionDays: deps.retention.eventDays, now: deps.now });
+  const collectionDeps = { db: deps.db, tombstoneRetentionDays: deps.retention.tombstoneDays, now: deps.now };
+  const collections = COLLECTIONS.map((def) => collectionRoutes(def, collectionDeps));
   const router = new Router<ApiState>({ prefix: '/api/v1' });
-  // the batch route first: POST /clockings/batch is not POST /clockings/:id
-  registerClockingBatch(router, deps);
-  for (const def of COLLECTIONS) registerCollectionRoutes(router, def, deps);
+  // the router tries the batch route first (/clockings/batch is not /clockings/:id); the document lists it last
+  registerRoutes(router, [batch.route, feed.route, ...collections.flatMap((c) => c.routes)]);
+  const buildOpenApiDocument = createOpenApiDocument(
+    [...collections.flatMap((c) => c.routes), batch.route, feed.route],
+    Object.assign({}, batch.components, feed.components, ...collections.map((c) => c.components)),
+  );
 
   const { dispatch, routeTable } = createRouteDispatcher(router, '/api/v1');
   const serveApiDocs = createApiDocs({ base: '/api/v1', title: 'API reference' });
@@ -47,19 +68,24 @@ export function createResourceApi(deps: { db: Database; bearer: BearerAuthentica
     }
     if (serveApiDocs(ctx)) return;
 
-    const token = extractBearerToken(ctx.get('authorization') || undefined, origin);
-    const claims = await deps.bearer.authenticate(token, issuer, {
-      issuer: deps.urls.issuer(environment, slug),
-      audience: origin,
-      clientGone: 'client disabled or deleted',
-      inactive: 'This tenant is not active; its API is unavailable.',
-      rateLimit: 'api',
-    });
+    const dpopToken = extractDpopToken(ctx.get('authorization') || undefined, origin);
+    const token = dpopToken ?? extractBearerToken(ctx.get('authorization') || undefined, origin);
+    const presented = presentedProof(ctx, origin, dpopToken === undefined ? 'Bearer' : 'DPoP');
+    const claims = await deps.bearer
+      .authenticate(token, issuer, {
+        issuer: deps.urls.issuer(environment, slug),
+        audience: origin,
+        clientGone: 'client disabled or deleted',
+        inactive: 'This tenant is not active; its API is unavailable.',
+        rateLimit: 'api',
+        presented,
+        onRateLimit: (states) => reportLimits(ctx.res, states),
+      })
+      .catch((error: unknown) => {
+        throw inPresentedScheme(presented, error);
+      });
     rejectTenantInQuery(ctx);
-    const state = ctx.state as ApiState;
-    state.tenant = tenant;
-    state.origin = origin;
-    state.claims = claims;
+    const state: Partial<ApiState> = Object.assign(ctx.state, { tenant, origin, claims });
     if (['POST', 'PUT', 'PATCH', 'DELETE'].includes(ctx.method)) state.body = await readJsonBody(ctx);
 
     await dispatch(ctx);

@@ -1,6 +1,6 @@
 /** Optimistic concurrency: every representation carries ETag "<version>"; writes must send If-Match. */
-import type { Context } from 'koa';
 import { ApiError } from '../http/problem.ts';
+import type { RequestHeader, ResponseHeader } from '../http/route-spec.ts';
 
 export function etagOf(version: number): string {
   return `"${version}"`;
@@ -10,8 +10,8 @@ export function etagOf(version: number): string {
  * The version a PUT/PATCH/DELETE may change, from If-Match: a number, or null for `*` (any
  * current version, RFC 9110 §13.1.1). Weak tags never match (If-Match compares strongly).
  */
-export function requireIfMatch(ctx: Context): { versions: number[] | null } {
-  const header = ctx.get('if-match').trim();
+export function requireIfMatch(value: string): { versions: number[] | null } {
+  const header = value.trim();
   if (!header) {
     throw new ApiError(
       'precondition-required',
@@ -29,3 +29,21 @@ export function requireIfMatch(ctx: Context): { versions: number[] | null } {
   }
   return { versions };
 }
+
+/** The versions `IF_MATCH` read for a route (null: any). */
+export function ifMatchVersions(headers: Readonly<Record<string, unknown>>): number[] | null {
+  return (headers[IF_MATCH.name] as ReturnType<typeof requireIfMatch>).versions;
+}
+
+export const IF_MATCH: RequestHeader = {
+  name: 'If-Match',
+  required: true,
+  description: 'the ETag of the version you change (required: 428 without it, 412 if stale)',
+  schema: { type: 'string' },
+  read: requireIfMatch,
+  precondition: true,
+};
+
+export const ETAG: Readonly<Record<string, ResponseHeader>> = {
+  ETag: { description: 'the version, for If-Match', schema: { type: 'string' } },
+};

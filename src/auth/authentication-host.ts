@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Context } from 'koa';
 import type { EnvironmentConfig } from '../config/config.ts';
 import { ApiError } from '../http/problem.ts';
-import { RateLimitExceeded, type RateLimits } from '../http/rate-limits.ts';
+import { RateLimitExceeded, type RateLimits, reportLimits } from '../http/rate-limits.ts';
 import { requestIdOf } from '../http/request-id.ts';
 import { isValidTenantSlug, PLATFORM_SLUG, type PublicUrls } from '../tenancy/hosts.ts';
 import type { TenantRuntime } from '../tenancy/tenant-runtime.ts';
@@ -15,6 +15,7 @@ import type { AuthEventLog } from './auth-events.ts';
 import type { ProviderPool } from './provider-pool.ts';
 import { CLIENT_ID_PATTERN } from './clients.ts';
 import type { TenantCredentials } from './tenant-credentials.ts';
+import { INTROSPECTION_PATH, REVOCATION_PATH } from './access-token-endpoints.ts';
 import {
   basicClientId,
   JWKS_PATH,
@@ -29,6 +30,8 @@ import {
 /** The endpoints offered, and the methods each answers. */
 const PROVIDER_PATHS = new Map([
   [TOKEN_PATH, ['POST', 'OPTIONS']], // OPTIONS: a browser's CORS preflight (see clientBasedCORS in provider.ts)
+  [REVOCATION_PATH, ['POST']], // server to server: no browser preflight is answered
+  [INTROSPECTION_PATH, ['POST']],
   [JWKS_PATH, ['GET', 'HEAD']],
   [OIDC_DISCOVERY_PATH, ['GET', 'HEAD']],
   [OAUTH_METADATA_PATH, ['GET', 'HEAD']],
@@ -100,15 +103,18 @@ export function createAuthenticationHost(deps: {
       oauthError(ctx, 400, 'unauthorized_client', 'tenant is not active');
       return;
     }
-    if (tokenRequest) {
+    // every POST is a client's request (token, revocation, introspection)
+    if (ctx.method === 'POST') {
       // The tenant's limit protects the service, so it is charged before any work; the client's
       // (per_client) and the failed-authentication throttle are the Provider's, where the client
       // id is known whatever the method (see provider.ts).
       try {
-        await deps.rateLimits.consumeTenant('token', tenant);
+        reportLimits(ctx.res, [await deps.rateLimits.consumeTenant('token', tenant)]);
       } catch (error) {
         if (!(error instanceof RateLimitExceeded)) throw error;
-        refuse('rate_limited');
+        reportLimits(ctx.res, [error.state]);
+        // the auth event log holds token requests; a revocation or introspection refused here is only counted
+        if (tokenRequest) refuse('rate_limited');
         ctx.set('Retry-After', String(error.retryAfterSeconds));
         oauthError(ctx, 429, 'too_many_requests', `more than ${error.limit} token requests per second for this tenant`);
         return;

@@ -47,12 +47,13 @@ export function createClientUsageRecorder(db: Database, log: Logger, options: { 
 
   return {
     ...writes,
-    record(tenantId: string, clientId: string, secretHash: string): void {
+    /** a client authenticated (with the secret of that hash; none: with a private key) */
+    record(tenantId: string, clientId: string, secretHash: string | undefined): void {
       let clients = pending.get(tenantId);
       if (!clients) pending.set(tenantId, (clients = new Map()));
       let hashes = clients.get(clientId);
       if (!hashes) clients.set(clientId, (hashes = new Set()));
-      hashes.add(secretHash);
+      if (secretHash !== undefined) hashes.add(secretHash);
     },
   };
 }

@@ -9,7 +9,7 @@
  * Only the current KEK encrypts; previous ones (KEY_ENCRYPTION_KEY_PREVIOUS) only decrypt, for as
  * long as `reencryptSigningKeys` has not yet moved every stored key to the current one.
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Database } from '../db/database.ts';
@@ -21,6 +21,11 @@ export interface KeyEncryption {
   decrypt(stored: string): string;
   /** true when `stored` is already under the current KEK (nothing to re-encrypt) */
   isCurrent(stored: string): boolean;
+  /**
+   * 32 bytes for one named purpose (HKDF-SHA256 of the current KEK), the same in every instance
+   * that shares the KEK, unrelated to the KEK and to any other purpose's secret.
+   */
+  deriveSecret(purpose: string): Buffer;
 }
 
 /** A stored value that no configured KEK can decrypt: the KEK it names is not configured, or
@@ -113,6 +118,9 @@ export function createKeyEncryption(current: Buffer, previous: readonly Buffer[]
     },
     isCurrent(stored) {
       return stored.startsWith(`v2.${currentKeyId}.`);
+    },
+    deriveSecret(purpose) {
+      return Buffer.from(hkdfSync('sha256', current, Buffer.alloc(0), `tenant-connect ${purpose}`, 32));
     },
   };
 }

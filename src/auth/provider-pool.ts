@@ -10,8 +10,13 @@ import type { RateLimits } from '../http/rate-limits.ts';
 import type { Change } from '../tenancy/change-notifications.ts';
 import type { PublicUrls } from '../tenancy/hosts.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
+import type { AssertionReplayStore } from './assertion-replay.ts';
 import type { AuthEventLog } from './auth-events.ts';
+import { createClientAssertionChecks } from './client-assertions.ts';
+import type { RemoteJwks } from './client-jwks.ts';
 import type { ClientUsageRecorder } from './client-usage.ts';
+import type { AccessTokenState } from './access-token-endpoints.ts';
+import type { ReplayDetection } from './replay-detection.ts';
 import { createTenantProvider, type SharedPrototypes, importSigningKey } from './provider.ts';
 import type { TenantCredentials, TenantKeys } from './tenant-credentials.ts';
 
@@ -35,6 +40,12 @@ export function createProviderPool(deps: {
   jwksCacheSeconds: number;
   rateLimits?: RateLimits;
   log?: Logger;
+  /** for revocation and introspection of access tokens */
+  accessTokens?: AccessTokenState;
+  /** DPoP at the token endpoint: the shared replay detection, and each tenant's nonce secret */
+  dpop: { replayDetection: ReplayDetection; nonceSecret: (tenantId: string) => Buffer };
+  /** private_key_jwt: the jti records, the fetched jwks_uri sets, the longest assertion life */
+  clientAssertions: { replay: AssertionReplayStore; remoteJwks: RemoteJwks; maxLifetimeSeconds: number };
 }) {
   const pool = new LRUCache<string, PooledProvider>({ max: deps.max });
   const building = new Map<string, Promise<PooledProvider>>();
@@ -51,9 +62,11 @@ export function createProviderPool(deps: {
     const platform = tenant.kind === 'platform';
     let signingKey = signingKeys.get(keys.signingKey);
     if (!signingKey) signingKeys.set(keys.signingKey, (signingKey = importSigningKey(keys.signingKey)));
+    const issuer = platform ? deps.urls.platformIssuer(environment) : deps.urls.issuer(environment, tenant.slug);
+    const { replay, remoteJwks, maxLifetimeSeconds } = deps.clientAssertions;
     const provider = createTenantProvider({
       tenant,
-      issuer: platform ? deps.urls.platformIssuer(environment) : deps.urls.issuer(environment, tenant.slug),
+      issuer,
       audience: platform ? deps.urls.adminOrigin(environment) : deps.urls.tenantOrigin(environment, tenant.slug),
       ...(platform ? {} : { adminAudience: deps.urls.adminOrigin(environment) }),
       keys,
@@ -61,12 +74,22 @@ export function createProviderPool(deps: {
       findClient: (clientId) => deps.credentials.getClient(tenant.id, clientId),
       wasClientDisabled: (clientId) => deps.credentials.wasDisabled(tenant.id, clientId),
       ...(deps.authEvents ? { onTokenOutcome: (event) => deps.authEvents?.record({ tenantId: tenant.id, ...event }) } : {}),
-      ...(deps.usage ? { onClientAuthenticated: (clientId: string, hash: string) => deps.usage?.record(tenant.id, clientId, hash) } : {}),
+      ...(deps.usage
+        ? { onClientAuthenticated: (clientId: string, hash: string | undefined) => deps.usage?.record(tenant.id, clientId, hash) }
+        : {}),
+      clientAssertions: createClientAssertionChecks({
+        issuer,
+        maxLifetimeSeconds,
+        recordOnce: (clientId, jtiHash, expiresIn) => replay.recordOnce(tenant.id, clientId, jtiHash, expiresIn),
+        remoteKeys: (clientId, uri, kid) => remoteJwks.keysFor(tenant.id, clientId, uri, kid),
+      }),
       findPublicKeys: async () => (await deps.credentials.getKeys(tenant.id))?.publicKeys ?? keys.publicKeys,
       jwksCacheSeconds: deps.jwksCacheSeconds,
       sharedPrototypes,
       rateLimits: deps.rateLimits,
       log: deps.log,
+      ...(deps.accessTokens ? { accessTokens: deps.accessTokens } : {}),
+      dpop: { replayDetection: deps.dpop.replayDetection, nonceSecret: deps.dpop.nonceSecret(tenant.id) },
     });
     const callback = provider.callback();
     return { tenant, settingsKey: JSON.stringify(tenant.settings), handle: (req, res) => callback(req, res) as unknown as Promise<void> };
@@ -104,11 +127,15 @@ export function createProviderPool(deps: {
     },
     evict,
     /** A Provider is built from the tenant's settings and keys: a change of either rebuilds it (a
-     * client's change does not: the Provider reads clients through the credentials). */
+     * client's change does not: the Provider reads clients through the credentials, and a jwks_uri's
+     * fetched set through remoteJwks, which drops it). */
     onChange(change: Change): void {
-      if (change.kind !== 'client') evict(change.tenant);
+      if (change.kind === 'tenant' || change.kind === 'keys') evict(change.tenant);
+      // a client's new keys (set-keys) are fetched again by the next request
+      deps.clientAssertions.remoteJwks.onChange(change);
     },
     clear(): void {
+      deps.clientAssertions.remoteJwks.clear();
       generation += 1;
       building.clear();
       pool.clear();

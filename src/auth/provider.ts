@@ -10,9 +10,28 @@
  * key is an ExternalSigningKey imported once per key record. The same two hooks are where a token
  * request's client is known, whatever the method: Client.find is asked for the presented client id
  * (the failed-authentication throttle refuses there), compareClientSecret runs only for a found
- * client (its registered method is enforced and per_client charged there, once the secret matched).
+ * client (its registered method is enforced, and per_client and the token quota charged there, once
+ * the secret matched).
+ * ReplayDetection.unique (its one static, asked once per DPoP proof and per client assertion) is
+ * replaced too: the library's find-then-save under a key without the tenant becomes one atomic
+ * statement in the tenant's scope.
+ *
+ * private_key_jwt (RFC 7523) uses the library's own client authentication, tightened through its
+ * documented hook assertJwtClientAuthClaimsAndHeader (client-assertions.ts); the keys reach it as
+ * inline `jwks` metadata (a jwks_uri is fetched by client-jwks.ts, not by oidc-provider), and the
+ * assertion's jti is recorded by one atomic insert (assertion-replay.ts), where per_client and the
+ * token quota are charged once the assertion is accepted.
  */
-import { constants, createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign, type SignKeyObjectInput } from 'node:crypto';
+import {
+  constants,
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  type KeyObject,
+  randomBytes,
+  sign,
+  type SignKeyObjectInput,
+} from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { JWK } from 'jose';
 import type Koa from 'koa';
@@ -21,16 +40,26 @@ import Provider, { errors, ExternalSigningKey, type Configuration, type KoaConte
 import type { Logger } from 'pino';
 import { isDatabaseUnavailable } from '../db/database.ts';
 import { DATABASE_RETRY_AFTER_SECONDS } from '../http/problem.ts';
-import { RateLimitExceeded, type RateLimits } from '../http/rate-limits.ts';
+import { RateLimitExceeded, type RateLimits, reportLimits, TokenQuotaExceeded } from '../http/rate-limits.ts';
 import type { AuthRefusalReason } from '../catalog/auth-event-reasons.ts';
-import { CLIENT_AUTH_METHODS, type ClientAuthMethod, DEFAULT_CLIENT_AUTH_METHOD } from '../catalog/client-auth-methods.ts';
+import {
+  CLIENT_ASSERTION_ALGORITHMS,
+  CLIENT_AUTH_METHODS,
+  type ClientAuthMethod,
+  DEFAULT_CLIENT_AUTH_METHOD,
+  SECRET_AUTH_METHODS,
+} from '../catalog/client-auth-methods.ts';
 import { TENANT_ADMIN_SCOPE } from '../catalog/scopes.ts';
 import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
+import { DPOP_SIGNING_ALGORITHMS } from '../catalog/dpop-algorithms.ts';
 import { effectiveSettings, tenantScopes } from '../tenancy/tenant-settings.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
+import { type AccessTokenState, createAccessTokenEndpoints, INTROSPECTION_PATH, REVOCATION_PATH } from './access-token-endpoints.ts';
 import type { AuthEventInput } from './auth-events.ts';
+import { type ClientAssertionChecks } from './client-assertions.ts';
 import { matchClientSecret } from './client-secrets.ts';
 import { CLIENT_ID_PATTERN } from './clients.ts';
+import type { ReplayDetection } from './replay-detection.ts';
 import type { ClientRecord, TenantKeys } from './tenant-credentials.ts';
 
 export const TOKEN_PATH = '/connect/token';
@@ -61,18 +90,24 @@ export interface TenantProviderInput {
   /** keys.signingKey already imported (importSigningKey): a rebuilt Provider of the tenant reuses it */
   readonly signingKey?: ExternalSigningKey;
   readonly findClient: (clientId: string) => Promise<ClientRecord | undefined>;
-  /** a client authenticated with the secret whose hash is given (feeds last_used_at) */
-  readonly onClientAuthenticated?: (clientId: string, secretHash: string) => void;
+  /** a client authenticated with the secret whose hash is given, or with a private key (feeds last_used_at) */
+  readonly onClientAuthenticated?: (clientId: string, secretHash: string | undefined) => void;
+  /** private_key_jwt: this tenant's assertion rules, key sets and jti records (client-assertions.ts) */
+  readonly clientAssertions: ClientAssertionChecks;
   /** every published public key (next, current, retired) at the time of the request: the JWKS */
   readonly findPublicKeys: () => Promise<readonly JWK[]>;
   /** Cache-Control max-age of the JWKS */
   readonly jwksCacheSeconds: number;
   /** Koa prototypes to share with the other Providers of a pool (see sharePrototypes) */
   readonly sharedPrototypes?: SharedPrototypes;
-  /** per_client, charged once a client has authenticated, and the failed-authentication throttle */
+  /** per_client and the token quota, charged once a client has authenticated, and the failed-authentication throttle */
   readonly rateLimits?: RateLimits;
   /** where the Provider's error events are logged */
   readonly log?: Logger;
+  /** revocation and introspection of the JWT access tokens (access-token-endpoints.ts) */
+  readonly accessTokens?: AccessTokenState;
+  /** DPoP at the token endpoint: where proof ids are claimed, and the secret (32 bytes) its nonces derive from */
+  readonly dpop: { readonly replayDetection: ReplayDetection; readonly nonceSecret: Buffer };
   /** whether the client id findClient just answered undefined for is disabled (not unknown) */
   readonly wasClientDisabled?: (clientId: string) => boolean;
   /** every token request's outcome, for the auth event log (auth-events.ts) */
@@ -92,10 +127,24 @@ function describeMetadata(body: Record<string, unknown>, oauthOnly: boolean): Re
     jwks_uri: body.jwks_uri,
     grant_types_supported: body.grant_types_supported,
     token_endpoint_auth_methods_supported: body.token_endpoint_auth_methods_supported,
+    dpop_signing_alg_values_supported: body.dpop_signing_alg_values_supported,
+    // private_key_jwt: the assertion algorithms (oidc-provider lists them whenever a JWT method is on)
+    ...((body.token_endpoint_auth_methods_supported as string[]).includes('private_key_jwt')
+      ? { token_endpoint_auth_signing_alg_values_supported: body.token_endpoint_auth_signing_alg_values_supported }
+      : {}),
     // oidc-provider always lists "openid"; no ID token is ever issued here
     scopes_supported: (body.scopes_supported as string[]).filter((s) => s !== 'openid'),
     // no authorization endpoint exists, so no response type is supported
     response_types_supported: [],
+    // RFC 7009 and RFC 7662, for this server's JWT access tokens (access-token-endpoints.ts). The
+    // Provider authenticates clients alike at all three endpoints; RFC 8414 would otherwise read
+    // the omitted lists as client_secret_basic alone.
+    revocation_endpoint: body.revocation_endpoint,
+    revocation_endpoint_auth_methods_supported: body.token_endpoint_auth_methods_supported,
+    introspection_endpoint: body.introspection_endpoint,
+    introspection_endpoint_auth_methods_supported: body.token_endpoint_auth_methods_supported,
+    // RFC 9701 signed answers: with the tenant's one signing key (the ID token list names its alg)
+    introspection_signing_alg_values_supported: body.id_token_signing_alg_values_supported,
   };
   if (!oauthOnly) {
     // OpenID Discovery requires these two even of a server that issues no ID tokens; strict
@@ -146,7 +195,7 @@ class NoPersistence {
   constructor(name: string) {
     this.name = name;
   }
-  async upsert(): Promise<never> {
+  async upsert(..._args: unknown[]): Promise<never> {
     throw new TypeError(`oidc-provider model ${this.name} is not persisted: enable its storage before its feature`);
   }
   async find(_id: string): Promise<unknown> {
@@ -165,22 +214,26 @@ class NoPersistence {
 
 type ClientMetadata = NonNullable<ReturnType<typeof describeClient>>;
 
-function describeClient(client: ClientRecord, now: number) {
-  const live = client.secrets.filter((s) => s.expiresAt === null || s.expiresAt > now);
-  if (live.length === 0) return undefined;
+function describeClient(client: ClientRecord, now: number, keys: readonly JWK[] | undefined) {
   const method = client.authMethods.find((m) => (CLIENT_AUTH_METHODS as readonly string[]).includes(m));
   if (!method) return undefined;
+  const live = client.secrets.filter((s) => s.expiresAt === null || s.expiresAt > now);
+  if ((SECRET_AUTH_METHODS as readonly string[]).includes(method) && live.length === 0) return undefined;
+  if (method === 'private_key_jwt' && !keys) return undefined;
   return {
     client_id: client.clientId,
     client_name: client.name,
-    // not a secret: the hashes, read back only by compareClientSecret below
-    client_secret: live.map((s) => s.hash).join(' '),
+    // not a secret: the hashes, read back only by compareClientSecret below (a private_key_jwt client has none)
+    client_secret: method === 'private_key_jwt' ? undefined : live.map((s) => s.hash).join(' '),
+    // private_key_jwt: the public keys, inline or as last fetched from the jwks_uri (client-jwks.ts)
+    jwks: method === 'private_key_jwt' ? { keys: keys as JWK[] } : undefined,
     grant_types: ['client_credentials'],
     response_types: [],
     redirect_uris: [],
     token_endpoint_auth_method: method,
     scope: client.scopes.join(' '),
     access_token_ttl: client.accessTokenTtl ?? undefined,
+    dpop_bound_access_tokens: client.dpopBoundAccessTokens,
   };
 }
 
@@ -188,15 +241,16 @@ function describeClient(client: ClientRecord, now: number) {
  * A client record's metadata, the same object for as long as the record is cached and none of its
  * live secrets expires (the next expiry is when the set of live secrets changes).
  */
-const metadataOf = new WeakMap<ClientRecord, { metadata: ClientMetadata | undefined; until: number }>();
+const metadataOf = new WeakMap<ClientRecord, { metadata: ClientMetadata | undefined; until: number; keys: readonly JWK[] | undefined }>();
 
-function clientMetadata(client: ClientRecord): ClientMetadata | undefined {
+/** `keys`: a private_key_jwt client's public keys (a jwks_uri's fetched set is a new array when it changes). */
+function clientMetadata(client: ClientRecord, keys?: readonly JWK[]): ClientMetadata | undefined {
   const now = Math.floor(Date.now() / 1000);
   const known = metadataOf.get(client);
-  if (known && now < known.until) return known.metadata;
-  const metadata = describeClient(client, now);
+  if (known && now < known.until && known.keys === keys) return known.metadata;
+  const metadata = describeClient(client, now, keys);
   const until = Math.min(...client.secrets.map((s) => (s.expiresAt !== null && s.expiresAt > now ? s.expiresAt : Infinity)));
-  metadataOf.set(client, { metadata, until });
+  metadataOf.set(client, { metadata, until, keys });
   return metadata;
 }
 
@@ -313,9 +367,10 @@ export const FEATURE_DECISIONS = {
   // on by default:
   /** a development login page; there are no end users here */
   devInteractions: { enabled: false },
-  /** its replay check needs a persisted store this server lacks (a valid proof got a 500): off until
-   * DPoP is built; a DPoP header is ignored and the token is an ordinary Bearer token */
-  dPoP: { enabled: false },
+  /** RFC 9449: a token requested with a proof is bound to its key (cnf.jkt, token_type DPoP). Proof
+   * ids are claimed atomically in the tenant's database table (createTenantProvider replaces
+   * ReplayDetection.unique), never replayed; nonces per tenant (its dpop.require_nonce setting) */
+  dPoP: { enabled: true, allowReplay: false },
   /** PAR feeds an authorization endpoint, and there is none */
   pushedAuthorizationRequests: { enabled: false },
   /** RFC 8707: the audience of every token is a resource (configured per tenant below) */
@@ -329,10 +384,16 @@ export const FEATURE_DECISIONS = {
   clientCredentials: { enabled: true },
   /** tenant keys sign through node:crypto key objects imported once (TenantSigningKey) */
   externalSigningSupport: { enabled: true, ack: 'experimental-01' },
-  /** tokens are JWTs that resource servers verify with the JWKS; no stored token to look up */
-  introspection: { enabled: false },
-  /** no stored token to revoke; tokens are short-lived */
-  revocation: { enabled: false },
+  /** RFC 7662 for API gateways. oidc-provider introspects only opaque tokens and refuses a JWT (which
+   * every access token here is) with unsupported_token_type: it authenticates the caller, and
+   * access-token-endpoints.ts answers for the JWT. No opaque token exists, so its policy never runs. */
+  introspection: { enabled: true, allowedPolicy: async () => false },
+  /** RFC 7009, the same way: the Provider authenticates the client, access-token-endpoints.ts lists
+   * the JWT's jti until it expires (no opaque or refresh token exists for its own handling) */
+  revocation: { enabled: true, allowedPolicy: async () => false },
+  /** its signer runs only for the opaque tokens it introspects itself; access-token-endpoints.ts
+   * signs RFC 9701 answers with the tenant's key */
+  jwtIntrospection: { enabled: false },
 } as const;
 
 /** 429 in oidc-provider's own error shape: its handler renders it and emits grant.error. */
@@ -343,16 +404,24 @@ class TooManyRequests extends errors.OIDCProviderError {
   }
 }
 
-/** Refuses the request with 429 and Retry-After when the limit is what failed. */
+/** Refuses the request with 429 and Retry-After when a limit or the client's token quota is what failed. */
 function refuseRateLimited(ctx: Context, error: unknown): never {
+  if (error instanceof TokenQuotaExceeded) {
+    ctx.set('Retry-After', String(error.retryAfterSeconds));
+    reportLimits(ctx.res, error.states);
+    throw new TooManyRequests(error.message);
+  }
   if (!(error instanceof RateLimitExceeded)) throw error;
   ctx.set('Retry-After', String(error.retryAfterSeconds));
+  reportLimits(ctx.res, [error.state]);
   throw new TooManyRequests(
     error.scope === 'source' ? error.message : `more than ${error.limit} token requests per second for this ${error.scope}`,
   );
 }
 
 const CLIENT_ID = new RegExp(CLIENT_ID_PATTERN);
+/** the endpoints where a client authenticates: a source failing there is throttled the same way */
+const CLIENT_AUTHENTICATING_ROUTES = new Set(['token', 'revocation', 'introspection']);
 
 const factsOf = (ctx: Context): RequestFacts | undefined =>
   (ctx.req as IncomingMessage & { [REQUEST_FACTS]?: RequestFacts })[REQUEST_FACTS];
@@ -419,11 +488,13 @@ const REASON_OF_ERROR: Readonly<Record<string, AuthRefusalReason>> = {
 
 /** Why a token request was refused, from the error and what the authentication hooks noted. */
 function refusalReason(error: { error?: string }, noted: AuthRefusalReason | undefined, presented: boolean): AuthRefusalReason {
+  // 429: the client's token quota when that is what refused it, else a rate limit
+  if (error.error === 'too_many_requests' && noted === 'quota_exceeded') return noted;
   if (error.error !== 'invalid_client') return REASON_OF_ERROR[error.error ?? ''] ?? 'other';
   if (noted) return noted;
   if (!presented) return 'unknown_client';
-  // the client was found and no secret was compared: it authenticated with a method it is not
-  // registered for (private_key_jwt is not offered, so no assertion is ever judged on its merits)
+  // the client was found, no secret was compared and it presented no assertion of its own: it
+  // authenticated with a method it is not registered for
   return 'wrong_auth_method';
 }
 
@@ -475,20 +546,23 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     resource === adminAudience ? scopes.filter((s) => s === TENANT_ADMIN_SCOPE) : scopes.filter((s) => s !== TENANT_ADMIN_SCOPE);
   const requestedScopes = (ctx: { oidc: { params?: Record<string, unknown> } }) =>
     typeof ctx.oidc.params?.scope === 'string' ? ctx.oidc.params.scope.split(' ') : undefined;
-  const ttl = effectiveSettings(tenant.settings).access_token_ttl;
+  const { access_token_ttl: ttl, dpop } = effectiveSettings(tenant.settings);
+  const requireNonce = dpop.require_nonce;
   const findClient = unavailableAsOAuthError(input.findClient);
+  const signingKey = input.signingKey ?? importSigningKey(keys.signingKey);
 
+  const assertions = input.clientAssertions;
   const Adapter = class extends NoPersistence {
     override async find(id: string) {
       if (this.name !== 'Client') return undefined;
       const client = await findClient(id);
-      return client ? (clientMetadata(client) as never) : undefined;
+      return client ? (clientMetadata(client, client.jwks?.keys) as never) : undefined;
     }
   };
 
   const configuration: Configuration = {
     adapter: Adapter as never,
-    jwks: { keys: [input.signingKey ?? importSigningKey(keys.signingKey)] },
+    jwks: { keys: [signingKey] },
     clients: [],
     extraClientMetadata: { properties: ['access_token_ttl'] },
     responseTypes: [],
@@ -503,12 +577,22 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     },
     enabledJWA: {
       // no symmetric algorithm anywhere: the stored "secret" is a hash and must never become a key
-      clientAuthSigningAlgValues: [...SIGNING_ALGORITHMS],
+      clientAuthSigningAlgValues: [...CLIENT_ASSERTION_ALGORITHMS],
       idTokenSigningAlgValues: [keys.signingKey.alg],
+      dPoPSigningAlgValues: [...DPOP_SIGNING_ALGORITHMS],
     },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
+    // private_key_jwt: aud = the issuer alone, a short life, iss = sub (client-assertions.ts)
+    assertJwtClientAuthClaimsAndHeader: (ctx, claims, header, client) =>
+      assertions.assertClaimsAndHeader(ctx, claims as Record<string, unknown>, header as Record<string, unknown>, client),
     features: {
       ...FEATURE_DECISIONS,
+      dPoP: {
+        ...FEATURE_DECISIONS.dPoP,
+        // a nonce from another tenant's Provider never verifies here: each tenant's secret is its own
+        nonceSecret: input.dpop.nonceSecret,
+        requireNonce: () => requireNonce,
+      },
       resourceIndicators: {
         ...FEATURE_DECISIONS.resourceIndicators,
         // asking for tenant:admin means asking for the admin API, without naming it as `resource`
@@ -528,6 +612,12 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
         // silently) and where a request without `scope` gets every scope the client is allowed
         // for that resource, as Auth0 and Keycloak do for client_credentials.
         getResourceServerInfo: (ctx, resourceIndicator, client) => {
+          // oidc-provider would refuse a bound client's request without a proof only later, as
+          // invalid_grant; RFC 9449's own error says what is missing (the proof, when sent, is
+          // validated before this point)
+          if (client.dpopBoundAccessTokens && !ctx.get('DPoP')) {
+            throw new errors.InvalidDpopProof('this client must send a DPoP proof (RFC 9449) with its token requests');
+          }
           if (resourceIndicator !== audience && resourceIndicator !== adminAudience) {
             throw new errors.InvalidTarget(
               `this authorization server issues tokens only for ${[audience, adminAudience].filter(Boolean).join(' and ')}`,
@@ -564,7 +654,7 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     // (the reference page there authorizes with it; the platform's: the admin API). The default
     // refuses every origin for confidential clients. Preflights: refuseForeignPreflight below.
     clientBasedCORS: (_ctx, origin) => origin === audience,
-    routes: { token: TOKEN_PATH, jwks: JWKS_PATH },
+    routes: { token: TOKEN_PATH, jwks: JWKS_PATH, revocation: REVOCATION_PATH, introspection: INTROSPECTION_PATH },
     ttl: { ClientCredentials: ttl },
     renderError: async (ctx, out) => {
       ctx.type = 'application/json';
@@ -588,40 +678,64 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
   // the client id each token request presented: oidc-provider asks Client.find for it before it
   // compares any secret, whatever the method
   const presentedIds = new WeakMap<Context, string>();
+  // the record each Client was built from: its token quota is not oidc-provider metadata
+  const recordsByClient = new WeakMap<InstanceType<Provider['Client']>, ClientRecord>();
   // why a token request's client authentication failed, where only our hooks know it
   const refusalReasons = new WeakMap<Context, AuthRefusalReason>();
   const rateLimits = input.rateLimits;
 
+  /** Once a client has authenticated: its per_client limit, then its token quota. */
+  async function chargeAuthenticatedClient(ctx: Context, client: InstanceType<Provider['Client']>): Promise<void> {
+    if (!rateLimits) return;
+    try {
+      reportLimits(ctx.res, [await rateLimits.consumeClient('token', tenant, client.clientId)]);
+      const quota = recordsByClient.get(client)?.tokenQuota;
+      reportLimits(ctx.res, await rateLimits.chargeTokenQuota(tenant, client.clientId, quota));
+    } catch (error) {
+      if (error instanceof TokenQuotaExceeded) refusalReasons.set(ctx, 'quota_exceeded');
+      refuseRateLimited(ctx, error);
+    }
+  }
+
   /** Why Client.find found nothing to authenticate against. */
   const whyNoClient = (record: ClientRecord | undefined, id: string): AuthRefusalReason => {
     if (!record) return input.wasClientDisabled?.(id) ? 'client_disabled' : 'unknown_client';
-    const now = Math.floor(Date.now() / 1000);
-    // otherwise it is registered only for a method this server does not offer
-    return record.secrets.some((s) => s.expiresAt === null || s.expiresAt > now) ? 'wrong_auth_method' : 'expired_secret';
+    // registered only for methods this server does not offer; else a secret client whose secrets all expired
+    const method = record.authMethods.find((m) => (CLIENT_AUTH_METHODS as readonly string[]).includes(m));
+    if (method === undefined) return 'wrong_auth_method';
+    return (SECRET_AUTH_METHODS as readonly string[]).includes(method) ? 'expired_secret' : 'assertion_refused';
   };
 
   provider.Client.find = async function find(id: string) {
     // no client has any other id: nothing to look up, nothing to count
     if (typeof id !== 'string' || !CLIENT_ID.test(id)) return undefined;
     const ctx = Provider.ctx;
-    if (ctx?.oidc.route === 'token') {
+    if (ctx && CLIENT_AUTHENTICATING_ROUTES.has(ctx.oidc.route)) {
       presentedIds.set(ctx, id);
       // a source that keeps failing as this client is refused before another secret is compared
       await rateLimits?.checkAuthFailures(tenant, id, sourceOf(ctx)).catch((error: unknown) => refuseRateLimited(ctx, error));
     }
     const record = await findClient(id);
-    const metadata = record && clientMetadata(record);
+    // private_key_jwt: its keys (a jwks_uri's are fetched here, before oidc-provider verifies)
+    const assertion = ctx?.oidc.params?.client_assertion;
+    // A key client presenting an assertion: whatever invalid_client follows is that assertion's refusal
+    // (no keys to check it with, oidc-provider's signature and time checks, client-assertions.ts's claim
+    // and replay checks); a quota or limit refusal after it notes its own reason.
+    if (ctx && record?.authMethods.includes('private_key_jwt') && assertion !== undefined) refusalReasons.set(ctx, 'assertion_refused');
+    const keys = record && (await assertions.keysOf(record, assertion));
+    const metadata = record && clientMetadata(record, keys);
     if (ctx?.oidc.route === 'token' && !metadata) refusalReasons.set(ctx, whyNoClient(record, id));
     if (!metadata) return undefined;
     let client = clientsByMetadata.get(metadata);
     if (!client) clientsByMetadata.set(metadata, (client = new ProviderClient(metadata)));
+    recordsByClient.set(client, record);
     return client;
   } as Provider['Client']['find'];
 
   // Called for both secret methods once oidc-provider has found the client, and only then: the
   // one point where a client is known to have authenticated.
   provider.Client.prototype.compareClientSecret = async function compareClientSecret(
-    this: { clientId: string; clientSecret: string; clientAuthMethod: string },
+    this: InstanceType<Provider['Client']> & { clientSecret: string; clientAuthMethod: string },
     presented: string,
   ) {
     const ctx = Provider.ctx;
@@ -636,9 +750,30 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
       refusalReasons.set(ctx, 'wrong_secret');
       return false;
     }
-    await rateLimits?.consumeClient('token', tenant, this.clientId).catch((error: unknown) => refuseRateLimited(ctx, error));
+    await chargeAuthenticatedClient(ctx, this);
     input.onClientAuthenticated?.(this.clientId, matched);
     return true;
+  };
+
+  // oidc-provider's own ReplayDetection reads, then writes, a key without the tenant. Here each id is
+  // one atomic statement in the tenant's scope, shared by every instance and Provider: the request's
+  // client assertion goes to its jti record (client-assertions.ts, which then charges per_client, as a
+  // secret match does), anything else (a DPoP proof) to the replay claims (replay-detection.ts).
+  const { replayDetection } = input.dpop;
+  const recordAssertion = unavailableAsOAuthError(assertions.recordReplayId);
+  const claimProof = unavailableAsOAuthError((iss: string, jti: string, exp: number) => replayDetection.claim(tenant.id, iss, jti, exp));
+  provider.ReplayDetection.unique = async (iss: string, jti: string, exp: number): Promise<boolean> => {
+    const ctx = Provider.ctx;
+    // the id oidc-provider would store (models/replay_detection.js), which client-assertions.ts expects
+    const id = createHash('sha256').update(`${iss}${jti}`).digest('base64url');
+    if ((await recordAssertion(ctx, id, exp - Math.floor(Date.now() / 1000))) === 'recorded') {
+      if (ctx?.oidc.client) {
+        await chargeAuthenticatedClient(ctx, ctx.oidc.client);
+        input.onClientAuthenticated?.(ctx.oidc.client.clientId, undefined);
+      }
+      return true;
+    }
+    return claimProof(iss, jti, exp);
   };
 
   provider.use(answerTemporarilyUnavailable);
@@ -650,15 +785,32 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     ctx.vary('Origin');
     ctx.status = 204;
   });
-  provider.on('grant.error', (ctx, error) => {
-    // every invalid_client after a client id was presented: a wrong secret, an unknown client, the other method
+  // every invalid_client after a client id was presented: a wrong secret, an unknown client, the other method
+  const countAuthFailure = (ctx: KoaContextWithOIDC, error: errors.OIDCProviderError) => {
     const clientId = presentedIds.get(ctx);
     if (rateLimits && error.error === 'invalid_client' && clientId !== undefined) {
       void rateLimits.countAuthFailure(tenant, clientId, sourceOf(ctx));
     }
-  });
+  };
+  provider.on('grant.error', countAuthFailure);
+  provider.on('revocation.error', countAuthFailure);
+  provider.on('introspection.error', countAuthFailure);
   if (input.log) logProviderErrors(provider, tenant, input.log, (ctx) => presentedIds.get(ctx));
   if (input.onTokenOutcome) recordTokenOutcomes(provider, input.onTokenOutcome, presentedIds, refusalReasons, scopes);
+
+  if (input.accessTokens) {
+    provider.use(
+      createAccessTokenEndpoints({
+        ...input.accessTokens,
+        tenant,
+        issuer: input.issuer,
+        audiences: [audience, ...(adminAudience ? [adminAudience] : [])],
+        findPublicKeys: input.findPublicKeys,
+        findClient,
+        signingKey,
+      }),
+    );
+  }
 
   provider.use(async (ctx, next) => {
     await next();

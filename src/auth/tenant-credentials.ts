@@ -6,6 +6,7 @@
 import type { JWK } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { SigningAlgorithm } from '../catalog/signing-algorithms.ts';
+import type { TokenQuota } from '../catalog/token-quotas.ts';
 import type { Database } from '../db/database.ts';
 import type { Change } from '../tenancy/change-notifications.ts';
 import type { KeyEncryption } from './key-encryption.ts';
@@ -17,8 +18,15 @@ export interface ClientRecord {
   readonly authMethods: readonly string[];
   readonly scopes: readonly string[];
   readonly accessTokenTtl: number | null;
+  /** RFC 9449: its token requests must carry a DPoP proof */
+  readonly dpopBoundAccessTokens: boolean;
+  /** the client's own token quota; null: the tenant's token_quota setting applies */
+  readonly tokenQuota: TokenQuota | null;
   /** live secret hashes with their expiry (epoch seconds, null = none) */
   readonly secrets: readonly { readonly hash: string; readonly expiresAt: number | null }[];
+  /** private_key_jwt: the registered public keys (inline), or where to fetch them */
+  readonly jwks: { readonly keys: readonly JWK[] } | null;
+  readonly jwksUri: string | null;
 }
 
 export interface TenantKeys {
@@ -50,12 +58,16 @@ export function createTenantCredentials(db: Database, encryption: KeyEncryption,
         auth_methods: string[];
         scopes: string[];
         access_token_ttl: number | null;
+        dpop_bound_access_tokens: boolean;
+        jwks: { keys: JWK[] } | null;
+        jwks_uri: string | null;
+        token_quota: TokenQuota | null;
         secret_hash: string | null;
         expires_at: Date | null;
         disabled: boolean;
       }>(
-        `SELECT c.client_id, c.name, c.auth_methods, c.scopes, c.access_token_ttl, s.secret_hash, s.expires_at,
-                c.disabled_at IS NOT NULL AS disabled
+        `SELECT c.client_id, c.name, c.auth_methods, c.scopes, c.access_token_ttl, c.token_quota, c.dpop_bound_access_tokens, c.jwks, c.jwks_uri,
+                s.secret_hash, s.expires_at, c.disabled_at IS NOT NULL AS disabled
            FROM clients c
            LEFT JOIN client_secrets s
              ON s.tenant_id = c.tenant_id AND s.client_id = c.id AND (s.expires_at IS NULL OR s.expires_at > now())
@@ -72,6 +84,10 @@ export function createTenantCredentials(db: Database, encryption: KeyEncryption,
       authMethods: first.auth_methods,
       scopes: first.scopes,
       accessTokenTtl: first.access_token_ttl,
+      dpopBoundAccessTokens: first.dpop_bound_access_tokens,
+      jwks: first.jwks,
+      jwksUri: first.jwks_uri,
+      tokenQuota: first.token_quota,
       secrets: rows
         .filter((r) => r.secret_hash !== null)
         .map((r) => ({

@@ -11,7 +11,7 @@ export const AUTH_REFUSAL_REASONS = [
   'unknown_client',
   /** the client exists; the secret matches none of its live secrets */
   'wrong_secret',
-  /** the client exists but every secret it has is expired */
+  /** the client exists and authenticates with a secret, but every secret it has is expired */
   'expired_secret',
   /** the client exists but is disabled */
   'client_disabled',
@@ -25,9 +25,9 @@ export const AUTH_REFUSAL_REASONS = [
   'invalid_target',
   /** a limit (tenant, client, or failed authentications from one source) refused the request */
   'rate_limited',
-  /** reserved for per-tenant quotas */
+  /** the client's token quota (or its tenant's token_quota setting) is used up, in enforce mode */
   'quota_exceeded',
-  /** reserved for private_key_jwt, which is not offered yet: an assertion refused (signature, audience, lifetime, replay) */
+  /** a private_key_jwt client's assertion refused (its keys, signature, audience, lifetime, replay) */
   'assertion_refused',
   /** grant_type is not client_credentials */
   'unsupported_grant_type',

@@ -16,6 +16,7 @@ export interface AdminClient {
   get<T>(path: string, query?: Query): Promise<T>;
   post<T>(path: string, body?: unknown, options?: RequestOptions): Promise<T>;
   patch<T>(path: string, body: unknown): Promise<T>;
+  put<T>(path: string, body: unknown): Promise<T>;
   delete<T>(path: string): Promise<T>;
   /** GET an absolute URL the API handed out (a `next` link); it must be under the admin API */
   follow<T>(url: string): Promise<T>;
@@ -134,6 +135,7 @@ export function createAdminClient(target: AdminTarget, rawHttp: HttpClient, opti
     get: (path, query) => send('GET', buildUrl(target.adminUrl, path, query), undefined),
     post: (path, body, options) => send('POST', buildUrl(target.adminUrl, path), body ?? {}, options),
     patch: (path, body) => send('PATCH', buildUrl(target.adminUrl, path), body),
+    put: (path, body) => send('PUT', buildUrl(target.adminUrl, path), body),
     delete: (path) => send('DELETE', buildUrl(target.adminUrl, path), undefined),
     follow(url) {
       const next = new URL(url, target.adminUrl);

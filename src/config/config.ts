@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 
@@ -20,6 +21,9 @@ export interface Config {
   readonly port: number;
   readonly bindAddress: string;
   readonly http: HttpServerConfig;
+  /** server processes under the supervising primary (WORKERS, auto resolved); 1 = no primary */
+  readonly workers: number;
+  readonly shutdownGraceMs: number;
   readonly dataDir: string;
   readonly databaseUrl: string | undefined;
   readonly databaseAppUrl: string | undefined;
@@ -38,6 +42,8 @@ export interface Config {
   readonly tenantCacheSize: number;
   readonly tenantCacheTtlMs: number;
   readonly tokenCacheSize: number;
+  /** DPoP proof ids each instance remembers within their window (the APIs' replay check) */
+  readonly dpopReplayCacheSize: number;
   readonly bootstrapAdmin: boolean;
   readonly metricsPort: number | undefined;
   readonly tenantPurgeAfterDays: number;
@@ -47,6 +53,27 @@ export interface Config {
   readonly keyRotationDelaySeconds: number;
   readonly keyRotationCheckMs: number;
   readonly webhooks: WebhookConfig;
+  /** private_key_jwt: the longest life (exp - iat, or exp - now) a client assertion may have */
+  readonly clientAssertionMaxLifetimeSeconds: number;
+  /** the store the fleet's rate limits and token quotas are counted in; undefined: each instance counts alone */
+  readonly redis: RedisConfig | undefined;
+  readonly retention: RetentionConfig;
+}
+
+/** How long each kind of history is kept, and the background job that trims it. */
+export interface RetentionConfig {
+  /** run the retention job in this process (one instance at a time holds its lease) */
+  readonly worker: boolean;
+  readonly intervalMs: number;
+  /** rows per DELETE: short transactions, so the events feed's horizon never waits long */
+  readonly batchSize: number;
+  readonly tombstoneDays: number;
+  readonly eventDays: number;
+  readonly deliveryDays: number;
+  readonly attemptDays: number;
+  readonly idempotencyKeyHours: number;
+  readonly auditDays: number;
+  readonly authEventDays: number;
 }
 
 /** Node's HTTP server limits, set deliberately rather than left at Node's defaults. */
@@ -82,6 +109,14 @@ export interface WebhookConfig {
   readonly timeoutMs: number;
   readonly concurrency: number;
   readonly pollMs: number;
+}
+
+export interface RedisConfig {
+  readonly url: string;
+  /** connecting, and waiting for a command's answer: past it the request is counted in memory */
+  readonly timeoutMs: number;
+  /** prepended to every key, so instances of other deployments can share the Redis */
+  readonly keyPrefix: string;
 }
 
 export class ConfigError extends Error {
@@ -130,6 +165,17 @@ export const OPTIONS = {
     schema: { type: 'integer', minimum: 1000 },
     default: '65000',
   },
+  WORKERS: {
+    description:
+      'server processes on PORT under one supervising primary: a number, or auto (one per available CPU); 1 on the embedded database',
+    schema: { anyOf: [{ enum: ['auto'] }, { type: 'integer', minimum: 1, maximum: 256 }] },
+    default: '1',
+  },
+  SHUTDOWN_GRACE_MS: {
+    description: 'on SIGTERM: stop accepting, let requests in flight finish for at most this long, then exit',
+    schema: { type: 'integer', minimum: 0 },
+    default: '10000',
+  },
   DATA_DIR: {
     description: 'where the embedded database, generated key-encryption key and demo credentials live',
     schema: { type: 'string', minLength: 1 },
@@ -140,7 +186,7 @@ export const OPTIONS = {
     schema: { type: 'string', pattern: '^postgres(ql)?://' },
   },
   DATABASE_APP_URL: {
-    description: 'optional postgres://… logging in as the runtime role (tenant_connect_app); default: DATABASE_URL + SET LOCAL ROLE',
+    description: 'postgres://… for requests (PgBouncer), as a login that owns nothing, member of tenant_connect_app; default: DATABASE_URL',
     schema: { type: 'string', pattern: '^postgres(ql)?://' },
   },
   DATABASE_POOL_SIZE: {
@@ -221,7 +267,7 @@ export const OPTIONS = {
     default: '1000',
   },
   TENANT_CACHE_SIZE: {
-    description: 'tenants, client records and key sets kept in memory (each)',
+    description: 'tenants (with their effective rate limits), client records and key sets kept in memory (each)',
     schema: { type: 'integer', minimum: 1 },
     default: '10000',
   },
@@ -234,6 +280,12 @@ export const OPTIONS = {
     description: 'verified access tokens kept in memory until they expire',
     schema: { type: 'integer', minimum: 0 },
     default: '50000',
+  },
+  DPOP_REPLAY_CACHE_SIZE: {
+    description:
+      'DPoP proof ids the APIs remember per instance to refuse a replay, each for 65 s; above DPoP requests per second × 65, or the oldest are forgotten early',
+    schema: { type: 'integer', minimum: 1000 },
+    default: '200000',
   },
   METRICS_PORT: {
     description: 'serve Prometheus metrics at :METRICS_PORT/metrics on BIND_ADDRESS (unset: no metrics listener)',
@@ -291,7 +343,8 @@ export const OPTIONS = {
     default: 'true',
   },
   WEBHOOK_ALLOW_LOOPBACK: {
-    description: 'let subscriptions use http://localhost and loopback addresses (default: on, except in production); private ranges never',
+    description:
+      'let webhook subscriptions and client jwks_uri use http://localhost and loopback addresses (default: on, except in production); private ranges never',
     schema: { enum: ['true', 'false', '1', '0'] },
   },
   WEBHOOK_LEASE_MS: {
@@ -314,6 +367,77 @@ export const OPTIONS = {
     schema: { type: 'integer', minimum: 10 },
     default: '1000',
   },
+  CLIENT_ASSERTION_MAX_LIFETIME_SECONDS: {
+    description: 'private_key_jwt: the longest lifetime (exp - iat) a client assertion may have; longer ones are refused',
+    schema: { type: 'integer', minimum: 5, maximum: 3600 },
+    default: '60',
+  },
+  REDIS_URL: {
+    description:
+      'redis://… (or rediss://) shared by every instance: rate limits, auth-failure throttles and token quotas count across the fleet; unset = each instance counts alone',
+    schema: { type: 'string', pattern: '^rediss?://' },
+  },
+  REDIS_TIMEOUT_MS: {
+    description:
+      'longest wait to connect to Redis or for its answer; past it (or while Redis is down) the request is counted in this instance alone, never refused',
+    schema: { type: 'integer', minimum: 10, maximum: 10000 },
+    default: '250',
+  },
+  REDIS_KEY_PREFIX: {
+    description: 'prefix of every Redis key this deployment writes (several deployments may share one Redis)',
+    schema: { type: 'string', minLength: 1, maxLength: 100 },
+    default: 'tenant-connect:',
+  },
+  RETENTION_WORKER: {
+    description: 'run the retention job in this process (any number of instances may; one at a time holds its lease)',
+    schema: { enum: ['true', 'false', '1', '0'] },
+    default: 'true',
+  },
+  RETENTION_INTERVAL_MS: {
+    description: 'how often the retention job trims expired history',
+    schema: { type: 'integer', minimum: 1000 },
+    default: '3600000',
+  },
+  RETENTION_BATCH_SIZE: {
+    description: 'rows the retention job deletes per statement (each its own short transaction)',
+    schema: { type: 'integer', minimum: 1, maximum: 100000 },
+    default: '1000',
+  },
+  TOMBSTONE_RETENTION_DAYS: {
+    description: 'days a deleted resource stays visible to include_deleted syncs; an older updated_since answers 410',
+    schema: { type: 'integer', minimum: 1 },
+    default: '30',
+  },
+  EVENT_RETENTION_DAYS: {
+    description: 'days events stay in GET /api/v1/events (an event with a delivery still pending is kept)',
+    schema: { type: 'integer', minimum: 1 },
+    default: '30',
+  },
+  WEBHOOK_DELIVERY_RETENTION_DAYS: {
+    description: 'days finished webhook deliveries (delivered or failed) are kept, with their attempts',
+    schema: { type: 'integer', minimum: 1 },
+    default: '30',
+  },
+  WEBHOOK_ATTEMPT_RETENTION_DAYS: {
+    description: 'days the record of each webhook delivery attempt is kept',
+    schema: { type: 'integer', minimum: 1 },
+    default: '30',
+  },
+  IDEMPOTENCY_KEY_RETENTION_HOURS: {
+    description: 'hours an Idempotency-Key and its response are kept; at least the 24 h a retry is answered from it',
+    schema: { type: 'integer', minimum: 24 },
+    default: '48',
+  },
+  AUDIT_RETENTION_DAYS: {
+    description: 'days the admin audit log is kept',
+    schema: { type: 'integer', minimum: 1 },
+    default: '365',
+  },
+  AUTH_EVENT_RETENTION_DAYS: {
+    description: 'days the auth event log (every token request, issued or refused) is kept',
+    schema: { type: 'integer', minimum: 1 },
+    default: '30',
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 type OptionName = keyof typeof OPTIONS;
@@ -332,6 +456,10 @@ const environmentsValidator = ajv.compile({
 });
 
 function describeSchema(schema: Record<string, unknown>): string {
+  if (Array.isArray(schema.anyOf)) {
+    const alternatives = schema.anyOf as Record<string, unknown>[];
+    return alternatives.map((s) => (Array.isArray(s.enum) ? s.enum.join(', ') : describeSchema(s))).join(' or ');
+  }
   if (Array.isArray(schema.enum)) return `one of ${schema.enum.join(', ')}`;
   if (schema.type === 'integer') {
     const range = [schema.minimum, schema.maximum].filter((x) => x !== undefined).join('..');
@@ -346,7 +474,9 @@ function read(env: NodeJS.ProcessEnv, name: OptionName): string | undefined {
   const spec: OptionSpec = OPTIONS[name];
   const value = raw === undefined || raw === '' ? spec.default : raw;
   if (value === undefined) return undefined;
-  const typed = spec.schema.type === 'integer' ? (/^-?\d+$/.test(value) ? Number(value) : value) : value;
+  const numeric =
+    spec.schema.type === 'integer' || (spec.schema.anyOf as { type?: string }[] | undefined)?.some((s) => s.type === 'integer');
+  const typed = numeric && /^-?\d+$/.test(value) ? Number(value) : value;
   if (!validators[name](typed)) {
     throw new ConfigError(name, `expected ${describeSchema(spec.schema)}, got ${JSON.stringify(raw)}`);
   }
@@ -419,6 +549,20 @@ function loadDatabaseSettings(env: NodeJS.ProcessEnv): DatabaseSettings {
   };
 }
 
+/** WORKERS, with auto resolved to the CPUs this process may use; the embedded database serves one process. */
+function loadWorkers(env: NodeJS.ProcessEnv, databaseUrl: string | undefined): number {
+  const raw = read(env, 'WORKERS') as string;
+  const workers = raw === 'auto' ? os.availableParallelism() : Number(raw);
+  if (workers > 1 && !databaseUrl) {
+    const resolved = raw === 'auto' ? ` (auto: ${workers} CPUs)` : '';
+    throw new ConfigError(
+      'WORKERS',
+      `${workers} processes${resolved} need a Postgres: the embedded database serves one process; set DATABASE_URL, or WORKERS=1`,
+    );
+  }
+  return workers;
+}
+
 /** The defaults, for code that opens a database without a configuration (tests, tools). */
 export const DEFAULT_DATABASE_SETTINGS: DatabaseSettings = loadDatabaseSettings({});
 
@@ -437,6 +581,27 @@ function loadWebhookConfig(env: NodeJS.ProcessEnv, production: boolean): Webhook
     concurrency: Number(read(env, 'WEBHOOK_CONCURRENCY')),
     pollMs: Number(read(env, 'WEBHOOK_POLL_MS')),
   };
+}
+
+function loadRetentionConfig(env: NodeJS.ProcessEnv): RetentionConfig {
+  return {
+    worker: bool(read(env, 'RETENTION_WORKER')),
+    intervalMs: Number(read(env, 'RETENTION_INTERVAL_MS')),
+    batchSize: Number(read(env, 'RETENTION_BATCH_SIZE')),
+    tombstoneDays: Number(read(env, 'TOMBSTONE_RETENTION_DAYS')),
+    eventDays: Number(read(env, 'EVENT_RETENTION_DAYS')),
+    deliveryDays: Number(read(env, 'WEBHOOK_DELIVERY_RETENTION_DAYS')),
+    attemptDays: Number(read(env, 'WEBHOOK_ATTEMPT_RETENTION_DAYS')),
+    idempotencyKeyHours: Number(read(env, 'IDEMPOTENCY_KEY_RETENTION_HOURS')),
+    auditDays: Number(read(env, 'AUDIT_RETENTION_DAYS')),
+    authEventDays: Number(read(env, 'AUTH_EVENT_RETENTION_DAYS')),
+  };
+}
+
+function loadRedisConfig(env: NodeJS.ProcessEnv): RedisConfig | undefined {
+  const url = read(env, 'REDIS_URL');
+  if (url === undefined) return undefined;
+  return { url, timeoutMs: Number(read(env, 'REDIS_TIMEOUT_MS')), keyPrefix: read(env, 'REDIS_KEY_PREFIX') as string };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -474,6 +639,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port,
     bindAddress: read(env, 'BIND_ADDRESS') as string,
     http: loadHttpServerConfig(env),
+    workers: loadWorkers(env, read(env, 'DATABASE_URL')),
+    shutdownGraceMs: Number(read(env, 'SHUTDOWN_GRACE_MS')),
     dataDir: path.resolve(read(env, 'DATA_DIR') as string),
     databaseUrl: read(env, 'DATABASE_URL'),
     databaseAppUrl: read(env, 'DATABASE_APP_URL'),
@@ -490,6 +657,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tenantCacheSize: Number(read(env, 'TENANT_CACHE_SIZE')),
     tenantCacheTtlMs: Number(read(env, 'TENANT_CACHE_TTL_MS')),
     tokenCacheSize: Number(read(env, 'TOKEN_CACHE_SIZE')),
+    dpopReplayCacheSize: Number(read(env, 'DPOP_REPLAY_CACHE_SIZE')),
     metricsPort: metricsPortRaw === undefined ? undefined : Number(metricsPortRaw),
     bootstrapAdmin: bootstrapAdminRaw === undefined ? !production : bool(bootstrapAdminRaw),
     tenantPurgeAfterDays: Number(read(env, 'TENANT_PURGE_AFTER_DAYS')),
@@ -503,5 +671,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keyRotationDelaySeconds,
     keyRotationCheckMs: Number(read(env, 'KEY_ROTATION_CHECK_MS')),
     webhooks: loadWebhookConfig(env, production),
+    clientAssertionMaxLifetimeSeconds: Number(read(env, 'CLIENT_ASSERTION_MAX_LIFETIME_SECONDS')),
+    redis: loadRedisConfig(env),
+    retention: loadRetentionConfig(env),
   };
 }

@@ -4,8 +4,7 @@
  *
  * The resource API and the token endpoints never run as the table owner: `scoped()` opens a
  * transaction, switches to the runtime role with SET LOCAL ROLE (skipped when the connection
- * already logs in as that role) and sets app.tenant_id with set_config(…, true), all
- * transaction-local, so nothing survives into the next transaction on a pooled connection
+ * already logs in as that role) and sets app.tenant_id with SET LOCAL, all transaction-local, so nothing survives into the next transaction on a pooled connection
  * (PgBouncer transaction mode included). BEGIN, the role and the setting travel in one round trip.
  */
 import fs from 'node:fs';
@@ -55,16 +54,22 @@ export interface Database {
   /**
    * Reads under the same scope, each statement in a single round trip: role, setting and
    * statement travel as one multi-statement query, which Postgres runs as one implicit
-   * transaction (SET LOCAL and set_config(…, true) hold for it and are gone after it). So each
+   * transaction (SET LOCAL holds for it and is gone after it). So each
    * query sees its own snapshot: for work of one statement, or that can live with that. A null
    * tenant is a platform-level read (a tenant by its host): every tenant-owned table answers no rows.
    */
   reader(tenantId: string | null): ScopedTransaction;
   /**
-   * LISTEN on a channel; `onReset` runs after a reconnect, when notifications may have been
-   * missed. Resolves once listening; the returned function stops.
+   * One write that stands alone (an INSERT … ON CONFLICT … RETURNING), under the same scope and in
+   * the reader's single round trip: Postgres commits the implicit transaction the statement runs
+   * in. Never for work of more than one statement, and never inside a scoped() transaction's work.
    */
-  listen(channel: string, onNotification: ChangeHandler, onReset: () => void): Promise<() => Promise<void>>;
+  statement(tenantId: string | null): ScopedTransaction;
+  /**
+   * LISTEN on a channel; `onLost` runs when its connection is lost (notifications are missed from
+   * then on), `onReset` after the reconnect. Resolves once listening; the returned function stops.
+   */
+  listen(channel: string, onNotification: ChangeHandler, onReset: () => void, onLost?: () => void): Promise<() => Promise<void>>;
   /**
    * The connection of the role that owns the tables (DATABASE_URL), for what the runtime role has
    * no grant for: migrations, operator work (provisioning, seeds, KEK rotation), the background
@@ -84,14 +89,16 @@ export interface Database {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** The statements that open a scoped transaction. The id is inlined (one round trip, no
- * parameters in a multi-statement query), so it must be a canonical uuid: anything else is a bug. */
-function openScope(tenantId: string | null, switchRole: boolean, moreSettings = ''): string {
+/** The statements that set a scope, after BEGIN or before a read's statement. The id is inlined (one
+ * round trip, no parameters in a multi-statement query), so it must be a canonical uuid: anything
+ * else is a bug. SET LOCAL rather than SELECT set_config(…, true): the same transaction-local
+ * setting, without a row to plan and send back. `moreSettings`: more `;SET LOCAL …` statements. */
+function scopeSettings(tenantId: string | null, switchRole: boolean, moreSettings = ''): string {
   if (tenantId !== null && !UUID.test(tenantId)) {
     throw new TypeError(`tenant id must be a lower-case uuid, got ${JSON.stringify(tenantId)}`);
   }
   const role = switchRole ? `SET LOCAL ROLE ${APP_ROLE};` : '';
-  return `BEGIN;${role}SELECT set_config('app.tenant_id', '${tenantId ?? ''}', true)${moreSettings}`;
+  return `${role}SET LOCAL app.tenant_id = '${tenantId ?? ''}'${moreSettings}`;
 }
 
 /**
@@ -173,7 +180,7 @@ async function createPgliteDatabase(dataDir: string | undefined): Promise<Databa
     (switchRole: boolean) =>
     <T>(tenantId: string | null, work: (tx: ScopedTransaction) => Promise<T>): Promise<T> =>
       db.transaction(async (tx) => {
-        await tx.exec(openScope(tenantId, switchRole).replace(/^BEGIN;/, ''));
+        await tx.exec(scopeSettings(tenantId, switchRole));
         return work({
           tenantId,
           query: async <R extends Row>(sql: string, params: readonly unknown[] = []) => (await tx.query<R>(sql, params as unknown[])).rows,
@@ -194,12 +201,17 @@ async function createPgliteDatabase(dataDir: string | undefined): Promise<Databa
     },
   };
   const runtime = scoped(true);
+  // in process there are no round trips to save: the ordinary scoped transaction, one a query
+  const oneQuery = (tenantId: string | null): ScopedTransaction => ({
+    tenantId,
+    query: (sql, params) => runtime(tenantId, (tx) => tx.query(sql, params)),
+  });
   return {
     kind: 'pglite',
     admin,
     scoped: runtime,
-    // in process there are no round trips to save: the ordinary scoped transaction, one a query
-    reader: (tenantId) => ({ tenantId, query: (sql, params) => runtime(tenantId, (tx) => tx.query(sql, params)) }),
+    reader: oneQuery,
+    statement: oneQuery,
     async listen(channel, onNotification) {
       const unsubscribe = await db.listen(channel, onNotification);
       return async () => unsubscribe();
@@ -233,17 +245,24 @@ async function createPostgresDatabase(
     keepAliveInitialDelayMillis: settings.keepAliveMs,
     query_timeout: settings.queryTimeoutMs,
   };
-  // The server-side timeouts: startup parameters on the direct connections (owner, LISTEN), and
-  // transaction-local settings sent with every scope opening, because PgBouncer (which
-  // DATABASE_APP_URL may point at) refuses unknown startup parameters.
+  // The server-side timeouts: startup parameters on the direct connections (owner, LISTEN, and the
+  // runtime's when it shares the owner's pool), which no pooled session ever changes. PgBouncer,
+  // which a separate DATABASE_APP_URL may point at, refuses unknown startup parameters: there every
+  // scope sets them transaction-locally, with the tenant. Set where the session already holds
+  // them, they cost the server a few µs per transaction and change nothing.
   const serverTimeouts = {
     statement_timeout: settings.statementTimeoutMs,
     idle_in_transaction_session_timeout: settings.idleInTransactionTimeoutMs,
   };
-  const localTimeouts =
-    `, set_config('statement_timeout', '${settings.statementTimeoutMs}', true)` +
-    `, set_config('idle_in_transaction_session_timeout', '${settings.idleInTransactionTimeoutMs}', true)`;
   const separate = Boolean(databaseAppUrl);
+  const statementTimeout = `;SET LOCAL statement_timeout = ${settings.statementTimeoutMs}`;
+  const appTimeouts = separate
+    ? {
+        transaction: `${statementTimeout};SET LOCAL idle_in_transaction_session_timeout = ${settings.idleInTransactionTimeoutMs}`,
+        // a read is one implicit transaction, never idle inside: its statement's timeout is all it needs
+        read: statementTimeout,
+      }
+    : { transaction: '', read: '' };
   const ownerPool = new pg.Pool({
     connectionString: databaseUrl,
     ...connection,
@@ -330,7 +349,12 @@ async function createPostgresDatabase(
     return new pg.Client({ connectionString: databaseUrl, ...connection, ...serverTimeouts, ...options });
   }
 
-  async function listen(channel: string, onNotification: ChangeHandler, onReset: () => void): Promise<() => Promise<void>> {
+  async function listen(
+    channel: string,
+    onNotification: ChangeHandler,
+    onReset: () => void,
+    onLost?: () => void,
+  ): Promise<() => Promise<void>> {
     if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new TypeError(`invalid channel name ${channel}`);
     let stopped = false;
     let current: pg.Client | undefined;
@@ -343,7 +367,9 @@ async function createPostgresDatabase(
       current = undefined;
       clearTimeout(heartbeat);
       client.end().catch(() => {});
-      if (!stopped) void reconnect();
+      if (stopped) return;
+      onLost?.();
+      void reconnect();
     };
     // A LISTEN connection sits idle: a database that went silent is noticed by asking it, with
     // the client-side query timeout, every DATABASE_KEEPALIVE_MS.
@@ -408,21 +434,25 @@ async function createPostgresDatabase(
     };
   }
 
+  // role, setting and statement as one multi-statement query: one round trip, one implicit transaction
+  // (never idle inside, so only the statement timeout applies)
+  const oneRoundTrip = (tenantId: string | null): ScopedTransaction => ({
+    tenantId,
+    async query<T extends Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+      const results = (await poolQuery(
+        appPool,
+        `${scopeSettings(tenantId, switchRole, appTimeouts.read)};${inlineParameters(sql, params)}`,
+      )) as unknown as pg.QueryResult<T>[];
+      return results.at(-1)?.rows ?? [];
+    },
+  });
   return {
     kind: 'postgres',
     listen,
-    reader: (tenantId) => ({
-      tenantId,
-      async query<T extends Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
-        const results = (await poolQuery(
-          appPool,
-          `${openScope(tenantId, switchRole, localTimeouts).replace(/^BEGIN;/, '')};${inlineParameters(sql, params)}`,
-        )) as unknown as pg.QueryResult<T>[];
-        return results.at(-1)?.rows ?? [];
-      },
-    }),
+    reader: oneRoundTrip,
+    statement: oneRoundTrip,
     admin: {
-      scoped: (tenantId, work) => scoped(ownerPool, openScope(tenantId, false, localTimeouts), tenantId, work),
+      scoped: (tenantId, work) => scoped(ownerPool, `BEGIN;${scopeSettings(tenantId, false)}`, tenantId, work),
       async query<T extends Row>(sql: string, params: readonly unknown[] = []) {
         return (await poolQuery<T>(ownerPool, sql, params)).rows;
       },
@@ -440,7 +470,7 @@ async function createPostgresDatabase(
         }
       },
     },
-    scoped: (tenantId, work) => scoped(appPool, openScope(tenantId, switchRole, localTimeouts), tenantId, work),
+    scoped: (tenantId, work) => scoped(appPool, `BEGIN;${scopeSettings(tenantId, switchRole, appTimeouts.transaction)}`, tenantId, work),
     async close() {
       await ownerPool.end();
       if (appPool !== ownerPool) await appPool.end();

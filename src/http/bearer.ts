@@ -8,8 +8,11 @@ import { createHash } from 'node:crypto';
 import { createLocalJWKSet, errors as joseErrors, type JWK, jwtVerify } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
+import type { Change } from '../tenancy/change-notifications.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
+import type { DpopPresentation, DpopVerifier } from './dpop-proof.ts';
 import { ApiError } from './problem.ts';
+import type { LimitState } from './rate-limit-policy.ts';
 import { RateLimitExceeded, type RateLimits } from './rate-limits.ts';
 
 export interface AccessTokenClaims {
@@ -21,6 +24,8 @@ export interface AccessTokenClaims {
   readonly jti: string;
   readonly iat: number;
   readonly exp: number;
+  /** RFC 9449: the thumbprint of the key a DPoP-bound token is bound to */
+  readonly cnf?: { readonly jkt?: string };
 }
 
 export interface TokenExpectation {
@@ -62,14 +67,38 @@ export function extractBearerToken(authorization: string | undefined, realm: str
   return match[1];
 }
 
+interface VerifiedToken {
+  readonly tenantId: string;
+  readonly claims: AccessTokenClaims;
+  /**
+   * the kid that verified it: a cached verdict holds only while that key is still published (an
+   * emergency rotation withdraws a key, and the tokens it signed must stop at once)
+   */
+  readonly kid: string | undefined;
+}
+
+/**
+ * The verifier, with its cache of verified tokens as a holder of per-tenant state: the tenant
+ * runtime hands it every change (a client's change drops that client's tokens; the tenant's or
+ * its keys' change, all of the tenant's), and `clear()` after missed notifications. Key sets are
+ * kept by the published key list they were made from, so a new list makes a new set.
+ */
 export function createAccessTokenVerifier(options: { cacheSize: number; now?: () => number }) {
   const now = options.now ?? (() => Date.now());
   const keySets = new WeakMap<readonly JWK[], ReturnType<typeof createLocalJWKSet>>();
-  // with the kid that verified it: a cached verdict holds only while that key is still published
-  // (an emergency rotation withdraws a key, and the tokens it signed must stop at once)
+  // each tenant's cache keys, so a change drops only that tenant's tokens (kept by dispose:
+  // whatever leaves the cache, evicted, expired or deleted, leaves its tenant's set)
+  const keysOfTenant = new Map<string, Set<string>>();
   const verified =
     options.cacheSize > 0
-      ? new LRUCache<string, { claims: AccessTokenClaims; kid: string | undefined }>({ max: options.cacheSize })
+      ? new LRUCache<string, VerifiedToken>({
+          max: options.cacheSize,
+          dispose: (entry, key) => {
+            const keys = keysOfTenant.get(entry.tenantId);
+            keys?.delete(key);
+            if (keys?.size === 0) keysOfTenant.delete(entry.tenantId);
+          },
+        })
       : undefined;
 
   function keySetFor(keys: readonly JWK[]) {
@@ -81,7 +110,21 @@ export function createAccessTokenVerifier(options: { cacheSize: number; now?: ()
     return set;
   }
 
-  return async function verifyAccessToken(token: string, expected: TokenExpectation): Promise<AccessTokenClaims> {
+  function remember(cacheKey: string, entry: VerifiedToken): void {
+    verified?.set(cacheKey, entry, { ttl: Math.max(1, (entry.claims.exp + CLOCK_SKEW_SECONDS) * 1000 - now()) });
+    let keys = keysOfTenant.get(entry.tenantId);
+    if (!keys) keysOfTenant.set(entry.tenantId, (keys = new Set()));
+    keys.add(cacheKey);
+  }
+
+  /** Drops the tenant's verified tokens, or only those of one client. */
+  function forget(tenantId: string, clientId?: string): void {
+    for (const key of [...(keysOfTenant.get(tenantId) ?? [])]) {
+      if (clientId === undefined || verified?.peek(key)?.claims.client_id === clientId) verified?.delete(key);
+    }
+  }
+
+  async function verifyAccessToken(token: string, expected: TokenExpectation): Promise<AccessTokenClaims> {
     const cacheKey = verified && `${expected.tenantId}.${expected.audience}.${createHash('sha256').update(token).digest('base64url')}`;
     const cached = cacheKey ? verified?.get(cacheKey) : undefined;
     if (cached && cached.claims.exp + CLOCK_SKEW_SECONDS > now() / 1000 && expected.publicKeys.some((k) => k.kid === cached.kid)) {
@@ -108,9 +151,18 @@ export function createAccessTokenVerifier(options: { cacheSize: number; now?: ()
     if (typeof claims.client_id !== 'string' || claims.sub !== claims.client_id) {
       throw invalidToken(expected.audience, 'The access token is not a client credentials token of this tenant.');
     }
-    if (cacheKey) verified?.set(cacheKey, { claims, kid }, { ttl: Math.max(1, (claims.exp + CLOCK_SKEW_SECONDS) * 1000 - now()) });
+    if (cacheKey) remember(cacheKey, { tenantId: expected.tenantId, claims, kid });
     return claims;
-  };
+  }
+
+  return Object.assign(verifyAccessToken, {
+    onChange(change: Change): void {
+      forget(change.tenant, change.kind === 'client' && change.id !== null ? change.id : undefined);
+    },
+    clear(): void {
+      verified?.clear();
+    },
+  });
 }
 export type AccessTokenVerifier = ReturnType<typeof createAccessTokenVerifier>;
 
@@ -147,6 +199,11 @@ export interface BearerLookups {
   };
 }
 
+/** Whether a verified token was revoked since it was issued (tenancy/token-revocations.ts). */
+export interface RevocationCheck {
+  isRevoked(tenantId: string, claims: AccessTokenClaims): Promise<boolean>;
+}
+
 /** A tenant that can be asked about tokens: it exists (not deleted) and has published keys. */
 export interface TokenIssuer {
   readonly tenant: Tenant;
@@ -165,17 +222,25 @@ export interface BearerRequirement {
   readonly inactive?: string;
   /** the surface charged to the tenant's and the client's rate limits; omitted: none */
   readonly rateLimit?: 'api';
+  /** how the request presented the token (RFC 9449, http/dpop-proof.ts); omitted: as Bearer, no proof */
+  readonly presented?: DpopPresentation;
+  /** told the state of the limits charged (also when one refuses), for the response's RateLimit fields */
+  readonly onRateLimit?: (states: readonly (LimitState | undefined)[]) => void;
 }
+
+const PRESENTED_AS_BEARER: DpopPresentation = { scheme: 'Bearer', proof: undefined, method: '', url: '' };
 
 /**
  * Who is asking, for the resource API and the admin API: the tenant (and its keys) by name, then a
- * token verified against those keys, its client still enabled, the scope, the tenant's status and
- * the rate limit, in that order.
+ * token verified against those keys and not revoked, its client still enabled, the scope, the
+ * tenant's status and the rate limit, in that order.
  */
 export function createBearerAuthentication(deps: {
   runtime: BearerLookups;
   verifyAccessToken: AccessTokenVerifier;
   rateLimits: RateLimits;
+  revocations: RevocationCheck;
+  checkSenderConstraint: DpopVerifier;
 }) {
   const { runtime } = deps;
 
@@ -188,6 +253,8 @@ export function createBearerAuthentication(deps: {
   async function authenticate(token: string, { tenant, publicKeys }: TokenIssuer, required: BearerRequirement): Promise<AccessTokenClaims> {
     const { audience } = required;
     const claims = await deps.verifyAccessToken(token, { tenantId: tenant.id, issuer: required.issuer, audience, publicKeys });
+    await deps.checkSenderConstraint(claims, token, required.presented ?? PRESENTED_AS_BEARER, audience, tenant.id);
+    if (await deps.revocations.isRevoked(tenant.id, claims)) throw invalidToken(audience, 'The access token has been revoked.');
     // a token outlives its client: a disabled or deleted client's tokens stop here (cached record,
     // dropped by the change notification within a second of the change)
     if (!(await runtime.credentials.getClient(tenant.id, claims.client_id))) {
@@ -197,15 +264,16 @@ export function createBearerAuthentication(deps: {
     }
     if (required.scope !== undefined) requireScope(claims, required.scope, audience);
     if (required.inactive !== undefined && tenant.status !== 'ACTIVE') throw new ApiError('tenant-suspended', required.inactive);
-    if (required.rateLimit) await chargeRateLimit(required.rateLimit, tenant, claims.client_id);
+    if (required.rateLimit) await chargeRateLimit(required.rateLimit, required, tenant, claims.client_id);
     return claims;
   }
 
-  async function chargeRateLimit(surface: 'api', tenant: Tenant, clientId: string): Promise<void> {
+  async function chargeRateLimit(surface: 'api', required: BearerRequirement, tenant: Tenant, clientId: string): Promise<void> {
     try {
-      await deps.rateLimits.consume(surface, tenant, clientId);
+      required.onRateLimit?.(await deps.rateLimits.consume(surface, tenant, clientId));
     } catch (error) {
       if (!(error instanceof RateLimitExceeded)) throw error;
+      required.onRateLimit?.([error.state]);
       throw new ApiError(
         'rate-limited',
         `This ${error.scope} may make ${error.limit} requests per second; retry after the Retry-After delay.`,

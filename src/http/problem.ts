@@ -21,6 +21,8 @@ export const PROBLEMS = {
   conflict: { status: 409, title: 'Conflict' },
   'still-referenced': { status: 409, title: 'Still Referenced' },
   'precondition-failed': { status: 412, title: 'Precondition Failed' },
+  // a sync position older than what is kept (tombstones, events): start over with a full load
+  'resync-required': { status: 410, title: 'Full Resync Required' },
   'precondition-required': { status: 428, title: 'Precondition Required' },
   'idempotency-key-reused': { status: 422, title: 'Idempotency Key Reused' },
   'idempotency-key-in-use': { status: 409, title: 'Idempotency Key In Use' },

@@ -1,8 +1,10 @@
 /**
  * One declaration per endpoint: method, path, what it documents (summary, tags, security,
- * responses), the query and body schemas, who may call it, and the handler. From the list of
- * declarations come the router entries (with the ajv validators compiled once, here, at
- * registration) and the OpenAPI paths, so the router and the document cannot drift apart.
+ * responses), the query, header, path and body checks, who may call it, and the handler. From the
+ * list of declarations come the router entries (with the ajv validators compiled once, here, at
+ * registration) and the OpenAPI paths, so the router and the document cannot drift apart. Both
+ * APIs declare their endpoints this way: the admin API with `adminRoute`, the resource API with
+ * `apiRoute`.
  */
 import type Router from '@koa/router';
 import type { Context } from 'koa';
@@ -11,17 +13,39 @@ import { compileBodyValidator, compileQueryValidator } from './validation.ts';
 
 export type RouteMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
+/** A header of a response, as the document describes it (ETag, Location, Link). */
+export interface ResponseHeader {
+  readonly description?: string;
+  readonly schema: JsonSchema;
+}
+
 /** One response of an operation: a problem+json error, a JSON body, or nothing (204). */
 export interface RouteResponse {
   readonly description: string;
   readonly schema?: JsonSchema;
   readonly problem?: true;
+  readonly headers?: Readonly<Record<string, ResponseHeader>>;
 }
 
-/** The request, validated: a type-coerced copy of the query, and the body. */
+/** A request header the route reads (If-Match, Idempotency-Key): documented, and checked by `read`. */
+export interface RequestHeader {
+  readonly name: string;
+  readonly required: boolean;
+  readonly description: string;
+  readonly schema: JsonSchema;
+  /** the header's value (`''` when absent) → what the handler gets; throws an ApiError when unacceptable */
+  readonly read: (value: string) => unknown;
+  /** a precondition (If-Match) is checked before the path parameters and the body; any other header after the body */
+  readonly precondition?: boolean;
+}
+
+/** The request, validated: a type-coerced copy of the query, the body, and what `headers` and `params` read. */
 export interface RouteInput {
   readonly query: Record<string, unknown>;
   readonly body: Record<string, unknown>;
+  /** by the declared name (`If-Match`) */
+  readonly headers: Readonly<Record<string, unknown>>;
+  readonly params: Readonly<Record<string, unknown>>;
 }
 
 export interface RouteSpec<C extends Context = Context> {
@@ -37,8 +61,18 @@ export interface RouteSpec<C extends Context = Context> {
   readonly authorize?: (ctx: C) => void;
   /** absent: the query is not read (nor checked); an empty schema refuses any parameter */
   readonly query?: JsonSchema;
-  /** optional: a missing body validates as `{}` (defaults applied) instead of answering 422 */
-  readonly body?: { readonly schema: JsonSchema; readonly optional?: boolean };
+  readonly headers?: readonly RequestHeader[];
+  /** reads a path parameter (its document schema is the surface's); throws an ApiError when unacceptable */
+  readonly params?: Readonly<Record<string, (value: string) => unknown>>;
+  readonly body?: {
+    readonly schema: JsonSchema;
+    /** a missing body validates as `{}` (defaults applied) instead of answering 422 */
+    readonly optional?: boolean;
+    /** the media types the document names, in order; by default application/json */
+    readonly mediaTypes?: readonly string[];
+    /** replaces the schema's own validator (a batch checks its envelope, then names every failing item) */
+    readonly validate?: (body: unknown) => Record<string, unknown>;
+  };
   readonly responses: Readonly<Record<number, RouteResponse>>;
   readonly handler: (ctx: C, input: RouteInput) => Promise<void>;
 }
@@ -52,18 +86,31 @@ export function problemResponse(description: string): RouteResponse {
   return { description, problem: true };
 }
 
-/** Adds each route to the router, its validators compiled now, once. */
+/**
+ * Adds each route to the router, its validators compiled now, once. A request is checked in this
+ * order, and the first failure answers: the caller (`authorize`), the query, the precondition
+ * headers, the path parameters, the body, the other headers.
+ */
 export function registerRoutes<State, C extends Context>(router: Router<State>, routes: readonly RouteSpec<C>[]): void {
   for (const route of routes) {
     const validateQuery = route.query ? compileQueryValidator(route.query) : undefined;
-    const validateBody = route.body ? compileBodyValidator(route.body.schema) : undefined;
+    const validateBody = route.body ? (route.body.validate ?? compileBodyValidator(route.body.schema)) : undefined;
     const bodyOptional = route.body?.optional === true;
+    const preconditions = route.headers?.filter((header) => header.precondition) ?? [];
+    const laterHeaders = route.headers?.filter((header) => !header.precondition) ?? [];
+    const pathReaders = Object.entries(route.params ?? {});
     const runRoute = async (ctx: C): Promise<void> => {
       route.authorize?.(ctx);
       const query = validateQuery ? validateQuery(ctx.query) : {};
+      const headers: Record<string, unknown> = {};
+      for (const header of preconditions) headers[header.name] = header.read(ctx.get(header.name));
+      const params: Record<string, unknown> = {};
+      const sentParams = (ctx as { params?: Record<string, string> }).params;
+      for (const [name, readParam] of pathReaders) params[name] = readParam(sentParams?.[name] ?? '');
       const sent = (ctx.state as { body?: unknown }).body;
       const body = validateBody ? validateBody(bodyOptional ? (sent ?? {}) : sent) : {};
-      await route.handler(ctx, { query, body });
+      for (const header of laterHeaders) headers[header.name] = header.read(ctx.get(header.name));
+      await route.handler(ctx, { query, body, headers, params });
     };
     Object.defineProperty(runRoute, 'name', { value: route.operationId });
     (router[route.method] as (path: string, middleware: (ctx: C) => Promise<void>) => unknown).call(router, route.path, runRoute);
@@ -88,12 +135,18 @@ export function openApiPaths(routes: readonly RouteSpec<never>[], options: OpenA
     const name = names.get(schema);
     return name ? { $ref: `#/components/schemas/${name}` } : schema;
   };
-  const response = ({ description, schema, problem }: RouteResponse) =>
-    problem
-      ? { description, content: { 'application/problem+json': { schema: PROBLEM_REF } } }
+  const response = ({ description, schema, problem, headers }: RouteResponse) => ({
+    description,
+    ...(problem
+      ? { content: { 'application/problem+json': { schema: PROBLEM_REF } } }
       : schema
-        ? { description, content: { 'application/json': { schema: referenced(schema) } } }
-        : { description };
+        ? { content: { 'application/json': { schema: referenced(schema) } } }
+        : {}),
+    ...(headers ? { headers } : {}),
+  });
+
+  const mediaTypes = ({ schema, mediaTypes = ['application/json'] }: NonNullable<RouteSpec['body']>) =>
+    Object.fromEntries(mediaTypes.map((type) => [type, { schema: referenced(schema) }]));
 
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
@@ -105,19 +158,29 @@ export function openApiPaths(routes: readonly RouteSpec<never>[], options: OpenA
     });
     const item = (paths[path] ??= pathParameters.length ? { parameters: pathParameters } : {});
     const queryParameters = Object.entries((route.query as { properties?: Record<string, JsonSchema> } | undefined)?.properties ?? {}).map(
-      ([name, schema]) => ({ name, in: 'query', required: false, schema }),
+      ([name, schema]) => {
+        const { description } = schema as { description?: string };
+        return { name, in: 'query', required: false, ...(description === undefined ? {} : { description }), schema };
+      },
     );
+    const headerParameters = (route.headers ?? []).map(({ name, required, description, schema }) => ({
+      name,
+      in: 'header',
+      required,
+      description,
+      schema,
+    }));
+    const parameters = [...queryParameters, ...headerParameters];
     const responses = { ...options.commonResponses, ...route.responses };
+    const { body } = route;
     item[route.method] = {
-      summary: route.summary,
       operationId: route.operationId,
+      summary: route.summary,
       tags: route.tags,
-      ...(queryParameters.length ? { parameters: queryParameters } : {}),
-      // written as required even where a missing body means `{}`, as the document always said
-      ...(route.body
-        ? { requestBody: { required: true, content: { 'application/json': { schema: referenced(route.body.schema) } } } }
-        : {}),
       security: route.security,
+      ...(parameters.length ? { parameters } : {}),
+      // written as required even where a missing body means `{}`, as the document always said
+      ...(body ? { requestBody: { required: true, content: mediaTypes(body) } } : {}),
       responses: Object.fromEntries(Object.entries(responses).map(([status, r]) => [status, response(r)])),
     };
   }

@@ -9,7 +9,13 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 
 export type Surface = 'token' | 'discovery' | 'jwks' | 'api' | 'admin' | 'health' | 'other';
 
-export function createMetrics(sizes: Record<string, () => number>) {
+/** What the metrics read of the rate limits' counting when scraped. */
+export interface RateLimitGauges {
+  /** counted across the fleet (Redis answers) right now */
+  readonly shared: () => boolean;
+}
+
+export function createMetrics(sizes: Record<string, () => number>, rateLimits?: RateLimitGauges) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tenant_connect_' });
   const requests = new Counter({
@@ -41,6 +47,32 @@ export function createMetrics(sizes: Record<string, () => number>) {
     labelNames: ['cause'] as const,
     registers: [registry],
   });
+  const retentionDeleted = new Counter({
+    name: 'tenant_connect_retention_deleted_rows_total',
+    help: 'rows the retention job deleted, by table',
+    labelNames: ['table'] as const,
+    registers: [registry],
+  });
+  const rateLimitsShared = new Gauge({
+    name: 'tenant_connect_rate_limits_shared',
+    help: '1 while rate limits and token quotas are counted across the fleet (Redis answers); 0 while each instance counts alone',
+    registers: [registry],
+    collect() {
+      this.set(rateLimits?.shared() ? 1 : 0);
+    },
+  });
+  void rateLimitsShared;
+  const rateLimitFallbacks = new Counter({
+    name: 'tenant_connect_rate_limit_fallbacks_total',
+    help: 'limit and quota decisions counted in this instance alone because Redis did not answer',
+    registers: [registry],
+  });
+  const quotaExceeded = new Counter({
+    name: 'tenant_connect_token_quota_exceeded_total',
+    help: "token requests over their client's quota, by mode: enforce (refused with 429) or log (issued)",
+    labelNames: ['mode'] as const,
+    registers: [registry],
+  });
 
   return {
     registry,
@@ -50,6 +82,15 @@ export function createMetrics(sizes: Record<string, () => number>) {
     },
     authEventsDropped(count: number, cause: 'buffer_full' | 'write_failed'): void {
       authEventsDropped.inc({ cause }, count);
+    },
+    retentionDeleted(table: string, rows: number): void {
+      retentionDeleted.inc({ table }, rows);
+    },
+    countRateLimitFallback(): void {
+      rateLimitFallbacks.inc();
+    },
+    countQuotaExceeded(mode: 'enforce' | 'log'): void {
+      quotaExceeded.inc({ mode });
     },
   };
 }

@@ -13,11 +13,21 @@ export const CHANGES_CHANNEL = 'tenant_connect_changes';
 export type Change =
   | { readonly kind: 'tenant'; readonly tenant: string; readonly environment: string; readonly slug: string }
   | { readonly kind: 'client'; readonly tenant: string; readonly id: string | null }
-  | { readonly kind: 'keys'; readonly tenant: string; readonly id: string | null };
+  | { readonly kind: 'keys'; readonly tenant: string; readonly id: string | null }
+  | TokenRevocationChange;
+
+/** A revoked access token (`id`: its jti) or a client's tokens up to `issuedBefore` (`id`: the
+ * client_id), listed until `exp` (epoch seconds): see token-revocations.ts. */
+export type TokenRevocationChange =
+  | { readonly kind: 'revoked_token'; readonly tenant: string; readonly id: string; readonly exp: number }
+  | { readonly kind: 'client_cutoff'; readonly tenant: string; readonly id: string; readonly issuedBefore: number; readonly exp: number };
 
 export interface ChangeHandlers {
   onChange(change: Change): void;
+  /** after a reconnect: what was notified meanwhile is lost */
   onReset(): void;
+  /** the connection is lost: changes go unheard until onReset */
+  onLost?(): void;
 }
 
 export function parseChange(payload: string): Change | undefined {
@@ -28,9 +38,18 @@ export function parseChange(payload: string): Change | undefined {
     if (value.kind === 'client' || value.kind === 'keys') {
       return { kind: value.kind, tenant: value.tenant, id: typeof value.id === 'string' ? value.id : null };
     }
+    return parseRevocation(value);
   } catch {
     // not ours; ignored below
   }
+  return undefined;
+}
+
+function parseRevocation(value: Record<string, unknown>): TokenRevocationChange | undefined {
+  const { kind, tenant, id, exp, issued_before: issuedBefore } = value;
+  if (typeof tenant !== 'string' || typeof id !== 'string' || typeof exp !== 'number') return undefined;
+  if (kind === 'revoked_token') return { kind, tenant, id, exp };
+  if (kind === 'client_cutoff' && typeof issuedBefore === 'number') return { kind, tenant, id, issuedBefore, exp };
   return undefined;
 }
 
@@ -45,6 +64,10 @@ export function listenForChanges(db: Database, log: Logger, handlers: ChangeHand
     () => {
       log.warn('change notifications reconnected: dropping every cache');
       handlers.onReset();
+    },
+    () => {
+      log.warn('change notifications lost: /readyz fails until they reconnect');
+      handlers.onLost?.();
     },
   );
 }

@@ -5,7 +5,11 @@
  */
 import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
 import { PLATFORM_ADMIN_SCOPE, TENANT_SCOPES } from '../catalog/scopes.ts';
+import { DEFAULT_TOKEN_QUOTA_MODE, TOKEN_QUOTA_SCHEMA, type TokenQuota } from '../catalog/token-quotas.ts';
 import type { Tenant, TenantSettings } from './tenants.ts';
+
+/** The longest an access token may live (a tenant's or a client's access_token_ttl). */
+export const MAX_ACCESS_TOKEN_TTL_SECONDS = 86400;
 
 export const TENANT_SETTINGS_SCHEMA = {
   type: 'object',
@@ -14,7 +18,7 @@ export const TENANT_SETTINGS_SCHEMA = {
     access_token_ttl: {
       type: 'integer',
       minimum: 60,
-      maximum: 86400,
+      maximum: MAX_ACCESS_TOKEN_TTL_SECONDS,
       description: 'lifetime of access tokens in seconds (60 s – 24 h); a client may override it',
     },
     signing_alg: { enum: [...SIGNING_ALGORITHMS], description: 'algorithm of the signing key; a change takes effect by key rotation' },
@@ -40,12 +44,27 @@ export const TENANT_SETTINGS_SCHEMA = {
         auth_failure_window: { type: 'integer', minimum: 1, maximum: 3600, description: 'seconds over which auth_failures are counted' },
       },
     },
+    token_quota: {
+      ...TOKEN_QUOTA_SCHEMA,
+      description: "access tokens each client may get per hour and per day (none by default); a client's own token_quota replaces it",
+    },
     webhooks: {
       type: 'object',
       additionalProperties: false,
       properties: {
         enabled: { type: 'boolean', description: 'whether events are delivered to subscriptions' },
         max_subscriptions: { type: 'integer', minimum: 0, maximum: 100 },
+      },
+    },
+    dpop: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        require_nonce: {
+          type: 'boolean',
+          description:
+            'a DPoP proof at the token endpoint must carry a nonce this server issued (DPoP-Nonce header, use_dpop_nonce error; RFC 9449 §8)',
+        },
       },
     },
   },
@@ -57,9 +76,12 @@ export const DEFAULT_TENANT_SETTINGS = {
   scopes: [...TENANT_SCOPES],
   rate_limit: { per_client: 100, per_tenant: 1000, auth_failures: 10, auth_failure_window: 60 },
   webhooks: { enabled: true, max_subscriptions: 10 },
+  dpop: { require_nonce: false },
+  token_quota: { mode: DEFAULT_TOKEN_QUOTA_MODE },
 } as const satisfies Required<TenantSettings>;
 
-export type EffectiveTenantSettings = typeof DEFAULT_TENANT_SETTINGS;
+/** token_quota's windows have no default: a tenant without one has no quota */
+export type EffectiveTenantSettings = Omit<typeof DEFAULT_TENANT_SETTINGS, 'token_quota'> & { readonly token_quota: TokenQuota };
 
 /** What applies: stored values over defaults (nested objects merged key by key). */
 export function effectiveSettings(stored: TenantSettings): EffectiveTenantSettings {
@@ -68,6 +90,8 @@ export function effectiveSettings(stored: TenantSettings): EffectiveTenantSettin
     ...stored,
     rate_limit: { ...DEFAULT_TENANT_SETTINGS.rate_limit, ...stored.rate_limit },
     webhooks: { ...DEFAULT_TENANT_SETTINGS.webhooks, ...stored.webhooks },
+    dpop: { ...DEFAULT_TENANT_SETTINGS.dpop, ...stored.dpop },
+    token_quota: { ...DEFAULT_TENANT_SETTINGS.token_quota, ...stored.token_quota },
   } as EffectiveTenantSettings;
 }
 

@@ -7,6 +7,7 @@ import { LRUCache } from 'lru-cache';
 import type { Database } from '../db/database.ts';
 import type { SigningAlgorithm } from '../catalog/signing-algorithms.ts';
 import type { TenantStatus } from '../catalog/tenant-statuses.ts';
+import type { TokenQuota } from '../catalog/token-quotas.ts';
 
 export interface TenantSettings {
   /** seconds; default 3600 */
@@ -21,6 +22,10 @@ export interface TenantSettings {
     readonly auth_failure_window?: number;
   };
   readonly webhooks?: { readonly enabled?: boolean; readonly max_subscriptions?: number };
+  /** RFC 9449 at the token endpoint */
+  readonly dpop?: { readonly require_nonce?: boolean };
+  /** access tokens per client per hour and per day; none by default */
+  readonly token_quota?: TokenQuota;
 }
 
 /** 'platform' is the row behind the platform issuer (authentication.<domain>/platform). */

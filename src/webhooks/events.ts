@@ -14,6 +14,7 @@ export const EVENT_TYPES: readonly string[] = [
   'tenant.suspended',
   'tenant.activated',
   'client.secret_rotated',
+  'sandbox.reset',
   TEST_EVENT_TYPE,
 ];
 

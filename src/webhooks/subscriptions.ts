@@ -7,6 +7,7 @@ import type { KeyEncryption } from '../auth/key-encryption.ts';
 import type { DeliveryStatus } from '../catalog/delivery-statuses.ts';
 import type { Queryable } from '../db/database.ts';
 import { uuidv7 } from '../db/ids.ts';
+import { updateAssignments } from '../db/update-assignments.ts';
 import { generateSigningSecret } from './signing.ts';
 import { enqueueEvents } from './outbox.ts';
 import { TEST_EVENT_TYPE } from './events.ts';
@@ -123,12 +124,8 @@ export function createSubscriptionQueries(keyEncryption: KeyEncryption) {
     },
 
     async updateSubscription(tx: Queryable, tenantId: string, id: string, changes: Partial<SubscriptionInput>) {
-      const sets = ['updated_at = now()'];
       const params: unknown[] = [tenantId, id];
-      const set = (sql: string, value: unknown) => {
-        params.push(value);
-        sets.push(sql.replace('?', `$${params.length}`));
-      };
+      const { sets, set } = updateAssignments(params);
       if (changes.url !== undefined) set('url = ?', changes.url);
       if (changes.eventTypes !== undefined) set('event_types = ?::text[]', changes.eventTypes);
       if (changes.description !== undefined) set('description = ?', changes.description);

@@ -3,11 +3,14 @@
  * real server on a fresh embedded database, with the credentials file the server writes.
  */
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { decodeJwt, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../helpers/eventually.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -95,6 +98,72 @@ describe('tenant-connect CLI against the real admin API', () => {
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
   });
 
+  it('private_key_jwt: clients create --jwks-file, then set-keys; a jose assertion gets a token', async () => {
+    await json<Tenant>('tenants', 'create', 'cli-signed', '--name', 'CLI Signed');
+    const first = await generateKeyPair('ES256', { extractable: true });
+    const firstJwk = { ...(await exportJWK(first.publicKey)), kid: 'first', alg: 'ES256' };
+    const keysFile = path.join(dataDir, 'cli-signed-keys.json');
+    fs.writeFileSync(keysFile, JSON.stringify({ keys: [firstJwk] }));
+    const created = await cli(
+      'clients',
+      'create',
+      'cli-signed',
+      '--name',
+      'Signed',
+      '--scopes',
+      'employees:read',
+      '--auth-method',
+      'private_key_jwt',
+      '--jwks-file',
+      keysFile,
+    );
+    expect(created.code).toBe(0);
+    expect(created.stdout).not.toContain('client_secret');
+    expect(created.stdout).toMatch(/^keys +EC kid=first$/m);
+    const clientId = /^client_id +(\S+)$/m.exec(created.stdout)?.[1] as string;
+    const issuer = server.url('authentication.connect.localhost', '/tenants/cli-signed');
+    const signed = (key: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'], kid: string) => {
+      const now = Math.floor(Date.now() / 1000);
+      return new SignJWT({ iss: clientId, sub: clientId, aud: issuer, jti: randomUUID(), iat: now, exp: now + 30 })
+        .setProtectedHeader({ alg: 'ES256', kid })
+        .sign(key);
+    };
+    const withAssertion = async (assertion: string) =>
+      (
+        await server.fetch(tokenUrl('cli-signed'), {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({
+            grant_type: 'client_credentials',
+            client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+            client_assertion: assertion,
+          }).toString(),
+        })
+      ).status;
+    expect(await withAssertion(await signed(first.privateKey, 'first'))).toBe(200);
+
+    const second = await generateKeyPair('ES256', { extractable: true });
+    fs.writeFileSync(keysFile, JSON.stringify({ keys: [{ ...(await exportJWK(second.publicKey)), kid: 'second' }] }));
+    const replaced = await json<{ jwks: { keys: { kid: string }[] } }>(
+      'clients',
+      'set-keys',
+      'cli-signed',
+      clientId,
+      '--jwks-file',
+      keysFile,
+    );
+    expect(replaced.jwks.keys.map((k) => k.kid)).toEqual(['second']);
+    expect(await withAssertion(await signed(second.privateKey, 'second'))).toBe(200);
+    expect(await withAssertion(await signed(first.privateKey, 'first'))).toBe(401);
+
+    const refused = await cli('clients', 'set-keys', 'cli-signed', clientId, '--jwks-uri', 'http://keys.example/jwks.json');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/jwks_uri must use https/);
+    const usage = await cli('clients', 'set-keys', 'cli-signed', clientId);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('give --jwks-file or --jwks-uri');
+  });
+
   it('walkthrough: tenant, client, token, rotation, suspend, activate, delete, restore', async () => {
     const tenant = await json<Tenant>('tenants', 'create', 'cli-walk', '--name', 'CLI Walkthrough', '--access-token-ttl', '10m');
     expect(tenant).toMatchObject({ slug: 'cli-walk', status: 'ACTIVE', deleted_at: null, settings: { access_token_ttl: 600 } });
@@ -178,6 +247,46 @@ describe('tenant-connect CLI against the real admin API', () => {
     expect((await cli('clients', 'get', 'cli-clients', client.client_id)).code).toBe(1);
   });
 
+  it('revokes a token by jti and a client’s tokens up to a second', async () => {
+    await json<Tenant>('tenants', 'create', 'cli-revoke', '--name', 'CLI Revoke');
+    const client = await json<Client & { client_secret: string }>(
+      'clients',
+      'create',
+      'cli-revoke',
+      '--name',
+      'ERP',
+      '--scopes',
+      'employees:read',
+    );
+    const newToken = async () => (await requestToken('cli-revoke', client.client_id, client.client_secret)).body.access_token as string;
+    const api = async (token: string) =>
+      (
+        await server.fetch(server.url('cli-revoke.connect.localhost', '/api/v1/employees?limit=1'), {
+          headers: { authorization: `Bearer ${token}` },
+        })
+      ).status;
+    const first = await newToken();
+    const second = await newToken();
+    const jti = decodeJwt(first).jti as string;
+
+    const revoked = await cli('tokens', 'revoke', 'cli-revoke', jti);
+    expect(revoked.code).toBe(0);
+    expect(revoked.stdout).toMatch(
+      new RegExp(`^Token ${jti} of cli-revoke is revoked \\(listed until \\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}Z?\\)\\.\\n$`),
+    );
+    await eventually(async () => expect(await api(first)).toBe(401));
+    expect(await api(second)).toBe(200);
+
+    const cutoff = await json<{ client_id: string; issued_before: string }>('clients', 'revoke-tokens', 'cli-revoke', client.client_id);
+    expect(cutoff.client_id).toBe(client.client_id);
+    expect(Date.parse(cutoff.issued_before) / 1000).toBeGreaterThanOrEqual(decodeJwt(second).iat as number);
+    await eventually(async () => expect(await api(second)).toBe(401));
+
+    const future = await cli('clients', 'revoke-tokens', 'cli-revoke', client.client_id, '--issued-before', '2999-01-01T00:00:00Z');
+    expect(future.code).toBe(1);
+    expect(future.stderr).toContain('issued_before must not be in the future');
+  });
+
   it('prints tables with the expected columns', async () => {
     const tenants = await cli('tenants', 'list');
     expect(tenants.code).toBe(0);
@@ -256,6 +365,30 @@ describe('tenant-connect CLI against the real admin API', () => {
     expect(fromSandbox.stderr).toMatch(/^error: Conflict \(409\): .*production admin API/);
     const audit = await cli('audit', '--tenant', 'cli-sync');
     expect(audit.stdout.split('\n')[0]?.split(/\s{2,}/)).toEqual(['TIME', 'ENV', 'TENANT', 'ACTOR', 'ACTION', 'TARGET', 'REQUEST']);
+  });
+
+  it("resets a sandbox tenant's data, reloading the demo organisation on request, and never in production", async () => {
+    const refused = await cli('tenants', 'sandbox-reset', 'acme', '--seed', 'demo');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^error: Conflict \(409\): Sandbox reset deletes data, so it runs only on the sandbox admin API/);
+    const seeded = await json<{ tenant: string; environment: string; seed: string; loaded: Record<string, number> }>(
+      'tenants',
+      'sandbox-reset',
+      'acme',
+      '--seed',
+      'demo',
+      '--env',
+      'sandbox',
+    );
+    expect(seeded).toMatchObject({ tenant: 'acme', environment: 'sandbox', seed: 'demo' });
+    expect(seeded.loaded.employees).toBe(50);
+    const emptied = await cli('tenants', 'sandbox-reset', 'acme', '--env', 'sandbox');
+    expect(emptied.code).toBe(0);
+    expect(emptied.stdout).toMatch(/^Reset acme \(sandbox\) at \S+Z: \d+ rows deleted\.\n/);
+    expect(emptied.stdout).toContain('Syncs from before the reset get 410 with include_deleted: reload them in full.\n');
+    const badSeed = await cli('tenants', 'sandbox-reset', 'acme', '--seed', 'prod', '--env', 'sandbox');
+    expect(badSeed.code).toBe(2);
+    expect(badSeed.stderr).toContain('--seed must be one of demo (got "prod")');
   });
 
   it("lists the platform's own admin clients as the tenant 'platform'", async () => {

@@ -13,6 +13,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LOCK_FILE } from '../../src/db/data-dir-lock.ts';
+import { createFreshDatabase } from '../helpers/databases.ts';
 import { freePort, MAIN, startServerProcess, stopServerProcess } from '../helpers/processes.ts';
 
 interface Run {
@@ -148,6 +149,17 @@ describe('npm start stops with one line', { timeout: 60_000 }, () => {
     }
   });
 
+  it('with WORKERS > 1 on the embedded database, which serves one process', async () => {
+    const dataDir = path.join(tmp, 'workers-refused');
+    const run = await runToExit({ DATA_DIR: dataDir, PORT: String(await freePort()), WORKERS: '2' });
+    expectOneLine(
+      run,
+      /^configuration error: WORKERS: 2 processes need a Postgres: the embedded database serves one process; set DATABASE_URL, or WORKERS=1\n$/,
+    );
+    expect(run.stdout).toBe('');
+    expect(fs.existsSync(dataDir)).toBe(false);
+  });
+
   it('on a DATA_DIR that is a file, under a file, or where nobody may write (sysfs refuses even root)', async () => {
     const file = path.join(tmp, 'a-file');
     fs.writeFileSync(file, 'not a directory\n');
@@ -219,6 +231,31 @@ describe.skipIf(!postgresUrl)('npm start on Postgres stops with one line', { tim
       run,
       new RegExp(`^error: DATABASE_URL: cannot reach Postgres at 127\\.0\\.0\\.1:${closedPort} \\(ECONNREFUSED\\); start it`),
     );
+  });
+
+  it('with WORKERS=2 on a port in use: the worker says so in one line, and the primary stops with it instead of restarting it', async () => {
+    const database = await createFreshDatabase('postgres');
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const { port } = holder.address() as net.AddressInfo;
+    try {
+      const run = await runToExit({
+        DATABASE_URL: database.url as string,
+        DATA_DIR: path.join(tmp, 'workers-port'),
+        PORT: String(port),
+        WORKERS: '2',
+      });
+      expectOneLine(
+        run,
+        new RegExp(`^error: PORT: 127\\.0\\.0\\.1:${port} is already in use by another process; stop it or set PORT to a free port\\n$`),
+      );
+      expect(run.code).toBe(2);
+      expect(run.stdout).toContain('"msg":"a worker refused to start (its line above says why)"');
+      expect(run.stdout).not.toContain('restarting it');
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+      await database.drop();
+    }
   });
 
   it('reaches Postgres at all (a sanity check for the cases above)', async () => {

@@ -3,10 +3,11 @@
  * made through instance A takes effect in instance B, whose caches were warm, within a second.
  * Postgres only (PGlite is one process by design); runs when TEST_DATABASE_URL is set.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdminCredentialsFile } from '../../src/admin/operator/bootstrap.ts';
 import { createFreshDatabase, type FreshDatabase } from '../helpers/databases.ts';
@@ -122,5 +123,91 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('two server processes on one Pos
       expect(discovery.status).toBe(404);
     });
     for (const [change, ms] of Object.entries(elapsed)) expect(ms, change).toBeLessThan(1000);
+  });
+
+  it('refuses on B within 1 s a token revoked on A, by the client (RFC 7009) and by an operator (revoke-tokens)', async () => {
+    await onA('POST', '/tenants', { slug: 'revokeco', name: 'Revoke Co' });
+    const client = (await onA('POST', '/tenants/revokeco/clients', { name: 'sync', scopes: ['employees:read'] })) as {
+      client_id: string;
+      client_secret: string;
+    };
+    const url = (port: number, pathname: string) =>
+      `http://${pathname.startsWith('/api') ? 'revokeco' : 'authentication'}.connect.localhost:${port}${pathname}`;
+    const tokenOn = async (port: number) => {
+      const issued = await requestClientCredentials(url(port, '/tenants/revokeco/connect/token'), client.client_id, client.client_secret);
+      return issued.body.access_token as string;
+    };
+    const apiOn = async (port: number, accessToken: string) =>
+      (await loopbackFetch(url(port, '/api/v1/employees?limit=1'), { headers: { authorization: `Bearer ${accessToken}` } })).status;
+
+    // B's caches are warm: its Provider, the client, the keys, the tenant's revocation list, the verified tokens
+    const revokedByClient = await tokenOn(b());
+    const revokedByOperator = await tokenOn(b());
+    expect(await apiOn(b(), revokedByClient)).toBe(200);
+    expect(await apiOn(b(), revokedByOperator)).toBe(200);
+
+    const revocation = await loopbackFetch(url(a(), '/tenants/revokeco/connect/revocation'), {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams({ token: revokedByClient }).toString(),
+    });
+    expect(revocation.status).toBe(200);
+    const elapsed: Record<string, number> = {};
+    elapsed.revocation = await eventually(async () => expect(await apiOn(b(), revokedByClient)).toBe(401));
+    expect(await apiOn(b(), revokedByOperator)).toBe(200);
+
+    await onA('POST', `/tenants/revokeco/clients/${client.client_id}/revoke-tokens`);
+    elapsed.revokeTokens = await eventually(async () => expect(await apiOn(b(), revokedByOperator)).toBe(401));
+    for (const [change, ms] of Object.entries(elapsed)) expect(ms, change).toBeLessThan(1000);
+  });
+
+  it('refuses on B a client assertion used on A, and B takes keys replaced on A within 1 s', async () => {
+    await onA('POST', '/tenants', { slug: 'twinsign', name: 'Twin Sign' });
+    const first = await generateKeyPair('ES256', { extractable: true });
+    const publicJwk = async (pair: typeof first, kid: string) => ({ ...(await exportJWK(pair.publicKey)), kid, alg: 'ES256' });
+    const client = (await onA('POST', '/tenants/twinsign/clients', {
+      name: 'signed',
+      scopes: ['employees:read'],
+      token_endpoint_auth_method: 'private_key_jwt',
+      jwks: { keys: [await publicJwk(first, 'first')] },
+    })) as { client_id: string };
+    // both instances serve the public URLs of PUBLIC_PORT 80: one issuer
+    const issuer = 'http://authentication.connect.localhost/tenants/twinsign';
+    const signed = (pair: typeof first, kid: string) => {
+      const now = Math.floor(Date.now() / 1000);
+      return new SignJWT({ iss: client.client_id, sub: client.client_id, aud: issuer, jti: randomUUID(), iat: now, exp: now + 30 })
+        .setProtectedHeader({ alg: 'ES256', kid })
+        .sign(pair.privateKey);
+    };
+    const present = async (port: number, assertion: string) => {
+      const response = await loopbackFetch(`http://authentication.connect.localhost:${port}/tenants/twinsign/connect/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'client_credentials',
+          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+          client_assertion: assertion,
+        }).toString(),
+      });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+
+    const once = await signed(first, 'first');
+    expect((await present(a(), once)).status).toBe(200);
+    expect(await present(b(), once)).toEqual({
+      status: 401,
+      body: { error: 'invalid_client', error_description: 'client authentication failed' },
+    });
+
+    const second = await generateKeyPair('ES256', { extractable: true });
+    await onA('PUT', `/tenants/twinsign/clients/${client.client_id}/jwks`, { jwks: { keys: [await publicJwk(second, 'second')] } });
+    const elapsed = await eventually(async () => {
+      expect((await present(b(), await signed(second, 'second'))).status).toBe(200);
+      expect((await present(b(), await signed(first, 'first'))).status).toBe(401);
+    });
+    expect(elapsed).toBeLessThan(1000);
   });
 });

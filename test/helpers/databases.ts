@@ -1,6 +1,10 @@
 /**
  * The databases a database-facing test runs on: always the embedded PGlite, plus the Postgres at
  * TEST_DATABASE_URL when it is set. Each Postgres run gets a fresh database, dropped afterwards.
+ *
+ * TEST_DATABASE_APP_URL (CI's PgBouncer pass): the runtime login's URL through PgBouncer, without
+ * a database name; each fresh database is reached through it for requests (DATABASE_APP_URL), the
+ * owner, LISTEN and workers stay direct. That pass runs the Postgres variants only.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -8,12 +12,15 @@ import pg from 'pg';
 export type TestDatabaseKind = 'pglite' | 'postgres';
 
 export function testDatabaseKinds(): TestDatabaseKind[] {
+  if (process.env.TEST_DATABASE_URL && process.env.TEST_DATABASE_APP_URL) return ['postgres'];
   return process.env.TEST_DATABASE_URL ? ['pglite', 'postgres'] : ['pglite'];
 }
 
 export interface FreshDatabase {
   /** undefined for PGlite (in memory) */
   readonly url: string | undefined;
+  /** the same database through TEST_DATABASE_APP_URL (PgBouncer, the runtime login), when set */
+  readonly appUrl?: string | undefined;
   drop(): Promise<void>;
 }
 
@@ -31,8 +38,11 @@ export async function createFreshDatabase(kind: TestDatabaseKind): Promise<Fresh
   }
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
+  const appUrl = process.env.TEST_DATABASE_APP_URL ? new URL(process.env.TEST_DATABASE_APP_URL) : undefined;
+  if (appUrl) appUrl.pathname = `/${name}`;
   return {
     url: url.toString(),
+    appUrl: appUrl?.toString(),
     async drop() {
       const client = new pg.Client({ connectionString: adminUrl });
       await client.connect();

@@ -8,8 +8,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { Logger } from 'pino';
 import { Agent, fetch as undiciFetch, type RequestInit, type Response } from 'undici';
-import { type DemoCredential, seedDemo } from '../../src/admin/operator/demo-seed.ts';
+import { type DemoCredential, loadDemoOrganisation, seedDemo } from '../../src/admin/operator/demo-seed.ts';
 import { boot, type Booted } from '../../src/boot.ts';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { createLogger } from '../../src/observability/logger.ts';
@@ -49,10 +50,12 @@ export interface TestServer {
 export async function startTestServer(
   kind: TestDatabaseKind,
   /** sharedDatabase: run as a second instance on that server's Postgres database and data */
-  options: { env?: Record<string, string>; now?: () => number; sharedDatabase?: TestServer } = {},
+  options: { env?: Record<string, string>; now?: () => number; sharedDatabase?: TestServer; log?: Logger } = {},
 ): Promise<TestServer> {
-  const shared = options.sharedDatabase?.config.databaseUrl;
-  const database = shared ? { url: shared, drop: async () => {} } : await createFreshDatabase(kind);
+  const shared = options.sharedDatabase?.config;
+  const database = shared?.databaseUrl
+    ? { url: shared.databaseUrl, appUrl: shared.databaseAppUrl, drop: async () => {} }
+    : await createFreshDatabase(kind);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenant-connect-test-'));
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -63,15 +66,17 @@ export async function startTestServer(
     LOG_LEVEL: 'silent',
     SEED_DEMO: 'true',
     ...(database.url ? { DATABASE_URL: database.url } : {}),
+    ...(database.appUrl ? { DATABASE_APP_URL: database.appUrl } : {}),
     // a second instance reuses the first one's demo data and key-encryption key
     ...(options.sharedDatabase ? { DATA_DIR: options.sharedDatabase.config.dataDir } : {}),
     ...options.env,
   });
   let booted: Booted;
   try {
-    booted = await boot(config, createLogger(config.logLevel), {
+    booted = await boot(config, options.log ?? createLogger(config.logLevel), {
       inMemory: true,
       seed: seedDemo,
+      loadDemoOrganisation,
       ...(options.now ? { now: options.now } : {}),
     });
   } catch (error) {

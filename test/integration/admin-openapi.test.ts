@@ -37,7 +37,7 @@ describe('admin API OpenAPI document', () => {
     expect(documented).toEqual(served);
   });
 
-  it('points both security schemes at our own token endpoints', () => {
+  it('points both token security schemes at our own token endpoints, and describes DPoP', () => {
     expect(doc.components.securitySchemes).toMatchObject({
       platformAdmin: { flows: { clientCredentials: { tokenUrl: platformCredential(server).token_endpoint } } },
       tenantAdmin: {
@@ -45,6 +45,7 @@ describe('admin API OpenAPI document', () => {
         scheme: 'bearer',
         description: expect.stringContaining(`http://authentication.connect.localhost:${server.port}/tenants/{tenant}/connect/token`),
       },
+      dpop: { type: 'http', scheme: 'DPoP' },
     });
   });
 });

@@ -4,12 +4,15 @@
  * a tenant admin reads only its own tenant; a full buffer drops and counts instead of waiting; and
  * stopping writes what is still buffered.
  */
+import { randomUUID } from 'node:crypto';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuthEvent, ClientHealth, Page } from '../../src/admin/admin-contract.ts';
 import { createClient } from '../../src/auth/clients.ts';
 import { ALL_SCOPES, TENANT_ADMIN_SCOPE } from '../../src/catalog/scopes.ts';
 import { adminClient, type AdminClient, issuedAccessToken } from '../helpers/admin.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
+import { awayFromTheHourBoundary, provisionTenantWithClient } from '../helpers/limits.ts';
 import { requestToken, startTestServer, type TestServer } from '../helpers/server.ts';
 import { claimsOf } from '../helpers/tokens.ts';
 
@@ -121,6 +124,71 @@ describe.each(testDatabaseKinds())('auth event log on %s', (kind) => {
     expect(statuses[10]).toBe(429);
     const listed = await events('acme', { client_id: target.clientId });
     expect(listed.body.data.map((e) => e.reason)).toEqual(['rate_limited', ...Array(10).fill('wrong_secret')]);
+  });
+
+  it('records a token request over an enforced token quota as quota_exceeded, and the ones before it as issued', async () => {
+    await awayFromTheHourBoundary();
+    const credential = await provisionTenantWithClient(server, 'quota-events', { token_quota: { per_hour: 1, mode: 'enforce' } });
+    expect((await requestToken(server, credential)).status).toBe(200);
+    const refused = await requestToken(server, credential);
+    expect(refused.status).toBe(429);
+    expect(((await refused.json()) as { error: string }).error).toBe('too_many_requests');
+    const listed = await events('quota-events', { client_id: credential.client_id });
+    expect(listed.body.data.map((e) => [e.outcome, e.reason])).toEqual([
+      ['refused', 'quota_exceeded'],
+      ['issued', null],
+    ]);
+  });
+
+  it('records a private_key_jwt assertion refused by any check as assertion_refused, and an accepted one as issued', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const other = await generateKeyPair('ES256', { extractable: true });
+    const kid = randomUUID();
+    const created = await admin.call<{ client_id: string }>('POST', '/tenants/acme/clients', {
+      name: 'signed assertions',
+      scopes: ['employees:read'],
+      token_endpoint_auth_method: 'private_key_jwt',
+      jwks: { keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' }] },
+    });
+    expect(created.status).toBe(201);
+    const clientId = created.body.client_id;
+    const issuer = acme().issuer;
+    const sign = (claims: Record<string, unknown> = {}, key = privateKey) => {
+      const now = Math.floor(Date.now() / 1000);
+      return new SignJWT({ iss: clientId, sub: clientId, aud: issuer, jti: randomUUID(), iat: now, exp: now + 30, ...claims })
+        .setProtectedHeader({ alg: 'ES256', kid })
+        .sign(key);
+    };
+    const present = (jwt: string) =>
+      post(
+        acme().token_endpoint,
+        {},
+        { client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: jwt, scope: 'employees:read' },
+      );
+
+    const accepted = await sign();
+    expect((await present(accepted)).status).toBe(200);
+    // client-assertions.ts's checks (audience, lifetime), its jti record, and oidc-provider's signature check
+    const refusals = [
+      await sign({ aud: acme().token_endpoint }),
+      await sign({ exp: Math.floor(Date.now() / 1000) + 3600 }),
+      accepted,
+      await sign({}, other.privateKey),
+    ];
+    for (const jwt of refusals) {
+      const response = await present(jwt);
+      expect(response.status).toBe(401);
+      expect(await response.json()).toEqual({ error: 'invalid_client', error_description: 'client authentication failed' });
+    }
+    // a secret instead of an assertion is the other method, not a refused assertion
+    expect((await post(acme().token_endpoint, { authorization: basic(clientId, 'a-secret') }, {})).status).toBe(401);
+    const listed = await events('acme', { client_id: clientId });
+    expect(listed.body.data.map((e) => [e.outcome, e.reason])).toEqual([
+      ['refused', 'wrong_auth_method'],
+      ...refusals.map(() => ['refused', 'assertion_refused']),
+      ['issued', null],
+    ]);
+    expect(JSON.stringify(listed.body)).not.toContain(accepted);
   });
 
   it('records a token request to a suspended tenant as tenant_not_active, with the client id of the Basic header', async () => {

@@ -1,8 +1,8 @@
 /**
  * A table of malformed requests: each must get a 4xx with the right error, never a 5xx, and never
  * a body that echoes a host it did not serve. Sent raw, so Host headers and methods can be anything.
- * What the token endpoint does not use (a DPoP proof while DPoP is off, parameters it does not
- * define) it ignores, as RFC 6749 §3.2 requires: those requests get their token (200).
+ * What the token endpoint does not use (parameters it does not define) it ignores, as RFC 6749
+ * §3.2 requires: those requests get their token (200).
  */
 import type http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -334,7 +334,7 @@ function cases(creds: { id: string; secret: string; token: string; api: string }
       status: 400,
       error: 'invalid_scope',
     },
-    // Token endpoint: DPoP (off: the header is ignored, whatever it holds, and the token is Bearer)
+    // Token endpoint: a DPoP header that is not a valid proof is refused (test/integration/dpop-*.test.ts: the rest)
     ...(
       [
         ['DPoP header that is not a JWT', 'garbage'],
@@ -342,7 +342,16 @@ function cases(creds: { id: string; secret: string; token: string; api: string }
         ['DPoP header repeated', ['a', 'b']],
         ['DPoP header of 8 KB', 'a'.repeat(8000)],
       ] as const
-    ).map(([name, dpop]) => ({ name, host: AUTH, method: 'POST', path: TOKEN, headers: { ...good, dpop }, body: grant, status: 200 })),
+    ).map(([name, dpop]) => ({
+      name,
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: { ...good, dpop },
+      body: grant,
+      status: 400,
+      error: 'invalid_dpop_proof',
+    })),
     {
       name: 'DPoP header over the header size limit',
       host: AUTH,
@@ -352,7 +361,7 @@ function cases(creds: { id: string; secret: string; token: string; api: string }
       body: grant,
       status: 431,
     },
-    // Token endpoint: JWT client authentication is not offered, so its parameters authenticate nothing
+    // Token endpoint: private_key_jwt is offered, so an assertion is an authentication attempt
     {
       name: 'client_assertion beside Basic',
       host: AUTH,
@@ -360,11 +369,21 @@ function cases(creds: { id: string; secret: string; token: string; api: string }
       path: TOKEN,
       headers: good,
       body: `${grant}&${assertion}`,
-      status: 200,
+      status: 400,
+      error: 'invalid_request',
+    },
+    {
+      name: 'client_assertion for a client_secret_basic client',
+      host: AUTH,
+      method: 'POST',
+      path: TOKEN,
+      headers: form,
+      body: `${grant}&${assertion}`,
+      status: 401,
+      error: 'invalid_client',
     },
     ...(
       [
-        ['client_assertion instead of a secret', assertion],
         ['client_assertion that is not a JWT', 'client_assertion=garbage'],
         ['client_assertion of 40 KB', `client_assertion=${'a'.repeat(40_000)}`],
         ['client_assertion repeated', 'client_assertion=a&client_assertion=b'],

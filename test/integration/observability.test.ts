@@ -22,7 +22,11 @@ describe('health and metrics', () => {
       expect(live.headers['cache-control']).toBe('no-store');
       const ready = await server.raw({ path: '/readyz', headers: { host } });
       expect(ready.status).toBe(200);
-      expect(JSON.parse(ready.body)).toEqual({ status: 'ready', database: 'pglite' });
+      expect(JSON.parse(ready.body)).toEqual({
+        status: 'ready',
+        database: 'pglite',
+        rate_limits: { store: 'memory', shared: false, detail: 'REDIS_URL is not set: limits and quotas are counted per instance' },
+      });
     },
   );
 
@@ -38,6 +42,9 @@ describe('health and metrics', () => {
     expect(text).toMatch(/^tenant_connect_http_request_duration_seconds_bucket\{le="0\.1",surface="token"\} [1-9]\d*$/m);
     expect(text).toMatch(/^tenant_connect_cache_entries\{cache="providers"\} [1-9]\d*$/m);
     expect(text).toMatch(/^tenant_connect_process_resident_memory_bytes \d+/m);
+    // without REDIS_URL each instance counts alone (shared-limits.test.ts: with Redis, and without it)
+    expect(text).toMatch(/^tenant_connect_rate_limits_shared 0$/m);
+    expect(text).toMatch(/^tenant_connect_rate_limit_fallbacks_total 0$/m);
   });
 
   it('serves the metrics on their own listener only, at /metrics', async () => {

@@ -20,6 +20,8 @@ interface Operation {
   readonly security?: Record<string, string[]>[];
   readonly operationId?: string;
   readonly summary?: string;
+  readonly parameters?: { name: string; in: string }[];
+  readonly responses?: Record<string, unknown>;
 }
 type PathItem = Partial<Record<(typeof METHODS)[number], Operation>> & Record<string, unknown>;
 interface OpenApiDocument {
@@ -27,6 +29,7 @@ interface OpenApiDocument {
   servers: { url: string }[];
   paths: Record<string, PathItem>;
   components: {
+    schemas: Record<string, unknown>;
     securitySchemes: Record<string, { type: string; flows: { clientCredentials: { tokenUrl: string; scopes: Record<string, string> } } }>;
   };
 }
@@ -43,6 +46,7 @@ function expectedOperations(): string[] {
       `DELETE /${def.path}/{id}`,
     ]),
     'POST /clockings/batch',
+    'GET /events',
   ].sort();
 }
 
@@ -115,13 +119,30 @@ describe.each(testDatabaseKinds())('OpenAPI document and reference on %s', (kind
     expect(documentedOperations(doc)).toEqual(expectedOperations());
   });
 
+  it('documents include_deleted and its 410 on every list, and the events feed with its parameters, 410 and schemas', () => {
+    const parameterNames = (operation: Operation | undefined) =>
+      (operation?.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name);
+    const responseCodes = (operation: Operation | undefined) => Object.keys(operation?.responses ?? {});
+    for (const def of COLLECTIONS) {
+      const list = doc.paths[`/${def.path}`]?.get;
+      expect(parameterNames(list), def.path).toContain('include_deleted');
+      expect(responseCodes(list), def.path).toContain('410');
+    }
+    const events = doc.paths['/events']?.get;
+    expect(events?.operationId).toBe('listEvents');
+    expect(parameterNames(events).sort()).toEqual(['after', 'created_after', 'limit', 'type']);
+    expect(responseCodes(events)).toContain('410');
+    expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(['Tombstone', 'Event', 'EventList']));
+  });
+
   it('names the tenant’s API base as its only server', () => {
     expect(doc.servers).toEqual([{ url: credential().api_base }]);
   });
 
-  it('secures every operation with oauth2 client_credentials at the tenant’s own token endpoint, or a pasted bearer token', () => {
-    expect(Object.keys(doc.components.securitySchemes)).toEqual(['oauth2', 'bearer']);
+  it('secures every operation with oauth2 client_credentials at the tenant’s own token endpoint, a pasted bearer token, or DPoP', () => {
+    expect(Object.keys(doc.components.securitySchemes)).toEqual(['oauth2', 'bearer', 'dpop']);
     expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+    expect(doc.components.securitySchemes.dpop).toMatchObject({ type: 'http', scheme: 'DPoP' });
     const scheme = doc.components.securitySchemes.oauth2;
     expect(scheme?.type).toBe('oauth2');
     expect(Object.keys(scheme?.flows ?? {})).toEqual(['clientCredentials']);
@@ -136,7 +157,7 @@ describe.each(testDatabaseKinds())('OpenAPI document and reference on %s', (kind
         const operation = item[method];
         if (!operation) continue;
         const expected = `${collection}:${method === 'get' ? 'read' : 'write'}`;
-        expect(operation.security, `${method.toUpperCase()} ${path}`).toEqual([{ oauth2: [expected] }, { bearer: [] }]);
+        expect(operation.security, `${method.toUpperCase()} ${path}`).toEqual([{ oauth2: [expected] }, { bearer: [] }, { dpop: [] }]);
       }
     }
   });
@@ -162,6 +183,10 @@ describe.each(testDatabaseKinds())('OpenAPI document and reference on %s', (kind
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
     for (const operation of documentedOperations(doc)) {
       const [method = '', path = ''] = operation.split(' ');
+      if (path === '/events') {
+        expect((await server.fetch(`${api()}${path}`, { headers })).status, operation).toBe(200);
+        continue;
+      }
       const def = COLLECTIONS.find((c) => path.split('/')[1] === c.path);
       if (!def) throw new Error(`no collection for ${path}`);
       const url = `${api()}${path.replace('{id}', MISSING_ID)}`;
@@ -208,7 +233,7 @@ describe.each(testDatabaseKinds())('OpenAPI document and reference on %s', (kind
 
   it('answers 405 method-not-allowed to every undocumented method on a documented path', async () => {
     const pairs = undocumentedMethods();
-    expect(pairs).toHaveLength(COLLECTIONS.length * 4); // PUT, PATCH, DELETE on /x; POST on /x/{id}
+    expect(pairs).toHaveLength(COLLECTIONS.length * 4 + 4); // PUT, PATCH, DELETE on /x; POST on /x/{id}; all but GET on /events
     for (const { method, path, url } of pairs) {
       const response = await send(method, url);
       expect(response.status, `${method} ${path}`).toBe(405);

@@ -12,6 +12,7 @@ const TENANT_TABLES = [
   'idempotency_keys',
   'clients',
   'client_secrets',
+  'client_assertion_jtis',
   'signing_keys',
   'org_units',
   'employees',
@@ -24,6 +25,11 @@ const TENANT_TABLES = [
   'webhook_deliveries',
   'webhook_attempts',
   'auth_events',
+  'tombstones',
+  'resource_resets',
+  'revoked_tokens',
+  'client_token_cutoffs',
+  'oauth_replay_detections',
 ];
 /** Tenant-owned tables only the owner (admin API, webhook worker) reads: RLS and FORCE still guard
  * them, and the runtime role has no grant at all. */

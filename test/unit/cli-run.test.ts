@@ -84,6 +84,34 @@ const on =
     request.method === method && request.url === url ? response : undefined;
 
 describe('requests', () => {
+  it("clients update --token-quota sends the quota (default: back to the tenant's) and shows it", async () => {
+    const client = (token_quota: unknown) => ({
+      client_id: 'erp',
+      name: 'ERP',
+      scopes: ['employees:read'],
+      access_token_ttl: null,
+      token_quota,
+      token_endpoint_auth_method: 'client_secret_basic',
+      status: 'enabled',
+      disabled_at: null,
+      last_used_at: null,
+      created_at: '2026-11-23T10:00:00.000Z',
+      updated_at: '2026-11-23T10:00:00.000Z',
+      secrets: [],
+    });
+    const url = `${ADMIN}/tenants/acme/clients/erp`;
+    const set = await run(
+      ['clients', 'update', 'acme', 'erp', '--token-quota', 'per_hour=500,per_day=5000,mode=log'],
+      [on('PATCH', url, json(200, client({ per_hour: 500, per_day: 5000, mode: 'log' })))],
+    );
+    expect(set.code).toBe(0);
+    expect(JSON.parse(set.api[0]?.body ?? '')).toEqual({ token_quota: { per_hour: 500, per_day: 5000, mode: 'log' } });
+    expect(set.stdout).toMatch(/^token quota +500\/hour, 5000\/day \(log\)$/m);
+    const reset = await run(['clients', 'update', 'acme', 'erp', '--token-quota', 'default'], [on('PATCH', url, json(200, client(null)))]);
+    expect(JSON.parse(reset.api[0]?.body ?? '')).toEqual({ token_quota: null });
+    expect(reset.stdout).toMatch(/^token quota +tenant default$/m);
+  });
+
   it('gets a client_credentials token with client_secret_basic, then calls the API with it', async () => {
     const result = await run(['tenants', 'get', 'acme'], [on('GET', `${ADMIN}/tenants/acme`, json(200, tenant('acme')))]);
     expect(result.code).toBe(0);
@@ -200,6 +228,44 @@ describe('requests', () => {
     expect(result.stdout).toMatch(/^client_secret +NEW-SECRET$/m);
     expect(result.stdout).toContain('will not be shown again');
     expect(result.stdout).toContain('keeps working for 12h');
+  });
+
+  it('clients create --dpop and clients update --dpop on|off send dpop_bound_access_tokens, and the record says so', async () => {
+    const client = {
+      client_id: 'c2',
+      name: 'Bound',
+      scopes: ['employees:read'],
+      access_token_ttl: null,
+      token_endpoint_auth_method: 'client_secret_basic',
+      dpop_bound_access_tokens: true,
+      status: 'enabled',
+      disabled_at: null,
+      last_used_at: null,
+      created_at: '2026-11-23T10:00:00Z',
+      updated_at: '2026-11-23T10:00:00Z',
+      secrets: [],
+    };
+    const created = await run(
+      ['clients', 'create', 'acme', '--name', 'Bound', '--scopes', 'employees:read', '--dpop'],
+      [on('POST', `${ADMIN}/tenants/acme/clients`, json(201, { ...client, client_secret: 'S' }))],
+    );
+    expect(created.code).toBe(0);
+    expect(JSON.parse(created.api[0]?.body ?? '')).toEqual({ name: 'Bound', scopes: ['employees:read'], dpop_bound_access_tokens: true });
+    expect(created.stdout).toMatch(/^dpop bound +yes: token requests must carry a DPoP proof$/m);
+    const plain = await run(
+      ['clients', 'create', 'acme', '--name', 'Plain', '--scopes', 'employees:read'],
+      [on('POST', `${ADMIN}/tenants/acme/clients`, json(201, { ...client, dpop_bound_access_tokens: false, client_secret: 'S' }))],
+    );
+    expect(JSON.parse(plain.api[0]?.body ?? '')).toEqual({ name: 'Plain', scopes: ['employees:read'] });
+    expect(plain.stdout).toMatch(/^dpop bound +no$/m);
+    const updated = await run(
+      ['clients', 'update', 'acme', 'c2', '--dpop', 'off'],
+      [on('PATCH', `${ADMIN}/tenants/acme/clients/c2`, json(200, { ...client, dpop_bound_access_tokens: false }))],
+    );
+    expect(JSON.parse(updated.api[0]?.body ?? '')).toEqual({ dpop_bound_access_tokens: false });
+    const wrong = await run(['clients', 'update', 'acme', 'c2', '--dpop', 'maybe']);
+    expect(wrong.code).toBe(2);
+    expect(wrong.api).toHaveLength(0);
   });
 
   it('encodes path segments', async () => {

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/config.ts';
 
@@ -72,5 +73,43 @@ describe('loadConfig', () => {
 
   it('takes PUBLIC_PORT for URLs when a proxy listens elsewhere', () => {
     expect(loadConfig({ PORT: '8080', PUBLIC_PORT: '443', PUBLIC_PROTOCOL: 'https' })).toMatchObject({ port: 8080, publicPort: 443 });
+  });
+});
+
+describe('WORKERS', () => {
+  const postgres = { DATABASE_URL: 'postgres://u@127.0.0.1/db' };
+  it('is 1 by default, a number, or one per available CPU with auto', () => {
+    expect(loadConfig({}).workers).toBe(1);
+    expect(loadConfig({ ...postgres, WORKERS: '3' }).workers).toBe(3);
+    expect(loadConfig({ ...postgres, WORKERS: 'auto' }).workers).toBe(os.availableParallelism());
+  });
+
+  it('names the variable and what it expects', () => {
+    expect(fail({ WORKERS: 'many' })).toBe('WORKERS: expected auto or an integer (1..256), got "many"');
+    expect(fail({ WORKERS: '0' })).toBe('WORKERS: expected auto or an integer (1..256), got "0"');
+  });
+
+  it('refuses more than one process on the embedded database, in one line', () => {
+    expect(fail({ WORKERS: '2' })).toBe(
+      'WORKERS: 2 processes need a Postgres: the embedded database serves one process; set DATABASE_URL, or WORKERS=1',
+    );
+  });
+});
+
+describe('REDIS_*', () => {
+  it('counts per instance without REDIS_URL, and in Redis with it, with bounded waits by default', () => {
+    expect(loadConfig({}).redis).toBeUndefined();
+    expect(loadConfig({ REDIS_URL: 'redis://10.0.0.5:6379' }).redis).toEqual({
+      url: 'redis://10.0.0.5:6379',
+      timeoutMs: 250,
+      keyPrefix: 'tenant-connect:',
+    });
+  });
+
+  it('refuses a URL that is not Redis and an unbounded timeout, naming the variable', () => {
+    expect(fail({ REDIS_URL: 'http://cache:6379' })).toBe('REDIS_URL: expected a string matching ^rediss?://, got "http://cache:6379"');
+    expect(fail({ REDIS_URL: 'redis://cache', REDIS_TIMEOUT_MS: '60000' })).toBe(
+      'REDIS_TIMEOUT_MS: expected an integer (10..10000), got "60000"',
+    );
   });
 });

@@ -5,6 +5,7 @@
  * when the test says so.
  */
 import { describe, expect, it } from 'vitest';
+import { createRemoteJwks, remoteJwksOptions } from '../../src/auth/client-jwks.ts';
 import { createKeyEncryption } from '../../src/auth/key-encryption.ts';
 import { createProviderPool } from '../../src/auth/provider-pool.ts';
 import { generateSigningKey } from '../../src/auth/signing-keys.ts';
@@ -82,7 +83,18 @@ describe('Provider pool', () => {
       },
       getClient: async () => undefined,
     } as unknown as TenantCredentials;
-    const pool = createProviderPool({ credentials, urls: createPublicUrls('http', 3000), max: 10, jwksCacheSeconds: 300 });
+    const pool = createProviderPool({
+      credentials,
+      urls: createPublicUrls('http', 3000),
+      max: 10,
+      jwksCacheSeconds: 300,
+      dpop: { replayDetection: { claim: async () => true }, nonceSecret: () => Buffer.alloc(32) },
+      clientAssertions: {
+        replay: { recordOnce: async () => true },
+        remoteJwks: createRemoteJwks(remoteJwksOptions(false, 10)),
+        maxLifetimeSeconds: 60,
+      },
+    });
     const environment = { name: 'production', domain: 'connect.localhost' };
     const tenant: Tenant = {
       id: TENANT_ID,

@@ -137,3 +137,17 @@ describe('KEY_ENCRYPTION_KEY_PREVIOUS and the rotation settings', () => {
     );
   });
 });
+
+describe('secrets derived from the key-encryption key', () => {
+  it('are 32 bytes, the same for the same KEK and purpose, and unrelated across purposes and KEKs', () => {
+    const kek = randomBytes(32);
+    const one = createKeyEncryption(kek);
+    const same = createKeyEncryption(Buffer.from(kek), [randomBytes(32)]);
+    const secret = one.deriveSecret('dpop-nonce tenant-a');
+    expect(secret).toHaveLength(32);
+    expect(same.deriveSecret('dpop-nonce tenant-a').equals(secret)).toBe(true);
+    expect(one.deriveSecret('dpop-nonce tenant-b').equals(secret)).toBe(false);
+    expect(createKeyEncryption(randomBytes(32)).deriveSecret('dpop-nonce tenant-a').equals(secret)).toBe(false);
+    expect(secret.equals(kek)).toBe(false);
+  });
+});

@@ -75,6 +75,119 @@ describe('registerRoutes', () => {
   });
 });
 
+/** A route with every kind of check, each recording when it ran; `fail` names the one that refuses. */
+function orderedRoute(ran: string[], fail?: string) {
+  const check = (name: string) => (value: string) => {
+    ran.push(name);
+    if (name === fail) throw new ApiError('invalid-body', `${name} refused`);
+    return `${name}:${value}`;
+  };
+  return defineRoute({
+    method: 'put',
+    path: '/things/:thing',
+    operationId: 'replaceThing',
+    summary: 'Replace a thing',
+    tags: ['Things'],
+    security: [{ admin: [] }],
+    authorize: () => void check('authorize')(''),
+    headers: [
+      { name: 'Idempotency-Key', required: false, description: 'retries', schema: { type: 'string' }, read: check('later header') },
+      {
+        name: 'If-Match',
+        required: true,
+        description: 'the version',
+        schema: { type: 'string' },
+        read: check('precondition'),
+        precondition: true,
+      },
+    ],
+    params: { thing: check('path') },
+    body: {
+      schema: ITEM,
+      mediaTypes: ['application/merge-patch+json', 'application/json'],
+      validate: (body) => (check('body')(''), body as Record<string, unknown>),
+    },
+    responses: {
+      200: { description: 'the thing', schema: ITEM, headers: { ETag: { description: 'the version', schema: { type: 'string' } } } },
+    },
+    handler: async (ctx: Context, input) => {
+      ran.push('handler');
+      ctx.body = input;
+    },
+  });
+}
+
+describe('registerRoutes with headers and path parameters', () => {
+  async function run(fail?: string) {
+    const ran: string[] = [];
+    let middleware: ((ctx: Context) => Promise<void>) | undefined;
+    registerRoutes({ put: (_path: string, m: typeof middleware) => (middleware = m) } as unknown as Router, [orderedRoute(ran, fail)]);
+    const headers: Record<string, string> = { 'if-match': '"3"', 'idempotency-key': 'k1' };
+    const ctx = {
+      query: {},
+      state: { body: { id: 'x' } },
+      params: { thing: 't1' },
+      get: (name: string) => headers[name.toLowerCase()] ?? '',
+    };
+    const error = await middleware?.(ctx as unknown as Context).then(
+      () => undefined,
+      (e: unknown) => e as ApiError,
+    );
+    return { ran, error, body: (ctx as unknown as Context).body };
+  }
+
+  it('checks the caller, the preconditions, the path, the body, then the other headers', async () => {
+    const { ran, body } = await run();
+    expect(ran).toEqual(['authorize', 'precondition', 'path', 'body', 'later header', 'handler']);
+    expect(body).toEqual({
+      query: {},
+      body: { id: 'x' },
+      headers: { 'If-Match': 'precondition:"3"', 'Idempotency-Key': 'later header:k1' },
+      params: { thing: 'path:t1' },
+    });
+  });
+
+  it('stops at the first check that refuses', async () => {
+    for (const [fail, ran] of [
+      ['precondition', ['authorize', 'precondition']],
+      ['path', ['authorize', 'precondition', 'path']],
+      ['body', ['authorize', 'precondition', 'path', 'body']],
+      ['later header', ['authorize', 'precondition', 'path', 'body', 'later header']],
+    ] as const) {
+      const result = await run(fail);
+      expect(result.ran).toEqual(ran);
+      expect(result.error?.message).toBe(`${fail} refused`);
+    }
+  });
+
+  it('documents the header parameters, every media type of the body, and the response headers', () => {
+    const paths = openApiPaths([orderedRoute([])], {
+      pathParameters: { thing: { type: 'string' } },
+      components: { Item: ITEM },
+      commonResponses: {},
+    });
+    const item = { $ref: '#/components/schemas/Item' };
+    expect(paths['/things/{thing}']?.put).toEqual({
+      operationId: 'replaceThing',
+      summary: 'Replace a thing',
+      tags: ['Things'],
+      security: [{ admin: [] }],
+      parameters: [
+        { name: 'Idempotency-Key', in: 'header', required: false, description: 'retries', schema: { type: 'string' } },
+        { name: 'If-Match', in: 'header', required: true, description: 'the version', schema: { type: 'string' } },
+      ],
+      requestBody: { required: true, content: { 'application/merge-patch+json': { schema: item }, 'application/json': { schema: item } } },
+      responses: {
+        200: {
+          description: 'the thing',
+          content: { 'application/json': { schema: item } },
+          headers: { ETag: { description: 'the version', schema: { type: 'string' } } },
+        },
+      },
+    });
+  });
+});
+
 describe('openApiPaths', () => {
   const options = {
     pathParameters: { thing: { type: 'string' } },

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClientAssertionChecks } from '../../src/auth/client-assertions.ts';
 import { generateClientSecret, hashClientSecret } from '../../src/auth/client-secrets.ts';
 import {
   createTenantProvider,
@@ -18,6 +19,7 @@ import {
 } from '../../src/auth/provider.ts';
 import { generateSigningKey } from '../../src/auth/signing-keys.ts';
 import { SIGNING_ALGORITHMS, type SigningAlgorithm } from '../../src/catalog/signing-algorithms.ts';
+import type { ReplayDetection } from '../../src/auth/replay-detection.ts';
 import type { ClientRecord, TenantKeys } from '../../src/auth/tenant-credentials.ts';
 import type { Tenant } from '../../src/tenancy/tenants.ts';
 
@@ -29,13 +31,36 @@ function tenant(slug: string): Tenant {
 }
 
 function clientRecord(clientId: string, secrets: { hash: string; expiresAt: number | null }[]): ClientRecord {
-  return { clientId, name: clientId, authMethods: ['client_secret_basic'], scopes: ['employees:read'], accessTokenTtl: null, secrets };
+  return {
+    clientId,
+    name: clientId,
+    authMethods: ['client_secret_basic'],
+    scopes: ['employees:read'],
+    accessTokenTtl: null,
+    tokenQuota: null,
+    dpopBoundAccessTokens: false,
+    secrets,
+    jwks: null,
+    jwksUri: null,
+  };
 }
 
 interface Served {
   readonly port: number;
   readonly records: Map<string, ClientRecord>;
   close(): Promise<void>;
+}
+
+function inMemoryReplayDetection(): ReplayDetection {
+  const seen = new Set<string>();
+  return {
+    claim: async (tenantId, iss, jti) => {
+      const key = JSON.stringify([tenantId, iss, jti]);
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    },
+  };
 }
 
 async function serve(slug: string, keys: TenantKeys, extra: Partial<TenantProviderInput> = {}): Promise<Served> {
@@ -48,6 +73,14 @@ async function serve(slug: string, keys: TenantKeys, extra: Partial<TenantProvid
     findClient: async (clientId) => records.get(clientId),
     findPublicKeys: async () => keys.publicKeys,
     jwksCacheSeconds: 300,
+    // no database here: proof ids are remembered in this process (test/integration covers the table)
+    dpop: { replayDetection: inMemoryReplayDetection(), nonceSecret: Buffer.alloc(32, 1) },
+    clientAssertions: createClientAssertionChecks({
+      issuer: `${ISSUER_ORIGIN}/tenants/${slug}`,
+      maxLifetimeSeconds: 60,
+      recordOnce: async () => true,
+      remoteKeys: async () => [],
+    }),
     ...extra,
   });
   const callback = provider.callback();
@@ -183,7 +216,7 @@ describe('tenant Provider configuration', () => {
     ]);
     const decided = FEATURE_DECISIONS as Record<string, { enabled: boolean }>;
     for (const name of onByDefault) expect(typeof decided[name]?.enabled, name).toBe('boolean');
-    expect(decided.dPoP?.enabled).toBe(false);
+    expect(decided.dPoP).toEqual({ enabled: true, allowReplay: false });
   });
 });
 

@@ -32,7 +32,17 @@ describe('tenant runtime', () => {
     );
     const credentials = recordingHolder();
     const providers = recordingHolder();
-    const runtime = createTenantRuntime({ tenants, credentials: credentials.holder, providers: providers.holder });
+    const verifiedTokens = recordingHolder();
+    const rateLimits = recordingHolder();
+    const revocations = recordingHolder();
+    const runtime = createTenantRuntime({
+      tenants,
+      credentials: credentials.holder,
+      providers: providers.holder,
+      verifiedTokens: verifiedTokens.holder,
+      rateLimits: rateLimits.holder,
+      revocations: revocations.holder,
+    });
 
     expect(await runtime.getTenant('production', 'acme')).toBeUndefined();
     const changes: Change[] = [
@@ -48,6 +58,9 @@ describe('tenant runtime', () => {
     runtime.clear();
     expect(credentials.seen).toEqual(['client t1', 'keys t1', 'tenant t1', 'clear']);
     expect(providers.seen).toEqual(credentials.seen);
+    expect(verifiedTokens.seen).toEqual(credentials.seen);
+    expect(rateLimits.seen).toEqual(credentials.seen);
+    expect(revocations.seen).toEqual(credentials.seen);
     expect(tenants.size).toBe(0);
   });
 });

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/config.ts';
-import { refusalOf, urlProblem } from '../../src/webhooks/address-guard.ts';
+import { refusalOf, urlProblem } from '../../src/http/address-guard.ts';
 import { EVENT_TYPES, matchesAnyEventType, typeMatches } from '../../src/webhooks/events.ts';
 import { generateSigningSecret, signatureHeaders } from '../../src/webhooks/signing.ts';
 

@@ -38,7 +38,7 @@ type AuditWriter = (
 async function readSourceClients(db: Database, tenantId: string): Promise<SourceClient[]> {
   return db.admin.scoped(tenantId, (tx) =>
     tx.query<SourceClient & Record<string, unknown>>(
-      `SELECT c.id, c.client_id, c.name, c.scopes, c.access_token_ttl, c.auth_methods, c.disabled_at,
+      `SELECT c.id, c.client_id, c.name, c.scopes, c.access_token_ttl, c.token_quota, c.auth_methods, c.dpop_bound_access_tokens, c.jwks, c.jwks_uri, c.disabled_at,
               coalesce((SELECT json_agg(json_build_object('secret_hash', s.secret_hash, 'expires_at', s.expires_at))
                           FROM client_secrets s
                          WHERE s.tenant_id = c.tenant_id AND s.client_id = c.id AND (s.expires_at IS NULL OR s.expires_at > now())), '[]') AS secrets
@@ -57,13 +57,29 @@ async function upsertClients(
   let updated = 0;
   for (const client of clients) {
     const [row] = await tx.query<{ id: string; inserted: boolean }>(
-      `INSERT INTO clients (tenant_id, client_id, name, scopes, access_token_ttl, auth_methods, disabled_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)
+      // private_key_jwt: the key material's reference (the public set, or its URL) is copied like
+      // the secret hashes below: the integration signs for the sandbox with the same private key
+      `INSERT INTO clients (tenant_id, client_id, name, scopes, access_token_ttl, auth_methods, jwks, jwks_uri, disabled_at, dpop_bound_access_tokens, token_quota)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
        ON CONFLICT (tenant_id, client_id) DO UPDATE
          SET name = EXCLUDED.name, scopes = EXCLUDED.scopes, access_token_ttl = EXCLUDED.access_token_ttl,
-             auth_methods = EXCLUDED.auth_methods, disabled_at = EXCLUDED.disabled_at, updated_at = now()
+             auth_methods = EXCLUDED.auth_methods, jwks = EXCLUDED.jwks, jwks_uri = EXCLUDED.jwks_uri,
+             disabled_at = EXCLUDED.disabled_at,
+             dpop_bound_access_tokens = EXCLUDED.dpop_bound_access_tokens, token_quota = EXCLUDED.token_quota, updated_at = now()
        RETURNING id, (xmax = 0) AS inserted`,
-      [tenantId, client.client_id, client.name, client.scopes, client.access_token_ttl, client.auth_methods, client.disabled_at],
+      [
+        tenantId,
+        client.client_id,
+        client.name,
+        client.scopes,
+        client.access_token_ttl,
+        client.auth_methods,
+        client.jwks === null ? null : JSON.stringify(client.jwks),
+        client.jwks_uri,
+        client.disabled_at,
+        client.dpop_bound_access_tokens,
+        client.token_quota === null ? null : JSON.stringify(client.token_quota),
+      ],
     );
     if (!row) throw new Error('client upsert returned no row');
     if (row.inserted) created += 1;

@@ -1,15 +1,23 @@
 /**
  * Generic SQL for a collection, composed with knex from its definition (column names come only from
- * the definition, values only as parameters): compiled once when the routes are registered, but
- * for a list's filters, sort and cursor, which are built per request. Every statement names tenant_id itself and runs inside a
- * scoped transaction whose row level security would hide other tenants' rows even if it did not.
+ * the definition, values only as parameters): compiled once when the routes are registered, and a
+ * list's once per shape (its filters, sort and cursor), on first use. Every statement names
+ * tenant_id itself and runs inside a scoped transaction whose row level security would hide other
+ * tenants' rows even if it did not.
  */
 import type { Knex } from 'knex';
 import type { ScopedTransaction } from '../../db/database.ts';
-import { compileStatic, type NativeStatement, placeholder, sql, toNative } from '../../db/sql-builder.ts';
+import { compileStatic, type NativeStatement, placeholder, sql } from '../../db/sql-builder.ts';
 import type { CollectionDefinition, FieldDefinition, SqlType } from '../../catalog/collections.ts';
 
 export type Resource = Record<string, unknown> & { id: string; version: number };
+
+/** A deleted row, as a list with include_deleted shows it. */
+export interface Tombstone {
+  readonly id: string;
+  readonly deleted: true;
+  readonly deleted_at: string;
+}
 
 export interface ListRequest {
   readonly filters: readonly { readonly condition: string; readonly value: unknown }[];
@@ -122,15 +130,24 @@ export function createCollectionQueries(def: CollectionDefinition) {
     delete: compileStatic(
       sql(def.table).where('tenant_id', placeholder(1)).andWhere('id', placeholder(2)).andWhereRaw(atVersion).delete().returning('id'),
     ),
+    // $4/$5: the cursor (deleted_at, id), or nulls for the first page
+    tombstones: `SELECT id, ${compileStatic(isoUtc('deleted_at'))} AS deleted_at FROM tombstones
+       WHERE tenant_id = $1 AND collection = '${def.table}' AND deleted_at >= $2::timestamptz
+         AND ($3::timestamptz IS NULL OR (deleted_at, id) > ($3::timestamptz, $4::uuid))
+       ORDER BY deleted_at, id LIMIT $5`,
     existingIds: compileStatic(sql(def.table).select('id').where('tenant_id', placeholder(1)).andWhere('id', sql.raw('ANY($2::uuid[])'))),
   };
 
+  // the fields shown at the offset they were recorded with (their `<name>__offset` column)
+  const shownAtOffset = new Set(fields.filter(([, field]) => field.offsetColumn).map(([name]) => name));
+  // once per row of every list page: a plain loop over the row's own keys, no entry arrays
   const toResource = (row: Record<string, unknown>): Resource => {
     const resource: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(row)) {
-      if (key.endsWith('__offset') || key === 'sort_key') continue;
-      const field = def.fields[key];
-      resource[key] = field?.offsetColumn && typeof value === 'string' ? formatAtOffset(value, Number(row[`${key}__offset`] ?? 0)) : value;
+    for (const key in row) {
+      if (key === 'sort_key' || key.endsWith('__offset')) continue;
+      const value = row[key];
+      resource[key] =
+        shownAtOffset.has(key) && typeof value === 'string' ? formatAtOffset(value, Number(row[`${key}__offset`] ?? 0)) : value;
     }
     return resource as Resource;
   };
@@ -157,29 +174,42 @@ export function createCollectionQueries(def: CollectionDefinition) {
     return tx.tenantId;
   };
 
-  /** The statement of one list request: only its filters, sort and cursor are built here. */
-  const listStatement = (tenantId: string, request: ListRequest): NativeStatement => {
+  /**
+   * The list statement of one shape (sort, direction, which filters, whether after a cursor),
+   * compiled when first asked for and kept: a request only binds its values. Placeholders: $1 the
+   * tenant, one per filter (as often as its condition uses it), the cursor's, the limit last.
+   */
+  const compileListShape = (request: ListRequest): string => {
     const sort = sortColumn(request.sort.field);
     const direction = request.sort.descending ? 'desc' : 'asc';
     const sortKey = sort.cast === 'timestamptz' ? isoUtc(sort.qualified) : sql.raw('??::text', [sort.qualified]);
+    let position = 1;
     const query = sql(def.table)
       .select(selected, sql.raw('? AS ??', [sortKey, 'sort_key']))
-      .where('tenant_id', tenantId);
-    for (const filter of request.filters) {
-      // a filter's condition marks its one parameter `$?`, as often as it uses it
-      const parts = filter.condition.split('$?');
-      query.andWhereRaw(parts.join('?'), Array<Knex.Value>(parts.length - 1).fill(filter.value as Knex.Value));
-    }
+      .where('tenant_id', placeholder(position++));
+    // a filter's condition marks its one parameter `$?`, as often as it uses it
+    for (const filter of request.filters) query.andWhereRaw(filter.condition.replaceAll('$?', `$${position++}`));
     if (request.after) {
       const comparison = request.sort.descending ? '<' : '>';
-      if (sort.column === 'id') query.andWhereRaw(`?? ${comparison} ?::uuid`, ['id', request.after.id]);
+      if (sort.column === 'id') query.andWhereRaw(`?? ${comparison} $${position++}::uuid`, ['id']);
       else {
-        query.andWhereRaw(`(??, ??) ${comparison} (?::${sort.cast}, ?::uuid)`, [sort.qualified, 'id', request.after.key, request.after.id]);
+        query.andWhereRaw(`(??, ??) ${comparison} ($${position++}::${sort.cast}, $${position++}::uuid)`, [sort.qualified, 'id']);
       }
     }
     query.orderBy(sort.qualified, direction);
     if (sort.column !== 'id') query.orderBy(`${def.table}.id`, direction);
-    return toNative(query.limit(request.limit));
+    // knex takes a LIMIT only as a number; its placeholder goes where knex would put the clause, last
+    return `${compileStatic(query)} limit $${position}`;
+  };
+  // bounded by the definition: its sortable fields × 2 directions × its filter combinations × cursor or not
+  const listShapes = new Map<string, string>();
+  const listStatement = (tenantId: string, request: ListRequest): NativeStatement => {
+    const shape = `${request.sort.descending ? '-' : ''}${request.sort.field}${request.after ? '>' : ''}${request.filters.map((f) => `&${f.condition}`).join('')}`;
+    let text = listShapes.get(shape);
+    if (text === undefined) listShapes.set(shape, (text = compileListShape(request)));
+    const { after } = request;
+    const cursor = !after ? [] : sortColumnOf(def, request.sort.field) === 'id' ? [after.id] : [after.key, after.id];
+    return { text, values: [tenantId, ...request.filters.map((f) => f.value), ...cursor, request.limit] };
   };
 
   return {
@@ -216,6 +246,21 @@ export function createCollectionQueries(def: CollectionDefinition) {
       return rows.length > 0;
     },
 
+    /** The rows deleted at or after `since`, in (deleted_at, id) order after the cursor. */
+    async listTombstones(
+      tx: ScopedTransaction,
+      request: { since: string; after: { key: string; id: string } | null; limit: number },
+    ): Promise<Tombstone[]> {
+      const rows = await tx.query<{ id: string; deleted_at: string }>(statements.tombstones, [
+        tenantOf(tx),
+        request.since,
+        request.after?.key ?? null,
+        request.after?.id ?? null,
+        request.limit,
+      ]);
+      return rows.map((row) => ({ id: row.id, deleted: true, deleted_at: row.deleted_at }));
+    },
+
     /** Which of `ids` name a row of this collection in the transaction's tenant. */
     async existingIds(tx: ScopedTransaction, ids: readonly string[]): Promise<Set<string>> {
       if (ids.length === 0) return new Set();
@@ -225,3 +270,9 @@ export function createCollectionQueries(def: CollectionDefinition) {
   };
 }
 export type CollectionQueries = ReturnType<typeof createCollectionQueries>;
+
+/** When the tenant's resources were last reset (a sandbox reset), in ms; null if never. */
+export async function findResourceResetAt(tx: ScopedTransaction): Promise<number | null> {
+  const [row] = await tx.query<{ reset_at: Date | string }>('SELECT reset_at FROM resource_resets WHERE tenant_id = $1', [tx.tenantId]);
+  return row ? new Date(row.reset_at).getTime() : null;
+}

@@ -58,19 +58,53 @@ export function listQuerySchema(def: CollectionDefinition): JsonSchema {
     },
   };
   for (const filter of def.filters) properties[filter.name] = { ...filter.schema, description: filter.description };
+  properties.include_deleted = {
+    type: 'boolean',
+    description:
+      'with `updated_since` (and no other filter), also the rows deleted since, as tombstones, in one `updated_at` order; 410 when `updated_since` is older than what is kept',
+  };
   return { type: 'object', properties, additionalProperties: false };
 }
 
+/** What a list with include_deleted=true holds for a row deleted since updated_since. */
+export const TOMBSTONE_SCHEMA: JsonSchema = {
+  type: 'object',
+  description: 'a deleted resource, in lists with include_deleted=true',
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    deleted: { const: true },
+    deleted_at: { type: 'string', format: 'date-time', description: 'when it was deleted; its place in the updated_at order' },
+  },
+  required: ['id', 'deleted', 'deleted_at'],
+  additionalProperties: false,
+};
+
 export const NO_QUERY_SCHEMA: JsonSchema = { type: 'object', properties: {}, additionalProperties: false };
 
-export function listSchema(resource: JsonSchema): JsonSchema {
+/** A page of a collection: resources, and tombstones when the list includes deletions. */
+export function listSchema(resource: JsonSchema, tombstone: JsonSchema = TOMBSTONE_SCHEMA): JsonSchema {
   return {
     type: 'object',
     properties: {
-      data: { type: 'array', items: resource },
+      data: { type: 'array', items: { anyOf: [resource, tombstone] } },
       next: { type: ['string', 'null'], description: 'URL of the next page; null on the last' },
     },
     required: ['data', 'next'],
     additionalProperties: false,
+  };
+}
+
+/**
+ * Every schema of one collection, made once: the routes validate with these objects and the
+ * document names the same objects as its components (`list` refers to the resource and the
+ * tombstone by $ref).
+ */
+export function collectionSchemas(def: CollectionDefinition) {
+  return {
+    resource: resourceSchema(def),
+    write: writeSchema(def),
+    patch: patchSchema(def),
+    list: listSchema({ $ref: `#/components/schemas/${def.title}` }, { $ref: '#/components/schemas/Tombstone' }),
+    listQuery: listQuerySchema(def),
   };
 }

@@ -1,8 +1,9 @@
 /** What the event logs' commands (audit, auth-events) share: a time range, paging, and how a page is shown. */
-import { collectAll, type Page, type Query } from '../admin-client.ts';
+import type { Page, Query } from '../admin-client.ts';
 import type { CommandContext } from '../command.ts';
+import { printList } from '../list-output.ts';
 import type { OptionReader } from '../option-values.ts';
-import { formatCount, type Column } from '../output.ts';
+import type { Column } from '../output.ts';
 
 export const TIME_RANGE_PAGE_OPTIONS = {
   since: { type: 'string', value: 'when', description: 'from this time: ISO date-time, or a duration ago (24h, 7d)' },
@@ -23,12 +24,6 @@ export async function showEvents<T>(
   request: { path: string; query: Query; columns: readonly Column<T>[]; empty: string },
 ): Promise<void> {
   const api = ctx.api();
-  let page = await api.get<Page<T>>(request.path, request.query);
-  if (o.flag('all')) {
-    page = await collectAll(api, page, (n) => ctx.out.progress.update(`${formatCount(n, 'event')}…`));
-    ctx.out.progress.done();
-  }
-  if (ctx.out.json) return ctx.out.result(page, () => undefined);
-  ctx.out.table(request.columns, page.data, request.empty);
-  if (page.next) ctx.out.note('More events: use --all, or a larger --limit.');
+  const first = await api.get<Page<T>>(request.path, request.query);
+  await printList(ctx, api, first, { columns: request.columns, noun: 'event', all: o.flag('all'), empty: request.empty });
 }

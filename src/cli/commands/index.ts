@@ -6,6 +6,7 @@ import { clientHealthCommands } from './client-health.ts';
 import { clientCommands } from './clients.ts';
 import { keyCommands } from './keys.ts';
 import { tenantCommands } from './tenants.ts';
+import { tokenCommands } from './tokens.ts';
 import { verifyCommands } from './verify.ts';
 import { webhookCommands } from './webhooks.ts';
 import { workerCommands } from './worker.ts';
@@ -14,6 +15,7 @@ export const COMMANDS: readonly Command[] = [
   ...tenantCommands,
   ...clientCommands,
   ...clientHealthCommands,
+  ...tokenCommands,
   ...keyCommands,
   ...webhookCommands,
   ...auditCommands,

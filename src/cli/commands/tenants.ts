@@ -1,13 +1,15 @@
-/** tenants create | list | get | update | suspend | activate | restore | delete | purge | sandbox-sync */
+/** tenants create | list | get | update | suspend | activate | restore | delete | purge | sandbox-sync | sandbox-reset */
 import { SIGNING_ALGORITHMS } from '../../catalog/signing-algorithms.ts';
 import { TENANT_STATUSES } from '../../catalog/tenant-statuses.ts';
-import { apiPath, collectAll, type Page } from '../admin-client.ts';
-import type { SandboxSyncResult, Tenant } from '../../admin/admin-contract.ts';
+import { apiPath, type Page } from '../admin-client.ts';
+import type { SandboxResetResult, SandboxSyncResult, Tenant } from '../../admin/admin-contract.ts';
 import { defineCommand, type Command, type CommandContext, type OptionSpec } from '../command.ts';
 import { UsageError } from '../errors.ts';
 import { readOptions } from '../option-values.ts';
 import { formatCount, formatRecord, type Column } from '../output.ts';
 import { formatDuration } from '../duration.ts';
+import { printList } from '../list-output.ts';
+import { describeTokenQuota } from './clients.ts';
 
 const SETTINGS_OPTIONS: Record<string, OptionSpec> = {
   settings: { type: 'string', value: 'json', description: 'settings as a JSON object; a key set to null goes back to its default' },
@@ -52,7 +54,7 @@ export const TENANT_COLUMNS: readonly Column<Tenant>[] = [
 
 export function tenantRecord(t: Tenant): string {
   const s = t.settings ?? {};
-  const known = new Set(['access_token_ttl', 'signing_alg', 'scopes', 'rate_limit']);
+  const known = new Set(['access_token_ttl', 'signing_alg', 'scopes', 'rate_limit', 'token_quota']);
   const rest = Object.entries(s).filter(([key]) => !known.has(key));
   return formatRecord([
     ['slug', t.slug],
@@ -64,6 +66,7 @@ export function tenantRecord(t: Tenant): string {
     ['signing alg', s.signing_alg],
     ['scopes', s.scopes],
     ['rate limit', s.rate_limit ? `per client ${s.rate_limit.per_client ?? '-'}, per tenant ${s.rate_limit.per_tenant ?? '-'}` : null],
+    ['token quota', s.token_quota ? describeTokenQuota(s.token_quota) : null],
     ...rest.map(([key, value]) => [key, value] as const),
     ['created', t.created_at],
     ['updated', t.updated_at],
@@ -137,14 +140,8 @@ export const tenantCommands: Command[] = [
         limit: o.positiveInteger('limit'),
       };
       const api = ctx.api();
-      let page = await api.get<Page<Tenant>>('/tenants', query);
-      if (o.flag('all')) {
-        page = await collectAll(api, page, (n) => ctx.out.progress.update(`${formatCount(n, 'tenant')}…`));
-        ctx.out.progress.done();
-      }
-      if (ctx.out.json) return ctx.out.result(page, () => undefined);
-      ctx.out.table(TENANT_COLUMNS, page.data, 'No tenants.');
-      if (page.next) ctx.out.note('More tenants: use --all, or a larger --limit.');
+      const first = await api.get<Page<Tenant>>('/tenants', query);
+      await printList(ctx, api, first, { columns: TENANT_COLUMNS, noun: 'tenant', all: o.flag('all'), empty: 'No tenants.' });
     },
   }),
   defineCommand({
@@ -222,6 +219,31 @@ export const tenantCommands: Command[] = [
         result,
         () =>
           `Synced ${result.tenant.slug} to ${result.tenant.environment}${result.created ? ' (tenant created)' : ''}: ${formatCount(result.clients_created, 'client')} created, ${result.clients_updated} updated.\n`,
+      );
+    },
+  }),
+  defineCommand({
+    path: ['tenants', 'sandbox-reset'],
+    summary: "Delete every resource row of a tenant's sandbox, then optionally load the demo organisation.",
+    args: ['slug'],
+    options: { seed: { type: 'string', value: 'demo', description: 'load the demo organisation after the reset' } },
+    notes: 'Runs against the sandbox admin API only (--env sandbox); the production admin API refuses it with 409.',
+    async run(ctx) {
+      const slug = ctx.args.slug as string;
+      const seed = readOptions(ctx.options, 'tenants sandbox-reset').choice('seed', ['demo'] as const);
+      ctx.out.progress.update(`resetting the sandbox data of ${slug}…`);
+      const result = await ctx
+        .api()
+        .post<SandboxResetResult>(apiPath`/tenants/${slug}/sandbox-reset`, seed ? { seed } : {}, { timeoutMs: 600_000 })
+        .finally(() => ctx.out.progress.done());
+      const total = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+      ctx.out.result(
+        result,
+        () =>
+          `Reset ${result.tenant} (${result.environment}) at ${result.reset_at}: ${formatCount(total(result.deleted), 'row')} deleted` +
+          `${result.seed ? `, the ${result.seed} organisation loaded (${formatCount(total(result.loaded), 'row')})` : ''}.\n` +
+          `${formatRecord(Object.entries(result.deleted).map(([collection, n]) => [collection, `${n} deleted${result.seed ? `, ${result.loaded[collection] ?? 0} loaded` : ''}`]))}` +
+          `Syncs from before the reset get 410 with include_deleted: reload them in full.\n`,
       );
     },
   }),

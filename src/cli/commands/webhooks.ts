@@ -13,7 +13,8 @@ import { defineCommand, type Command, type CommandContext } from '../command.ts'
 import { formatDuration } from '../duration.ts';
 import { CliError, UsageError } from '../errors.ts';
 import { readOptions, type OptionReader } from '../option-values.ts';
-import { formatCount, formatDate, formatRecord, type Column } from '../output.ts';
+import { formatDate, formatRecord, type Column } from '../output.ts';
+import { printList } from '../list-output.ts';
 
 export const WEBHOOK_SECRET_WARNING = 'Store the signing secret now: it will not be shown again.';
 
@@ -268,14 +269,14 @@ export const webhookCommands: Command[] = [
       const o = readOptions(ctx.options, 'webhooks deliveries');
       const query = { status: o.choice('status', DELIVERY_STATUSES), limit: o.positiveInteger('limit') };
       const api = ctx.api();
-      let page = await api.get<Page<WebhookDelivery>>(`${webhookPath(ctx)}/deliveries`, query);
-      if (o.flag('all')) {
-        page = await collectAll(api, page, (n) => ctx.out.progress.update(`${formatCount(n, 'delivery', 'deliveries')}…`));
-        ctx.out.progress.done();
-      }
-      if (ctx.out.json) return ctx.out.result(page, () => undefined);
-      ctx.out.table(DELIVERY_COLUMNS, page.data, 'No deliveries.');
-      if (page.next) ctx.out.note('More deliveries: use --all, or a larger --limit.');
+      const first = await api.get<Page<WebhookDelivery>>(`${webhookPath(ctx)}/deliveries`, query);
+      await printList(ctx, api, first, {
+        columns: DELIVERY_COLUMNS,
+        noun: 'delivery',
+        plural: 'deliveries',
+        all: o.flag('all'),
+        empty: 'No deliveries.',
+      });
     },
   }),
   defineCommand({

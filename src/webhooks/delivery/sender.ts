@@ -4,10 +4,11 @@
  * from connecting to the end of the response. A failure is a result, never a throw, except for
  * what goes wrong before sending (a secret that no longer decrypts).
  */
+import { eventDocument } from '../event-document.ts';
 import http from 'node:http';
 import https from 'node:https';
 import type { KeyEncryption } from '../../auth/key-encryption.ts';
-import { assertAddressAllowed, guardedLookup } from '../address-guard.ts';
+import { assertAddressAllowed, guardedLookup } from '../../http/address-guard.ts';
 import { signatureHeaders } from '../signing.ts';
 import { type AttemptResponse, isDelivered } from './policy.ts';
 
@@ -111,14 +112,7 @@ export async function postWebhook(
 
 /** The body every attempt of an event sends, identical across attempts. */
 export function eventBody(row: Pick<OutgoingEvent, 'event_id' | 'type' | 'slug' | 'environment' | 'occurred_at' | 'data'>): string {
-  return JSON.stringify({
-    id: row.event_id,
-    type: row.type,
-    tenant: row.slug,
-    environment: row.environment,
-    occurred_at: new Date(row.occurred_at).toISOString(),
-    data: row.data,
-  });
+  return JSON.stringify(eventDocument(row));
 }
 
 export interface WebhookSenderOptions {

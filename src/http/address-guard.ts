@@ -1,5 +1,6 @@
 /**
- * Server-side request forgery guard. A subscription URL is https (http only for loopback, and only
+ * Server-side request forgery guard, for every URL the server fetches on someone's say-so (webhook
+ * subscriptions, a client's jwks_uri): in http/ so both webhooks/ and auth/ can use it. A URL is https (http only for loopback, and only
  * when loopback is allowed: development), and every address its host resolves to must be public:
  * private, loopback, link-local, unique-local, carrier-grade NAT, multicast and reserved ranges
  * are refused. The check runs in the socket's own DNS lookup, so the address connected to is the
@@ -42,7 +43,7 @@ LOOPBACK.addAddress('::1', 'ipv6');
 
 export class ForbiddenAddressError extends Error {
   override name = 'ForbiddenAddressError';
-  readonly code = 'ERR_WEBHOOK_FORBIDDEN_ADDRESS';
+  readonly code = 'ERR_FORBIDDEN_ADDRESS';
 }
 
 function family(address: string): 'ipv4' | 'ipv6' {
@@ -65,7 +66,7 @@ const bareHost = (hostname: string) => hostname.replace(/^\[|\]$/g, '');
 const isLocalhostName = (host: string) => host === 'localhost' || host.endsWith('.localhost');
 
 /**
- * Is this a URL a subscription may have? undefined if so, else a sentence saying why not. Names
+ * Is this a URL a subscription (or a jwks_uri) may have? undefined if so, else a sentence saying why not. Names
  * are not resolved here (they may change); delivery checks the addresses they resolve to.
  */
 export function urlProblem(raw: string, allowLoopback: boolean): string | undefined {

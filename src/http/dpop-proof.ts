@@ -1,0 +1,263 @@
+/**
+ * DPoP (RFC 9449) at the resource API and the admin API: a token bound to a key (`cnf.jkt`) is
+ * accepted only as `Authorization: DPoP <token>` with a proof, signed by that key, of this very
+ * request. The checks of a proof's header and claims are pure functions (checkProofHeader,
+ * checkProofClaims); createDpopVerifier adds the signature, the binding and the replay check.
+ */
+import { createHash } from 'node:crypto';
+import { calculateJwkThumbprint, compactVerify, decodeProtectedHeader, importJWK, type JWK, type JWTPayload } from 'jose';
+import { LRUCache } from 'lru-cache';
+import { DPOP_SIGNING_ALGORITHMS } from '../catalog/dpop-algorithms.ts';
+import { ApiError } from './problem.ts';
+
+/** How old a proof may be (its iat), and how far ahead of this server's clock. */
+export const PROOF_MAX_AGE_SECONDS = 60;
+export const PROOF_CLOCK_SKEW_SECONDS = 5;
+const MAX_JTI_LENGTH = 256;
+/** JWK members that only a private or symmetric key has (RFC 7518 §6.2.2, §6.3.2, §6.4.1). */
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+const NOT_THE_BOUND_KEY = 'The DPoP proof is not signed by the key this token is bound to.';
+const INVALID_KEY = 'The DPoP proof\'s "jwk" header is not a valid key.';
+
+/** What a request presents for DPoP; built by presentedProof from the request. */
+export interface DpopPresentation {
+  /** the Authorization scheme the token came with */
+  readonly scheme: 'Bearer' | 'DPoP';
+  /** the DPoP header (several are joined with ", " by Node, which no proof contains) */
+  readonly proof: string | undefined;
+  readonly method: string;
+  /** this request's public URL without query: the configured origin and the request's path */
+  readonly url: string;
+}
+
+/**
+ * Proof ids seen within their window. One instance keeps them in memory (createMemoryReplayStore);
+ * a store shared by a fleet (Redis) implements the same claim.
+ */
+export interface DpopReplayStore {
+  /** true the first time `key` is claimed within `ttlMs`; false for a replay */
+  claim(key: string, ttlMs: number): Promise<boolean>;
+}
+
+/**
+ * Bounded: past `max` live ids the least recently claimed is forgotten before its window ends
+ * (so size it above requests per second × PROOF_MAX_AGE_SECONDS of one instance).
+ */
+export function createMemoryReplayStore(options: { max: number }): DpopReplayStore {
+  const seen = new LRUCache<string, true>({ max: options.max });
+  return {
+    async claim(key, ttlMs) {
+      if (seen.has(key)) return false;
+      seen.set(key, true, { ttl: Math.max(1, ttlMs) });
+      return true;
+    },
+  };
+}
+
+/** The OpenAPI security scheme of a DPoP-bound token, for both APIs' documents. */
+export const DPOP_SECURITY_SCHEME = {
+  type: 'http',
+  scheme: 'DPoP',
+  description:
+    'RFC 9449: a token requested with a DPoP proof (token_type DPoP), sent as `Authorization: DPoP <token>` with a new proof ' +
+    `of its key in the \`DPoP\` header on every request (htm, htu, iat, jti, ath; signed with ${DPOP_SIGNING_ALGORITHMS.join(', ')}). ` +
+    'Such a token is refused as Bearer.',
+} as const;
+
+export function dpopChallenge(realm: string, code: 'invalid_token' | 'invalid_dpop_proof', description: string): string {
+  const quoted = description.replace(/["\\]/g, '');
+  return `DPoP realm="${realm}", error="${code}", error_description="${quoted}", algs="${DPOP_SIGNING_ALGORITHMS.join(' ')}"`;
+}
+
+/** 401 with RFC 9449 §7.1's challenge; the problem document is the APIs' usual invalid-token one. */
+export function dpopRefusal(realm: string, code: 'invalid_token' | 'invalid_dpop_proof', description: string): ApiError {
+  return new ApiError('invalid-token', description, { headers: { 'WWW-Authenticate': dpopChallenge(realm, code, description) } });
+}
+
+/**
+ * A refusal of the token itself (its signature, issuer, client, scope…), in the scheme the token
+ * came with: to a DPoP request the challenge is DPoP's (RFC 9449 §7.1), same error and description.
+ */
+export function inPresentedScheme<E>(presented: DpopPresentation, error: E): E {
+  if (presented.scheme !== 'DPoP' || !(error instanceof ApiError)) return error;
+  const challenge = error.headers['WWW-Authenticate'];
+  if (challenge?.startsWith('Bearer ')) {
+    error.headers['WWW-Authenticate'] = `DPoP ${challenge.slice('Bearer '.length)}, algs="${DPOP_SIGNING_ALGORITHMS.join(' ')}"`;
+  }
+  return error;
+}
+
+/** The token of `Authorization: DPoP <token>`; undefined for any other scheme (or none). */
+export function extractDpopToken(authorization: string | undefined, realm: string): string | undefined {
+  if (!authorization || !/^dpop(?: |$)/i.test(authorization)) return undefined;
+  const match = /^DPoP +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(authorization);
+  if (!match?.[1]) throw dpopRefusal(realm, 'invalid_token', 'The Authorization header must be "DPoP <token>".');
+  return match[1];
+}
+
+/** What a request presents, for createDpopVerifier: its scheme, proof, method and public URL. */
+export function presentedProof(
+  request: { readonly method: string; readonly path: string; get(name: string): string },
+  origin: string,
+  scheme: DpopPresentation['scheme'],
+): DpopPresentation {
+  return { scheme, proof: request.get('dpop') || undefined, method: request.method, url: `${origin}${request.path}` };
+}
+
+type ProofHeader = ReturnType<typeof decodeProtectedHeader>;
+
+/** Why a proof's header is refused, or undefined: typ, an asymmetric alg, a public jwk. */
+export function checkProofHeader(header: ProofHeader): string | undefined {
+  if (header.typ !== 'dpop+jwt') return 'The DPoP proof must have typ "dpop+jwt".';
+  if (typeof header.alg !== 'string' || !(DPOP_SIGNING_ALGORITHMS as readonly string[]).includes(header.alg)) {
+    return `The DPoP proof must be signed with one of ${DPOP_SIGNING_ALGORITHMS.join(', ')}.`;
+  }
+  const { jwk } = header;
+  if (!jwk || typeof jwk !== 'object' || Array.isArray(jwk) || typeof jwk.kty !== 'string') {
+    return 'The DPoP proof must carry its public key in the "jwk" header.';
+  }
+  if (jwk.kty === 'oct' || PRIVATE_JWK_MEMBERS.some((member) => member in jwk)) {
+    return 'The DPoP proof\'s "jwk" header must be a public key.';
+  }
+  return undefined;
+}
+
+export interface ProofExpectation {
+  readonly method: string;
+  readonly url: string;
+  readonly accessToken: string;
+  /** seconds since the epoch */
+  readonly now: number;
+}
+
+/** base64url(SHA-256(token)): the proof's `ath` (RFC 9449 §4.2). */
+export function accessTokenHash(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
+}
+
+/** The request's URL as htu compares it: no query, no fragment; undefined when it is not a URL. */
+function comparableUrl(value: string): string | undefined {
+  const url = URL.parse(value);
+  if (!url) return undefined;
+  url.search = '';
+  url.hash = '';
+  return url.href;
+}
+
+/** Why a proof's claims are refused, or undefined: htm, htu, iat, jti and ath (RFC 9449 §4.3). */
+export function checkProofClaims(payload: JWTPayload, expected: ProofExpectation): string | undefined {
+  if (payload.htm !== expected.method) return `The DPoP proof is not for this method (htm must be "${expected.method}").`;
+  // the same string is the usual case; otherwise both are compared as URLs
+  if (typeof payload.htu !== 'string' || (payload.htu !== expected.url && comparableUrl(payload.htu) !== comparableUrl(expected.url))) {
+    return `The DPoP proof is not for this URL (htu must be "${expected.url}").`;
+  }
+  const { iat } = payload;
+  if (typeof iat !== 'number' || !Number.isFinite(iat)) return 'The DPoP proof must have a numeric iat.';
+  if (iat < expected.now - PROOF_MAX_AGE_SECONDS || iat > expected.now + PROOF_CLOCK_SKEW_SECONDS) {
+    return `The DPoP proof's iat is outside the accepted window (${PROOF_MAX_AGE_SECONDS} s).`;
+  }
+  if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > MAX_JTI_LENGTH) {
+    return `The DPoP proof must have a jti of 1 to ${MAX_JTI_LENGTH} characters.`;
+  }
+  if (typeof payload.ath !== 'string') return 'The DPoP proof must have an ath (the hash of the access token).';
+  if (payload.ath !== accessTokenHash(expected.accessToken)) return 'The DPoP proof is not for this access token (ath).';
+  return undefined;
+}
+
+/** What the verifier reads of the verified token. */
+export interface BoundClaims {
+  readonly cnf?: { readonly jkt?: unknown };
+}
+
+export function createDpopVerifier(options: { replayStore: DpopReplayStore; keyCacheSize: number; now?: () => number }) {
+  const now = options.now ?? Date.now;
+  // A client proves with the same key request after request, so its proofs' protected headers
+  // (typ, alg, jwk) are the same string: what was learned from one (checked, thumbprint, imported
+  // key) is kept by that string. Only headers that passed are kept; bounded.
+  const provenHeaders = new LRUCache<string, { thumbprint: string; alg: string; key: Awaited<ReturnType<typeof importJWK>> }>({
+    max: options.keyCacheSize,
+  });
+
+  /** The proof's key (its thumbprint must be `jkt`), or the refusal that says what is wrong with the header. */
+  async function proofKeyOf(proof: string, jkt: string, realm: string) {
+    const segment = proof.slice(0, proof.indexOf('.'));
+    const known = provenHeaders.get(segment);
+    if (known) {
+      if (known.thumbprint !== jkt) throw dpopRefusal(realm, 'invalid_dpop_proof', NOT_THE_BOUND_KEY);
+      return known;
+    }
+    let header: ProofHeader;
+    try {
+      header = decodeProtectedHeader(proof);
+    } catch {
+      throw dpopRefusal(realm, 'invalid_dpop_proof', 'The DPoP header is not a signed JWT.');
+    }
+    const headerFault = checkProofHeader(header);
+    if (headerFault) throw dpopRefusal(realm, 'invalid_dpop_proof', headerFault);
+    let thumbprint: string;
+    try {
+      thumbprint = await calculateJwkThumbprint(header.jwk as JWK);
+    } catch {
+      throw dpopRefusal(realm, 'invalid_dpop_proof', INVALID_KEY);
+    }
+    // before the key is imported: another key's proof costs no import
+    if (thumbprint !== jkt) throw dpopRefusal(realm, 'invalid_dpop_proof', NOT_THE_BOUND_KEY);
+    const alg = header.alg as string;
+    let key;
+    try {
+      key = await importJWK(header.jwk as JWK, alg);
+    } catch {
+      throw dpopRefusal(realm, 'invalid_dpop_proof', INVALID_KEY);
+    }
+    const proven = { thumbprint, alg, key };
+    provenHeaders.set(segment, proven);
+    return proven;
+  }
+
+  /**
+   * Throws the RFC 9449 §7.1 refusal unless the token and the request agree: a token bound to a key
+   * comes as DPoP with a valid, fresh, unreplayed proof of that key; an unbound token as Bearer.
+   * `scope` keeps one tenant's proof ids apart from another's.
+   */
+  return async function checkSenderConstraint(
+    claims: BoundClaims,
+    accessToken: string,
+    presented: DpopPresentation,
+    realm: string,
+    scope: string,
+  ): Promise<void> {
+    const jkt = claims.cnf?.jkt;
+    if (presented.scheme === 'Bearer') {
+      if (jkt === undefined) return;
+      throw dpopRefusal(realm, 'invalid_token', 'This access token is bound to a DPoP key: send it as "Authorization: DPoP" with a proof.');
+    }
+    if (typeof jkt !== 'string') {
+      throw dpopRefusal(realm, 'invalid_token', 'This access token is not bound to a DPoP key: send it as "Authorization: Bearer".');
+    }
+    if (!presented.proof) throw dpopRefusal(realm, 'invalid_dpop_proof', 'A DPoP proof is required in the DPoP header.');
+
+    const { thumbprint, alg, key } = await proofKeyOf(presented.proof, jkt, realm);
+
+    const expected: ProofExpectation = { method: presented.method, url: presented.url, accessToken, now: Math.floor(now() / 1000) };
+    let payload: unknown;
+    try {
+      // the claims are checkProofClaims's (jose's claim checks would word their faults their own way)
+      const verified = await compactVerify(presented.proof, key, { algorithms: [alg] });
+      payload = JSON.parse(new TextDecoder().decode(verified.payload));
+    } catch {
+      throw dpopRefusal(realm, 'invalid_dpop_proof', "The DPoP proof's signature is invalid.");
+    }
+    if (!payload || typeof payload !== 'object' || Array.isArray(payload)) {
+      throw dpopRefusal(realm, 'invalid_dpop_proof', "The DPoP proof's payload must be a JSON object.");
+    }
+    const claimsFault = checkProofClaims(payload as JWTPayload, expected);
+    if (claimsFault) throw dpopRefusal(realm, 'invalid_dpop_proof', claimsFault);
+
+    // remembered until the proof leaves its window, after which its iat refuses it anyway
+    const { iat, jti } = payload as { iat: number; jti: string };
+    const ttlMs = (iat + PROOF_MAX_AGE_SECONDS + PROOF_CLOCK_SKEW_SECONDS) * 1000 - now();
+    const fresh = await options.replayStore.claim(`${scope}.${thumbprint}.${jti}`, ttlMs);
+    if (!fresh) throw dpopRefusal(realm, 'invalid_dpop_proof', 'This DPoP proof was used already; send a new proof with every request.');
+  };
+}
+export type DpopVerifier = ReturnType<typeof createDpopVerifier>;
