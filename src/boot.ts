@@ -80,6 +80,7 @@ export async function boot(config: Config, log: Logger, options: BootOptions = {
     const stopInvalidation = await app.startInvalidation();
     const stopKeyRotation = startKeyRotationWorker(db, log, { intervalMs: config.keyRotationCheckMs });
     app.usage.start();
+    app.authEvents.start();
     const webhooks = createWebhookWorker(config, db, keyEncryption, log);
     if (config.webhooks.worker) await webhooks.start();
     const retention = createRetentionJob({
@@ -94,6 +95,7 @@ export async function boot(config: Config, log: Logger, options: BootOptions = {
       await retention.stop();
       await webhooks.stop();
       await app.usage.stop();
+      await app.authEvents.stop();
       await stopKeyRotation();
       await stopInvalidation();
       await app.counters.close();

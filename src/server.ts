@@ -12,6 +12,7 @@ import { createDpopVerifier, createFleetReplayStore, createMemoryReplayStore } f
 import { createResourceApi } from './api/resource-api.ts';
 import { createAuthenticationHost } from './auth/authentication-host.ts';
 import { createAssertionReplayStore } from './auth/assertion-replay.ts';
+import { createAuthEventLog } from './auth/auth-events.ts';
 import { createRemoteJwks, remoteJwksOptions } from './auth/client-jwks.ts';
 import { createClientUsageRecorder } from './auth/client-usage.ts';
 import { answerTemporarilyUnavailable } from './auth/provider.ts';
@@ -86,6 +87,18 @@ export function createApp(context: AppContext) {
     ttlMs: config.tenantCacheTtlMs,
   });
   const usage = createClientUsageRecorder(db, log, { flushIntervalMs: config.lastUsedFlushMs });
+  // scraped only after the app is built, so the sizes may name what is declared below
+  const metrics = createMetrics(
+    { tenants: () => tenants.size, providers: () => providers.size },
+    { shared: () => counters.state().shared },
+  );
+  const authEvents = createAuthEventLog(db, log, {
+    flushIntervalMs: config.authEvents.flushMs,
+    bufferSize: config.authEvents.bufferSize,
+    onDropped: metrics.authEventsDropped,
+    ...(context.now ? { now: context.now } : {}),
+  });
+  const recordAuthEvents = config.authEvents.enabled ? { authEvents } : {};
   const counters = createCounterStore({ redis: config.redis, log, onFallback: () => metrics.countRateLimitFallback() });
   const rateLimits = createRateLimits(counters, {
     maxTenants: config.tenantCacheSize,
@@ -99,6 +112,7 @@ export function createApp(context: AppContext) {
   const verifyAccessToken = createAccessTokenVerifier({ cacheSize: config.tokenCacheSize, ...now });
   const revocations = createTokenRevocations(db, { maxTenants: config.tenantCacheSize, ...now });
   const providers = createProviderPool({
+    ...recordAuthEvents,
     credentials,
     urls,
     max: config.providerPoolSize,
@@ -134,7 +148,13 @@ export function createApp(context: AppContext) {
     ...now,
   });
   const bearer = createBearerAuthentication({ runtime, verifyAccessToken, rateLimits, revocations, checkSenderConstraint });
-  const serveAuthenticationHost = createAuthenticationHost({ runtime, urls, protocol: config.publicProtocol, rateLimits });
+  const serveAuthenticationHost = createAuthenticationHost({
+    runtime,
+    urls,
+    protocol: config.publicProtocol,
+    rateLimits,
+    ...recordAuthEvents,
+  });
   const serveResourceApi = createResourceApi({ db, bearer, urls, retention: config.retention, now: context.now ?? Date.now });
   const serveAdminApi = createAdminApi({
     config,
@@ -146,10 +166,6 @@ export function createApp(context: AppContext) {
   });
 
   let changeListener: ChangeListenerState = 'idle';
-  const metrics = createMetrics(
-    { tenants: () => tenants.size, providers: () => providers.size },
-    { shared: () => counters.state().shared },
-  );
 
   // behind the proxy, ctx.ip is the address that proxy appended to X-Forwarded-For (the last one):
   // the ones before it are whatever the caller sent
@@ -235,6 +251,6 @@ export function createApp(context: AppContext) {
     return stop;
   };
 
-  return { app, urls, runtime, tenants, credentials, providers, usage, metrics, counters, serveAdminApi, startInvalidation };
+  return { app, urls, runtime, tenants, credentials, providers, usage, authEvents, metrics, counters, serveAdminApi, startInvalidation };
 }
 export type App = ReturnType<typeof createApp>;

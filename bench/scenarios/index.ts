@@ -6,6 +6,7 @@ import { apiGetRevoked } from './api-get-revoked.ts';
 import { apiList } from './api-list.ts';
 import { batch } from './batch.ts';
 import { cores } from './cores.ts';
+import { tokenAuthEvents } from './token-auth-events.ts';
 import { tokenCold } from './token-cold.ts';
 import { tokenManyTenants } from './token-many-tenants.ts';
 import { tokenPrivateKeyJwt } from './token-private-key-jwt.ts';
@@ -16,6 +17,7 @@ export const SCENARIOS: readonly Scenario[] = [
   tokenSingle,
   tokenManyTenants,
   tokenCold,
+  tokenAuthEvents,
   tokenPrivateKeyJwt,
   apiGet,
   apiGetDpop,

@@ -15,22 +15,35 @@ import type { BenchTenant, OursInfo, OursOptions } from '../servers/ours.ts';
 
 export type Ours = ServerProcess<OursInfo>;
 
-export async function startOurs(
+export interface OursStartOptions {
+  tenants: number;
+  employees?: number;
+  providerPoolSize?: number;
+  tenantCacheSize?: number;
+  allEnvironments?: boolean;
+  /** provision in a process of its own first, so the server's memory holds nothing of it */
+  provisionApart?: boolean;
+  /** revoked tokens listed in the second tenant (see OursOptions) */
+  revokedTokens?: number;
+  /** private_key_jwt: a client per tenant registered with this public key */
+  keyClientJwk?: OursOptions['keyClientJwk'];
+}
+
+export async function startOurs(context: ScenarioContext, options: OursStartOptions): Promise<Ours> {
+  const [ours] = await startOursVariants(context, options, [{ name: 'ours' }]);
+  if (!ours) throw new Error('no server started');
+  return ours;
+}
+
+/**
+ * Servers of ours on one database and one set of tenants, each with its own settings (e.g. the
+ * auth event log on and off). More than one variant provisions apart, once.
+ */
+export async function startOursVariants(
   context: ScenarioContext,
-  options: {
-    tenants: number;
-    employees?: number;
-    providerPoolSize?: number;
-    tenantCacheSize?: number;
-    allEnvironments?: boolean;
-    /** provision in a process of its own first, so the server's memory holds nothing of it */
-    provisionApart?: boolean;
-    /** revoked tokens listed in the second tenant (see OursOptions) */
-    revokedTokens?: number;
-    /** private_key_jwt: a client per tenant registered with this public key */
-    keyClientJwk?: OursOptions['keyClientJwk'];
-  },
-): Promise<Ours> {
+  options: OursStartOptions,
+  variants: readonly { readonly name: string; readonly authEvents?: boolean }[],
+): Promise<Ours[]> {
   const base: OursOptions = {
     databaseUrl: context.database.url,
     keyEncryptionKey: context.keyEncryptionKey,
@@ -43,12 +56,18 @@ export async function startOurs(
     ...(options.keyClientJwk ? { keyClientJwk: options.keyClientJwk } : {}),
   };
   const script = new URL('../servers/ours.ts', import.meta.url);
-  if (!options.provisionApart) return context.start<OursInfo>('ours', script, base);
+  const settingsOf = (variant: (typeof variants)[number]) => (variant.authEvents === undefined ? {} : { authEvents: variant.authEvents });
+  const [only] = variants;
+  if (!options.provisionApart && variants.length === 1 && only)
+    return [await context.start<OursInfo>(only.name, script, { ...base, ...settingsOf(only) })];
   const tenantsFile = path.join(os.tmpdir(), `tenant-connect-bench-tenants-${process.pid}-${Date.now()}.json`);
   try {
     const provisioner = await context.start<OursInfo>('provisioning', script, { ...base, tenantsFile, provisionOnly: true });
     await provisioner.stop();
-    return await context.start<OursInfo>('ours', script, { ...base, tenantsFile });
+    const started: Ours[] = [];
+    for (const variant of variants)
+      started.push(await context.start<OursInfo>(variant.name, script, { ...base, ...settingsOf(variant), tenantsFile }));
+    return started;
   } finally {
     fs.rmSync(tenantsFile, { force: true });
   }

@@ -33,6 +33,8 @@ export interface OursOptions {
   readonly tenantCacheSize?: number;
   /** provision each tenant in every configured environment (production and sandbox), not only production */
   readonly allEnvironments?: boolean;
+  /** AUTH_EVENTS: the auth event log on (the default) or off */
+  readonly authEvents?: boolean;
   /**
    * Provisioning apart: with `provisionOnly` this process provisions, writes the tenants to
    * `tenantsFile` and reports no tenants; without it the server reads them from there instead of
@@ -175,6 +177,7 @@ serveChild<OursInfo>(async () => {
     ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
     ...(options.providerPoolSize ? { PROVIDER_POOL_SIZE: String(options.providerPoolSize) } : {}),
     ...(options.tenantCacheSize ? { TENANT_CACHE_SIZE: String(options.tenantCacheSize) } : {}),
+    ...(options.authEvents === undefined ? {} : { AUTH_EVENTS: String(options.authEvents) }),
   });
   const booted = await boot(config, createLogger(config.logLevel), { inMemory: true, seed: seedDemo });
   progress(`booted on ${booted.db.kind}, port ${port}`);

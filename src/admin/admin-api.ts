@@ -16,6 +16,8 @@ import { registerRoutes } from '../http/route-spec.ts';
 import { createAdminOpenApiDocument } from './admin-openapi.ts';
 import type { AdminDeps, AdminState } from './admin-steps.ts';
 import { auditRoutes } from './audit-routes.ts';
+import { authEventRoutes } from './auth-event-routes.ts';
+import { clientHealthRoutes } from './client-health-routes.ts';
 import { clientRoutes } from './client-routes.ts';
 import { keyRoutes } from './key-routes.ts';
 import { tenantRoutes } from './tenant-routes.ts';
@@ -31,6 +33,8 @@ export function createAdminApi(deps: AdminDeps) {
     ...keyRoutes(deps),
     ...webhookRoutes(deps),
     ...auditRoutes(deps),
+    ...authEventRoutes(deps),
+    ...clientHealthRoutes(deps),
   ];
   const router = new Router<AdminState>({ prefix: '/v1' });
   registerRoutes(router, routes);

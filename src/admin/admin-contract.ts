@@ -6,10 +6,12 @@
  * Import it type-only (`import type`): the CLI must not load server code at run time, and
  * everything here is erased at compile time.
  */
+import type { AuthEvent } from '../auth/auth-events.ts';
 import type { ClientRepresentation } from '../auth/clients.ts';
 import type { ListedSigningKey } from '../auth/key-rotation.ts';
 import type { DeliveryRepresentation, SubscriptionRepresentation } from '../webhooks/subscriptions.ts';
 import type { AuditEvent } from './operator/audit-log.ts';
+import type { ClientHealth } from './operator/client-health.ts';
 import type { SandboxSyncResult } from './operator/sandbox-sync.ts';
 import type { SandboxResetResult } from './operator/sandbox-reset.ts';
 import type { TenantRepresentation } from './operator/tenant-lifecycle.ts';
@@ -21,7 +23,7 @@ export interface Page<T> {
 }
 
 export type Tenant = TenantRepresentation;
-export type { AuditEvent, SandboxSyncResult };
+export type { AuditEvent, AuthEvent, ClientHealth, SandboxSyncResult };
 export type { SandboxResetResult };
 export type Client = ClientRepresentation;
 /** a private_key_jwt client is created without a secret */

@@ -4,6 +4,7 @@
  */
 import { CLIENT_ID_PATTERN, DEFAULT_SECRET_GRACE_SECONDS } from '../auth/clients.ts';
 import { CLIENT_AUTH_METHODS, DEFAULT_CLIENT_AUTH_METHOD, MAX_CLIENT_KEYS } from '../catalog/client-auth-methods.ts';
+import { AUTH_EVENT_OUTCOMES, AUTH_REFUSAL_REASONS } from '../catalog/auth-event-reasons.ts';
 import { DELIVERY_STATUSES } from '../catalog/delivery-statuses.ts';
 import { TENANT_STATUSES } from '../catalog/tenant-statuses.ts';
 import { TOKEN_QUOTA_SCHEMA } from '../catalog/token-quotas.ts';
@@ -295,6 +296,78 @@ export const ADMIN_SCHEMAS = {
     type: 'object',
     additionalProperties: false,
     properties: { include_deleted: { type: 'boolean', default: false } },
+  },
+  AuthEventQuery: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      client_id: { type: 'string', pattern: CLIENT_ID_PATTERN },
+      outcome: { type: 'string', enum: [...AUTH_EVENT_OUTCOMES] },
+      reason: { type: 'string', enum: [...AUTH_REFUSAL_REASONS] },
+      since: { type: 'string', format: 'date-time' },
+      until: { type: 'string', format: 'date-time' },
+      limit: PAGE_LIMIT,
+      cursor: { type: 'string', minLength: 1, maxLength: 512 },
+    },
+  },
+  AuthEvent: {
+    type: 'object',
+    description: 'One token request: issued, or refused with a stable reason. Never a secret or a token.',
+    properties: {
+      id: { type: 'string', format: 'uuid' },
+      time: timestamp,
+      client_id: { type: ['string', 'null'], description: 'as presented; null when none had the shape of a client id' },
+      outcome: { type: 'string', enum: [...AUTH_EVENT_OUTCOMES] },
+      reason: { type: ['string', 'null'], enum: [...AUTH_REFUSAL_REASONS, null], description: 'null when issued' },
+      source_ip: { type: ['string', 'null'] },
+      scopes: { type: 'array', items: { type: 'string' }, description: 'granted (issued) or requested (refused)' },
+      jti: { type: ['string', 'null'], description: "the issued token's jti" },
+    },
+  },
+  ClientHealth: {
+    type: 'object',
+    description: "One client's integration health: what the first support question needs, in one answer.",
+    properties: {
+      client_id: { type: 'string' },
+      status: { enum: ['enabled', 'disabled'] },
+      last_token_issued: {
+        type: ['object', 'null'],
+        properties: { time: timestamp, jti: { type: ['string', 'null'] }, scopes: { type: 'array', items: { type: 'string' } } },
+      },
+      last_refusal: {
+        type: ['object', 'null'],
+        properties: { time: timestamp, reason: { enum: [...AUTH_REFUSAL_REASONS] }, source_ip: { type: ['string', 'null'] } },
+      },
+      last_used_at: { ...nullableTimestamp, description: 'last successful authentication (written at most every LAST_USED_FLUSH_MS)' },
+      last_24h: {
+        type: 'object',
+        properties: {
+          tokens_issued: { type: 'integer' },
+          refusals: { type: 'integer' },
+          refusals_by_reason: { type: 'object', additionalProperties: { type: 'integer' } },
+        },
+      },
+      webhook_deliveries_failing: {
+        type: 'object',
+        description: "the tenant's deliveries that gave up (failed) or are retried after a failed attempt",
+        properties: { failed: { type: 'integer' }, retrying: { type: 'integer' } },
+      },
+      secrets_expiring: {
+        type: 'array',
+        description: 'live secrets of the client that expire within 14 days',
+        items: { type: 'object', properties: { id: { type: 'string', format: 'uuid' }, expires_at: timestamp } },
+      },
+    },
+    required: [
+      'client_id',
+      'status',
+      'last_token_issued',
+      'last_refusal',
+      'last_used_at',
+      'last_24h',
+      'webhook_deliveries_failing',
+      'secrets_expiring',
+    ],
   },
   AuditQuery: {
     type: 'object',

@@ -32,7 +32,7 @@ import { type AdminContext, type AdminDeps, adminRoute, audit, findRouteTenant }
 
 const tags = ['Clients'];
 
-function clientNotFound(clientId: string): ApiError {
+export function clientNotFound(clientId: string): ApiError {
   return new ApiError('not-found', `No client "${clientId}" in this tenant.`);
 }
 

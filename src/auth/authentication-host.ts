@@ -11,10 +11,13 @@ import { RateLimitExceeded, type RateLimits, reportLimits } from '../http/rate-l
 import { requestIdOf } from '../http/request-id.ts';
 import { isValidTenantSlug, PLATFORM_SLUG, type PublicUrls } from '../tenancy/hosts.ts';
 import type { TenantRuntime } from '../tenancy/tenant-runtime.ts';
+import type { AuthEventLog } from './auth-events.ts';
 import type { ProviderPool } from './provider-pool.ts';
+import { CLIENT_ID_PATTERN } from './clients.ts';
 import type { TenantCredentials } from './tenant-credentials.ts';
 import { INTROSPECTION_PATH, REVOCATION_PATH } from './access-token-endpoints.ts';
 import {
+  basicClientId,
   JWKS_PATH,
   OAUTH_METADATA_PATH,
   OAUTH_METADATA_REQUEST,
@@ -33,6 +36,7 @@ const PROVIDER_PATHS = new Map([
   [OIDC_DISCOVERY_PATH, ['GET', 'HEAD']],
   [OAUTH_METADATA_PATH, ['GET', 'HEAD']],
 ]);
+const CLIENT_ID = new RegExp(CLIENT_ID_PATTERN);
 const FORWARDING_HEADERS = ['x-forwarded-host', 'x-forwarded-port', 'x-forwarded-for', 'forwarded'];
 
 interface ProviderRequest {
@@ -70,6 +74,8 @@ export function createAuthenticationHost(deps: {
   urls: PublicUrls;
   rateLimits: RateLimits;
   protocol: 'http' | 'https';
+  /** refusals decided here, before a Provider sees the request */
+  authEvents?: AuthEventLog;
 }) {
   return async function serveAuthenticationHost(ctx: Context, environment: EnvironmentConfig): Promise<void> {
     const requestId = requestIdOf(ctx);
@@ -86,7 +92,14 @@ export function createAuthenticationHost(deps: {
 
     // a preflight asks for nothing: no status check, nothing charged
     const tokenRequest = request.endpoint === TOKEN_PATH && ctx.method === 'POST';
+    // no body is parsed before the Provider: the client id of a Basic header, when it has the shape of one
+    const refuse = (reason: 'tenant_not_active' | 'rate_limited') => {
+      const presented = basicClientId(ctx.get('authorization'));
+      const clientId = presented !== undefined && CLIENT_ID.test(presented) ? presented : undefined;
+      deps.authEvents?.record({ tenantId: tenant.id, clientId, outcome: 'refused', reason, sourceIp: ctx.ip, scopes: [] });
+    };
     if (tokenRequest && tenant.status !== 'ACTIVE') {
+      refuse('tenant_not_active');
       oauthError(ctx, 400, 'unauthorized_client', 'tenant is not active');
       return;
     }
@@ -100,6 +113,8 @@ export function createAuthenticationHost(deps: {
       } catch (error) {
         if (!(error instanceof RateLimitExceeded)) throw error;
         reportLimits(ctx.res, [error.state]);
+        // the auth event log holds token requests; a revocation or introspection refused here is only counted
+        if (tokenRequest) refuse('rate_limited');
         ctx.set('Retry-After', String(error.retryAfterSeconds));
         oauthError(ctx, 429, 'too_many_requests', `more than ${error.limit} token requests per second for this tenant`);
         return;

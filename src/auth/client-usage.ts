@@ -5,13 +5,12 @@
  * triggers ignore last_used_at, so this bookkeeping invalidates no cache anywhere.
  */
 import type { Logger } from 'pino';
+import { createBatchedWrites } from '../db/batched-writes.ts';
 import type { Database } from '../db/database.ts';
 
 export function createClientUsageRecorder(db: Database, log: Logger, options: { flushIntervalMs: number }) {
   /** tenant → client_id → secret hashes used since the last flush */
   let pending = new Map<string, Map<string, Set<string>>>();
-  let timer: NodeJS.Timeout | undefined;
-  let flushing: Promise<void> = Promise.resolve();
 
   async function write(batch: Map<string, Map<string, Set<string>>>): Promise<void> {
     const stale = `${Math.max(1, Math.floor(options.flushIntervalMs / 1000))} seconds`;
@@ -33,7 +32,21 @@ export function createClientUsageRecorder(db: Database, log: Logger, options: { 
     }
   }
 
-  const recorder = {
+  const writes = createBatchedWrites({
+    take: () => {
+      if (pending.size === 0) return undefined;
+      const batch = pending;
+      pending = new Map();
+      return batch;
+    },
+    write,
+    intervalMs: options.flushIntervalMs,
+    log,
+    what: 'client usage',
+  });
+
+  return {
+    ...writes,
     /** a client authenticated (with the secret of that hash; none: with a private key) */
     record(tenantId: string, clientId: string, secretHash: string | undefined): void {
       let clients = pending.get(tenantId);
@@ -42,24 +55,6 @@ export function createClientUsageRecorder(db: Database, log: Logger, options: { 
       if (!hashes) clients.set(clientId, (hashes = new Set()));
       if (secretHash !== undefined) hashes.add(secretHash);
     },
-    /** Writes everything noted so far (tests and shutdown call it directly). */
-    flush(): Promise<void> {
-      const batch = pending;
-      pending = new Map();
-      flushing = flushing.then(() =>
-        batch.size ? write(batch).catch((error: unknown) => log.warn({ err: error }, 'could not record client usage')) : undefined,
-      );
-      return flushing;
-    },
-    start(): void {
-      timer ??= setInterval(() => void recorder.flush(), options.flushIntervalMs).unref();
-    },
-    async stop(): Promise<void> {
-      if (timer) clearInterval(timer);
-      timer = undefined;
-      await recorder.flush();
-    },
   };
-  return recorder;
 }
 export type ClientUsageRecorder = ReturnType<typeof createClientUsageRecorder>;

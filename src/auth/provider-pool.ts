@@ -11,6 +11,7 @@ import type { Change } from '../tenancy/change-notifications.ts';
 import type { PublicUrls } from '../tenancy/hosts.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
 import type { AssertionReplayStore } from './assertion-replay.ts';
+import type { AuthEventLog } from './auth-events.ts';
 import { createClientAssertionChecks } from './client-assertions.ts';
 import type { RemoteJwks } from './client-jwks.ts';
 import type { ClientUsageRecorder } from './client-usage.ts';
@@ -35,6 +36,7 @@ export function createProviderPool(deps: {
   urls: PublicUrls;
   max: number;
   usage?: ClientUsageRecorder;
+  authEvents?: AuthEventLog;
   jwksCacheSeconds: number;
   rateLimits?: RateLimits;
   log?: Logger;
@@ -70,6 +72,8 @@ export function createProviderPool(deps: {
       keys,
       signingKey,
       findClient: (clientId) => deps.credentials.getClient(tenant.id, clientId),
+      wasClientDisabled: (clientId) => deps.credentials.wasDisabled(tenant.id, clientId),
+      ...(deps.authEvents ? { onTokenOutcome: (event) => deps.authEvents?.record({ tenantId: tenant.id, ...event }) } : {}),
       ...(deps.usage
         ? { onClientAuthenticated: (clientId: string, hash: string | undefined) => deps.usage?.record(tenant.id, clientId, hash) }
         : {}),

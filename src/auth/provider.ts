@@ -41,6 +41,7 @@ import type { Logger } from 'pino';
 import { isDatabaseUnavailable } from '../db/database.ts';
 import { DATABASE_RETRY_AFTER_SECONDS } from '../http/problem.ts';
 import { RateLimitExceeded, type RateLimits, reportLimits, TokenQuotaExceeded } from '../http/rate-limits.ts';
+import type { AuthRefusalReason } from '../catalog/auth-event-reasons.ts';
 import {
   CLIENT_ASSERTION_ALGORITHMS,
   CLIENT_AUTH_METHODS,
@@ -54,6 +55,7 @@ import { DPOP_SIGNING_ALGORITHMS } from '../catalog/dpop-algorithms.ts';
 import { effectiveSettings, tenantScopes } from '../tenancy/tenant-settings.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
 import { type AccessTokenState, createAccessTokenEndpoints, INTROSPECTION_PATH, REVOCATION_PATH } from './access-token-endpoints.ts';
+import type { AuthEventInput } from './auth-events.ts';
 import { type ClientAssertionChecks } from './client-assertions.ts';
 import { matchClientSecret } from './client-secrets.ts';
 import { CLIENT_ID_PATTERN } from './clients.ts';
@@ -106,6 +108,10 @@ export interface TenantProviderInput {
   readonly accessTokens?: AccessTokenState;
   /** DPoP at the token endpoint: where proof ids are claimed, and the secret (32 bytes) its nonces derive from */
   readonly dpop: { readonly replayDetection: ReplayDetection; readonly nonceSecret: Buffer };
+  /** whether the client id findClient just answered undefined for is disabled (not unknown) */
+  readonly wasClientDisabled?: (clientId: string) => boolean;
+  /** every token request's outcome, for the auth event log (auth-events.ts) */
+  readonly onTokenOutcome?: (event: Omit<AuthEventInput, 'tenantId'>) => void;
 }
 
 /** The scopes of the tenant's resource API (what its OpenAPI document lists). */
@@ -429,7 +435,7 @@ function secretMethodUsed(ctx: KoaContextWithOIDC): ClientAuthMethod {
 }
 
 /** The client_id of an HTTP Basic header (RFC 6749 §2.3.1 form-encodes it), for logs only. */
-function basicClientId(authorization: string): string | undefined {
+export function basicClientId(authorization: string): string | undefined {
   if (!/^basic /i.test(authorization)) return undefined;
   const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
@@ -466,6 +472,68 @@ function logProviderErrors(provider: Provider, tenant: Tenant, log: Logger, pres
   // Koa's own event (outside oidc-provider's typings): the app's default listener would print to stderr
   (provider as Koa).on('error', (error: Error & { status?: number }, ctx: Context) => {
     if ((error.status ?? 500) >= 500) log.error({ ...who(ctx), err: error }, 'oidc-provider error outside an endpoint');
+  });
+}
+
+/** oidc-provider's error codes on the token endpoint, as auth event reasons. */
+const REASON_OF_ERROR: Readonly<Record<string, AuthRefusalReason>> = {
+  invalid_scope: 'invalid_scope',
+  invalid_target: 'invalid_target',
+  too_many_requests: 'rate_limited',
+  temporarily_unavailable: 'temporarily_unavailable',
+  unsupported_grant_type: 'unsupported_grant_type',
+  unauthorized_client: 'unauthorized_client',
+  invalid_request: 'invalid_request',
+};
+
+/** Why a token request was refused, from the error and what the authentication hooks noted. */
+function refusalReason(error: { error?: string }, noted: AuthRefusalReason | undefined, presented: boolean): AuthRefusalReason {
+  // 429: the client's token quota when that is what refused it, else a rate limit
+  if (error.error === 'too_many_requests' && noted === 'quota_exceeded') return noted;
+  if (error.error !== 'invalid_client') return REASON_OF_ERROR[error.error ?? ''] ?? 'other';
+  if (noted) return noted;
+  if (!presented) return 'unknown_client';
+  // the client was found, no secret was compared and it presented no assertion of its own: it
+  // authenticated with a method it is not registered for
+  return 'wrong_auth_method';
+}
+
+/**
+ * Feeds the auth event log from oidc-provider's own events: grant.success, grant.error, and
+ * server_error on the token route. Only the client id presented by Client.find (already checked
+ * against the client id pattern), never a parameter as sent.
+ */
+function recordTokenOutcomes(
+  provider: Provider,
+  record: NonNullable<TenantProviderInput['onTokenOutcome']>,
+  presentedIds: WeakMap<Context, string>,
+  refusalReasons: WeakMap<Context, AuthRefusalReason>,
+  knownScopes: readonly string[],
+): void {
+  provider.on('grant.success', (ctx) => {
+    const token = ctx.oidc.entities.ClientCredentials;
+    record({
+      clientId: ctx.oidc.client?.clientId ?? presentedIds.get(ctx),
+      outcome: 'issued',
+      sourceIp: sourceOf(ctx),
+      scopes: token?.scope ? token.scope.split(' ') : [],
+      ...(token?.jti ? { jti: token.jti } : {}),
+    });
+  });
+  const refused = (ctx: KoaContextWithOIDC, error: { error?: string }) => {
+    const clientId = presentedIds.get(ctx);
+    record({
+      clientId,
+      outcome: 'refused',
+      reason: refusalReason(error, refusalReasons.get(ctx), clientId !== undefined),
+      sourceIp: sourceOf(ctx),
+      // what was asked for, as far as the tenant defines it: a parameter as sent is never stored
+      scopes: typeof ctx.oidc.params?.scope === 'string' ? ctx.oidc.params.scope.split(' ').filter((s) => knownScopes.includes(s)) : [],
+    });
+  };
+  provider.on('grant.error', refused);
+  provider.on('server_error', (ctx, error) => {
+    if (ctx.oidc?.route === 'token') refused(ctx, error as { error?: string });
   });
 }
 
@@ -612,6 +680,8 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
   const presentedIds = new WeakMap<Context, string>();
   // the record each Client was built from: its token quota is not oidc-provider metadata
   const recordsByClient = new WeakMap<InstanceType<Provider['Client']>, ClientRecord>();
+  // why a token request's client authentication failed, where only our hooks know it
+  const refusalReasons = new WeakMap<Context, AuthRefusalReason>();
   const rateLimits = input.rateLimits;
 
   /** Once a client has authenticated: its per_client limit, then its token quota. */
@@ -622,9 +692,19 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
       const quota = recordsByClient.get(client)?.tokenQuota;
       reportLimits(ctx.res, await rateLimits.chargeTokenQuota(tenant, client.clientId, quota));
     } catch (error) {
+      if (error instanceof TokenQuotaExceeded) refusalReasons.set(ctx, 'quota_exceeded');
       refuseRateLimited(ctx, error);
     }
   }
+
+  /** Why Client.find found nothing to authenticate against. */
+  const whyNoClient = (record: ClientRecord | undefined, id: string): AuthRefusalReason => {
+    if (!record) return input.wasClientDisabled?.(id) ? 'client_disabled' : 'unknown_client';
+    // registered only for methods this server does not offer; else a secret client whose secrets all expired
+    const method = record.authMethods.find((m) => (CLIENT_AUTH_METHODS as readonly string[]).includes(m));
+    if (method === undefined) return 'wrong_auth_method';
+    return (SECRET_AUTH_METHODS as readonly string[]).includes(method) ? 'expired_secret' : 'assertion_refused';
+  };
 
   provider.Client.find = async function find(id: string) {
     // no client has any other id: nothing to look up, nothing to count
@@ -637,8 +717,14 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     }
     const record = await findClient(id);
     // private_key_jwt: its keys (a jwks_uri's are fetched here, before oidc-provider verifies)
-    const keys = record && (await assertions.keysOf(record, ctx?.oidc.params?.client_assertion));
+    const assertion = ctx?.oidc.params?.client_assertion;
+    // A key client presenting an assertion: whatever invalid_client follows is that assertion's refusal
+    // (no keys to check it with, oidc-provider's signature and time checks, client-assertions.ts's claim
+    // and replay checks); a quota or limit refusal after it notes its own reason.
+    if (ctx && record?.authMethods.includes('private_key_jwt') && assertion !== undefined) refusalReasons.set(ctx, 'assertion_refused');
+    const keys = record && (await assertions.keysOf(record, assertion));
     const metadata = record && clientMetadata(record, keys);
+    if (ctx?.oidc.route === 'token' && !metadata) refusalReasons.set(ctx, whyNoClient(record, id));
     if (!metadata) return undefined;
     let client = clientsByMetadata.get(metadata);
     if (!client) clientsByMetadata.set(metadata, (client = new ProviderClient(metadata)));
@@ -656,10 +742,14 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
     if (!ctx) throw new TypeError('a client secret is compared only within a request');
     // oidc-provider accepts either secret method from a client registered with one of them
     if (secretMethodUsed(ctx) !== this.clientAuthMethod) {
+      refusalReasons.set(ctx, 'wrong_auth_method');
       throw new errors.InvalidClientAuth(`the client authenticates with ${this.clientAuthMethod}, not ${secretMethodUsed(ctx)}`);
     }
     const matched = matchClientSecret(presented, this.clientSecret.split(' '));
-    if (matched === undefined) return false;
+    if (matched === undefined) {
+      refusalReasons.set(ctx, 'wrong_secret');
+      return false;
+    }
     await chargeAuthenticatedClient(ctx, this);
     input.onClientAuthenticated?.(this.clientId, matched);
     return true;
@@ -706,6 +796,7 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
   provider.on('revocation.error', countAuthFailure);
   provider.on('introspection.error', countAuthFailure);
   if (input.log) logProviderErrors(provider, tenant, input.log, (ctx) => presentedIds.get(ctx));
+  if (input.onTokenOutcome) recordTokenOutcomes(provider, input.onTokenOutcome, presentedIds, refusalReasons, scopes);
 
   if (input.accessTokens) {
     provider.use(

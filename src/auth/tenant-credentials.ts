@@ -43,10 +43,14 @@ export interface CredentialCacheOptions {
 }
 
 export function createTenantCredentials(db: Database, encryption: KeyEncryption, options: CredentialCacheOptions) {
-  const clients = new LRUCache<string, { client: ClientRecord | undefined }>({ max: options.clientCacheSize, ttl: options.ttlMs || 1 });
+  // a disabled client is cached as absent, marked so the auth event log can say why it was refused
+  const clients = new LRUCache<string, { client: ClientRecord | undefined; disabled?: true }>({
+    max: options.clientCacheSize,
+    ttl: options.ttlMs || 1,
+  });
   const keys = new LRUCache<string, TenantKeys>({ max: options.keyCacheSize });
 
-  async function loadClient(tenantId: string, clientId: string): Promise<ClientRecord | undefined> {
+  async function loadClient(tenantId: string, clientId: string): Promise<{ client: ClientRecord | undefined; disabled?: true }> {
     const rows = await db.scoped(tenantId, (tx) =>
       tx.query<{
         client_id: string;
@@ -60,18 +64,21 @@ export function createTenantCredentials(db: Database, encryption: KeyEncryption,
         token_quota: TokenQuota | null;
         secret_hash: string | null;
         expires_at: Date | null;
+        disabled: boolean;
       }>(
-        `SELECT c.client_id, c.name, c.auth_methods, c.scopes, c.access_token_ttl, c.token_quota, c.dpop_bound_access_tokens, c.jwks, c.jwks_uri, s.secret_hash, s.expires_at
+        `SELECT c.client_id, c.name, c.auth_methods, c.scopes, c.access_token_ttl, c.token_quota, c.dpop_bound_access_tokens, c.jwks, c.jwks_uri,
+                s.secret_hash, s.expires_at, c.disabled_at IS NOT NULL AS disabled
            FROM clients c
            LEFT JOIN client_secrets s
              ON s.tenant_id = c.tenant_id AND s.client_id = c.id AND (s.expires_at IS NULL OR s.expires_at > now())
-          WHERE c.tenant_id = $1 AND c.client_id = $2 AND c.disabled_at IS NULL`,
+          WHERE c.tenant_id = $1 AND c.client_id = $2`,
         [tenantId, clientId],
       ),
     );
     const [first] = rows;
-    if (!first) return undefined;
-    return {
+    if (!first) return { client: undefined };
+    if (first.disabled) return { client: undefined, disabled: true };
+    const client = {
       clientId: first.client_id,
       name: first.name,
       authMethods: first.auth_methods,
@@ -88,6 +95,7 @@ export function createTenantCredentials(db: Database, encryption: KeyEncryption,
           expiresAt: r.expires_at ? Math.floor(new Date(r.expires_at).getTime() / 1000) : null,
         })),
     };
+    return { client };
   }
 
   // Bumped by every invalidation: a load that started before a change must not store what it read
@@ -116,9 +124,13 @@ export function createTenantCredentials(db: Database, encryption: KeyEncryption,
       const key = `${tenantId}\u0000${clientId}`;
       const hit = options.ttlMs > 0 ? clients.get(key) : undefined;
       if (hit) return hit.client;
-      const client = await loadClient(tenantId, clientId);
-      clients.set(key, { client });
-      return client;
+      const loaded = await loadClient(tenantId, clientId);
+      clients.set(key, loaded);
+      return loaded.client;
+    },
+    /** Whether getClient last found this client disabled (from the cache only: never a query). */
+    wasDisabled(tenantId: string, clientId: string): boolean {
+      return clients.peek(`${tenantId}\u0000${clientId}`)?.disabled === true;
     },
     async getKeys(tenantId: string): Promise<TenantKeys | undefined> {
       const hit = keys.get(tenantId);

@@ -48,6 +48,7 @@ export interface Config {
   readonly metricsPort: number | undefined;
   readonly tenantPurgeAfterDays: number;
   readonly lastUsedFlushMs: number;
+  readonly authEvents: { readonly enabled: boolean; readonly flushMs: number; readonly bufferSize: number };
   readonly jwksCacheSeconds: number;
   readonly keyRotationDelaySeconds: number;
   readonly keyRotationCheckMs: number;
@@ -72,6 +73,7 @@ export interface RetentionConfig {
   readonly attemptDays: number;
   readonly idempotencyKeyHours: number;
   readonly auditDays: number;
+  readonly authEventDays: number;
 }
 
 /** Node's HTTP server limits, set deliberately rather than left at Node's defaults. */
@@ -304,6 +306,22 @@ export const OPTIONS = {
     schema: { type: 'integer', minimum: 100 },
     default: '10000',
   },
+  // the auth event log (src/auth/auth-events.ts)
+  AUTH_EVENTS: {
+    description: 'record every token request outcome in the auth event log (GET /v1/tenants/{slug}/auth-events)',
+    schema: { enum: ['true', 'false', '1', '0'] },
+    default: 'true',
+  },
+  AUTH_EVENTS_FLUSH_MS: {
+    description: 'how often buffered auth events are written to the database (one insert per tenant with events)',
+    schema: { type: 'integer', minimum: 100 },
+    default: '2000',
+  },
+  AUTH_EVENTS_BUFFER_SIZE: {
+    description: 'auth events held between flushes; more are dropped and counted (tenant_connect_auth_events_dropped_total)',
+    schema: { type: 'integer', minimum: 1 },
+    default: '20000',
+  },
   JWKS_CACHE_SECONDS: {
     description: 'max-age of the JWKS response: how long verifiers may use a key set before fetching it again',
     schema: { type: 'integer', minimum: 0 },
@@ -414,6 +432,11 @@ export const OPTIONS = {
     description: 'days the admin audit log is kept',
     schema: { type: 'integer', minimum: 1 },
     default: '365',
+  },
+  AUTH_EVENT_RETENTION_DAYS: {
+    description: 'days the auth event log (every token request, issued or refused) is kept',
+    schema: { type: 'integer', minimum: 1 },
+    default: '30',
   },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -571,6 +594,7 @@ function loadRetentionConfig(env: NodeJS.ProcessEnv): RetentionConfig {
     attemptDays: Number(read(env, 'WEBHOOK_ATTEMPT_RETENTION_DAYS')),
     idempotencyKeyHours: Number(read(env, 'IDEMPOTENCY_KEY_RETENTION_HOURS')),
     auditDays: Number(read(env, 'AUDIT_RETENTION_DAYS')),
+    authEventDays: Number(read(env, 'AUTH_EVENT_RETENTION_DAYS')),
   };
 }
 
@@ -638,6 +662,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bootstrapAdmin: bootstrapAdminRaw === undefined ? !production : bool(bootstrapAdminRaw),
     tenantPurgeAfterDays: Number(read(env, 'TENANT_PURGE_AFTER_DAYS')),
     lastUsedFlushMs: Number(read(env, 'LAST_USED_FLUSH_MS')),
+    authEvents: {
+      enabled: bool(read(env, 'AUTH_EVENTS')),
+      flushMs: Number(read(env, 'AUTH_EVENTS_FLUSH_MS')),
+      bufferSize: Number(read(env, 'AUTH_EVENTS_BUFFER_SIZE')),
+    },
     jwksCacheSeconds,
     keyRotationDelaySeconds,
     keyRotationCheckMs: Number(read(env, 'KEY_ROTATION_CHECK_MS')),

@@ -41,6 +41,12 @@ export function createMetrics(sizes: Record<string, () => number>, rateLimits?: 
     },
   });
   void cached;
+  const authEventsDropped = new Counter({
+    name: 'tenant_connect_auth_events_dropped_total',
+    help: 'auth events not recorded: the buffer was full, or the database refused the batch',
+    labelNames: ['cause'] as const,
+    registers: [registry],
+  });
   const retentionDeleted = new Counter({
     name: 'tenant_connect_retention_deleted_rows_total',
     help: 'rows the retention job deleted, by table',
@@ -78,6 +84,9 @@ export function createMetrics(sizes: Record<string, () => number>, rateLimits?: 
     observe(surface: Surface, status: number, seconds: number): void {
       requests.inc({ surface, status: String(status) });
       duration.observe({ surface }, seconds);
+    },
+    authEventsDropped(count: number, cause: 'buffer_full' | 'write_failed'): void {
+      authEventsDropped.inc({ cause }, count);
     },
     retentionDeleted(table: string, rows: number): void {
       retentionDeleted.inc({ table }, rows);

@@ -521,3 +521,50 @@ describe('tenant-connect CLI against the real admin API', () => {
     expect(failed.stderr).toMatch(/^error: Not Found \(404\)/);
   });
 });
+
+describe('auth-events', () => {
+  it("shows a tenant's refused token requests with their reason, as JSON and as a table", async () => {
+    const acme = server.credential('production', 'acme');
+    expect((await requestToken('acme', acme.client_id, 'not-the-secret')).status).toBe(401);
+    await server.booted.app.authEvents.flush();
+
+    const page = await json<{ data: { client_id: string; outcome: string; reason: string }[] }>(
+      'auth-events',
+      'acme',
+      '--client',
+      acme.client_id,
+      '--outcome',
+      'refused',
+    );
+    expect(page.data[0]).toMatchObject({ client_id: acme.client_id, outcome: 'refused', reason: 'wrong_secret' });
+
+    const table = await cli('auth-events', 'acme', '--reason', 'wrong_secret');
+    expect(table.code).toBe(0);
+    expect(table.stdout.split('\n')[0]?.split(/\s{2,}/)).toEqual(['TIME', 'CLIENT', 'OUTCOME', 'REASON', 'SOURCE', 'SCOPES', 'JTI']);
+    expect(table.stdout).not.toContain('not-the-secret');
+
+    const wrong = await cli('auth-events', 'acme', '--reason', 'bad_luck');
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/--reason must be one of unknown_client, wrong_secret/);
+  });
+
+  it("shows a client's health, with its last refusal's reason", async () => {
+    const acme = server.credential('production', 'acme');
+    expect((await requestToken('acme', acme.client_id, 'still-not-the-secret')).status).toBe(401);
+    await server.booted.app.authEvents.flush();
+    const health = await json<{ last_refusal: { reason: string }; last_24h: { refusals: number } }>(
+      'clients',
+      'health',
+      'acme',
+      acme.client_id,
+    );
+    expect(health.last_refusal.reason).toBe('wrong_secret');
+    expect(health.last_24h.refusals).toBeGreaterThanOrEqual(1);
+    const record = await cli('clients', 'health', 'acme', acme.client_id);
+    expect(record.code).toBe(0);
+    expect(record.stdout).toMatch(/^last refusal +\S+ {2}wrong_secret {2}from /m);
+    const missing = await cli('clients', 'health', 'acme', 'no-such-client');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/No client "no-such-client" in this tenant/);
+  });
+});

@@ -11,7 +11,9 @@ import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DemoCredential } from '../../src/admin/operator/demo-seed.ts';
-import { insertKeyClient } from '../../src/auth/clients.ts';
+import { createClient, insertKeyClient } from '../../src/auth/clients.ts';
+import { TENANT_ADMIN_SCOPE } from '../../src/catalog/scopes.ts';
+import { issuedAccessToken } from '../helpers/admin.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { accessToken, requestToken, startTestServer, type TestServer } from '../helpers/server.ts';
@@ -186,6 +188,33 @@ describe.each(testDatabaseKinds())('isolation matrix on %s', (kind) => {
     }
   });
 
+  it('lets a tenant admin read only its own tenant’s auth events: 404 for the other tenant, 401 on the other environment', async () => {
+    const adminApi = (environment: string) => server.booted.admin.credentials[environment]?.admin_api ?? '';
+    const holders = await Promise.all(
+      server.credentials.map(async (credential) => {
+        const [tenant] = await server.booted.db.admin.query<{ id: string }>(`SELECT id FROM tenants WHERE environment = $1 AND slug = $2`, [
+          credential.environment,
+          credential.tenant,
+        ]);
+        const created = await createClient(server.booted.db, tenant?.id ?? '', { name: 'matrix admin', scopes: [TENANT_ADMIN_SCOPE] });
+        const token = await issuedAccessToken(credential.token_endpoint, created.clientId, created.clientSecret, TENANT_ADMIN_SCOPE);
+        return { credential, token };
+      }),
+    );
+    await server.booted.app.authEvents.flush();
+    for (const holder of holders) {
+      for (const target of server.credentials) {
+        const response = await server.fetch(`${adminApi(target.environment)}/tenants/${target.tenant}/auth-events`, {
+          headers: { authorization: `Bearer ${holder.token}` },
+        });
+        const expected = holder.credential === target ? 200 : holder.credential.environment === target.environment ? 404 : 401;
+        expect(response.status, `${label(holder.credential)} reading ${label(target)}`).toBe(expected);
+        const body = (await response.json()) as { data?: { client_id: string | null }[]; detail?: string };
+        if (expected === 200) expect(body.data?.length).toBeGreaterThan(0);
+        if (expected === 404) expect(body.detail).toBe(`No tenant "${target.tenant}" in this environment.`);
+      }
+    }
+  });
   describe('tombstones and the events feed', () => {
     /** per tenant: the org unit it created and deleted, and the events that wrote */
     const deletedIds = new Map<string, string>();

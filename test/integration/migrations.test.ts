@@ -30,6 +30,7 @@ describe.each(testDatabaseKinds())('migrations on %s', (kind) => {
       'absences',
       'activity_definitions',
       'audit_events',
+      'auth_events',
       'client_assertion_jtis',
       'client_secrets',
       'client_token_cutoffs',

@@ -40,6 +40,7 @@ describe.each(testDatabaseKinds())('the retention job on %s', (kind) => {
     attemptDays: 5,
     idempotencyKeyHours: 48,
     auditDays: 365,
+    authEventDays: 15,
   };
   /** just past and just inside a retention */
   const expired = (keptMs: number) => NOW - keptMs - HOUR_MS;
@@ -132,6 +133,10 @@ describe.each(testDatabaseKinds())('the retention job on %s', (kind) => {
         await tx.query(insert, [acme, 'old', iso(expired(keptMs))]);
         await tx.query(insert, [acme, 'new', iso(kept(keptMs))]);
       }
+      // auth events by when they happened (not their ids, made later at flush)
+      const authEvent = `INSERT INTO auth_events (tenant_id, id, occurred_at, client_id, outcome, reason) VALUES ($1, $2, $3, $4, 'refused', 'wrong_secret')`;
+      await tx.query(authEvent, [acme, uuidv7(), iso(expired(config.authEventDays * DAY_MS)), 'old']);
+      await tx.query(authEvent, [acme, uuidv7(), iso(kept(config.authEventDays * DAY_MS)), 'new']);
     });
     await server.booted.db.admin.scoped(globex, (tx) =>
       tx.query(`INSERT INTO tombstones (tenant_id, collection, id, deleted_at, version) VALUES ($1, 'clockings', $2, $3, 3)`, [
@@ -170,6 +175,7 @@ describe.each(testDatabaseKinds())('the retention job on %s', (kind) => {
       client_token_cutoffs: 1,
       oauth_replay_detections: 1,
       client_assertion_jtis: 1,
+      auth_events: 1,
       audit_events: 1,
     });
     expect(Object.fromEntries(reported)).toEqual(run);
@@ -184,6 +190,7 @@ describe.each(testDatabaseKinds())('the retention job on %s', (kind) => {
     expect(await count(acme, `SELECT count(*)::int AS n FROM tombstones WHERE id = ANY($1::uuid[])`, [tombstonesOld])).toBe(0);
     expect(await exists(globex, 'tombstones', 'id', globexTombstoneOld)).toBe(0);
     expect(await exists(null, 'audit_events', 'id', ids.auditOld)).toBe(0);
+    expect(await exists(acme, 'auth_events', 'client_id', 'old')).toBe(0);
     for (const [table, column, old] of EXPIRING_KEYS) expect(await exists(acme, table, column, old), table).toBe(0);
     // kept: newer rows, and a pending delivery with its (expired) event
     expect(await exists(acme, 'outbox_events', 'id', ids.eventNew)).toBe(1);
@@ -194,6 +201,7 @@ describe.each(testDatabaseKinds())('the retention job on %s', (kind) => {
     expect(await exists(acme, 'idempotency_keys', 'key', 'new')).toBe(1);
     expect(await exists(acme, 'tombstones', 'id', tombstoneNew)).toBe(1);
     expect(await exists(null, 'audit_events', 'id', ids.auditNew)).toBe(1);
+    expect(await exists(acme, 'auth_events', 'client_id', 'new')).toBe(1);
     for (const [table, column, , young] of EXPIRING_KEYS) expect(await exists(acme, table, column, young), table).toBe(1);
 
     // a second run finds nothing more

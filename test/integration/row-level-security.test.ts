@@ -24,6 +24,7 @@ const TENANT_TABLES = [
   'outbox_events',
   'webhook_deliveries',
   'webhook_attempts',
+  'auth_events',
   'tombstones',
   'resource_resets',
   'revoked_tokens',
@@ -33,7 +34,9 @@ const TENANT_TABLES = [
 /** Tenant-owned tables only the owner (admin API, webhook worker) reads: RLS and FORCE still guard
  * them, and the runtime role has no grant at all. */
 const OWNER_ONLY_TENANT_TABLES = ['webhook_subscriptions', 'webhook_deliveries', 'webhook_attempts'];
-const RUNTIME_TABLES = TENANT_TABLES.filter((t) => !OWNER_ONLY_TENANT_TABLES.includes(t));
+/** Tenant-owned tables the runtime role only appends to (the auth event log's flusher): it reads none of them. */
+const INSERT_ONLY_TENANT_TABLES = ['auth_events'];
+const RUNTIME_TABLES = TENANT_TABLES.filter((t) => !OWNER_ONLY_TENANT_TABLES.includes(t) && !INSERT_ONLY_TENANT_TABLES.includes(t));
 /** Tables with a tenant_id that are the platform's, not a tenant's: the runtime role has no grant
  * on them at all, so RLS would guard nothing (the admin API reads them as the owner). */
 const PLATFORM_TABLES = ['audit_events', 'key_promotions', 'webhook_schedule'];

@@ -14,6 +14,7 @@ describe('retention policy', () => {
       WEBHOOK_ATTEMPT_RETENTION_DAYS: '3',
       IDEMPOTENCY_KEY_RETENTION_HOURS: '36',
       AUDIT_RETENTION_DAYS: '400',
+      AUTH_EVENT_RETENTION_DAYS: '10',
     }).retention;
     const cutoffs = Object.fromEntries(retentionCutoffs(now, config).map((c) => [c.target.table, c.instant]));
     expect(cutoffs).toEqual({
@@ -27,17 +28,19 @@ describe('retention policy', () => {
       client_token_cutoffs: '2026-11-29T11:59:00.000Z',
       oauth_replay_detections: '2026-11-29T12:00:00.000Z',
       client_assertion_jtis: '2026-11-29T12:00:00.000Z',
+      auth_events: '2026-11-19T12:00:00.000Z',
       audit_events: '2025-10-25T12:00:00.000Z',
     });
   });
 
-  it('has the documented defaults: 30 days for events, deliveries, attempts and tombstones, 365 for the audit log', () => {
+  it('has the documented defaults: 30 days for events, deliveries, attempts, tombstones and auth events, 365 for the audit log', () => {
     const cutoffs = Object.fromEntries(retentionCutoffs(now, loadConfig({}).retention).map((c) => [c.target.table, c.instant]));
     expect(cutoffs).toMatchObject({
       outbox_events: '2026-10-30T12:00:00.000Z',
       tombstones: '2026-10-30T12:00:00.000Z',
       webhook_deliveries: '2026-10-30T12:00:00.000Z',
       webhook_attempts: '2026-10-30T12:00:00.000Z',
+      auth_events: '2026-10-30T12:00:00.000Z',
       audit_events: '2025-11-29T12:00:00.000Z',
     });
   });

@@ -93,6 +93,14 @@ export const RETENTION_TARGETS: readonly RetentionTarget[] = [
   { table: 'oauth_replay_detections', keptFor: () => 0, scope: 'tenant', cutoff: 'instant', expired: EXPIRED_BY_EXPIRES_AT },
   { table: 'client_assertion_jtis', keptFor: () => 0, scope: 'tenant', cutoff: 'instant', expired: EXPIRED_BY_EXPIRES_AT },
   {
+    // by when the request happened: ids are made at flush, seconds later
+    table: 'auth_events',
+    keptFor: (c) => c.authEventDays * DAY_MS,
+    scope: 'tenant',
+    cutoff: 'instant',
+    expired: 'occurred_at < $2::timestamptz',
+  },
+  {
     table: 'audit_events',
     keptFor: (c) => c.auditDays * DAY_MS,
     scope: 'platform',

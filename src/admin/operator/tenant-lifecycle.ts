@@ -118,6 +118,7 @@ export async function updateTenantRecord(tx: Queryable, id: string, changes: Ten
  * history outlives the tenant), so a new table cannot be forgotten here.
  */
 export const TENANT_OWNED_TABLES = [
+  'auth_events',
   'webhook_schedule',
   'webhook_attempts',
   'webhook_deliveries',

@@ -1,10 +1,9 @@
 /** audit: the admin audit log, newest first */
-import type { Page } from '../admin-client.ts';
 import type { AuditEvent } from '../../admin/admin-contract.ts';
 import { defineCommand, type Command } from '../command.ts';
 import { readOptions } from '../option-values.ts';
 import type { Column } from '../output.ts';
-import { printList } from '../list-output.ts';
+import { showEvents, TIME_RANGE_PAGE_OPTIONS, timeRangeQuery } from './event-lists.ts';
 
 export const AUDIT_COLUMNS: readonly Column<AuditEvent>[] = [
   { header: 'TIME', value: (e) => e.occurred_at },
@@ -24,25 +23,12 @@ export const auditCommands: Command[] = [
       tenant: { type: 'string', value: 'slug', description: 'only events about this tenant' },
       action: { type: 'string', value: 'action', description: 'only this action, e.g. tenant.suspend' },
       actor: { type: 'string', value: 'client_id', description: 'only events by this admin client' },
-      since: { type: 'string', value: 'when', description: 'from this time: ISO date-time, or a duration ago (24h, 7d)' },
-      until: { type: 'string', value: 'when', description: 'up to this time: ISO date-time, or a duration ago' },
-      limit: { type: 'string', value: 'n', description: 'page size' },
-      all: { type: 'boolean', description: 'follow every page' },
+      ...TIME_RANGE_PAGE_OPTIONS,
     },
     async run(ctx) {
       const o = readOptions(ctx.options, 'audit');
-      const now = ctx.now();
-      const query = {
-        tenant: o.string('tenant'),
-        action: o.string('action'),
-        actor: o.string('actor'),
-        since: o.instant('since', now),
-        until: o.instant('until', now),
-        limit: o.positiveInteger('limit'),
-      };
-      const api = ctx.api();
-      const first = await api.get<Page<AuditEvent>>('/audit-events', query);
-      await printList(ctx, api, first, { columns: AUDIT_COLUMNS, noun: 'event', all: o.flag('all'), empty: 'No audit events.' });
+      const query = { tenant: o.string('tenant'), action: o.string('action'), actor: o.string('actor'), ...timeRangeQuery(o, ctx.now()) };
+      await showEvents(ctx, o, { path: '/audit-events', query, columns: AUDIT_COLUMNS, empty: 'No audit events.' });
     },
   }),
 ];

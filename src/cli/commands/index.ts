@@ -1,6 +1,8 @@
 /** Every command, in the order help lists them. */
 import type { Command } from '../command.ts';
 import { auditCommands } from './audit.ts';
+import { authEventCommands } from './auth-events.ts';
+import { clientHealthCommands } from './client-health.ts';
 import { clientCommands } from './clients.ts';
 import { keyCommands } from './keys.ts';
 import { tenantCommands } from './tenants.ts';
@@ -12,10 +14,12 @@ import { workerCommands } from './worker.ts';
 export const COMMANDS: readonly Command[] = [
   ...tenantCommands,
   ...clientCommands,
+  ...clientHealthCommands,
   ...tokenCommands,
   ...keyCommands,
   ...webhookCommands,
   ...auditCommands,
+  ...authEventCommands,
   ...workerCommands,
   ...verifyCommands,
 ];
