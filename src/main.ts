@@ -211,6 +211,26 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  // the handlers come before the banner: whoever reads the banner may signal at once, and a
+  // SIGTERM before them would end the process unhandled (the lock file left behind)
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return; // SIGINT from a terminal reaches the primary's workers too, which then add SIGTERM
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    metricsServer?.close();
+    server.close(() => {
+      // released once the database is closed (the exit hook covers the grace timeout's exit)
+      booted.close().finally(() => {
+        releaseDataDir();
+        process.exit(0);
+      });
+    });
+    server.closeIdleConnections();
+    setTimeout(() => process.exit(1), config.shutdownGraceMs).unref();
+  };
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
   app.serve(booted.app.app.callback());
   metricsEndpoint.serve(serveMetrics(booted.app.metrics));
   if (cluster.isWorker) {
@@ -223,26 +243,6 @@ async function main(): Promise<void> {
   } else {
     process.stdout.write(banner(config, booted, demoCredentialsPath));
   }
-
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return; // SIGINT from a terminal reaches the primary's workers too, which then add SIGTERM
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    metricsServer?.close();
-    server.close(() => {
-      // released here too, once the database is closed: the exit hook alone left the lock behind
-      // in one CI run whose cause was not found (a stale lock is taken over, so nothing blocks)
-      booted.close().finally(() => {
-        releaseDataDir();
-        process.exit(0);
-      });
-    });
-    server.closeIdleConnections();
-    setTimeout(() => process.exit(1), config.shutdownGraceMs).unref();
-  };
-  process.once('SIGINT', () => shutdown('SIGINT'));
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
 }
 
 main().catch((error: unknown) => {
