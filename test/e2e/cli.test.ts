@@ -269,7 +269,10 @@ describe('tenant-connect CLI against the real admin API', () => {
     const second = await newToken();
     const jti = decodeJwt(first).jti as string;
 
-    const revoked = await cli('tokens', 'revoke', 'cli-revoke', jti);
+    // `--` before the jti: a jti may start with '-' (oidc-provider's ids are base64url), which the CLI
+    // would read as an option; everything after `--` is positional, so --data-dir goes first
+    const revoked = await runCli(['--data-dir', dataDir, 'tokens', 'revoke', 'cli-revoke', '--', jti]);
+    expect(revoked.stderr).toBe('');
     expect(revoked.code).toBe(0);
     expect(revoked.stdout).toMatch(
       new RegExp(`^Token ${jti} of cli-revoke is revoked \\(listed until \\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}Z?\\)\\.\\n$`),
