@@ -8,47 +8,23 @@
  * The second instance is a second app (createApp, as boot builds it) on the same database and the
  * same configuration (so the same public URLs: a proof's htu is for both), on its own port.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import * as oauth from 'oauth4webapi';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createClient } from '../../src/auth/clients.ts';
 import { DPOP_SIGNING_ALGORITHMS } from '../../src/catalog/dpop-algorithms.ts';
 import { PROBLEM_TYPE_BASE } from '../../src/http/problem.ts';
-import { createApp } from '../../src/server.ts';
-import { createLogger } from '../../src/observability/logger.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
+import { startSecondInstance } from '../helpers/second-instance.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { metricValue, provisionTenantWithClient, throughPort } from '../helpers/limits.ts';
 import { deleteKeysUnder, keysUnder, randomKeyPrefix, skipWithoutRedis, TEST_REDIS, TEST_REDIS_URL } from '../helpers/redis.ts';
-import { loopbackFetch, startTestServer, type TestServer } from '../helpers/server.ts';
+import { loopbackFetch, startTestServer } from '../helpers/server.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 
 const skipReason = await skipWithoutRedis();
 const insecure = { [oauth.customFetch]: loopbackFetch, [oauth.allowInsecureRequests]: true } as const;
 const REPLAYED = 'This DPoP proof was used already; send a new proof with every request.';
-
-/** A second instance of `server`'s app on the same database, serving on its own loopback port. */
-async function startSecondInstance(server: TestServer) {
-  const app = createApp({
-    config: server.config,
-    db: server.booted.db,
-    log: createLogger('silent'),
-    keyEncryption: server.booted.keyEncryption,
-  });
-  const listener = http.createServer(app.app.callback());
-  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (listener.address() as AddressInfo).port,
-    booted: { app },
-    async close() {
-      listener.closeAllConnections();
-      await new Promise<void>((resolve) => listener.close(() => resolve()));
-      await app.counters.close();
-    },
-  };
-}
 
 /** RFC 9449 §7.1's challenge and the APIs' invalid-token problem, exactly. */
 async function expectReplayRefused(response: Response, realm: string): Promise<void> {

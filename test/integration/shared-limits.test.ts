@@ -7,12 +7,9 @@
  * The second instance is a second app (createApp, as boot builds it) on the same database, with
  * its own HTTP server, caches and counters: only Redis can make the two agree.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createApp } from '../../src/server.ts';
-import { createLogger } from '../../src/observability/logger.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
+import { startSecondInstance } from '../helpers/second-instance.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { metricValue, parseLimitFields, provisionTenantWithClient, throughPort, awayFromTheHourBoundary } from '../helpers/limits.ts';
 import { deleteKeysUnder, keysUnder, randomKeyPrefix, skipWithoutRedis, TEST_REDIS, TEST_REDIS_URL } from '../helpers/redis.ts';
@@ -20,29 +17,6 @@ import { accessToken, loopbackFetch, requestToken, startTestServer, type TestSer
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 
 const skipReason = await skipWithoutRedis();
-
-/** A second instance of `server`'s app on the same database, serving on its own loopback port. */
-async function startSecondInstance(server: TestServer) {
-  const app = createApp({
-    config: server.config,
-    db: server.booted.db,
-    log: createLogger('silent'),
-    keyEncryption: server.booted.keyEncryption,
-  });
-  const stopInvalidation = await app.startInvalidation();
-  const listener = http.createServer(app.app.callback());
-  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (listener.address() as AddressInfo).port,
-    booted: { app },
-    async close() {
-      listener.closeAllConnections();
-      await new Promise<void>((resolve) => listener.close(() => resolve()));
-      await stopInvalidation();
-      await app.counters.close();
-    },
-  };
-}
 
 const readiness = async (server: TestServer) => {
   const response = await server.fetch(server.url('127.0.0.1', '/readyz'));
