@@ -13,6 +13,7 @@ import {
   DEFAULT_SECRET_GRACE_SECONDS,
   deleteClient,
   findClients,
+  lockClient,
   insertClient,
   insertKeyClient,
   setClientKeys,
@@ -115,8 +116,12 @@ export function clientRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
       handler: changeClient(`client.${action}`, (tx, tenant, clientId) => updateClient(tx, tenant.id, clientId, { disabled })),
     });
 
-  /** A method the client can authenticate with at once: keys for private_key_jwt, a live secret for the others. */
+  /**
+   * A method the client can authenticate with at once: keys for private_key_jwt, a live secret for
+   * the others. The row stays locked until the change commits, so what is checked is what is changed.
+   */
   const checkMethodChange = async (tx: Queryable, tenant: TenantRecord, clientId: string, method: ClientAuthMethod) => {
+    await lockClient(tx, tenant.id, clientId);
     const client = await findClient(tx, tenant, clientId);
     if (method === 'private_key_jwt' && client.jwks === null && client.jwks_uri === null) {
       throw invalidMember(

@@ -1,19 +1,21 @@
 /**
  * The auth event log: every token request's outcome, per tenant (and so per environment), written
- * off the request path. A request only appends to a bounded in-memory buffer; a timer writes the
- * buffer in one INSERT per tenant (batched-writes.ts, as last_used_at is). A full buffer drops the
- * new event rather than slow or fail a token request, and a tenant's events the database refuses
- * are dropped too, never retried (an outage must not grow memory): both are counted (onDropped →
- * tenant_connect_auth_events_dropped_total).
+ * off the request path. A request only appends its event, and its time as a number, to a bounded
+ * in-memory buffer: no id, no date and no string is made there. A timer writes the buffer in one
+ * round trip for all tenants (one INSERT per tenant, each under its own tenant's row level
+ * security; batched-writes.ts, as last_used_at is), with the ids made for the whole batch at once.
+ * A full buffer drops the new event rather than slow or fail a token request, and events the
+ * database refuses are dropped too, never retried (an outage must not grow memory): both are
+ * counted (onDropped → tenant_connect_auth_events_dropped_total).
  */
 import type { Logger } from 'pino';
 import type { AuthEventOutcome, AuthRefusalReason } from '../catalog/auth-event-reasons.ts';
 import { createBatchedWrites } from '../db/batched-writes.ts';
-import type { Database, Queryable } from '../db/database.ts';
-import { uuidv7 } from '../db/ids.ts';
+import { type Database, isDatabaseUnavailable, type Queryable, type TenantStatement } from '../db/database.ts';
+import { uuidv7s } from '../db/ids.ts';
 import { sql, toNative } from '../db/sql-builder.ts';
 
-/** One token request's outcome as the token endpoint knows it. */
+/** One token request's outcome as the token endpoint knows it: the one object a request makes. */
 export interface AuthEventInput {
   readonly tenantId: string;
   /** the client id presented, when it had the shape of one (anything else might be a pasted secret) */
@@ -22,17 +24,13 @@ export interface AuthEventInput {
   /** undefined exactly when issued */
   readonly reason?: AuthRefusalReason;
   readonly sourceIp: string | undefined;
-  readonly scopes: readonly string[];
+  /** space-separated, as in the token's scope claim; the database splits it */
+  readonly scope: string;
   /** the issued token's jti */
   readonly jti?: string;
 }
 
 export type AuthEventDropCause = 'buffer_full' | 'write_failed';
-
-interface BufferedEvent extends AuthEventInput {
-  /** milliseconds since the epoch; the id (UUIDv7 of this time) is made at flush, off the request path */
-  readonly time: number;
-}
 
 /** What the admin API answers with. */
 export interface AuthEvent {
@@ -55,52 +53,84 @@ export interface AuthEventLogOptions {
   readonly now?: () => number;
 }
 
-/** One INSERT per tenant; a tenant whose insert fails loses its events (counted), the others are written. */
-async function writeEvents(db: Database, log: Logger, batch: readonly BufferedEvent[], onDropped: AuthEventLogOptions['onDropped']) {
-  const byTenant = Map.groupBy(batch, (event) => event.tenantId);
-  for (const [tenantId, events] of byTenant) {
+/** The events noted since the last flush, and their times (milliseconds since the epoch) at the same index. */
+interface Buffered {
+  readonly events: AuthEventInput[];
+  readonly times: number[];
+}
+
+/**
+ * A tenant's rows as one JSON parameter of arrays (the round trip inlines parameters, and arrays
+ * cannot be inlined): id, time in milliseconds, then the fields; the database splits the scope.
+ */
+const INSERT_EVENTS = `INSERT INTO auth_events (tenant_id, id, occurred_at, client_id, outcome, reason, source_ip, scopes, jti)
+  SELECT $1::uuid, (e->>0)::uuid, 'epoch'::timestamptz + (e->>1)::bigint * interval '1 millisecond',
+         e->>2, e->>3, e->>4, e->>5, string_to_array(e->>6, ' '), e->>7
+    FROM jsonb_array_elements($2::jsonb) AS e`;
+
+/** A tenant's insert, and how many events it carries (what is dropped when it fails). */
+type EventInsert = TenantStatement & { readonly events: number };
+
+function insertStatements(batch: Buffered): EventInsert[] {
+  const ids = uuidv7s(batch.times);
+  const rowsByTenant = new Map<string, unknown[]>();
+  batch.events.forEach((e, i) => {
+    let rows = rowsByTenant.get(e.tenantId);
+    if (!rows) rowsByTenant.set(e.tenantId, (rows = []));
+    rows.push([
+      ids[i],
+      batch.times[i],
+      e.clientId ?? null,
+      e.outcome,
+      e.reason ?? null,
+      e.sourceIp?.slice(0, 64) ?? null,
+      e.scope,
+      e.jti ?? null,
+    ]);
+  });
+  return Array.from(rowsByTenant, ([tenantId, rows]) => ({
+    tenantId,
+    sql: INSERT_EVENTS,
+    params: [tenantId, JSON.stringify(rows)],
+    events: rows.length,
+  }));
+}
+
+/**
+ * Every tenant's insert in one round trip and one transaction. When it fails for another reason than
+ * an unavailable database (a tenant deleted since its events were noted breaks the foreign key),
+ * each tenant's insert is tried alone, so one tenant's refused rows cost only that tenant's events.
+ */
+async function writeEvents(db: Database, log: Logger, batch: Buffered, onDropped: AuthEventLogOptions['onDropped']): Promise<void> {
+  const statements = insertStatements(batch);
+  try {
+    await db.statementsPerTenant(statements);
+    return;
+  } catch (error) {
+    if (isDatabaseUnavailable(error) || statements.length === 1) {
+      log.warn({ err: error, tenants: statements.length, events: batch.events.length }, 'could not record auth events');
+      onDropped?.(batch.events.length, 'write_failed');
+      return;
+    }
+  }
+  for (const statement of statements) {
     try {
-      await insertEvents(db, tenantId, events);
+      await db.statementsPerTenant([statement]);
     } catch (error) {
-      log.warn({ err: error, tenant_id: tenantId, events: events.length }, 'could not record auth events');
-      onDropped?.(events.length, 'write_failed');
+      log.warn({ err: error, tenant_id: statement.tenantId, events: statement.events }, 'could not record auth events');
+      onDropped?.(statement.events, 'write_failed');
     }
   }
 }
 
-/**
- * One statement in one round trip: the reader sends role, tenant setting and statement together,
- * which Postgres runs as one implicit transaction (the insert is all or nothing). The rows travel
- * as one JSON parameter, since the reader inlines parameters and arrays cannot be inlined.
- */
-async function insertEvents(db: Database, tenantId: string, events: readonly BufferedEvent[]): Promise<void> {
-  const rows = events.map((e) => ({
-    id: uuidv7(e.time),
-    occurred_at: new Date(e.time).toISOString(),
-    client_id: e.clientId ?? null,
-    outcome: e.outcome,
-    reason: e.reason ?? null,
-    source_ip: e.sourceIp?.slice(0, 64) ?? null,
-    scopes: e.scopes,
-    jti: e.jti ?? null,
-  }));
-  await db.reader(tenantId).query(
-    `INSERT INTO auth_events (tenant_id, id, occurred_at, client_id, outcome, reason, source_ip, scopes, jti)
-       SELECT $1::uuid, e.id, e.occurred_at, e.client_id, e.outcome, e.reason, e.source_ip, e.scopes, e.jti
-         FROM jsonb_to_recordset($2::jsonb)
-              AS e (id uuid, occurred_at timestamptz, client_id text, outcome text, reason text, source_ip text, scopes text[], jti text)`,
-    [tenantId, JSON.stringify(rows)],
-  );
-}
-
 export function createAuthEventLog(db: Database, log: Logger, options: AuthEventLogOptions) {
   const now = options.now ?? Date.now;
-  let pending: BufferedEvent[] = [];
+  let pending: Buffered = { events: [], times: [] };
   const writes = createBatchedWrites({
     take: () => {
-      if (pending.length === 0) return undefined;
+      if (pending.events.length === 0) return undefined;
       const batch = pending;
-      pending = [];
+      pending = { events: [], times: [] };
       return batch;
     },
     write: (batch) => writeEvents(db, log, batch, options.onDropped),
@@ -110,17 +140,18 @@ export function createAuthEventLog(db: Database, log: Logger, options: AuthEvent
   });
   return {
     ...writes,
-    /** Notes one outcome; never waits, never throws. */
+    /** Notes one outcome; never waits, never throws, allocates nothing of its own. */
     record(event: AuthEventInput): void {
-      if (pending.length >= options.bufferSize) {
+      if (pending.events.length >= options.bufferSize) {
         options.onDropped?.(1, 'buffer_full');
         return;
       }
-      pending.push({ ...event, time: now() });
+      pending.events.push(event);
+      pending.times.push(now());
     },
     /** events waiting for the next flush */
     get pending(): number {
-      return pending.length;
+      return pending.events.length;
     },
   };
 }

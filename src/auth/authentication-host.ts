@@ -96,7 +96,7 @@ export function createAuthenticationHost(deps: {
     const refuse = (reason: 'tenant_not_active' | 'rate_limited') => {
       const presented = basicClientId(ctx.get('authorization'));
       const clientId = presented !== undefined && CLIENT_ID.test(presented) ? presented : undefined;
-      deps.authEvents?.record({ tenantId: tenant.id, clientId, outcome: 'refused', reason, sourceIp: ctx.ip, scopes: [] });
+      deps.authEvents?.record({ tenantId: tenant.id, clientId, outcome: 'refused', reason, sourceIp: ctx.ip, scope: '' });
     };
     if (tokenRequest && tenant.status !== 'ACTIVE') {
       refuse('tenant_not_active');

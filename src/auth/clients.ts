@@ -134,6 +134,15 @@ export type ClientColumns = {
 
 /** Clients of the tenant the transaction is scoped to, with their secrets' metadata (expired ones
  * included, so an operator sees what stopped working and when). */
+/**
+ * Locks the client's row until the caller's transaction ends, so a check read after it (its keys,
+ * its secrets) still holds when the caller writes: without it, a change committed in between (the
+ * sandbox sync clears keys) makes the write meet the database's CHECK instead of the check.
+ */
+export async function lockClient(tx: Queryable, tenantId: string, clientId: string): Promise<void> {
+  await tx.query(`SELECT 1 FROM clients WHERE tenant_id = $1 AND client_id = $2 FOR UPDATE`, [tenantId, clientId]);
+}
+
 export async function findClients(tx: Queryable, tenantId: string, clientId?: string): Promise<ClientRepresentation[]> {
   const rows = await tx.query<
     ClientColumns & {

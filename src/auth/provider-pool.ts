@@ -73,7 +73,7 @@ export function createProviderPool(deps: {
       signingKey,
       findClient: (clientId) => deps.credentials.getClient(tenant.id, clientId),
       wasClientDisabled: (clientId) => deps.credentials.wasDisabled(tenant.id, clientId),
-      ...(deps.authEvents ? { onTokenOutcome: (event) => deps.authEvents?.record({ tenantId: tenant.id, ...event }) } : {}),
+      ...(deps.authEvents ? { onTokenOutcome: deps.authEvents.record } : {}),
       ...(deps.usage
         ? { onClientAuthenticated: (clientId: string, hash: string | undefined) => deps.usage?.record(tenant.id, clientId, hash) }
         : {}),

@@ -111,7 +111,7 @@ export interface TenantProviderInput {
   /** whether the client id findClient just answered undefined for is disabled (not unknown) */
   readonly wasClientDisabled?: (clientId: string) => boolean;
   /** every token request's outcome, for the auth event log (auth-events.ts) */
-  readonly onTokenOutcome?: (event: Omit<AuthEventInput, 'tenantId'>) => void;
+  readonly onTokenOutcome?: (event: AuthEventInput) => void;
 }
 
 /** The scopes of the tenant's resource API (what its OpenAPI document lists). */
@@ -505,6 +505,7 @@ function refusalReason(error: { error?: string }, noted: AuthRefusalReason | und
  */
 function recordTokenOutcomes(
   provider: Provider,
+  tenantId: string,
   record: NonNullable<TenantProviderInput['onTokenOutcome']>,
   presentedIds: WeakMap<Context, string>,
   refusalReasons: WeakMap<Context, AuthRefusalReason>,
@@ -512,23 +513,33 @@ function recordTokenOutcomes(
 ): void {
   provider.on('grant.success', (ctx) => {
     const token = ctx.oidc.entities.ClientCredentials;
+    // the one object a token request adds: the scope as the token carries it, split by the database
     record({
+      tenantId,
       clientId: ctx.oidc.client?.clientId ?? presentedIds.get(ctx),
       outcome: 'issued',
       sourceIp: sourceOf(ctx),
-      scopes: token?.scope ? token.scope.split(' ') : [],
-      ...(token?.jti ? { jti: token.jti } : {}),
+      scope: token?.scope ?? '',
+      jti: token?.jti,
     });
   });
   const refused = (ctx: KoaContextWithOIDC, error: { error?: string }) => {
     const clientId = presentedIds.get(ctx);
+    const asked = ctx.oidc.params?.scope;
     record({
+      tenantId,
       clientId,
       outcome: 'refused',
       reason: refusalReason(error, refusalReasons.get(ctx), clientId !== undefined),
       sourceIp: sourceOf(ctx),
       // what was asked for, as far as the tenant defines it: a parameter as sent is never stored
-      scopes: typeof ctx.oidc.params?.scope === 'string' ? ctx.oidc.params.scope.split(' ').filter((s) => knownScopes.includes(s)) : [],
+      scope:
+        typeof asked === 'string'
+          ? asked
+              .split(' ')
+              .filter((s) => knownScopes.includes(s))
+              .join(' ')
+          : '',
     });
   };
   provider.on('grant.error', refused);
@@ -796,7 +807,7 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
   provider.on('revocation.error', countAuthFailure);
   provider.on('introspection.error', countAuthFailure);
   if (input.log) logProviderErrors(provider, tenant, input.log, (ctx) => presentedIds.get(ctx));
-  if (input.onTokenOutcome) recordTokenOutcomes(provider, input.onTokenOutcome, presentedIds, refusalReasons, scopes);
+  if (input.onTokenOutcome) recordTokenOutcomes(provider, tenant.id, input.onTokenOutcome, presentedIds, refusalReasons, scopes);
 
   if (input.accessTokens) {
     provider.use(

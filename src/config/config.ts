@@ -313,7 +313,7 @@ export const OPTIONS = {
     default: 'true',
   },
   AUTH_EVENTS_FLUSH_MS: {
-    description: 'how often buffered auth events are written to the database (one insert per tenant with events)',
+    description: 'how often buffered auth events are written to the database (one round trip, one insert per tenant with events)',
     schema: { type: 'integer', minimum: 100 },
     default: '2000',
   },

@@ -65,6 +65,10 @@ describe.each(testDatabaseKinds())('auth event log on %s', (kind) => {
       scopes: String(claims.scope).split(' '),
       jti: claims.jti,
     });
+    // the id was made from the event's time at flush (uuidv7s): version 7, the time in its first 48 bits
+    const id = String(event?.id);
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(Number.parseInt(id.replaceAll('-', '').slice(0, 12), 16)).toBe(Date.parse(String(event?.time)));
     const stored = JSON.stringify(
       await server.booted.db.admin.scoped(await tenantId('sandbox', 'acme'), (tx) => tx.query('SELECT * FROM auth_events')),
     );
@@ -338,7 +342,7 @@ describe.each(testDatabaseKinds())('auth event buffer on %s', (kind) => {
       clientId: 'ghost',
       outcome: 'issued',
       sourceIp: '127.0.0.1',
-      scopes: [],
+      scope: '',
     });
     log.record({
       tenantId: globex?.id ?? '',
@@ -346,7 +350,7 @@ describe.each(testDatabaseKinds())('auth event buffer on %s', (kind) => {
       outcome: 'refused',
       reason: 'wrong_secret',
       sourceIp: '127.0.0.1',
-      scopes: [],
+      scope: '',
     });
     await log.flush();
     const metric = await server.booted.app.metrics.registry.getSingleMetricAsString('tenant_connect_auth_events_dropped_total');

@@ -2,15 +2,18 @@
  * The retention job with an injected clock: on every table of RETENTION_TARGETS a row just past
  * its retention is deleted and one just inside is kept, across tenants and in bounded batches; a
  * pending delivery and its event are never trimmed; a lease held by another instance stops a run;
- * the rows deleted reach the metrics.
+ * the rows deleted reach the metrics; a database failing mid-run loses only the batch in flight,
+ * and the scheduled job recovers by itself.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createRetentionJob } from '../../src/admin/operator/retention-job.ts';
 import type { RetentionConfig } from '../../src/config/config.ts';
+import type { Database } from '../../src/db/database.ts';
 import { uuidv7 } from '../../src/db/ids.ts';
 import { REVOCATION_RETENTION_SECONDS } from '../../src/tenancy/token-denylist.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 const DAY_MS = 86_400_000;
@@ -236,5 +239,60 @@ describe.each(testDatabaseKinds())('the retention job on %s', (kind) => {
     expect(await server.booted.retention.runOnce()).toMatchObject({ tombstones: 1 });
     const text = await server.booted.app.metrics.registry.metrics();
     expect(text).toContain('tenant_connect_retention_deleted_rows_total{table="tombstones"} 1');
+  });
+
+  it('survives the database failing mid-run: whole batches stay deleted, the one in flight rolls back, the lease is released, the next run finishes', async () => {
+    const gone = Array.from({ length: 7 }, () => uuidv7());
+    await server.booted.db.admin.scoped(acme, (tx) =>
+      tx.query(
+        `INSERT INTO tombstones (tenant_id, collection, id, deleted_at, version)
+           SELECT $1, 'employees', id, $3, 1 FROM unnest($2::uuid[]) AS id`,
+        [acme, gone, iso(expired(config.tombstoneDays * DAY_MS))],
+      ),
+    );
+    const left = () => count(acme, `SELECT count(*)::int AS n FROM tombstones WHERE id = ANY($1::uuid[])`, [gone]);
+    // acme's third batch of tombstones deletes its two rows, then its connection is lost before the commit
+    const real = server.booted.db;
+    let batches = 0;
+    let failAt = 3;
+    const failing: Database = {
+      ...real,
+      admin: {
+        ...real.admin,
+        scoped: (tenantId, work) =>
+          real.admin.scoped(tenantId, async (tx) => {
+            let tombstones = false;
+            const result = await work({
+              tenantId: tx.tenantId,
+              query: (sql, params) => {
+                tombstones ||= sql.includes('DELETE FROM tombstones');
+                return tx.query(sql, params);
+              },
+            });
+            if (tenantId === acme && tombstones && ++batches === failAt) throw new Error('Connection terminated unexpectedly');
+            return result;
+          }),
+      },
+    };
+    const log = createLogger('silent');
+    const warn = vi.spyOn(log, 'warn');
+    const job = createRetentionJob({ db: failing, log, config: { ...config, intervalMs: 50 }, now: () => NOW });
+
+    await expect(job.runOnce()).rejects.toThrow('Connection terminated unexpectedly');
+    // two whole batches of two are gone; the third rolled back with its transaction
+    batches = 0;
+    expect(await left()).toBe(3);
+    expect(await real.admin.query(`SELECT 1 FROM job_leases WHERE name = 'retention'`)).toEqual([]);
+
+    // scheduled: the first run fails the same way and is logged, the next one finishes the work
+    failAt = 1;
+    job.start();
+    try {
+      await eventually(async () => expect(await left()).toBe(0), 10_000);
+    } finally {
+      await job.stop();
+    }
+    expect(warn).toHaveBeenCalledWith(expect.anything(), 'retention run failed; retrying at the next interval');
+    expect(await real.admin.query(`SELECT 1 FROM job_leases WHERE name = 'retention'`)).toEqual([]);
   });
 });

@@ -1,5 +1,7 @@
+import fc from 'fast-check';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { inlineParameters } from '../../src/db/database.ts';
+import { inlineParameters, quoteLiteral } from '../../src/db/database.ts';
 
 describe('inlineParameters', () => {
   it('renders plain values as literals, $10 not confused with $1', () => {
@@ -18,5 +20,10 @@ describe('inlineParameters', () => {
     expect(() => inlineParameters('SELECT $1', ['a\u0000b'])).toThrow(TypeError);
     expect(() => inlineParameters('SELECT $1', [{}])).toThrow(TypeError);
     expect(() => inlineParameters('SELECT $1', [['a']])).toThrow(TypeError);
+  });
+
+  it("quotes every string exactly as pg's escapeLiteral does", () => {
+    const tricky = fc.string({ unit: fc.constantFrom("'", '\\', 'a', '"', 'E', ' ', 'é', '\n'), maxLength: 64 });
+    fc.assert(fc.property(fc.oneof(tricky, fc.string({ unit: 'binary' })), (value) => quoteLiteral(value) === pg.escapeLiteral(value)));
   });
 });
