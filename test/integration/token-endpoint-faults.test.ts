@@ -59,7 +59,19 @@ describe.skipIf(!adminUrl)('the token endpoint with the database unreachable mid
     await database?.drop();
   });
 
-  const healthy = async () => (await server.fetch(server.url('127.0.0.1', '/healthz'))).status;
+  /** `send` while every database connection is reset: 503 temporarily_unavailable, and the process still serves */
+  async function expectUnavailableWhileDown(send: () => Promise<Response>): Promise<void> {
+    proxy.setMode('reset');
+    try {
+      const refused = await send();
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBe('1');
+      expect(await refused.json()).toEqual(UNAVAILABLE);
+      expect((await server.fetch(server.url('127.0.0.1', '/healthz'))).status).toBe(200);
+    } finally {
+      proxy.setMode('forward');
+    }
+  }
 
   it("answers 503 temporarily_unavailable while a private_key_jwt assertion's jti cannot be recorded, records nothing, and recovers", async () => {
     const key = await signingKey('ES256');
@@ -68,16 +80,7 @@ describe.skipIf(!adminUrl)('the token endpoint with the database unreachable mid
     expect((await presentAssertion(server, tokenEndpoint, await assertion(key, clientId, issuer))).status).toBe(200);
 
     const jwt = await assertion(key, clientId, issuer);
-    proxy.setMode('reset');
-    try {
-      const refused = await requestWithAssertion(server, tokenEndpoint, jwt);
-      expect(refused.status).toBe(503);
-      expect(refused.headers.get('retry-after')).toBe('1');
-      expect(await refused.json()).toEqual(UNAVAILABLE);
-      expect(await healthy()).toBe(200);
-    } finally {
-      proxy.setMode('forward');
-    }
+    await expectUnavailableWhileDown(() => requestWithAssertion(server, tokenEndpoint, jwt));
     // the refused assertion was not recorded: it is accepted once the database is back, then never again
     await eventually(async () => expect((await presentAssertion(server, tokenEndpoint, jwt)).status).toBe(200), 10_000);
     expect(await presentAssertion(server, tokenEndpoint, jwt)).toMatchObject({ status: 401, body: REFUSED });
@@ -100,16 +103,7 @@ describe.skipIf(!adminUrl)('the token endpoint with the database unreachable mid
     expect((await request(await proofFor())).status).toBe(200);
 
     const proof = await proofFor();
-    proxy.setMode('reset');
-    try {
-      const refused = await request(proof);
-      expect(refused.status).toBe(503);
-      expect(refused.headers.get('retry-after')).toBe('1');
-      expect(await refused.json()).toEqual(UNAVAILABLE);
-      expect(await healthy()).toBe(200);
-    } finally {
-      proxy.setMode('forward');
-    }
+    await expectUnavailableWhileDown(() => request(proof));
     await eventually(async () => {
       const accepted = await request(proof);
       expect(accepted.status).toBe(200);
