@@ -9,7 +9,7 @@ import { createLocalJWKSet, errors as joseErrors, type JWK, jwtVerify } from 'jo
 import { LRUCache } from 'lru-cache';
 import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
 import type { Change } from '../tenancy/change-notifications.ts';
-import { effectiveSettings } from '../tenancy/tenant-settings.ts';
+import { DEFAULT_TENANT_SETTINGS } from '../tenancy/tenant-settings.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
 import type { DpopNonces } from './dpop-nonces.ts';
 import type { DpopPresentation, DpopVerifier } from './dpop-proof.ts';
@@ -262,9 +262,10 @@ export function createBearerAuthentication(deps: {
   async function authenticate(token: string, { tenant, publicKeys }: TokenIssuer, required: BearerRequirement): Promise<AccessTokenClaims> {
     const { audience } = required;
     const presented = required.presented ?? PRESENTED_AS_BEARER;
-    // the token's tenant's setting: its issuer's (the platform's for a platform:admin token)
-    const nonces =
-      presented.scheme === 'DPoP' && effectiveSettings(tenant.settings).dpop.require_nonce ? deps.dpopNonces(tenant.id) : undefined;
+    // the token's tenant's setting: its issuer's (the platform's for a platform:admin token); the
+    // stored value over its default, read alone (per request, effectiveSettings would merge them all)
+    const requireNonce = tenant.settings.dpop?.require_nonce ?? DEFAULT_TENANT_SETTINGS.dpop.require_nonce;
+    const nonces = presented.scheme === 'DPoP' && requireNonce ? deps.dpopNonces(tenant.id) : undefined;
     if (nonces) required.onDpopNonce?.(nonces.current);
     const claims = await deps.verifyAccessToken(token, { tenantId: tenant.id, issuer: required.issuer, audience, publicKeys });
     await deps.checkSenderConstraint(claims, token, presented, audience, tenant.id, nonces);
