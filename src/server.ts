@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { createAdminApi } from './admin/admin-api.ts';
 import type { DemoOrganisationLoader } from './admin/operator/sandbox-reset.ts';
 import { createAccessTokenVerifier, createBearerAuthentication } from './http/bearer.ts';
+import { createDpopNonces } from './http/dpop-nonces.ts';
 import { createDpopVerifier, createFleetReplayStore, createMemoryReplayStore } from './http/dpop-proof.ts';
 import { createResourceApi } from './api/resource-api.ts';
 import { createAuthenticationHost } from './auth/authentication-host.ts';
@@ -111,6 +112,9 @@ export function createApp(context: AppContext) {
   const now = context.now ? { now: context.now } : {};
   const verifyAccessToken = createAccessTokenVerifier({ cacheSize: config.tokenCacheSize, ...now });
   const revocations = createTokenRevocations(db, { maxTenants: config.tenantCacheSize, ...now });
+  // the same in every instance that shares the key-encryption key, different per tenant; the token
+  // endpoint's nonces (oidc-provider) and the APIs' (http/dpop-nonces.ts) derive from it alike
+  const dpopNonceSecret = (tenantId: string) => context.keyEncryption.deriveSecret(`dpop-nonce ${tenantId}`);
   const providers = createProviderPool({
     ...recordAuthEvents,
     credentials,
@@ -123,8 +127,7 @@ export function createApp(context: AppContext) {
     accessTokens: { verifyAccessToken, revocations },
     dpop: {
       replayDetection: createReplayDetection(db, { tenants: config.tenantCacheSize }),
-      // the same in every instance that shares the key-encryption key, different per tenant
-      nonceSecret: (tenantId) => context.keyEncryption.deriveSecret(`dpop-nonce ${tenantId}`),
+      nonceSecret: dpopNonceSecret,
     },
     clientAssertions: {
       replay: createAssertionReplayStore(db),
@@ -147,7 +150,8 @@ export function createApp(context: AppContext) {
     keyCacheSize: config.tenantCacheSize,
     ...now,
   });
-  const bearer = createBearerAuthentication({ runtime, verifyAccessToken, rateLimits, revocations, checkSenderConstraint });
+  const dpopNonces = createDpopNonces({ secretOf: dpopNonceSecret, maxTenants: config.tenantCacheSize, ...now });
+  const bearer = createBearerAuthentication({ runtime, verifyAccessToken, rateLimits, revocations, checkSenderConstraint, dpopNonces });
   const serveAuthenticationHost = createAuthenticationHost({
     runtime,
     urls,

@@ -67,6 +67,7 @@ export function createAdminAuthenticator(deps: AdminAuthDeps) {
         // only a tenant's admin token depends on its tenant's status; the platform row's is not read
         ...(platform ? {} : { inactive: 'This tenant is not active; its administration is unavailable.' }),
         presented,
+        onDpopNonce: (nonce) => ctx.set('DPoP-Nonce', nonce),
       })
       .catch((error: unknown) => {
         throw inPresentedScheme(presented, error);

@@ -80,6 +80,7 @@ export function createResourceApi(deps: ResourceApiDeps) {
         rateLimit: 'api',
         presented,
         onRateLimit: (states) => reportLimits(ctx.res, states),
+        onDpopNonce: (nonce) => ctx.set('DPoP-Nonce', nonce),
       })
       .catch((error: unknown) => {
         throw inPresentedScheme(presented, error);

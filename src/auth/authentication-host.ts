@@ -105,18 +105,20 @@ export function createAuthenticationHost(deps: {
     }
     // every POST is a client's request (token, revocation, introspection)
     if (ctx.method === 'POST') {
-      // The tenant's limit protects the service, so it is charged before any work; the client's
-      // (per_client) and the failed-authentication throttle are the Provider's, where the client
+      // The tenant's limit protects the service, so it is charged before any work (revocation and
+      // introspection on their own count: RateLimitSurface); the client's (per_client, token
+      // requests only) and the failed-authentication throttle are the Provider's, where the client
       // id is known whatever the method (see provider.ts).
       try {
-        reportLimits(ctx.res, [await deps.rateLimits.consumeTenant('token', tenant)]);
+        reportLimits(ctx.res, [await deps.rateLimits.consumeTenant(tokenRequest ? 'token' : 'revocation-introspection', tenant)]);
       } catch (error) {
         if (!(error instanceof RateLimitExceeded)) throw error;
         reportLimits(ctx.res, [error.state]);
         // the auth event log holds token requests; a revocation or introspection refused here is only counted
         if (tokenRequest) refuse('rate_limited');
         ctx.set('Retry-After', String(error.retryAfterSeconds));
-        oauthError(ctx, 429, 'too_many_requests', `more than ${error.limit} token requests per second for this tenant`);
+        const counted = tokenRequest ? 'token requests' : 'revocation and introspection requests';
+        oauthError(ctx, 429, 'too_many_requests', `more than ${error.limit} ${counted} per second for this tenant`);
         return;
       }
     }

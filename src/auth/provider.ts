@@ -695,9 +695,12 @@ export function createTenantProvider(input: TenantProviderInput): Provider {
   const refusalReasons = new WeakMap<Context, AuthRefusalReason>();
   const rateLimits = input.rateLimits;
 
-  /** Once a client has authenticated: its per_client limit, then its token quota. */
-  async function chargeAuthenticatedClient(ctx: Context, client: InstanceType<Provider['Client']>): Promise<void> {
-    if (!rateLimits) return;
+  /**
+   * Once a client has authenticated for a token: its per_client limit, then its token quota. A
+   * revocation or an introspection is neither (the tenant's own count: RateLimitSurface).
+   */
+  async function chargeAuthenticatedClient(ctx: KoaContextWithOIDC, client: InstanceType<Provider['Client']>): Promise<void> {
+    if (!rateLimits || ctx.oidc.route !== 'token') return;
     try {
       reportLimits(ctx.res, [await rateLimits.consumeClient('token', tenant, client.clientId)]);
       const quota = recordsByClient.get(client)?.tokenQuota;

@@ -9,7 +9,9 @@ import { createLocalJWKSet, errors as joseErrors, type JWK, jwtVerify } from 'jo
 import { LRUCache } from 'lru-cache';
 import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
 import type { Change } from '../tenancy/change-notifications.ts';
+import { DEFAULT_TENANT_SETTINGS } from '../tenancy/tenant-settings.ts';
 import type { Tenant } from '../tenancy/tenants.ts';
+import type { DpopNonces } from './dpop-nonces.ts';
 import type { DpopPresentation, DpopVerifier } from './dpop-proof.ts';
 import { ApiError } from './problem.ts';
 import type { LimitState } from './rate-limit-policy.ts';
@@ -226,6 +228,12 @@ export interface BearerRequirement {
   readonly presented?: DpopPresentation;
   /** told the state of the limits charged (also when one refuses), for the response's RateLimit fields */
   readonly onRateLimit?: (states: readonly (LimitState | undefined)[]) => void;
+  /**
+   * told the nonce a DPoP request's next proof should carry, when the token's tenant requires
+   * nonces (dpop.require_nonce), before anything can refuse: the DPoP-Nonce header of every answer
+   * to a DPoP request (RFC 9449 §8.2), so a client rotates without a refusal
+   */
+  readonly onDpopNonce?: (nonce: string) => void;
 }
 
 const PRESENTED_AS_BEARER: DpopPresentation = { scheme: 'Bearer', proof: undefined, method: '', url: '' };
@@ -241,6 +249,7 @@ export function createBearerAuthentication(deps: {
   rateLimits: RateLimits;
   revocations: RevocationCheck;
   checkSenderConstraint: DpopVerifier;
+  dpopNonces: DpopNonces;
 }) {
   const { runtime } = deps;
 
@@ -252,8 +261,14 @@ export function createBearerAuthentication(deps: {
 
   async function authenticate(token: string, { tenant, publicKeys }: TokenIssuer, required: BearerRequirement): Promise<AccessTokenClaims> {
     const { audience } = required;
+    const presented = required.presented ?? PRESENTED_AS_BEARER;
+    // the token's tenant's setting: its issuer's (the platform's for a platform:admin token); the
+    // stored value over its default, read alone (per request, effectiveSettings would merge them all)
+    const requireNonce = tenant.settings.dpop?.require_nonce ?? DEFAULT_TENANT_SETTINGS.dpop.require_nonce;
+    const nonces = presented.scheme === 'DPoP' && requireNonce ? deps.dpopNonces(tenant.id) : undefined;
+    if (nonces) required.onDpopNonce?.(nonces.current);
     const claims = await deps.verifyAccessToken(token, { tenantId: tenant.id, issuer: required.issuer, audience, publicKeys });
-    await deps.checkSenderConstraint(claims, token, required.presented ?? PRESENTED_AS_BEARER, audience, tenant.id);
+    await deps.checkSenderConstraint(claims, token, presented, audience, tenant.id, nonces);
     if (await deps.revocations.isRevoked(tenant.id, claims)) throw invalidToken(audience, 'The access token has been revoked.');
     // a token outlives its client: a disabled or deleted client's tokens stop here (cached record,
     // dropped by the change notification within a second of the change)

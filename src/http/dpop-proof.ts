@@ -9,6 +9,7 @@ import { calculateJwkThumbprint, compactVerify, decodeProtectedHeader, importJWK
 import { LRUCache } from 'lru-cache';
 import { DPOP_SIGNING_ALGORITHMS } from '../catalog/dpop-algorithms.ts';
 import type { CounterStore } from '../db/counter-store.ts';
+import type { DpopNonceCheck } from './dpop-nonces.ts';
 import { ApiError } from './problem.ts';
 
 /** How old a proof may be (its iat), and how far ahead of this server's clock. */
@@ -88,13 +89,15 @@ export const DPOP_SECURITY_SCHEME = {
     'Such a token is refused as Bearer.',
 } as const;
 
-export function dpopChallenge(realm: string, code: 'invalid_token' | 'invalid_dpop_proof', description: string): string {
+type DpopErrorCode = 'invalid_token' | 'invalid_dpop_proof' | 'use_dpop_nonce';
+
+export function dpopChallenge(realm: string, code: DpopErrorCode, description: string): string {
   const quoted = description.replace(/["\\]/g, '');
   return `DPoP realm="${realm}", error="${code}", error_description="${quoted}", algs="${DPOP_SIGNING_ALGORITHMS.join(' ')}"`;
 }
 
 /** 401 with RFC 9449 §7.1's challenge; the problem document is the APIs' usual invalid-token one. */
-export function dpopRefusal(realm: string, code: 'invalid_token' | 'invalid_dpop_proof', description: string): ApiError {
+export function dpopRefusal(realm: string, code: DpopErrorCode, description: string): ApiError {
   return new ApiError('invalid-token', description, { headers: { 'WWW-Authenticate': dpopChallenge(realm, code, description) } });
 }
 
@@ -241,7 +244,8 @@ export function createDpopVerifier(options: { replayStore: DpopReplayStore; keyC
   /**
    * Throws the RFC 9449 §7.1 refusal unless the token and the request agree: a token bound to a key
    * comes as DPoP with a valid, fresh, unreplayed proof of that key; an unbound token as Bearer.
-   * `scope` keeps one tenant's proof ids apart from another's.
+   * `scope` keeps one tenant's proof ids apart from another's. `nonces`: the tenant's, where it
+   * requires them (dpop.require_nonce; http/dpop-nonces.ts).
    */
   return async function checkSenderConstraint(
     claims: BoundClaims,
@@ -249,6 +253,7 @@ export function createDpopVerifier(options: { replayStore: DpopReplayStore; keyC
     presented: DpopPresentation,
     realm: string,
     scope: string,
+    nonces?: DpopNonceCheck,
   ): Promise<void> {
     const jkt = claims.cnf?.jkt;
     if (presented.scheme === 'Bearer') {
@@ -276,6 +281,13 @@ export function createDpopVerifier(options: { replayStore: DpopReplayStore; keyC
     }
     const claimsFault = checkProofClaims(payload as JWTPayload, expected);
     if (claimsFault) throw dpopRefusal(realm, 'invalid_dpop_proof', claimsFault);
+    // RFC 9449 §9: checked before the replay claim, so the refused proof's jti is not spent
+    const nonceFault = nonces?.fault((payload as JWTPayload).nonce);
+    if (nonces && nonceFault) {
+      const refusal = dpopRefusal(realm, 'use_dpop_nonce', nonceFault);
+      refusal.headers['DPoP-Nonce'] = nonces.current;
+      throw refusal;
+    }
 
     // remembered until the proof leaves its window, after which its iat refuses it anyway
     const { iat, jti } = payload as { iat: number; jti: string };

@@ -67,6 +67,15 @@ export interface QuotaExceededEvent {
   readonly first: boolean;
 }
 
+/**
+ * What is counted apart: token issuance, the resource API, and revocation with introspection. The
+ * last is a gateway checking the tokens of the tenant's API traffic, or a client revoking one: it
+ * must not use up the token endpoint's limits (as Okta counts /introspect and /revoke in their own
+ * buckets), and is charged to the tenant's per_tenant alone (one gateway speaks for every client,
+ * so per_client, an integration's rate, would throttle it), never to a client's token quota.
+ */
+export type RateLimitSurface = 'token' | 'api' | 'revocation-introspection';
+
 const isRejection = (value: unknown): value is RateLimiterRes => !(value instanceof Error);
 
 export function createRateLimits(
@@ -111,7 +120,7 @@ export function createRateLimits(
   };
   const failureKey = (tenant: Tenant, clientId: string, source: string) => `${tenant.id}\u0000${clientId}\u0000${source}`;
 
-  const consumeTenant = (surface: 'token' | 'api', tenant: Tenant) =>
+  const consumeTenant = (surface: RateLimitSurface, tenant: Tenant) =>
     consume('tenant', `${surface}\u0000${tenant.id}`, limitsFor(tenant).per_tenant);
   const consumeClient = (surface: 'token' | 'api', tenant: Tenant, clientId: string) =>
     consume('client', `${surface}\u0000${tenant.id}\u0000${clientId}`, limitsFor(tenant).per_client);

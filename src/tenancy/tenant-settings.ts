@@ -63,7 +63,7 @@ export const TENANT_SETTINGS_SCHEMA = {
         require_nonce: {
           type: 'boolean',
           description:
-            'a DPoP proof at the token endpoint must carry a nonce this server issued (DPoP-Nonce header, use_dpop_nonce error; RFC 9449 §8)',
+            "a DPoP proof must carry a nonce this server issued (DPoP-Nonce header, use_dpop_nonce error; RFC 9449 §8, §9): at the tenant's token endpoint, its resource API, and the admin API for its tenant:admin tokens",
         },
       },
     },

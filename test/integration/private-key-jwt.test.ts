@@ -8,15 +8,15 @@ import { createHmac, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
+import type { JWK } from 'jose';
 import * as openid from 'openid-client';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClient, type AdminClient, platformCredential } from '../helpers/admin.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
+import { assertion, nowSeconds, presentAssertion, type SigningKey, signingKey } from '../helpers/client-assertions.ts';
 import { loopbackFetch, startTestServer, type TestServer } from '../helpers/server.ts';
 
-const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 const REFUSED = { error: 'invalid_client', error_description: 'client authentication failed' };
 
 /** Log records written by the server under test, to find the reason of a refusal. */
@@ -34,48 +34,7 @@ function capturedLog() {
   return { log: pino({ level: 'info' }, stream), lines, reasonFor };
 }
 
-interface SigningKey {
-  readonly privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
-  readonly publicJwk: JWK & { kid: string; alg: string };
-}
-
-async function signingKey(alg: 'ES256' | 'EdDSA' | 'PS256' | 'RS256', kid: string = randomUUID()): Promise<SigningKey> {
-  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
-  return { privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' } };
-}
-
-const nowSeconds = () => Math.floor(Date.now() / 1000);
-
-/** A client assertion as a plain jose caller makes one; any claim or header member can be overridden. */
-function assertion(
-  key: SigningKey,
-  clientId: string,
-  aud: unknown,
-  claims: Record<string, unknown> = {},
-  header: Record<string, unknown> = {},
-): Promise<string> {
-  const now = nowSeconds();
-  return new SignJWT({ iss: clientId, sub: clientId, aud, jti: randomUUID(), iat: now, exp: now + 30, ...claims } as never)
-    .setProtectedHeader({ alg: key.publicJwk.alg, kid: key.publicJwk.kid, ...header })
-    .sign(key.privateKey);
-}
-
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-
-/** POST to a token endpoint with a client assertion, as curl would. */
-async function presentAssertion(via: TestServer, tokenEndpoint: string, jwt: string, scope = 'employees:read') {
-  const response = await via.fetch(tokenEndpoint, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      grant_type: 'client_credentials',
-      client_assertion_type: JWT_BEARER,
-      client_assertion: jwt,
-      scope,
-    }).toString(),
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
 
 /** Retries `attempt` (a change notification is asynchronous) until it answers `status`, for at most a second. */
 async function withinASecond(attempt: () => Promise<number>, status: number): Promise<number> {
