@@ -5,8 +5,9 @@
  * Provider; against the same server serving one tenant, and the bare oidc-provider baseline. Also
  * the first token of a tenant once the pool is full (cold: records read, a Provider built, the
  * least recently used one evicted), what a pooled Provider costs in memory, the RSS the load leaves
- * behind and what it is made of (a heap snapshot and /proc), and the same server with jemalloc as
- * its malloc, which is what bounds that RSS.
+ * behind and what it is made of (a heap snapshot and /proc), and the same server with what an
+ * operator can set to bound that RSS (jemalloc as its malloc; V8's young generation capped),
+ * alternating with it in the same run.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -40,6 +41,31 @@ import {
 const JEMALLOC = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2'].find((file) =>
   fs.existsSync(file),
 );
+
+/** What an operator can set in a server's environment to bound its RSS: each measured as a server of its own. */
+interface MemoryVariant {
+  readonly name: string;
+  readonly env: Record<string, string>;
+  /** what it changes, and how it would bound RSS */
+  readonly what: string;
+}
+
+const MEMORY_VARIANTS: readonly MemoryVariant[] = [
+  ...(JEMALLOC
+    ? [
+        {
+          name: 'jemalloc',
+          env: { LD_PRELOAD: JEMALLOC },
+          what: `jemalloc as its malloc (LD_PRELOAD=${JEMALLOC}), which gives freed native memory back to the system after a 10 s decay`,
+        },
+      ]
+    : []),
+  {
+    name: 'semi16',
+    env: { NODE_OPTIONS: '--max-semi-space-size=16' },
+    what: "V8's young generation capped (NODE_OPTIONS=--max-semi-space-size=16: at most 16 MiB per semi-space)",
+  },
+];
 
 function coldRequest(ours: Ours, tenant: BenchTenant): LoopbackRequest {
   return {
@@ -111,7 +137,7 @@ export const tokenManyTenants: Scenario = {
   description:
     'POST /connect/token spread over 10,000 tenants × 2 environments (one client each), uniformly and Zipf-like, ' +
     'with a Provider pool of 1,000 (the default, smaller than the working set); cold tokens with the pool full; memory with ' +
-    'the pool full and after the load, and the same server with jemalloc.',
+    'the pool full and after the load, and the same server with jemalloc, and with a capped young generation.',
   async run(context) {
     const { manyTenants, poolSize, zipfS, coldSamples, repeats } = context.settings;
     const servers = await startOursVariants(
@@ -125,14 +151,17 @@ export const tokenManyTenants: Scenario = {
         // deployment with this many tenants would (TENANT_CACHE_SIZE); the Providers are what the pool limits
         tenantCacheSize: 2 * manyTenants + 100,
       },
-      [{ name: 'ours' }, ...(JEMALLOC ? [{ name: 'ours-jemalloc', env: { LD_PRELOAD: JEMALLOC } }] : [])],
+      [{ name: 'ours' }, ...MEMORY_VARIANTS.map((v) => ({ name: `ours-${v.name}`, env: v.env }))],
     );
-    const [ours, jemalloc] = servers as [Ours, Ours | undefined];
+    const [ours, ...variantServers] = servers as [Ours, ...Ours[]];
+    const bounded = MEMORY_VARIANTS.map((variant, i) => ({ variant, server: variantServers[i] as Ours }));
     const tenants = ours.info.tenants;
     const pairs = tenants.length;
     const coldCount = Math.min(coldSamples * repeats, pairs - poolSize);
     const { memory, cold } = await prepare(ours, poolSize, coldCount, 'cold');
-    const jemallocPrepared = jemalloc ? await prepare(jemalloc, poolSize, coldCount, 'cold-jemalloc') : undefined;
+    const variantCold = new Map<string, LatencySeries>();
+    for (const { variant, server } of bounded)
+      variantCold.set(variant.name, (await prepare(server, poolSize, coldCount, `cold-${variant.name}`)).cold.series);
     const tenant = firstTenant(ours);
     const baseline = await startTokenBaseline(context, ours, tenant);
 
@@ -143,12 +172,10 @@ export const tokenManyTenants: Scenario = {
         oursTokenTarget(ours, 'zipf', tenants, pickZipf),
         oursTokenTarget(ours, 'single', [tenant]),
         baselineTokenTarget(ours, baseline),
-        ...(jemalloc
-          ? [
-              oursTokenTarget(jemalloc, 'uniform-jemalloc', jemalloc.info.tenants),
-              oursTokenTarget(jemalloc, 'zipf-jemalloc', jemalloc.info.tenants, pickZipf),
-            ]
-          : []),
+        ...bounded.flatMap(({ variant, server }) => [
+          oursTokenTarget(server, `uniform-${variant.name}`, server.info.tenants),
+          oursTokenTarget(server, `zipf-${variant.name}`, server.info.tenants, pickZipf),
+        ]),
       ],
       context.settings,
       context.problems,
@@ -160,7 +187,8 @@ export const tokenManyTenants: Scenario = {
       context.settings.connections,
     );
     const afterLoad = await ours.memory();
-    const jemallocAfterLoad = jemalloc ? await jemalloc.memory() : undefined;
+    const variantAfterLoad = new Map<string, MemoryReport>();
+    for (const { variant, server } of bounded) variantAfterLoad.set(variant.name, await server.memory());
     // last: writing a snapshot allocates outside the heap, and the server's RSS with it
     const heap = await snapshotHeap(ours);
     const uniformRuns = summarize(runs, 'uniform');
@@ -172,14 +200,28 @@ export const tokenManyTenants: Scenario = {
         .filter((r) => variants.includes(r.variant) && r.rssMb !== undefined)
         .reduce<number | undefined>((max, r) => Math.max(max ?? 0, r.rssMb as number), undefined);
     const rssUnderLoad = largestRss(['uniform', 'zipf']);
-    const jemallocRssUnderLoad = largestRss(['uniform-jemalloc', 'zipf-jemalloc']);
+
     const coldAll: LatencySeries = { ...describeLatencies('cold', 0, cold.latencies, cold.statusCodes), ...NOT_MEASURED };
-    const jemallocCold = jemallocPrepared?.cold.series;
-    for (const series of [cold.series, jemallocCold]) {
-      if (series && series.non2xx > 0) context.problems.push(`${series.variant}: ${series.non2xx} non-2xx responses`);
+    for (const series of [cold.series, ...variantCold.values()]) {
+      if (series.non2xx > 0) context.problems.push(`${series.variant}: ${series.non2xx} non-2xx responses`);
     }
-    const uniformJemalloc = summarize(runs, 'uniform-jemalloc');
-    const zipfJemalloc = summarize(runs, 'zipf-jemalloc');
+    /** a variant's figures against the default server's, from the same run */
+    const measuredVariants = bounded.map(({ variant }) => {
+      const after = variantAfterLoad.get(variant.name) as MemoryReport;
+      const rssLoad = largestRss([`uniform-${variant.name}`, `zipf-${variant.name}`]);
+      const u = summarize(runs, `uniform-${variant.name}`);
+      const z = summarize(runs, `zipf-${variant.name}`);
+      return {
+        variant,
+        after,
+        rssLoad,
+        uniform: u,
+        zipf: z,
+        cold: variantCold.get(variant.name),
+        afterRatio: ratio(after.rssMb, afterLoad.rssMb),
+        loadRatio: ratio(rssLoad, rssUnderLoad),
+      };
+    });
     const hitUniform = lruHitRate(uniform(pairs, seededRandom(1)), poolSize);
     const hitZipf = lruHitRate(zipf(pairs, zipfS, seededRandom(2)), poolSize);
     const pct = (x: number) => `${Math.round(100 * x)}%`;
@@ -226,8 +268,6 @@ export const tokenManyTenants: Scenario = {
       const outside = (r: MemoryReport) => (r.rssAnonMb !== undefined ? r.rssAnonMb - r.heapTotalMb : undefined);
       const grew = (x: number | undefined, y: number | undefined) =>
         x !== undefined && y !== undefined ? `${x - y >= 0 ? '+' : ''}${Math.round(x - y)} MiB` : '–';
-      const jemallocRatio = ratio(jemallocAfterLoad?.rssMb, afterLoad.rssMb);
-      const bounded = jemallocRatio !== undefined && jemallocRatio <= 0.9;
       analysis.push(
         `**RSS under load ${rssUnderLoad} MiB with ${poolSize} Providers pooled (target ≤ 400)**; ${after.rssMb} MiB after a ` +
           `full GC with the pool just filled. After the load, after a full GC: ${rssParts(afterLoad)}. From the pool just ` +
@@ -241,20 +281,20 @@ export const tokenManyTenants: Scenario = {
           "first request) allocates and frees native memory on several threads: OpenSSL's key objects, V8's compiler zones on " +
           "its worker threads, buffers; glibc's malloc keeps freed memory in per-thread arenas that it cannot give back while " +
           'a live allocation sits among the free ones (fragmentation). Neither is a leak: both stop growing at their working ' +
-          'size, and fewer builds (a larger pool, or tenants routed to the same instances) lower both.' +
-          (jemallocAfterLoad
-            ? ` The same server with jemalloc as its malloc (LD_PRELOAD=${JEMALLOC}, same tenants, same loads, alternating ` +
-              `with this one) peaked at ${jemallocRssUnderLoad ?? '–'} MiB under load (${ratio(jemallocRssUnderLoad, rssUnderLoad) ?? '–'}×) ` +
-              `and held ${jemallocAfterLoad.rssMb} MiB after it (${jemallocRatio ?? '–'}×): ${rssParts(jemallocAfterLoad)}; ` +
-              `uniform ${uniformJemalloc?.reqPerSec ?? '–'} req/s at ${uniformJemalloc?.cpuUsPerRequest ?? '–'} µs of server CPU ` +
-              `per request against ${uniformRuns?.reqPerSec ?? '–'} req/s at ${uniformRuns?.cpuUsPerRequest ?? '–'} µs, ` +
-              `zipf ${zipfJemalloc?.reqPerSec ?? '–'} req/s at ${zipfJemalloc?.cpuUsPerRequest ?? '–'} µs against ` +
-              `${zipfRuns?.reqPerSec ?? '–'} req/s at ${zipfRuns?.cpuUsPerRequest ?? '–'} µs. ` +
-              (bounded
-                ? 'jemalloc returns freed memory to the system (after its 10 s decay), which bounds the native part: ' +
-                  '[Production](../docs/production.md#memory) says how to preload it.'
-                : 'In this run jemalloc did not lower it by 10 % or more: the native part was not what grew here.')
-            : ' jemalloc is not installed here (`apt-get install libjemalloc2`), so the variant that tests the malloc is missing.'),
+          'size, and fewer builds (a larger pool, or tenants routed to the same instances) lower both.',
+        ...measuredVariants.map(
+          (m) =>
+            `The same server with ${m.variant.what} (same tenants, same loads, alternating with this one): ${m.rssLoad ?? '–'} MiB ` +
+            `under load (${m.loadRatio ?? '–'}×), ${m.after.rssMb} MiB after it (${m.afterRatio ?? '–'}×): ${rssParts(m.after)}; ` +
+            `uniform ${m.uniform?.reqPerSec ?? '–'} req/s at ${m.uniform?.cpuUsPerRequest ?? '–'} µs of server CPU per request ` +
+            `(default: ${uniformRuns?.reqPerSec ?? '–'} req/s at ${uniformRuns?.cpuUsPerRequest ?? '–'} µs), zipf ` +
+            `${m.zipf?.reqPerSec ?? '–'} req/s at ${m.zipf?.cpuUsPerRequest ?? '–'} µs (default: ${zipfRuns?.reqPerSec ?? '–'} ` +
+            `at ${zipfRuns?.cpuUsPerRequest ?? '–'} µs). ` +
+            (m.afterRatio !== undefined && m.afterRatio <= 0.9 && m.loadRatio !== undefined && m.loadRatio <= 0.9
+              ? 'It bounds RSS in this run; [Production](../docs/production.md#memory) says how to set it.'
+              : 'In this run it did not lower RSS by 10 % or more both under and after the load.'),
+        ),
+        ...(JEMALLOC ? [] : ['jemalloc is not installed here (`apt-get install libjemalloc2`): its variant is missing.']),
       );
     }
     return {
@@ -267,23 +307,21 @@ export const tokenManyTenants: Scenario = {
         { name: 'zipf', description: `ours, each request to one of ${pairs} tenants, Zipf s=${zipfS} (ranks in a fixed random order)` },
         { name: 'single', description: 'ours, the same server, every request to one tenant' },
         { name: 'baseline', description: 'bare oidc-provider, one static in-memory client' },
-        ...(jemalloc
-          ? [
-              {
-                name: 'uniform-jemalloc',
-                description: `the uniform load on the same server with jemalloc as its malloc (LD_PRELOAD=${JEMALLOC})`,
-              },
-              { name: 'zipf-jemalloc', description: 'the Zipf load on the server with jemalloc' },
-            ]
-          : []),
+        ...measuredVariants.flatMap((m) => [
+          { name: `uniform-${m.variant.name}`, description: `the uniform load on the same server with ${m.variant.what}` },
+          { name: `zipf-${m.variant.name}`, description: `the Zipf load on the server with ${m.variant.name}` },
+        ]),
         {
           name: 'cold',
           description: `ours, the first token of ${coldCount} tenants one at a time, pool full: records read, a Provider built, one evicted`,
         },
-        ...(jemallocCold ? [{ name: 'cold-jemalloc', description: 'the same first tokens on the server with jemalloc' }] : []),
+        ...measuredVariants.map((m) => ({
+          name: `cold-${m.variant.name}`,
+          description: `the same first tokens on the server with ${m.variant.name}`,
+        })),
       ],
       loadRuns: runs,
-      latencySeries: [coldAll, ...(jemallocCold ? [{ ...jemallocCold, repeat: 0 }] : [])],
+      latencySeries: [coldAll, ...measuredVariants.flatMap((m) => (m.cold ? [{ ...m.cold, repeat: 0 }] : []))],
       comparisons: [
         compare('throughput uniform / single (ours)', ratio(uniformRuns?.reqPerSec, single?.reqPerSec), '>= 0.7'),
         compare('throughput zipf / single (ours)', ratio(zipfRuns?.reqPerSec, single?.reqPerSec), '>= 0.7'),
@@ -300,19 +338,17 @@ export const tokenManyTenants: Scenario = {
         compare(`cold token p99 (ms), ${pairs} tenants, pool of ${poolSize} full`, coldAll.p99),
         ...memoryComparisons(memory, rssUnderLoad),
         compare(`RSS after the load (MiB, after GC, ${poolSize} Providers pooled)`, afterLoad.rssMb),
-        ...(jemalloc
-          ? [
-              compare('RSS under load, max, jemalloc / glibc malloc', ratio(jemallocRssUnderLoad, rssUnderLoad)),
-              compare('RSS after the load (after GC), jemalloc / glibc malloc', ratio(jemallocAfterLoad?.rssMb, afterLoad.rssMb)),
-              compare('RSS after the load (MiB, after GC), jemalloc', jemallocAfterLoad?.rssMb),
-              compare('throughput uniform, jemalloc / glibc malloc', ratio(uniformJemalloc?.reqPerSec, uniformRuns?.reqPerSec)),
-              compare(
-                'server CPU per request uniform, jemalloc / glibc malloc',
-                ratio(uniformJemalloc?.cpuUsPerRequest, uniformRuns?.cpuUsPerRequest),
-              ),
-              compare('cold token p50, jemalloc / glibc malloc', ratio(jemallocCold?.p50, coldAll.p50)),
-            ]
-          : []),
+        ...measuredVariants.flatMap((m) => [
+          compare(`RSS under load, max, ${m.variant.name} / default`, m.loadRatio),
+          compare(`RSS after the load (after GC), ${m.variant.name} / default`, m.afterRatio),
+          compare(`RSS after the load (MiB, after GC), ${m.variant.name}`, m.after.rssMb),
+          compare(`throughput uniform, ${m.variant.name} / default`, ratio(m.uniform?.reqPerSec, uniformRuns?.reqPerSec)),
+          compare(
+            `server CPU per request uniform, ${m.variant.name} / default`,
+            ratio(m.uniform?.cpuUsPerRequest, uniformRuns?.cpuUsPerRequest),
+          ),
+          compare(`cold token p50, ${m.variant.name} / default`, ratio(m.cold?.p50, coldAll.p50)),
+        ]),
       ],
       notes: [
         `${manyTenants} tenants in each of 2 environments: ${pairs} issuers, one Provider each when pooled; PROVIDER_POOL_SIZE=${poolSize}, ` +
@@ -324,7 +360,7 @@ export const tokenManyTenants: Scenario = {
           'measured by the client, loopback round trip included); each read its tenant, client and key records from Postgres, ' +
           'built a Provider and evicted the least recently used one.',
         `After the load, after a full GC (${afterLoad.extra.providers} Providers pooled): ${rssParts(afterLoad)}.`,
-        ...(jemallocAfterLoad ? [`The same with jemalloc, after the load, after a full GC: ${rssParts(jemallocAfterLoad)}.`] : []),
+        ...measuredVariants.map((m) => `With ${m.variant.name}, after the load, after a full GC: ${rssParts(m.after)}.`),
         ...(heap
           ? [
               `Heap snapshot after the load (v8.writeHeapSnapshot over IPC): ${heap.totalMb} MiB of reachable objects in ${heap.nodes} ` +
