@@ -3,7 +3,9 @@
  * readiness over IPC, and shut down cleanly when told to (or when the parent goes away).
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { Session } from 'node:inspector/promises';
+import v8 from 'node:v8';
 import { CHILD_OPTIONS_ENV, type ChildMessage, type MemoryReport, type ParentMessage } from './protocol.ts';
 
 export function childOptions<T>(): T {
@@ -23,6 +25,18 @@ export function progress(message: string): void {
 const MB = 1024 * 1024;
 const mb = (bytes: number) => Math.round((bytes / MB) * 10) / 10;
 
+/** A field of /proc/self/status (Linux), in kB or as a count; undefined elsewhere. */
+function statusField(name: 'RssAnon' | 'RssFile' | 'Threads'): number | undefined {
+  try {
+    const match = new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    return match?.[1] ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const kbToMb = (kb: number | undefined) => (kb === undefined ? undefined : Math.round((kb / 1024) * 10) / 10);
+
 /** process.memoryUsage() after a full collection (the parent starts children with --expose-gc). */
 function memoryReport(extra: Record<string, number>): MemoryReport {
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -36,6 +50,15 @@ function memoryReport(extra: Record<string, number>): MemoryReport {
     heapTotalMb: mb(usage.heapTotal),
     externalMb: mb(usage.external),
     arrayBuffersMb: mb(usage.arrayBuffers),
+    rssAnonMb: kbToMb(statusField('RssAnon')),
+    rssFileMb: kbToMb(statusField('RssFile')),
+    heapSpacesMb: Object.fromEntries(
+      v8
+        .getHeapSpaceStatistics()
+        .filter((space) => space.space_size > MB)
+        .map((space) => [space.space_name, mb(space.space_size)]),
+    ),
+    threads: statusField('Threads'),
     extra,
   };
 }
@@ -82,6 +105,11 @@ export function serveChild<I>(start: () => Promise<ChildServer<I>>): void {
         if (message.type === 'stop') stop();
         else if (message.type === 'memory') send({ type: 'memory', report: memoryReport(diagnostics?.() ?? {}) });
         else if (message.type === 'profile') void profile(message);
+        else if (message.type === 'heap-snapshot')
+          send({
+            type: 'heap-snapshot',
+            file: v8.writeHeapSnapshot(path.join(message.dir, `server-${process.pid}-${Date.now()}.heapsnapshot`)),
+          });
       });
       process.on('disconnect', stop);
       send({ type: 'ready', info });

@@ -1,6 +1,6 @@
 /**
  * Sustained load with autocannon: fixed keep-alive connections to 127.0.0.1 with an explicit Host
- * header, for a fixed time. Latency is taken from every response at sub-millisecond resolution
+ * header, for a fixed time, as fast as the server answers or at a fixed overall rate. Latency is taken from every response at sub-millisecond resolution
  * (autocannon's own histogram keeps whole milliseconds).
  */
 import autocannon from 'autocannon';
@@ -30,7 +30,15 @@ export interface LoadTarget {
   readonly vary?: () => RequestShape;
 }
 
-export async function runLoad(target: LoadTarget, options: { durationS: number; connections: number; repeat: number }): Promise<LoadRun> {
+export interface LoadOptions {
+  readonly durationS: number;
+  readonly connections: number;
+  readonly repeat: number;
+  /** requests per second over all connections (autocannon's overallRate); unset: as fast as the server answers */
+  readonly rate?: number;
+}
+
+export async function runLoad(target: LoadTarget, options: LoadOptions): Promise<LoadRun> {
   const latencies: number[] = [];
   const statusCodes: Record<string, number> = {};
   const measure = startProcessUse(target.pid);
@@ -38,6 +46,7 @@ export async function runLoad(target: LoadTarget, options: { durationS: number; 
     url: `http://127.0.0.1:${target.port}${target.path}`,
     connections: options.connections,
     duration: options.durationS,
+    ...(options.rate !== undefined ? { overallRate: options.rate } : {}),
     method: target.method,
     headers: target.headers,
     ...(target.body !== undefined ? { body: target.body } : {}),

@@ -16,6 +16,8 @@ export interface ServerProcess<I> {
   /** a V8 CPU profile of the process between start and stop (written to `file` on stop) */
   profile(action: 'start'): Promise<void>;
   profile(action: 'stop', file: string): Promise<void>;
+  /** a V8 heap snapshot of the process now, written into `dir`; resolves to its file */
+  heapSnapshot(dir: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -27,12 +29,18 @@ function profileFlags(name: string): string[] {
   return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : [];
 }
 
-export async function startServerProcess<I>(name: string, script: URL, options: unknown): Promise<ServerProcess<I>> {
+/** `env`: variables this process gets besides the benchmark's own (e.g. a malloc of its own via LD_PRELOAD) */
+export async function startServerProcess<I>(
+  name: string,
+  script: URL,
+  options: unknown,
+  env: Record<string, string> = {},
+): Promise<ServerProcess<I>> {
   const child = fork(fileURLToPath(script), [], {
     execPath: process.execPath,
     // --expose-gc: only so a memory report can collect first; nothing else calls gc()
     execArgv: ['--disable-warning=ExperimentalWarning', '--expose-gc', ...profileFlags(name)],
-    env: { ...process.env, [CHILD_OPTIONS_ENV]: JSON.stringify(options), NODE_ENV: 'development' },
+    env: { ...process.env, ...env, [CHILD_OPTIONS_ENV]: JSON.stringify(options), NODE_ENV: 'development' },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   let output = '';
@@ -45,12 +53,14 @@ export async function startServerProcess<I>(name: string, script: URL, options: 
 
   const memoryWaiters: ((report: MemoryReport) => void)[] = [];
   const profileWaiters: (() => void)[] = [];
+  const snapshotWaiters: ((file: string) => void)[] = [];
   const info = await new Promise<I>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name}: not ready after ${READY_TIMEOUT_MS / 1000} s`)), READY_TIMEOUT_MS);
     child.on('message', (message: ChildMessage) => {
       if (message.type === 'progress') log(`  [${name}] ${message.message}`);
       else if (message.type === 'memory') memoryWaiters.shift()?.(message.report);
       else if (message.type === 'profiled') profileWaiters.shift()?.();
+      else if (message.type === 'heap-snapshot') snapshotWaiters.shift()?.(message.file);
       else if (message.type === 'ready') {
         clearTimeout(timer);
         resolve(message.info as I);
@@ -86,6 +96,18 @@ export async function startServerProcess<I>(name: string, script: URL, options: 
       return new Promise<void>((resolve) => {
         profileWaiters.push(resolve);
         const ask: ParentMessage = action === 'start' ? { type: 'profile', action } : { type: 'profile', action, file: file as string };
+        child.send(ask);
+      });
+    },
+    heapSnapshot(dir: string) {
+      return new Promise<string>((resolve, reject) => {
+        // a snapshot of a heap of a few hundred MB takes seconds to write
+        const timer = setTimeout(() => reject(new Error(`${name}: no heap snapshot after 5 min`)), 5 * 60_000);
+        snapshotWaiters.push((file) => {
+          clearTimeout(timer);
+          resolve(file);
+        });
+        const ask: ParentMessage = { type: 'heap-snapshot', dir };
         child.send(ask);
       });
     },

@@ -110,7 +110,9 @@ function runsLine(result: ScenarioResult): string {
 
 function scenarioSection(result: ScenarioResult): string[] {
   const lines = [`## ${result.scenario}`, '', result.description, '', runsLine(result), ''];
-  lines.push(...(result.loadRuns.length ? loadTable(result) : latencyTable(result)), '');
+  // a scenario may have both: sustained load, and requests one at a time (token-many-tenants' cold tokens)
+  if (result.loadRuns.length) lines.push(...loadTable(result), '');
+  if (!result.loadRuns.length || result.latencySeries.some((s) => s.repeat === 0)) lines.push(...latencyTable(result), '');
   lines.push(...comparisonTable(result), '');
   for (const variant of result.variants) lines.push(`- **${variant.name}**: ${variant.description}`);
   for (const note of result.notes) lines.push(`- ${note}`);

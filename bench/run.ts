@@ -52,8 +52,8 @@ async function runScenario(scenario: Scenario, quick: boolean, kind: 'postgres' 
       database,
       keyEncryptionKey: randomBytes(32).toString('base64url'),
       problems,
-      async start<I>(name: string, script: URL, options: unknown) {
-        const server = await startServerProcess<I>(name, script, options);
+      async start<I>(name: string, script: URL, options: unknown, env?: Record<string, string>) {
+        const server = await startServerProcess<I>(name, script, options, env);
         servers.push(server);
         return server;
       },

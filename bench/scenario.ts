@@ -9,8 +9,8 @@ export interface ScenarioContext {
   readonly database: FreshDatabase;
   /** KEY_ENCRYPTION_KEY for our server on this database */
   readonly keyEncryptionKey: string;
-  /** starts a server process; run.ts stops it after the scenario, whatever happens */
-  start<I>(name: string, script: URL, options: unknown): Promise<ServerProcess<I>>;
+  /** starts a server process (with `env` added to its environment); run.ts stops it after the scenario, whatever happens */
+  start<I>(name: string, script: URL, options: unknown, env?: Record<string, string>): Promise<ServerProcess<I>>;
   /** non-2xx and connection errors seen so far: recorded loudly in the results */
   readonly problems: string[];
 }

@@ -42,7 +42,7 @@ export async function startOurs(context: ScenarioContext, options: OursStartOpti
 export async function startOursVariants(
   context: ScenarioContext,
   options: OursStartOptions,
-  variants: readonly { readonly name: string; readonly authEvents?: boolean }[],
+  variants: readonly { readonly name: string; readonly authEvents?: boolean; readonly env?: Record<string, string> }[],
 ): Promise<Ours[]> {
   const base: OursOptions = {
     databaseUrl: context.database.url,
@@ -59,14 +59,14 @@ export async function startOursVariants(
   const settingsOf = (variant: (typeof variants)[number]) => (variant.authEvents === undefined ? {} : { authEvents: variant.authEvents });
   const [only] = variants;
   if (!options.provisionApart && variants.length === 1 && only)
-    return [await context.start<OursInfo>(only.name, script, { ...base, ...settingsOf(only) })];
+    return [await context.start<OursInfo>(only.name, script, { ...base, ...settingsOf(only) }, only.env)];
   const tenantsFile = path.join(os.tmpdir(), `tenant-connect-bench-tenants-${process.pid}-${Date.now()}.json`);
   try {
     const provisioner = await context.start<OursInfo>('provisioning', script, { ...base, tenantsFile, provisionOnly: true });
     await provisioner.stop();
     const started: Ours[] = [];
     for (const variant of variants)
-      started.push(await context.start<OursInfo>(variant.name, script, { ...base, ...settingsOf(variant), tenantsFile }));
+      started.push(await context.start<OursInfo>(variant.name, script, { ...base, ...settingsOf(variant), tenantsFile }, variant.env));
     return started;
   } finally {
     fs.rmSync(tenantsFile, { force: true });

@@ -18,6 +18,8 @@ export interface ClusterOptions {
 
 export interface ClusterInfo {
   readonly port: number;
+  /** src/main.ts's process: the server with WORKERS=1, the supervising primary with more */
+  readonly mainPid: number;
 }
 
 const MAIN = path.resolve(import.meta.dirname, '../../src/main.ts');
@@ -57,7 +59,7 @@ serveChild<ClusterInfo>(async () => {
   }
   progress(`WORKERS=${options.workers} serving on port ${options.port}`);
   return {
-    info: { port: options.port },
+    info: { port: options.port, mainPid: child.pid as number },
     async close() {
       child.kill('SIGTERM');
       await exited;
