@@ -28,6 +28,11 @@ export interface LoadTarget {
   readonly body?: string;
   /** when set, called for every request: a different tenant, client or id each time */
   readonly vary?: () => RequestShape;
+  /**
+   * when set, called before each run with its length, outside what the run measures: to make the
+   * requests' costly parts ahead (e.g. sign their proofs), so that the run measures the server
+   */
+  readonly prepare?: (durationS: number) => void;
 }
 
 export interface LoadOptions {
@@ -41,6 +46,7 @@ export interface LoadOptions {
 export async function runLoad(target: LoadTarget, options: LoadOptions): Promise<LoadRun> {
   const latencies: number[] = [];
   const statusCodes: Record<string, number> = {};
+  target.prepare?.(options.durationS);
   const measure = startProcessUse(target.pid);
   const autocannonOptions: autocannon.Options = {
     url: `http://127.0.0.1:${target.port}${target.path}`,
