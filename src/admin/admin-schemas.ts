@@ -11,6 +11,7 @@ import { TOKEN_QUOTA_SCHEMA } from '../catalog/token-quotas.ts';
 import { PAGE_LIMIT } from '../catalog/page-limits.ts';
 import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
 import { TENANT_SLUG } from '../tenancy/hosts.ts';
+import { USAGE_DEFAULT_RANGE_DAYS, USAGE_MAX_RANGE_DAYS } from './operator/usage-report.ts';
 import { TENANT_SETTINGS_SCHEMA } from '../tenancy/tenant-settings.ts';
 import type { JsonSchema } from '../catalog/collections.ts';
 import { EVENT_PATTERN } from '../webhooks/events.ts';
@@ -368,6 +369,43 @@ export const ADMIN_SCHEMAS = {
       'webhook_deliveries_failing',
       'secrets_expiring',
     ],
+  },
+  UsageQuery: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      tenant: {
+        type: 'string',
+        pattern: TENANT_SLUG.source,
+        description: "one tenant's usage (a tenant admin: its own, the default); platform admins without it: every tenant",
+      },
+      from: {
+        type: 'string',
+        format: 'date',
+        description: `first UTC day, YYYY-MM-DD (default: ${USAGE_DEFAULT_RANGE_DAYS - 1} days before to)`,
+      },
+      to: {
+        type: 'string',
+        format: 'date',
+        description: `last UTC day, YYYY-MM-DD, included (default: today); at most ${USAGE_MAX_RANGE_DAYS} days from from`,
+      },
+      limit: PAGE_LIMIT,
+      cursor: { type: 'string', minLength: 1, maxLength: 512 },
+    },
+  },
+  UsageRow: {
+    type: 'object',
+    description:
+      "One tenant's and client's usage on one UTC day, added up across every instance; up to USAGE_FLUSH_MS behind the requests it counts.",
+    properties: {
+      date: { type: 'string', format: 'date' },
+      tenant: { type: 'string', description: "the tenant's slug" },
+      client_id: { type: ['string', 'null'], description: 'null for webhook deliveries, which have no client' },
+      tokens: { type: 'integer', description: 'access tokens issued' },
+      api_calls: { type: 'integer', description: "resource API requests made with the client's valid token, whatever their status" },
+      webhook_deliveries: { type: 'integer', description: 'webhook delivery attempts sent (retries included)' },
+    },
+    required: ['date', 'tenant', 'client_id', 'tokens', 'api_calls', 'webhook_deliveries'],
   },
   AuditQuery: {
     type: 'object',

@@ -226,6 +226,9 @@ export interface BearerRequirement {
   readonly presented?: DpopPresentation;
   /** told the state of the limits charged (also when one refuses), for the response's RateLimit fields */
   readonly onRateLimit?: (states: readonly (LimitState | undefined)[]) => void;
+  /** told the token's client once the token is valid and its client exists, before the scope, status
+   * and rate limit are checked: whatever the answer, it is this client's (the usage counts) */
+  readonly onClient?: (clientId: string) => void;
 }
 
 const PRESENTED_AS_BEARER: DpopPresentation = { scheme: 'Bearer', proof: undefined, method: '', url: '' };
@@ -262,6 +265,7 @@ export function createBearerAuthentication(deps: {
         headers: { 'WWW-Authenticate': bearerChallenge(audience, { code: 'invalid_token', description: required.clientGone }) },
       });
     }
+    required.onClient?.(claims.client_id);
     if (required.scope !== undefined) requireScope(claims, required.scope, audience);
     if (required.inactive !== undefined && tenant.status !== 'ACTIVE') throw new ApiError('tenant-suspended', required.inactive);
     if (required.rateLimit) await chargeRateLimit(required.rateLimit, required, tenant, claims.client_id);
