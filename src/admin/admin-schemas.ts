@@ -7,7 +7,7 @@ import { CLIENT_AUTH_METHODS, DEFAULT_CLIENT_AUTH_METHOD, MAX_CLIENT_KEYS } from
 import { AUTH_EVENT_OUTCOMES, AUTH_REFUSAL_REASONS } from '../catalog/auth-event-reasons.ts';
 import { DELIVERY_STATUSES } from '../catalog/delivery-statuses.ts';
 import { TENANT_STATUSES } from '../catalog/tenant-statuses.ts';
-import { TOKEN_QUOTA_SCHEMA } from '../catalog/token-quotas.ts';
+import { TOKEN_QUOTA_MODES, TOKEN_QUOTA_SCHEMA } from '../catalog/token-quotas.ts';
 import { PAGE_LIMIT } from '../catalog/page-limits.ts';
 import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
 import { TENANT_SLUG } from '../tenancy/hosts.ts';
@@ -340,13 +340,39 @@ export const ADMIN_SCHEMAS = {
         properties: { time: timestamp, reason: { enum: [...AUTH_REFUSAL_REASONS] }, source_ip: { type: ['string', 'null'] } },
       },
       last_used_at: { ...nullableTimestamp, description: 'last successful authentication (written at most every LAST_USED_FLUSH_MS)' },
+      last_api_call: {
+        ...nullableTimestamp,
+        description: "the client's last resource API request, whatever its answer (usage counts: up to USAGE_FLUSH_MS behind)",
+      },
       last_24h: {
         type: 'object',
+        description: 'tokens and refusals: the last 24 hours (auth event log); API calls: the current UTC hour and the 24 before it',
         properties: {
           tokens_issued: { type: 'integer' },
           refusals: { type: 'integer' },
           refusals_by_reason: { type: 'object', additionalProperties: { type: 'integer' } },
+          api_calls: { type: 'integer', description: "resource API requests with the client's valid token" },
+          api_4xx: { type: 'integer', description: 'of those, answered with a 4xx status (429 included)' },
+          api_429: { type: 'integer', description: 'of those, answered 429 (a rate limit)' },
         },
+        required: ['tokens_issued', 'refusals', 'refusals_by_reason', 'api_calls', 'api_4xx', 'api_429'],
+      },
+      quota: {
+        type: ['object', 'null'],
+        description: "the token quota that applies to the client (its own token_quota, else the tenant's) and its use; null: none applies",
+        properties: {
+          source: { enum: ['client', 'tenant'] },
+          per_hour: { type: ['integer', 'null'] },
+          per_day: { type: ['integer', 'null'] },
+          mode: { enum: [...TOKEN_QUOTA_MODES] },
+          used: {
+            type: 'object',
+            description: 'tokens issued in the current UTC hour and day (usage counts: up to USAGE_FLUSH_MS behind)',
+            properties: { this_hour: { type: 'integer' }, today: { type: 'integer' } },
+            required: ['this_hour', 'today'],
+          },
+        },
+        required: ['source', 'per_hour', 'per_day', 'mode', 'used'],
       },
       webhook_deliveries_failing: {
         type: 'object',
@@ -365,7 +391,9 @@ export const ADMIN_SCHEMAS = {
       'last_token_issued',
       'last_refusal',
       'last_used_at',
+      'last_api_call',
       'last_24h',
+      'quota',
       'webhook_deliveries_failing',
       'secrets_expiring',
     ],

@@ -5,12 +5,12 @@
  * them when it answers again; a tenant admin reads its own tenant only; bad dates answer 400.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Page, UsageRow } from '../../src/admin/admin-contract.ts';
+import type { ClientHealth, Page, UsageRow } from '../../src/admin/admin-contract.ts';
 import { createClient } from '../../src/auth/clients.ts';
 import { TENANT_ADMIN_SCOPE } from '../../src/catalog/scopes.ts';
 import { adminClient, type AdminClient, issuedAccessToken } from '../helpers/admin.ts';
 import { testDatabaseKinds } from '../helpers/databases.ts';
-import { provisionTenantWithClient, type TenantCredential, throughPort } from '../helpers/limits.ts';
+import { awayFromTheHourBoundary, provisionTenantWithClient, type TenantCredential, throughPort } from '../helpers/limits.ts';
 import { startSecondInstance } from '../helpers/second-instance.ts';
 import { accessToken, requestToken, startTestServer, type TestServer } from '../helpers/server.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.ts';
@@ -179,6 +179,54 @@ describe.each(testDatabaseKinds())('usage per tenant on %s', (kind) => {
     expect(other.body).toEqual({ ...(missing.body as object), detail: 'No tenant "usage-counted" in this environment.' });
   });
 
+  it("answers in a client's health its last API call, its API calls, 4xx and 429 of the last 24 hours, and its quota use", async () => {
+    await awayFromTheHourBoundary();
+    // one request per second per client: a burst of API calls meets 429s
+    const credential = await provisionTenantWithClient(server, 'usage-health', {
+      token_quota: { per_hour: 10, per_day: 100, mode: 'log' },
+      rate_limit: { per_client: 1 },
+    });
+    const token = await accessToken(server, credential);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const statuses: number[] = [];
+    for (const path of ['/employees', '/employees', '/employees/00000000-0000-7000-8000-000000000000', '/employees'])
+      statuses.push((await get(credential, token, path)).status);
+    expect(statuses[0]).toBe(200);
+    expect(statuses).toContain(429);
+    const health = async (clientId: string) => {
+      await Promise.all([server.booted.app.usageCounts.flush(), server.booted.app.authEvents.flush()]);
+      const answer = await admin.call<ClientHealth>('GET', `/tenants/usage-health/clients/${clientId}/health`);
+      expect(answer.status).toBe(200);
+      return answer.body;
+    };
+    const watched = await health(credential.client_id);
+    expect(watched.last_24h).toMatchObject({
+      tokens_issued: 1,
+      api_calls: 4,
+      api_4xx: statuses.filter((s) => s >= 400 && s < 500).length,
+      api_429: statuses.filter((s) => s === 429).length,
+    });
+    expect(Date.now() - Date.parse(watched.last_api_call ?? '')).toBeLessThan(60_000);
+    expect(watched.quota).toEqual({ source: 'tenant', per_hour: 10, per_day: 100, mode: 'log', used: { this_hour: 1, today: 1 } });
+
+    // a client's own quota replaces the tenant's; a client that never called has no last call
+    const own = await createClient(server.booted.db, credential.tenantId, {
+      name: 'own quota',
+      scopes: ['employees:read'],
+      tokenQuota: { per_hour: 5 },
+    });
+    expect((await requestToken(server, { ...credential, client_id: own.clientId, client_secret: own.clientSecret })).status).toBe(200);
+    expect(await health(own.clientId)).toMatchObject({
+      last_api_call: null,
+      last_24h: { tokens_issued: 1, api_calls: 0, api_4xx: 0, api_429: 0 },
+      quota: { source: 'client', per_hour: 5, per_day: null, mode: 'enforce', used: { this_hour: 1, today: 1 } },
+    });
+    // without a quota: null
+    const unlimited = await provisionTenantWithClient(server, 'usage-unlimited');
+    const answer = await admin.call<ClientHealth>('GET', `/tenants/usage-unlimited/clients/${unlimited.client_id}/health`);
+    expect(answer.body).toMatchObject({ quota: null, last_api_call: null, last_24h: { api_calls: 0 } });
+  });
+
   it('lists every tenant of the environment for a platform admin, paged by day, tenant and client', async () => {
     const all: UsageRow[] = [];
     let page = await usage({ ...recent(), limit: '2' });
@@ -189,7 +237,9 @@ describe.each(testDatabaseKinds())('usage per tenant on %s', (kind) => {
       page = await admin.call<Page<UsageRow>>('GET', page.body.next);
     }
     expect(page.body.next).toBeNull();
-    expect(new Set(all.map((r) => r.tenant))).toEqual(new Set(['usage-counted', 'usage-fleet', 'usage-outage', 'usage-own']));
+    expect(new Set(all.map((r) => r.tenant))).toEqual(
+      new Set(['usage-counted', 'usage-fleet', 'usage-outage', 'usage-own', 'usage-health']),
+    );
     const keys = all.map((r) => `${r.date} ${r.tenant} ${r.client_id}`);
     expect(new Set(keys).size).toBe(keys.length);
     // the production admin host sees none of the sandbox's tenants
