@@ -16,7 +16,8 @@
 CREATE TABLE usage_hourly (
   tenant_id          uuid NOT NULL REFERENCES tenants (id),
   client_id          text NOT NULL CHECK (length(client_id) <= 128),
-  hour               timestamptz NOT NULL CHECK (date_trunc('hour', hour) = hour),
+  -- the start of a UTC hour (date_bin, unlike date_trunc, does not depend on the session's TimeZone)
+  hour               timestamptz NOT NULL CHECK (date_bin('1 hour', hour, timestamptz 'epoch') = hour),
   tokens             bigint NOT NULL DEFAULT 0,
   api_calls          bigint NOT NULL DEFAULT 0,
   api_4xx            bigint NOT NULL DEFAULT 0,

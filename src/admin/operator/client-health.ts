@@ -105,12 +105,13 @@ export async function readClientHealth(
       ORDER BY expires_at`,
     [tenantId, client.id, SECRET_EXPIRY_WARNING_DAYS],
   );
-  // whole UTC hours: the current one and the 24 before it, so at least the last 24 hours
+  // whole UTC hours: the current one and the 24 before it, so at least the last 24 hours (date_bin
+  // from the epoch, not date_trunc, which follows the session's TimeZone and so its half-hour zones)
   const [api] = await tx.query<{ api_calls: string | null; api_4xx: string | null; api_429: string | null; this_hour: string | null }>(
     `SELECT sum(api_calls) AS api_calls, sum(api_4xx) AS api_4xx, sum(api_429) AS api_429,
-            sum(tokens) FILTER (WHERE hour = date_trunc('hour', now())) AS this_hour
+            sum(tokens) FILTER (WHERE hour = date_bin('1 hour', now(), timestamptz 'epoch')) AS this_hour
        FROM usage_hourly
-      WHERE tenant_id = $1 AND client_id = $2 AND hour >= date_trunc('hour', now()) - make_interval(hours => $3)`,
+      WHERE tenant_id = $1 AND client_id = $2 AND hour >= date_bin('1 hour', now(), timestamptz 'epoch') - make_interval(hours => $3)`,
     [tenantId, clientId, HEALTH_WINDOW_HOURS],
   );
   const [lastCall] = await tx.query<{ last_api_call_at: Date; today: string | null }>(
