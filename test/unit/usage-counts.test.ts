@@ -1,5 +1,6 @@
-/** The usage counts' pure policy: UTC hours, bounded entries, what a refused flush merges back, and the date range of GET /v1/usage. */
+/** The usage counts' pure policy: UTC hours, bounded entries, what a refused flush merges back; the date range of GET /v1/usage; the quota client health reports. */
 import { describe, expect, it } from 'vitest';
+import { applicableQuota } from '../../src/admin/operator/client-health.ts';
 import { USAGE_MAX_RANGE_DAYS, usageRange } from '../../src/admin/operator/usage-report.ts';
 import { addApiCall, entryFor, HOUR_MS, hourOf, mergeBack, type PendingUsage, usageRows } from '../../src/db/usage-counts.ts';
 
@@ -100,5 +101,20 @@ describe('the date range of GET /v1/usage', () => {
       error: 'from (2026-11-30) is after to (2026-11-29)',
       parameter: 'from',
     });
+  });
+});
+
+describe("the quota a client's health reports", () => {
+  it("is the client's own, replacing the tenant's as a whole; else the tenant's; none without a window", () => {
+    const tenant = { token_quota: { per_hour: 100, per_day: 1000 } };
+    expect(applicableQuota({ per_hour: 5 }, tenant)).toEqual({ source: 'client', quota: { per_hour: 5 } });
+    expect(applicableQuota(null, tenant)).toEqual({ source: 'tenant', quota: { per_hour: 100, per_day: 1000, mode: 'enforce' } });
+    expect(applicableQuota(null, { token_quota: { per_day: 10, mode: 'log' } })).toEqual({
+      source: 'tenant',
+      quota: { per_day: 10, mode: 'log' },
+    });
+    expect(applicableQuota(null, {})).toBeUndefined();
+    // a client's quota without a window lifts the tenant's, as the token endpoint counts it
+    expect(applicableQuota({ mode: 'log' }, tenant)).toBeUndefined();
   });
 });
