@@ -81,7 +81,8 @@ export async function boot(config: Config, log: Logger, options: BootOptions = {
     const stopKeyRotation = startKeyRotationWorker(db, log, { intervalMs: config.keyRotationCheckMs });
     app.usage.start();
     app.authEvents.start();
-    const webhooks = createWebhookWorker(config, db, keyEncryption, log);
+    app.usageCounts.start();
+    const webhooks = createWebhookWorker(config, db, keyEncryption, log, app.usageCounts);
     if (config.webhooks.worker) await webhooks.start();
     const retention = createRetentionJob({
       db,
@@ -94,6 +95,8 @@ export async function boot(config: Config, log: Logger, options: BootOptions = {
     const close = async () => {
       await retention.stop();
       await webhooks.stop();
+      // after the webhook worker, whose last attempts it counts
+      await app.usageCounts.stop();
       await app.usage.stop();
       await app.authEvents.stop();
       await stopKeyRotation();

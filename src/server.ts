@@ -10,7 +10,7 @@ import type { DemoOrganisationLoader } from './admin/operator/sandbox-reset.ts';
 import { createAccessTokenVerifier, createBearerAuthentication } from './http/bearer.ts';
 import { createDpopNonces } from './http/dpop-nonces.ts';
 import { createDpopVerifier, createFleetReplayStore, createMemoryReplayStore } from './http/dpop-proof.ts';
-import { createResourceApi } from './api/resource-api.ts';
+import { type ApiCaller, createResourceApi } from './api/resource-api.ts';
 import { createAuthenticationHost } from './auth/authentication-host.ts';
 import { createAssertionReplayStore } from './auth/assertion-replay.ts';
 import { createAuthEventLog } from './auth/auth-events.ts';
@@ -27,6 +27,7 @@ import { closeConnectionIfBodyUnread } from './http/connection.ts';
 import { describeHost, respondWithHostIndex } from './http/host-index.ts';
 import { ApiError, problemMiddleware } from './http/problem.ts';
 import { createCounterStore } from './db/counter-store.ts';
+import { createUsageCounter } from './db/usage-counts.ts';
 import { createRateLimits } from './http/rate-limits.ts';
 import { createMetrics, type Surface } from './observability/metrics.ts';
 import { createPublicUrls, resolveHostTarget } from './tenancy/hosts.ts';
@@ -100,6 +101,14 @@ export function createApp(context: AppContext) {
     ...(context.now ? { now: context.now } : {}),
   });
   const recordAuthEvents = config.authEvents.enabled ? { authEvents } : {};
+  const usageCounts = createUsageCounter(db, log, {
+    flushIntervalMs: config.usage.flushMs,
+    maxPending: config.usage.bufferSize,
+    onCounted: metrics.countUsage,
+    onDropped: metrics.usageDropped,
+    onFlushFailed: metrics.countUsageFlushFailure,
+    ...(context.now ? { now: context.now } : {}),
+  });
   const counters = createCounterStore({ redis: config.redis, log, onFallback: () => metrics.countRateLimitFallback() });
   const rateLimits = createRateLimits(counters, {
     maxTenants: config.tenantCacheSize,
@@ -121,6 +130,7 @@ export function createApp(context: AppContext) {
     urls,
     max: config.providerPoolSize,
     usage,
+    usageCounts,
     jwksCacheSeconds: config.jwksCacheSeconds,
     rateLimits,
     log,
@@ -187,6 +197,9 @@ export function createApp(context: AppContext) {
     } finally {
       // the Provider writes its own response (ctx.respond = false): its status is on the raw response
       const status = ctx.respond === false ? ctx.res.statusCode : ctx.status;
+      // a resource API answer to a known client counts in its usage, with the status it got
+      const caller = (ctx.state as { apiCaller?: ApiCaller }).apiCaller;
+      if (caller) usageCounts.countApiCall(caller.tenantId, caller.clientId, status);
       metrics.observe((ctx.state as { surface?: Surface }).surface ?? 'other', status, (performance.now() - started) / 1000);
     }
   });
@@ -255,6 +268,20 @@ export function createApp(context: AppContext) {
     return stop;
   };
 
-  return { app, urls, runtime, tenants, credentials, providers, usage, authEvents, metrics, counters, serveAdminApi, startInvalidation };
+  return {
+    app,
+    urls,
+    runtime,
+    tenants,
+    credentials,
+    providers,
+    usage,
+    usageCounts,
+    authEvents,
+    metrics,
+    counters,
+    serveAdminApi,
+    startInvalidation,
+  };
 }
 export type App = ReturnType<typeof createApp>;

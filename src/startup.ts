@@ -14,6 +14,7 @@ import {
 } from './auth/key-encryption.ts';
 import { ConfigError, type Config } from './config/config.ts';
 import type { Database } from './db/database.ts';
+import type { UsageCounter } from './db/usage-counts.ts';
 import { createDeliveryWorker, type DeliveryWorker } from './webhooks/delivery/worker.ts';
 
 /** The key-encryption keys the configuration names (in development, DATA_DIR's generated key, created if missing). */
@@ -30,7 +31,13 @@ export async function assertKeysDecryptStored(db: Database, keyEncryption: KeyEn
   if (undecryptable) throw new ConfigError('KEY_ENCRYPTION_KEY', undecryptable);
 }
 
-/** The webhook delivery worker as WEBHOOK_* configures it; not started. */
-export function createWebhookWorker(config: Config, db: Database, keyEncryption: KeyEncryption, log: Logger): DeliveryWorker {
-  return createDeliveryWorker({ db, keyEncryption, log, ...config.webhooks });
+/** The webhook delivery worker as WEBHOOK_* configures it, its attempts counted in `usageCounts`; not started. */
+export function createWebhookWorker(
+  config: Config,
+  db: Database,
+  keyEncryption: KeyEncryption,
+  log: Logger,
+  usageCounts: Pick<UsageCounter, 'countWebhookDelivery'>,
+): DeliveryWorker {
+  return createDeliveryWorker({ db, keyEncryption, log, ...config.webhooks, onAttemptSent: usageCounts.countWebhookDelivery });
 }

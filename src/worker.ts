@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config/config.ts';
 import { createDatabase, type Database } from './db/database.ts';
+import { createUsageCounter } from './db/usage-counts.ts';
 import { describeStartupError } from './startup-errors.ts';
 import { MIGRATIONS_DIR } from './db/migrate.ts';
 import { createLogger } from './observability/logger.ts';
@@ -89,6 +90,8 @@ export async function startStandaloneWorker(
     settings: config.database,
   });
   let worker: DeliveryWorker;
+  // its delivery attempts count in the tenants' usage, as the server's own worker's do
+  const usageCounts = createUsageCounter(db, log, { flushIntervalMs: config.usage.flushMs, maxPending: config.usage.bufferSize });
   try {
     const pending = await pendingMigrations(db);
     if (pending.length) {
@@ -98,8 +101,9 @@ export async function startStandaloneWorker(
       );
     }
     await assertKeysDecryptStored(db, keyEncryption);
-    worker = createWebhookWorker(config, db, keyEncryption, log);
+    worker = createWebhookWorker(config, db, keyEncryption, log, usageCounts);
     await worker.start();
+    usageCounts.start();
   } catch (error) {
     await db.close().catch(() => {});
     if (error instanceof ConfigError) throw new WorkerStartError(`configuration error: ${error.message}`);
@@ -122,6 +126,7 @@ export async function startStandaloneWorker(
         log.info(signal ? { signal } : {}, 'webhook delivery worker stopping: finishing the deliveries in flight');
         try {
           await worker.stop();
+          await usageCounts.stop();
         } finally {
           await db.close();
         }

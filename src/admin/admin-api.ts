@@ -22,6 +22,7 @@ import { clientRoutes } from './client-routes.ts';
 import { keyRoutes } from './key-routes.ts';
 import { tenantRoutes } from './tenant-routes.ts';
 import { tokenRoutes } from './token-routes.ts';
+import { usageRoutes } from './usage-routes.ts';
 import { webhookRoutes } from './webhook-routes.ts';
 
 export function createAdminApi(deps: AdminDeps) {
@@ -35,6 +36,7 @@ export function createAdminApi(deps: AdminDeps) {
     ...auditRoutes(deps),
     ...authEventRoutes(deps),
     ...clientHealthRoutes(deps),
+    ...usageRoutes(deps),
   ];
   const router = new Router<AdminState>({ prefix: '/v1' });
   registerRoutes(router, routes);

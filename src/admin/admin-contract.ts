@@ -15,6 +15,7 @@ import type { ClientHealth } from './operator/client-health.ts';
 import type { SandboxSyncResult } from './operator/sandbox-sync.ts';
 import type { SandboxResetResult } from './operator/sandbox-reset.ts';
 import type { TenantRepresentation } from './operator/tenant-lifecycle.ts';
+import type { UsageRow } from './operator/usage-report.ts';
 
 /** A list endpoint's answer: one page, and the next page's absolute URL (null on the last). */
 export interface Page<T> {
@@ -24,7 +25,7 @@ export interface Page<T> {
 
 export type Tenant = TenantRepresentation;
 export type { AuditEvent, AuthEvent, ClientHealth, SandboxSyncResult };
-export type { SandboxResetResult };
+export type { SandboxResetResult, UsageRow };
 export type Client = ClientRepresentation;
 /** a private_key_jwt client is created without a secret */
 export type ClientWithSecret = Client & { readonly client_secret?: string };

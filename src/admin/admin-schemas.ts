@@ -7,10 +7,11 @@ import { CLIENT_AUTH_METHODS, DEFAULT_CLIENT_AUTH_METHOD, MAX_CLIENT_KEYS } from
 import { AUTH_EVENT_OUTCOMES, AUTH_REFUSAL_REASONS } from '../catalog/auth-event-reasons.ts';
 import { DELIVERY_STATUSES } from '../catalog/delivery-statuses.ts';
 import { TENANT_STATUSES } from '../catalog/tenant-statuses.ts';
-import { TOKEN_QUOTA_SCHEMA } from '../catalog/token-quotas.ts';
+import { TOKEN_QUOTA_MODES, TOKEN_QUOTA_SCHEMA } from '../catalog/token-quotas.ts';
 import { PAGE_LIMIT } from '../catalog/page-limits.ts';
 import { SIGNING_ALGORITHMS } from '../catalog/signing-algorithms.ts';
 import { TENANT_SLUG } from '../tenancy/hosts.ts';
+import { USAGE_DEFAULT_RANGE_DAYS, USAGE_MAX_RANGE_DAYS } from './operator/usage-report.ts';
 import { TENANT_SETTINGS_SCHEMA } from '../tenancy/tenant-settings.ts';
 import type { JsonSchema } from '../catalog/collections.ts';
 import { EVENT_PATTERN } from '../webhooks/events.ts';
@@ -339,13 +340,39 @@ export const ADMIN_SCHEMAS = {
         properties: { time: timestamp, reason: { enum: [...AUTH_REFUSAL_REASONS] }, source_ip: { type: ['string', 'null'] } },
       },
       last_used_at: { ...nullableTimestamp, description: 'last successful authentication (written at most every LAST_USED_FLUSH_MS)' },
+      last_api_call: {
+        ...nullableTimestamp,
+        description: "the client's last resource API request, whatever its answer (usage counts: up to USAGE_FLUSH_MS behind)",
+      },
       last_24h: {
         type: 'object',
+        description: 'tokens and refusals: the last 24 hours (auth event log); API calls: the current UTC hour and the 24 before it',
         properties: {
           tokens_issued: { type: 'integer' },
           refusals: { type: 'integer' },
           refusals_by_reason: { type: 'object', additionalProperties: { type: 'integer' } },
+          api_calls: { type: 'integer', description: "resource API requests with the client's valid token" },
+          api_4xx: { type: 'integer', description: 'of those, answered with a 4xx status (429 included)' },
+          api_429: { type: 'integer', description: 'of those, answered 429 (a rate limit)' },
         },
+        required: ['tokens_issued', 'refusals', 'refusals_by_reason', 'api_calls', 'api_4xx', 'api_429'],
+      },
+      quota: {
+        type: ['object', 'null'],
+        description: "the token quota that applies to the client (its own token_quota, else the tenant's) and its use; null: none applies",
+        properties: {
+          source: { enum: ['client', 'tenant'] },
+          per_hour: { type: ['integer', 'null'] },
+          per_day: { type: ['integer', 'null'] },
+          mode: { enum: [...TOKEN_QUOTA_MODES] },
+          used: {
+            type: 'object',
+            description: 'tokens issued in the current UTC hour and day (usage counts: up to USAGE_FLUSH_MS behind)',
+            properties: { this_hour: { type: 'integer' }, today: { type: 'integer' } },
+            required: ['this_hour', 'today'],
+          },
+        },
+        required: ['source', 'per_hour', 'per_day', 'mode', 'used'],
       },
       webhook_deliveries_failing: {
         type: 'object',
@@ -364,10 +391,49 @@ export const ADMIN_SCHEMAS = {
       'last_token_issued',
       'last_refusal',
       'last_used_at',
+      'last_api_call',
       'last_24h',
+      'quota',
       'webhook_deliveries_failing',
       'secrets_expiring',
     ],
+  },
+  UsageQuery: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      tenant: {
+        type: 'string',
+        pattern: TENANT_SLUG.source,
+        description: "one tenant's usage (a tenant admin: its own, the default); platform admins without it: every tenant",
+      },
+      from: {
+        type: 'string',
+        format: 'date',
+        description: `first UTC day, YYYY-MM-DD (default: ${USAGE_DEFAULT_RANGE_DAYS - 1} days before to)`,
+      },
+      to: {
+        type: 'string',
+        format: 'date',
+        description: `last UTC day, YYYY-MM-DD, included (default: today); at most ${USAGE_MAX_RANGE_DAYS} days from from`,
+      },
+      limit: PAGE_LIMIT,
+      cursor: { type: 'string', minLength: 1, maxLength: 512 },
+    },
+  },
+  UsageRow: {
+    type: 'object',
+    description:
+      "One tenant's and client's usage on one UTC day, added up across every instance; up to USAGE_FLUSH_MS behind the requests it counts.",
+    properties: {
+      date: { type: 'string', format: 'date' },
+      tenant: { type: 'string', description: "the tenant's slug" },
+      client_id: { type: ['string', 'null'], description: 'null for webhook deliveries, which have no client' },
+      tokens: { type: 'integer', description: 'access tokens issued' },
+      api_calls: { type: 'integer', description: "resource API requests made with the client's valid token, whatever their status" },
+      webhook_deliveries: { type: 'integer', description: 'webhook delivery attempts sent (retries included)' },
+    },
+    required: ['date', 'tenant', 'client_id', 'tokens', 'api_calls', 'webhook_deliveries'],
   },
   AuditQuery: {
     type: 'object',

@@ -13,7 +13,8 @@ export function clientHealthRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
       method: 'get',
       path: '/tenants/:slug/clients/:clientId/health',
       operationId: 'getClientHealth',
-      summary: "A client's last token, last refusal and why, last use, 24-hour counts, failing webhooks, expiring secrets",
+      summary:
+        "A client's last token, last refusal and why, last use and API call, 24-hour counts, quota use, failing webhooks, expiring secrets",
       tags: ['Clients'],
       tenantAdmin: true,
       query: NO_QUERY,
@@ -21,7 +22,7 @@ export function clientHealthRoutes(deps: AdminDeps): RouteSpec<AdminContext>[] {
       handler: async function getClientHealth(ctx) {
         const clientId = ctx.params.clientId ?? '';
         const tenant = await findRouteTenant(deps.db.admin, ctx, { tenantAdmin: true });
-        const health = await deps.db.admin.scoped(tenant.id, (tx) => readClientHealth(tx, tenant.id, clientId));
+        const health = await deps.db.admin.scoped(tenant.id, (tx) => readClientHealth(tx, tenant, clientId));
         if (!health) throw clientNotFound(clientId);
         ctx.body = health;
       },

@@ -24,6 +24,13 @@ import { createOpenApiDocument } from './openapi.ts';
 import { readJsonBody, rejectTenantInQuery } from '../http/request-guards.ts';
 import type { ApiState } from './route-steps.ts';
 
+/** The tenant and client a resource API request was answered for (ctx.state.apiCaller), once its token
+ * proved who is asking: server.ts counts the answer, with its final status, in the usage counts. */
+export interface ApiCaller {
+  readonly tenantId: string;
+  readonly clientId: string;
+}
+
 export interface ResourceApiDeps {
   readonly db: Database;
   readonly bearer: BearerAuthentication;
@@ -81,6 +88,9 @@ export function createResourceApi(deps: ResourceApiDeps) {
         presented,
         onRateLimit: (states) => reportLimits(ctx.res, states),
         onDpopNonce: (nonce) => ctx.set('DPoP-Nonce', nonce),
+        onClient: (clientId) => {
+          (ctx.state as { apiCaller?: ApiCaller }).apiCaller = { tenantId: tenant.id, clientId };
+        },
       })
       .catch((error: unknown) => {
         throw inPresentedScheme(presented, error);

@@ -17,7 +17,8 @@ import type { RemoteJwks } from './client-jwks.ts';
 import type { ClientUsageRecorder } from './client-usage.ts';
 import type { AccessTokenState } from './access-token-endpoints.ts';
 import type { ReplayDetection } from './replay-detection.ts';
-import { createTenantProvider, type SharedPrototypes, importSigningKey } from './provider.ts';
+import type { UsageCounter } from '../db/usage-counts.ts';
+import { createTenantProvider, type SharedPrototypes, importSigningKey, type TenantProviderInput } from './provider.ts';
 import type { TenantCredentials, TenantKeys } from './tenant-credentials.ts';
 
 export interface PooledProvider {
@@ -37,6 +38,8 @@ export function createProviderPool(deps: {
   max: number;
   usage?: ClientUsageRecorder;
   authEvents?: AuthEventLog;
+  /** tokens issued per tenant and client, for the usage counts */
+  usageCounts?: Pick<UsageCounter, 'countToken'>;
   jwksCacheSeconds: number;
   rateLimits?: RateLimits;
   log?: Logger;
@@ -56,6 +59,20 @@ export function createProviderPool(deps: {
   const sharedPrototypes: SharedPrototypes = {};
   const signingKeys = new LRUCache<TenantKeys['signingKey'], ReturnType<typeof importSigningKey>>({ max: deps.max });
 
+  /** Each token request's outcome to the auth event log, and each token issued to a tenant's client to its usage. */
+  function tokenOutcomeRecorder(tenant: Tenant): Pick<TenantProviderInput, 'onTokenOutcome'> {
+    const { authEvents } = deps;
+    // the platform issuer's admin tokens are not a tenant's usage
+    const usageCounts = tenant.kind === 'platform' ? undefined : deps.usageCounts;
+    if (!authEvents && !usageCounts) return {};
+    return {
+      onTokenOutcome(event) {
+        authEvents?.record(event);
+        if (usageCounts && event.outcome === 'issued' && event.clientId !== undefined) usageCounts.countToken(tenant.id, event.clientId);
+      },
+    };
+  }
+
   async function build(environment: EnvironmentConfig, tenant: Tenant): Promise<PooledProvider> {
     const keys = await deps.credentials.getKeys(tenant.id);
     if (!keys) throw new TenantNotProvisionedError(`tenant ${tenant.environment}/${tenant.slug} has no current signing key`);
@@ -73,7 +90,7 @@ export function createProviderPool(deps: {
       signingKey,
       findClient: (clientId) => deps.credentials.getClient(tenant.id, clientId),
       wasClientDisabled: (clientId) => deps.credentials.wasDisabled(tenant.id, clientId),
-      ...(deps.authEvents ? { onTokenOutcome: deps.authEvents.record } : {}),
+      ...tokenOutcomeRecorder(tenant),
       ...(deps.usage
         ? { onClientAuthenticated: (clientId: string, hash: string | undefined) => deps.usage?.record(tenant.id, clientId, hash) }
         : {}),

@@ -49,6 +49,8 @@ export interface Config {
   readonly tenantPurgeAfterDays: number;
   readonly lastUsedFlushMs: number;
   readonly authEvents: { readonly enabled: boolean; readonly flushMs: number; readonly bufferSize: number };
+  /** usage per tenant and client (src/db/usage-counts.ts): how often counts are written, how many entries wait */
+  readonly usage: { readonly flushMs: number; readonly bufferSize: number };
   readonly jwksCacheSeconds: number;
   readonly keyRotationDelaySeconds: number;
   readonly keyRotationCheckMs: number;
@@ -74,6 +76,8 @@ export interface RetentionConfig {
   readonly idempotencyKeyHours: number;
   readonly auditDays: number;
   readonly authEventDays: number;
+  readonly usageDays: number;
+  readonly usageHourlyDays: number;
 }
 
 /** Node's HTTP server limits, set deliberately rather than left at Node's defaults. */
@@ -322,6 +326,18 @@ export const OPTIONS = {
     schema: { type: 'integer', minimum: 1 },
     default: '20000',
   },
+  // usage per tenant and client (src/db/usage-counts.ts)
+  USAGE_FLUSH_MS: {
+    description: 'how often the usage counts (tokens, API calls, webhook deliveries) are added to the database, in one statement',
+    schema: { type: 'integer', minimum: 100 },
+    default: '5000',
+  },
+  USAGE_BUFFER_SIZE: {
+    description:
+      'usage entries (tenant, client, hour) held between flushes and while the database is away; more are dropped and counted (tenant_connect_usage_dropped_total)',
+    schema: { type: 'integer', minimum: 1 },
+    default: '50000',
+  },
   JWKS_CACHE_SECONDS: {
     description: 'max-age of the JWKS response: how long verifiers may use a key set before fetching it again',
     schema: { type: 'integer', minimum: 0 },
@@ -437,6 +453,16 @@ export const OPTIONS = {
     description: 'days the auth event log (every token request, issued or refused) is kept',
     schema: { type: 'integer', minimum: 1 },
     default: '30',
+  },
+  USAGE_RETENTION_DAYS: {
+    description: 'days the daily usage per tenant and client (GET /v1/usage) is kept: a year and a month, for year-over-year bills',
+    schema: { type: 'integer', minimum: 1 },
+    default: '400',
+  },
+  USAGE_HOURLY_RETENTION_DAYS: {
+    description: "days the hourly usage is kept (client health's last 24 hours, a token quota's current hour)",
+    schema: { type: 'integer', minimum: 2 },
+    default: '7',
   },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -595,6 +621,8 @@ function loadRetentionConfig(env: NodeJS.ProcessEnv): RetentionConfig {
     idempotencyKeyHours: Number(read(env, 'IDEMPOTENCY_KEY_RETENTION_HOURS')),
     auditDays: Number(read(env, 'AUDIT_RETENTION_DAYS')),
     authEventDays: Number(read(env, 'AUTH_EVENT_RETENTION_DAYS')),
+    usageDays: Number(read(env, 'USAGE_RETENTION_DAYS')),
+    usageHourlyDays: Number(read(env, 'USAGE_HOURLY_RETENTION_DAYS')),
   };
 }
 
@@ -667,6 +695,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       flushMs: Number(read(env, 'AUTH_EVENTS_FLUSH_MS')),
       bufferSize: Number(read(env, 'AUTH_EVENTS_BUFFER_SIZE')),
     },
+    usage: { flushMs: Number(read(env, 'USAGE_FLUSH_MS')), bufferSize: Number(read(env, 'USAGE_BUFFER_SIZE')) },
     jwksCacheSeconds,
     keyRotationDelaySeconds,
     keyRotationCheckMs: Number(read(env, 'KEY_ROTATION_CHECK_MS')),

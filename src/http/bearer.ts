@@ -234,6 +234,9 @@ export interface BearerRequirement {
    * to a DPoP request (RFC 9449 §8.2), so a client rotates without a refusal
    */
   readonly onDpopNonce?: (nonce: string) => void;
+  /** told the token's client once the token is valid and its client exists, before the scope, status
+   * and rate limit are checked: whatever the answer, it is this client's (the usage counts) */
+  readonly onClient?: (clientId: string) => void;
 }
 
 const PRESENTED_AS_BEARER: DpopPresentation = { scheme: 'Bearer', proof: undefined, method: '', url: '' };
@@ -277,6 +280,7 @@ export function createBearerAuthentication(deps: {
         headers: { 'WWW-Authenticate': bearerChallenge(audience, { code: 'invalid_token', description: required.clientGone }) },
       });
     }
+    required.onClient?.(claims.client_id);
     if (required.scope !== undefined) requireScope(claims, required.scope, audience);
     if (required.inactive !== undefined && tenant.status !== 'ACTIVE') throw new ApiError('tenant-suspended', required.inactive);
     if (required.rateLimit) await chargeRateLimit(required.rateLimit, required, tenant, claims.client_id);

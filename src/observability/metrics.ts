@@ -78,9 +78,48 @@ export function createMetrics(sizes: Record<string, () => number>, rateLimits?: 
     labelNames: ['mode'] as const,
     registers: [registry],
   });
+  // usage totals without a tenant or client label, so their cardinality stays bounded: the admin
+  // API's GET /v1/usage has the per-tenant detail
+  const tokensIssued = new Counter({
+    name: 'tenant_connect_tokens_issued_total',
+    help: 'access tokens issued (client_credentials), all tenants',
+    registers: [registry],
+  });
+  const apiCalls = new Counter({
+    name: 'tenant_connect_api_calls_total',
+    help: "resource API requests made with a valid client's token, by status class, all tenants",
+    labelNames: ['class'] as const,
+    registers: [registry],
+  });
+  const webhookDeliveries = new Counter({
+    name: 'tenant_connect_webhook_deliveries_total',
+    help: 'webhook delivery attempts sent by this process, all tenants',
+    registers: [registry],
+  });
+  const usageDropped = new Counter({
+    name: 'tenant_connect_usage_dropped_total',
+    help: 'usage counts not recorded: the pending entries were at USAGE_BUFFER_SIZE (e.g. a long database outage)',
+    registers: [registry],
+  });
+  const usageFlushFailures = new Counter({
+    name: 'tenant_connect_usage_flush_failures_total',
+    help: 'usage flushes the database refused; their counts are kept for the next flush',
+    registers: [registry],
+  });
 
   return {
     registry,
+    countUsage(count: 'token' | 'api_call' | 'webhook_delivery', status?: number): void {
+      if (count === 'token') tokensIssued.inc();
+      else if (count === 'webhook_delivery') webhookDeliveries.inc();
+      else apiCalls.inc({ class: `${Math.floor((status ?? 0) / 100)}xx` });
+    },
+    usageDropped(entries: number): void {
+      usageDropped.inc(entries);
+    },
+    countUsageFlushFailure(): void {
+      usageFlushFailures.inc();
+    },
     observe(surface: Surface, status: number, seconds: number): void {
       requests.inc({ surface, status: String(status) });
       duration.observe({ surface }, seconds);

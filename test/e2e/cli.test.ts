@@ -566,8 +566,42 @@ describe('auth-events', () => {
     const record = await cli('clients', 'health', 'acme', acme.client_id);
     expect(record.code).toBe(0);
     expect(record.stdout).toMatch(/^last refusal +\S+ {2}wrong_secret {2}from /m);
+    expect(record.stdout).toMatch(/^API calls \(24h\) +\d+ \(\d+ 4xx, \d+ of them 429\)$/m);
+    expect(record.stdout).toMatch(/^token quota +none$/m);
     const missing = await cli('clients', 'health', 'acme', 'no-such-client');
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/No client "no-such-client" in this tenant/);
+  });
+});
+
+describe('usage', () => {
+  it('shows tokens, API calls and webhook deliveries per tenant, client and day, as JSON and as a table', async () => {
+    const acme = server.credential('production', 'acme');
+    const issued = await requestToken('acme', acme.client_id, acme.client_secret);
+    expect(issued.status).toBe(200);
+    const api = await server.fetch(server.url('acme.connect.localhost', '/api/v1/employees?limit=1'), {
+      headers: { authorization: `Bearer ${issued.body.access_token as string}` },
+    });
+    expect(api.status).toBe(200);
+    await server.booted.app.usageCounts.flush();
+
+    const page = await json<{ data: { date: string; tenant: string; client_id: string | null; tokens: number; api_calls: number }[] }>(
+      'usage',
+      '--tenant',
+      'acme',
+    );
+    const row = page.data.find((r) => r.client_id === acme.client_id && r.date === new Date().toISOString().slice(0, 10));
+    expect(row).toMatchObject({ tenant: 'acme' });
+    expect(row?.tokens).toBeGreaterThanOrEqual(1);
+    expect(row?.api_calls).toBeGreaterThanOrEqual(1);
+
+    const table = await cli('usage', '--from', new Date(Date.now() - 86_400_000).toISOString().slice(0, 10));
+    expect(table.code).toBe(0);
+    expect(table.stdout.split('\n')[0]?.split(/\s{2,}/)).toEqual(['DATE', 'TENANT', 'CLIENT', 'TOKENS', 'API CALLS', 'WEBHOOKS']);
+    expect(table.stdout).toMatch(new RegExp(`^\\d{4}-\\d{2}-\\d{2} +acme +${acme.client_id} +\\d+ +\\d+ +\\d+$`, 'm'));
+
+    const reversed = await cli('usage', '--from', '2026-11-29', '--to', '2026-11-01');
+    expect(reversed.code).toBe(1);
+    expect(reversed.stderr).toContain('from (2026-11-29) is after to (2026-11-01)');
   });
 });

@@ -272,7 +272,9 @@ describe.each(testDatabaseKinds())('auth event log on %s', (kind) => {
       last_token_issued: { jti, scopes: ['employees:read'] },
       last_refusal: { reason: 'wrong_secret', source_ip: expect.stringContaining('127.0.0.1') },
       last_used_at: expect.any(String),
-      last_24h: { tokens_issued: 1, refusals: 1, refusals_by_reason: { wrong_secret: 1 } },
+      last_api_call: null,
+      last_24h: { tokens_issued: 1, refusals: 1, refusals_by_reason: { wrong_secret: 1 }, api_calls: 0, api_4xx: 0, api_429: 0 },
+      quota: null,
       webhook_deliveries_failing: { failed: 0, retrying: 0 },
     });
     expect(health.body.secrets_expiring).toHaveLength(1);

@@ -188,7 +188,7 @@ describe.each(testDatabaseKinds())('isolation matrix on %s', (kind) => {
     }
   });
 
-  it('lets a tenant admin read only its own tenant’s auth events: 404 for the other tenant, 401 on the other environment', async () => {
+  it('lets a tenant admin read only its own tenant’s auth events and usage: 404 for the other tenant, 401 on the other environment', async () => {
     const adminApi = (environment: string) => server.booted.admin.credentials[environment]?.admin_api ?? '';
     const holders = await Promise.all(
       server.credentials.map(async (credential) => {
@@ -202,16 +202,20 @@ describe.each(testDatabaseKinds())('isolation matrix on %s', (kind) => {
       }),
     );
     await server.booted.app.authEvents.flush();
+    await server.booted.app.usageCounts.flush();
     for (const holder of holders) {
       for (const target of server.credentials) {
-        const response = await server.fetch(`${adminApi(target.environment)}/tenants/${target.tenant}/auth-events`, {
-          headers: { authorization: `Bearer ${holder.token}` },
-        });
-        const expected = holder.credential === target ? 200 : holder.credential.environment === target.environment ? 404 : 401;
-        expect(response.status, `${label(holder.credential)} reading ${label(target)}`).toBe(expected);
-        const body = (await response.json()) as { data?: { client_id: string | null }[]; detail?: string };
-        if (expected === 200) expect(body.data?.length).toBeGreaterThan(0);
-        if (expected === 404) expect(body.detail).toBe(`No tenant "${target.tenant}" in this environment.`);
+        for (const path of [`/tenants/${target.tenant}/auth-events`, `/usage?tenant=${target.tenant}`]) {
+          const response = await server.fetch(`${adminApi(target.environment)}${path}`, {
+            headers: { authorization: `Bearer ${holder.token}` },
+          });
+          const expected = holder.credential === target ? 200 : holder.credential.environment === target.environment ? 404 : 401;
+          expect(response.status, `${label(holder.credential)} reading ${label(target)} ${path}`).toBe(expected);
+          const body = (await response.json()) as { data?: { tenant?: string }[]; detail?: string };
+          if (expected === 200) expect(body.data?.length).toBeGreaterThan(0);
+          if (expected === 200 && path.startsWith('/usage')) expect(body.data?.every((r) => r.tenant === target.tenant)).toBe(true);
+          if (expected === 404) expect(body.detail).toBe(`No tenant "${target.tenant}" in this environment.`);
+        }
       }
     }
   });

@@ -50,6 +50,8 @@ describe.each(testDatabaseKinds())('migrations on %s', (kind) => {
       'signing_keys',
       'tenants',
       'tombstones',
+      'usage_daily',
+      'usage_hourly',
       'webhook_attempts',
       'webhook_deliveries',
       'webhook_schedule',

@@ -44,6 +44,8 @@ describe.each(testDatabaseKinds())('the retention job on %s', (kind) => {
     idempotencyKeyHours: 48,
     auditDays: 365,
     authEventDays: 15,
+    usageHourlyDays: 3,
+    usageDays: 40,
   };
   /** just past and just inside a retention */
   const expired = (keptMs: number) => NOW - keptMs - HOUR_MS;
@@ -152,6 +154,15 @@ describe.each(testDatabaseKinds())('the retention job on %s', (kind) => {
                    VALUES ($1, $2, 'sandbox', 'c', 'i', 'test.retention', 't', 't', 'r')`;
     await server.booted.db.admin.query(audit, [ids.auditOld, iso(expired(config.auditDays * DAY_MS))]);
     await server.booted.db.admin.query(audit, [ids.auditNew, iso(kept(config.auditDays * DAY_MS))]);
+    // usage: hours by their start, days by their UTC date (a day goes once it ends before the cutoff)
+    const hourOf = (ms: number) => iso(ms - (ms % HOUR_MS));
+    const hourly = `INSERT INTO usage_hourly (tenant_id, client_id, hour, tokens) VALUES ($1, $2, $3, 1)`;
+    await server.booted.db.admin.query(hourly, [acme, 'old', hourOf(expired(config.usageHourlyDays * DAY_MS))]);
+    await server.booted.db.admin.query(hourly, [acme, 'new', hourOf(kept(config.usageHourlyDays * DAY_MS))]);
+    const daily = `INSERT INTO usage_daily (tenant_id, client_id, day, tokens) VALUES ($1, $2, $3, 1)`;
+    const dayOf = (ms: number) => iso(ms).slice(0, 10);
+    await server.booted.db.admin.query(daily, [globex, 'old', dayOf(NOW - (config.usageDays + 1) * DAY_MS)]);
+    await server.booted.db.admin.query(daily, [globex, 'new', dayOf(NOW - (config.usageDays - 1) * DAY_MS)]);
   });
 
   afterAll(async () => {
@@ -179,6 +190,8 @@ describe.each(testDatabaseKinds())('the retention job on %s', (kind) => {
       oauth_replay_detections: 1,
       client_assertion_jtis: 1,
       auth_events: 1,
+      usage_hourly: 1,
+      usage_daily: 1,
       audit_events: 1,
     });
     expect(Object.fromEntries(reported)).toEqual(run);
@@ -205,6 +218,10 @@ describe.each(testDatabaseKinds())('the retention job on %s', (kind) => {
     expect(await exists(acme, 'tombstones', 'id', tombstoneNew)).toBe(1);
     expect(await exists(null, 'audit_events', 'id', ids.auditNew)).toBe(1);
     expect(await exists(acme, 'auth_events', 'client_id', 'new')).toBe(1);
+    expect(await exists(null, 'usage_hourly', 'client_id', 'old')).toBe(0);
+    expect(await exists(null, 'usage_hourly', 'client_id', 'new')).toBe(1);
+    expect(await exists(null, 'usage_daily', 'client_id', 'old')).toBe(0);
+    expect(await exists(null, 'usage_daily', 'client_id', 'new')).toBe(1);
     for (const [table, column, , young] of EXPIRING_KEYS) expect(await exists(acme, table, column, young), table).toBe(1);
 
     // a second run finds nothing more

@@ -39,7 +39,7 @@ const INSERT_ONLY_TENANT_TABLES = ['auth_events'];
 const RUNTIME_TABLES = TENANT_TABLES.filter((t) => !OWNER_ONLY_TENANT_TABLES.includes(t) && !INSERT_ONLY_TENANT_TABLES.includes(t));
 /** Tables with a tenant_id that are the platform's, not a tenant's: the runtime role has no grant
  * on them at all, so RLS would guard nothing (the admin API reads them as the owner). */
-const PLATFORM_TABLES = ['audit_events', 'key_promotions', 'webhook_schedule'];
+const PLATFORM_TABLES = ['audit_events', 'key_promotions', 'webhook_schedule', 'usage_hourly', 'usage_daily'];
 
 describe.each(testDatabaseKinds())('row level security on %s', (kind) => {
   let server: TestServer;

@@ -100,6 +100,22 @@ export const RETENTION_TARGETS: readonly RetentionTarget[] = [
     cutoff: 'instant',
     expired: 'occurred_at < $2::timestamptz',
   },
+  // the platform's metering of its tenants (no RLS, the owner's alone): trimmed in one pass by time
+  {
+    table: 'usage_hourly',
+    keptFor: (c) => c.usageHourlyDays * DAY_MS,
+    scope: 'platform',
+    cutoff: 'instant',
+    expired: 'hour < $2::timestamptz',
+  },
+  {
+    // a day is kept while any of its hours is within the retention
+    table: 'usage_daily',
+    keptFor: (c) => c.usageDays * DAY_MS,
+    scope: 'platform',
+    cutoff: 'instant',
+    expired: "day < ($2::timestamptz AT TIME ZONE 'UTC')::date",
+  },
   {
     table: 'audit_events',
     keptFor: (c) => c.auditDays * DAY_MS,

@@ -119,6 +119,8 @@ export async function updateTenantRecord(tx: Queryable, id: string, changes: Ten
  */
 export const TENANT_OWNED_TABLES = [
   'auth_events',
+  'usage_hourly',
+  'usage_daily',
   'webhook_schedule',
   'webhook_attempts',
   'webhook_deliveries',

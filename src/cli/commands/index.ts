@@ -7,6 +7,7 @@ import { clientCommands } from './clients.ts';
 import { keyCommands } from './keys.ts';
 import { tenantCommands } from './tenants.ts';
 import { tokenCommands } from './tokens.ts';
+import { usageCommands } from './usage.ts';
 import { verifyCommands } from './verify.ts';
 import { webhookCommands } from './webhooks.ts';
 import { workerCommands } from './worker.ts';
@@ -20,6 +21,7 @@ export const COMMANDS: readonly Command[] = [
   ...webhookCommands,
   ...auditCommands,
   ...authEventCommands,
+  ...usageCommands,
   ...workerCommands,
   ...verifyCommands,
 ];

@@ -31,6 +31,8 @@ export interface DeliveryWorkerOptions {
   readonly retryDelaysMs?: readonly number[];
   /** [0, 1): spreads retries so receivers that failed together are not retried together */
   readonly random?: () => number;
+  /** told each attempt sent to a receiver, by tenant (the usage counts) */
+  readonly onAttemptSent?: (tenantId: string) => void;
 }
 
 /** What the loop works with: its three parts and its settings. */
@@ -45,6 +47,7 @@ export interface DeliveryContext {
   readonly timeoutMs: number;
   readonly concurrency: number;
   readonly pollMs: number;
+  readonly onAttemptSent?: ((tenantId: string) => void) | undefined;
 }
 
 export function createDeliveryWorker(options: DeliveryWorkerOptions) {
@@ -61,6 +64,7 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
     timeoutMs: options.timeoutMs,
     concurrency: options.concurrency,
     pollMs: options.pollMs,
+    onAttemptSent: options.onAttemptSent,
   });
 }
 export type DeliveryWorker = ReturnType<typeof createDeliveryWorker>;
@@ -197,13 +201,17 @@ export function createDeliveryLoop(context: DeliveryContext) {
       }),
     );
     const all = groups.flatMap((g) => g.rows);
+    const tenantOf = new Map(groups.flatMap((g) => g.rows.map((r) => [r.id, g.tenantId] as const)));
     const outcomes = new Map<string, Outcome>();
     // an attempt must end inside the lease; a row that waited too long for a lane is left to its next claim
     const startBy = now() + context.leaseMs - context.timeoutMs;
     const done = (async () => {
       await deliverRows(all, async (row) => {
         if (now() > startBy) return;
-        outcomes.set(row.id, await attempt(row));
+        const outcome = await attempt(row);
+        outcomes.set(row.id, outcome);
+        // a request went out (whatever the receiver answered)
+        if (outcome.record) context.onAttemptSent?.(tenantOf.get(row.id) ?? '');
       });
       await Promise.all(
         groups.map((g) =>
