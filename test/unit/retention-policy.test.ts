@@ -15,6 +15,8 @@ describe('retention policy', () => {
       IDEMPOTENCY_KEY_RETENTION_HOURS: '36',
       AUDIT_RETENTION_DAYS: '400',
       AUTH_EVENT_RETENTION_DAYS: '10',
+      USAGE_RETENTION_DAYS: '100',
+      USAGE_HOURLY_RETENTION_DAYS: '2',
     }).retention;
     const cutoffs = Object.fromEntries(retentionCutoffs(now, config).map((c) => [c.target.table, c.instant]));
     expect(cutoffs).toEqual({
@@ -30,6 +32,8 @@ describe('retention policy', () => {
       client_assertion_jtis: '2026-11-29T12:00:00.000Z',
       auth_events: '2026-11-19T12:00:00.000Z',
       audit_events: '2025-10-25T12:00:00.000Z',
+      usage_daily: '2026-08-21T12:00:00.000Z',
+      usage_hourly: '2026-11-27T12:00:00.000Z',
     });
   });
 
