@@ -115,6 +115,10 @@ function scenarioSection(result: ScenarioResult): string[] {
   for (const variant of result.variants) lines.push(`- **${variant.name}**: ${variant.description}`);
   for (const note of result.notes) lines.push(`- ${note}`);
   if (result.analysis?.length) lines.push('', '### What limits it', '', ...result.analysis.flatMap((p) => [p, '']));
+  if (result.plans?.length) {
+    lines.push('', '### Query plans', '');
+    for (const { label, plan } of result.plans) lines.push(`${label}:`, '', '```text', plan, '```', '');
+  }
   const busiest = Math.max(0, ...[...result.loadRuns, ...result.latencySeries].map((r) => r.otherCpuPct ?? 0));
   if (busiest >= BUSY_MACHINE_PCT) {
     lines.push(
