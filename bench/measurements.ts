@@ -86,6 +86,8 @@ export interface ScenarioOutcome {
   readonly notes: string[];
   /** for a target not met: the measured ratio, the profile's top frames and what limits it (paragraphs) */
   readonly analysis?: string[];
+  /** query plans (EXPLAIN output) recorded as they are, each under a label */
+  readonly plans?: readonly { readonly label: string; readonly plan: string }[];
 }
 
 export interface MachineInfo {

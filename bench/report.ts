@@ -117,6 +117,10 @@ function scenarioSection(result: ScenarioResult): string[] {
   for (const variant of result.variants) lines.push(`- **${variant.name}**: ${variant.description}`);
   for (const note of result.notes) lines.push(`- ${note}`);
   if (result.analysis?.length) lines.push('', '### What limits it', '', ...result.analysis.flatMap((p) => [p, '']));
+  if (result.plans?.length) {
+    lines.push('', '### Query plans', '');
+    for (const { label, plan } of result.plans) lines.push(`${label}:`, '', '```text', plan, '```', '');
+  }
   const busiest = Math.max(0, ...[...result.loadRuns, ...result.latencySeries].map((r) => r.otherCpuPct ?? 0));
   if (busiest >= BUSY_MACHINE_PCT) {
     lines.push(
@@ -194,7 +198,9 @@ export function renderReport(results: readonly ScenarioResult[], options: { quic
     'creates a database with a random name there and drops it afterwards. Without a reachable Postgres the embedded',
     'PGlite is used (also with `BENCH_DATABASE_URL=pglite`) and the API baselines (which need `pg`) are skipped. Knobs: `BENCH_DURATION`, `BENCH_WARMUP`,',
     '`BENCH_CONNECTIONS`, `BENCH_REPEATS`, `BENCH_SPREAD_TENANTS` (token-single, 1000), `BENCH_TENANTS` (token-many-tenants, per',
-    'environment, 10000), `BENCH_POOL_SIZE` (1000), `BENCH_ZIPF_S` (1), `BENCH_COLD_SAMPLES`;',
+    "environment, 10000), `BENCH_POOL_SIZE` (1000), `BENCH_ZIPF_S` (1), `BENCH_COLD_SAMPLES`; data-growth's sizes",
+    '`BENCH_GROWTH_CLOCKINGS` (10000000), `BENCH_GROWTH_TENANTS` (1000), `BENCH_GROWTH_LARGEST` (2000000), `BENCH_GROWTH_DEPTH`',
+    '(1000000), `BENCH_GROWTH_WALK` (1000000 rows), `BENCH_GROWTH_SAMPLES` (500 first and deep pages per repeat);',
     '`BENCH_CPU_PROF=<dir>` writes a V8 CPU profile of every server process into that directory. Memory figures come',
     'from the server process itself (`process.memoryUsage()` after a full GC, asked over the IPC channel; servers run',
     'with `--expose-gc` for that), RSS under load from `/proc`.',

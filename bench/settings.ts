@@ -22,6 +22,15 @@ export interface BenchSettings {
   readonly coldSamples: number;
   /** employees of the API tenant (api-list reads the first 50) */
   readonly employees: number;
+  /** data-growth: clockings loaded, tenants they belong to, and the largest tenant's share */
+  readonly growthClockings: number;
+  readonly growthTenants: number;
+  readonly growthLargest: number;
+  /** data-growth: how deep (rows) the deep page is, and how many rows the updated_since walk reads */
+  readonly growthDepth: number;
+  readonly growthWalkRows: number;
+  /** data-growth: first-page and deep-page requests per repeat, each */
+  readonly growthSamples: number;
 }
 
 function fromEnv(name: string, fallback: number): number {
@@ -46,5 +55,11 @@ export function benchSettings(quick: boolean): BenchSettings {
     zipfS: fromEnv('BENCH_ZIPF_S', 1),
     coldSamples: fromEnv('BENCH_COLD_SAMPLES', quick ? 100 : 300),
     employees: 200,
+    growthClockings: fromEnv('BENCH_GROWTH_CLOCKINGS', quick ? 100_000 : 10_000_000),
+    growthTenants: fromEnv('BENCH_GROWTH_TENANTS', quick ? 100 : 1_000),
+    growthLargest: fromEnv('BENCH_GROWTH_LARGEST', quick ? 20_000 : 2_000_000),
+    growthDepth: fromEnv('BENCH_GROWTH_DEPTH', quick ? 10_000 : 1_000_000),
+    growthWalkRows: fromEnv('BENCH_GROWTH_WALK', quick ? 10_000 : 1_000_000),
+    growthSamples: fromEnv('BENCH_GROWTH_SAMPLES', quick ? 100 : 500),
   };
 }

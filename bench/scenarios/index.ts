@@ -6,6 +6,7 @@ import { apiGetRevoked } from './api-get-revoked.ts';
 import { apiList } from './api-list.ts';
 import { batch } from './batch.ts';
 import { cores } from './cores.ts';
+import { dataGrowth } from './data-growth.ts';
 import { tokenAuthEvents } from './token-auth-events.ts';
 import { tokenCold } from './token-cold.ts';
 import { tokenManyTenants } from './token-many-tenants.ts';
@@ -26,4 +27,5 @@ export const SCENARIOS: readonly Scenario[] = [
   batch,
   webhooks,
   cores,
+  dataGrowth,
 ];

@@ -76,9 +76,9 @@ export interface OursInfo {
     { readonly clientId: string; readonly clientSecret: string; readonly tokenEndpoint: string; readonly adminApi: string } | undefined;
 }
 
-/** what bench tenants and clients may have; the scenarios' tokens ask for BENCH_SCOPE only */
-const BENCH_SCOPES = ['employees:read', 'clockings:write'];
+/** what bench tenants and clients may have; the scenarios' tokens ask for BENCH_SCOPE only, data-growth's for clockings:read */
 export const BENCH_SCOPE = 'employees:read';
+const BENCH_SCOPES = [BENCH_SCOPE, 'clockings:read', 'clockings:write'];
 const ENVIRONMENT = 'production';
 const PROVISIONING_CONCURRENCY = 8;
 

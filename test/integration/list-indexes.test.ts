@@ -267,6 +267,40 @@ describe.each(testDatabaseKinds())('list indexes on %s', (kind) => {
     expect(problems).toEqual([]);
   });
 
+  it("reads include_deleted's tombstones in the primary key's order, first page and after a cursor, without sorting", async () => {
+    const [tenant] = await db.admin.query<{ id: string }>(
+      `INSERT INTO tenants (environment, slug, name) VALUES ('prod', 'tombstone-plans', 'Tombstone plans') RETURNING id`,
+    );
+    const tenantId = tenant!.id;
+    const problems: string[] = [];
+    await db.admin.scoped(tenantId, async (tx) => {
+      await tx.query('SET LOCAL enable_seqscan = off');
+      await tx.query('SET LOCAL enable_bitmapscan = off');
+      await tx.query('SET LOCAL enable_sort = off');
+      for (const after of [null, { key: '2026-11-01T00:00:00.000000Z', id: '0194a5c0-0000-7000-8000-000000000003' }]) {
+        let plan: PlanNode | undefined;
+        const explaining: ScopedTransaction = {
+          tenantId,
+          async query(sql, params = []) {
+            const [row] = await tx.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (FORMAT JSON) ${inlineParameters(sql, params)}`);
+            plan = row?.['QUERY PLAN'][0].Plan;
+            return [];
+          },
+        };
+        await createCollectionQueries(collectionByName('clockings')).listTombstones(explaining, {
+          since: '2026-10-01T00:00:00Z',
+          after,
+          limit: 51,
+        });
+        const nodes = nodesOf(plan!);
+        const scan = nodes.find((n) => n['Relation Name'] === 'tombstones');
+        if (scan?.['Index Name'] !== 'tombstones_pkey') problems.push(`reads tombstones by ${scan?.['Node Type']} ${scan?.['Index Name']}`);
+        for (const node of nodes.filter((n) => n['Node Type'].includes('Sort'))) problems.push(`sorts by ${node['Sort Key']?.join(', ')}`);
+      }
+    });
+    expect(problems).toEqual([]);
+  });
+
   // PGlite (one wasm thread) takes several times longer to load rows, and its planner prefers the
   // indexes as clearly at 10,000
   const rows = kind === 'postgres' ? 50_000 : 10_000;

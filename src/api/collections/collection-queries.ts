@@ -130,11 +130,13 @@ export function createCollectionQueries(def: CollectionDefinition) {
     delete: compileStatic(
       sql(def.table).where('tenant_id', placeholder(1)).andWhere('id', placeholder(2)).andWhereRaw(atVersion).delete().returning('id'),
     ),
-    // $4/$5: the cursor (deleted_at, id), or nulls for the first page
+    // $3/$4: the cursor (deleted_at, id), or nulls for the first page. ORDER BY names the column
+    // qualified: a bare deleted_at there is the output column, the formatted text, which no index
+    // serves, so every page sorted all the tenant's tombstones since $2
     tombstones: `SELECT id, ${compileStatic(isoUtc('deleted_at'))} AS deleted_at FROM tombstones
        WHERE tenant_id = $1 AND collection = '${def.table}' AND deleted_at >= $2::timestamptz
          AND ($3::timestamptz IS NULL OR (deleted_at, id) > ($3::timestamptz, $4::uuid))
-       ORDER BY deleted_at, id LIMIT $5`,
+       ORDER BY tombstones.deleted_at, tombstones.id LIMIT $5`,
     existingIds: compileStatic(sql(def.table).select('id').where('tenant_id', placeholder(1)).andWhere('id', sql.raw('ANY($2::uuid[])'))),
   };
 
