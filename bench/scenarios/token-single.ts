@@ -55,8 +55,11 @@ export const tokenSingle: Scenario = {
             'What limits it: oidc-provider builds its classes per Provider (Client, BaseModel, BaseToken, ClientCredentials, ' +
               'OIDCContext, its router and middleware closures are created in the constructor or on first use), so with a ' +
               "thousand Providers the same functions see a thousand object shapes and closures: V8's inline caches go " +
-              'megamorphic and the same code runs slower than with one Provider. This is the cost of "one Provider per tenant" ' +
-              'itself, not of work we add; we cut what we could reach (Koa context prototypes shared by all Providers, ' +
+              'megamorphic and the same code runs slower than with one Provider: the cost of "one Provider per tenant" itself. ' +
+              "Our own share is src's, rate-limiter-flexible's and lru-cache's figures above; it grows with each check a token " +
+              'request passes (the failed-authentication throttle, the per-client limit and the token quota as separate ' +
+              'awaits, the RateLimit headers, the auth event and the usage count). We cut what we could reach (Koa context ' +
+              'prototypes shared by all Providers, ' +
               'signing with a key imported once into node:crypto instead of jose importing a cloned JWK, the Client kept per ' +
               'cached record instead of hashed per request). Closing the rest needs oidc-provider to share its classes between ' +
               'instances, or fewer Provider instances than tenants, which the design rules out.',
