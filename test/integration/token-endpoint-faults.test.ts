@@ -18,11 +18,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLIENT_JWKS_FETCH } from '../../src/catalog/client-auth-methods.ts';
 import { adminClient, type AdminClient } from '../helpers/admin.ts';
 import { assertion, presentAssertion, requestWithAssertion, signingKey } from '../helpers/client-assertions.ts';
-import { createFreshDatabase, type FreshDatabase, testDatabaseKinds } from '../helpers/databases.ts';
+import { testDatabaseKinds } from '../helpers/databases.ts';
 import { proofKey, signProof } from '../helpers/dpop.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
+import { startServerBehindFaultProxy, type ServerBehindFaultProxy } from '../helpers/server-behind-fault-proxy.ts';
+import type { TcpProxy } from '../helpers/tcp-proxy.ts';
 
 const adminUrl = process.env.TEST_DATABASE_URL;
 const UNAVAILABLE = { error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable; retry shortly' };
@@ -40,23 +41,18 @@ async function createKeyClient(admin: AdminClient, body: Record<string, unknown>
 }
 
 describe.skipIf(!adminUrl)('the token endpoint with the database unreachable mid-request (Postgres)', () => {
-  let database: FreshDatabase;
+  let faulty: ServerBehindFaultProxy;
   let proxy: TcpProxy;
   let server: TestServer;
   let admin: AdminClient;
 
   beforeAll(async () => {
-    database = await createFreshDatabase('postgres');
-    const target = new URL(adminUrl as string);
-    proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
-    server = await startTestServer('postgres', { env: { DATABASE_URL: proxy.urlFor(database.url as string) } });
+    faulty = await startServerBehindFaultProxy(adminUrl as string);
+    ({ proxy, server } = faulty);
     admin = await adminClient(server, { environment: 'sandbox' });
   });
   afterAll(async () => {
-    proxy?.setMode('forward');
-    await server?.close();
-    await proxy?.close();
-    await database?.drop();
+    await faulty?.close();
   });
 
   /** `send` while every database connection is reset: 503 temporarily_unavailable, and the process still serves */

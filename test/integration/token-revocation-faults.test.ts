@@ -6,29 +6,24 @@
  * connection to break).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFreshDatabase, type FreshDatabase } from '../helpers/databases.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { accessToken, startTestServer, type TestServer } from '../helpers/server.ts';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
+import { accessToken, type TestServer } from '../helpers/server.ts';
+import { startServerBehindFaultProxy, type ServerBehindFaultProxy } from '../helpers/server-behind-fault-proxy.ts';
+import type { TcpProxy } from '../helpers/tcp-proxy.ts';
 
 const adminUrl = process.env.TEST_DATABASE_URL;
 
 describe.skipIf(!adminUrl)('token revocation with the database unreachable (Postgres)', () => {
-  let database: FreshDatabase;
+  let faulty: ServerBehindFaultProxy;
   let proxy: TcpProxy;
   let server: TestServer;
 
   beforeAll(async () => {
-    database = await createFreshDatabase('postgres');
-    const target = new URL(adminUrl as string);
-    proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
-    server = await startTestServer('postgres', { env: { DATABASE_URL: proxy.urlFor(database.url as string) } });
+    faulty = await startServerBehindFaultProxy(adminUrl as string);
+    ({ proxy, server } = faulty);
   });
   afterAll(async () => {
-    proxy?.setMode('forward');
-    await server?.close();
-    await proxy?.close();
-    await database?.drop();
+    await faulty?.close();
   });
 
   it('answers 503 with Retry-After while the database is down, lists nothing, and works again after', async () => {
